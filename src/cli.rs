@@ -1,0 +1,111 @@
+//! Command-line definitions (clap). Nothing here acts; `main.rs` dispatches.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// The config file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG: &str = "/etc/pxc-replication-manager.toml";
+
+const AFTER_HELP: &str = "\
+HOW IT WORKS:
+  Cron runs `pxc-replication-manager run` every minute on every node of every Galera cluster.
+  The nodes of a cluster agree through the state table percona.replication, which Galera
+  replicates: for each remote cluster, exactly one node (the best candidate: highest weight,
+  then lowest wsrep_local_index) replicates it. A replica whose source dies switches to another
+  source; one that cannot, or whose SQL thread stops, reports Failed so another node takes over;
+  one that stops reporting is replaced after the heartbeat timeout.
+
+  Cron line:
+    * * * * * root /usr/local/bin/pxc-replication-manager --config /etc/pxc-replication-manager.toml run
+
+EXAMPLES:
+  pxc-replication-manager --config site.toml init --dry-run    # show the DDL for the state table
+  pxc-replication-manager --config site.toml run --dry-run     # what would a run do now?
+  pxc-replication-manager --config site.toml status            # links, rows, channel of this node
+  pxc-replication-manager policy check site-policy.rhai
+  pxc-replication-manager simulate --scenario tests/scenarios/elect_from_empty.toml
+
+EXIT CODES:
+  0  done (also when the pause file exists)
+  1  done, but a link's action or a mail failed: read the log
+  2  bad input: command line, config, option file, policy or scenario (nothing was changed)
+  3  cannot connect to the local server, or it refused the credentials
+  4  the state table percona.replication is missing or unknown: run `init`
+  5  another run holds the lock file
+  6  the server returned an error during the run
+
+ENVIRONMENT:
+  RUST_LOG  overrides -v (e.g. RUST_LOG=debug)";
+
+/// Keeps one asynchronous GTID replica per remote cluster in each Galera cluster (PXC,
+/// MariaDB Galera): elects it, fails over its source, replaces it when it dies. A drop-in
+/// replacement for Percona's replication_manager.sh.
+#[derive(Parser, Debug)]
+#[command(name = "pxc-replication-manager", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The TOML configuration (default /etc/pxc-replication-manager.toml if it exists;
+    /// otherwise links come from the percona.cluster/percona.link tables).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// The MySQL option file with the local login (default: [local] defaults_file, else
+    /// ~/.my.cnf), as the mysql client's --defaults-file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub defaults_file: Option<PathBuf>,
+
+    /// More log output on stderr: -v shows every statement, -vv everything.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// One pass over every link: what cron runs every minute.
+    Run(RunArgs),
+    /// Show the links, their state rows with heartbeat ages, and this node's channels.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the percona schema and tables, idempotently (run on one node).
+    Init {
+        /// Print the statements instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Policy tools.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Run a policy against a scenario file, with no server, and print what it would do.
+    Simulate {
+        /// The scenario (TOML): node facts, state rows, channels, which sources answer.
+        #[arg(long, value_name = "FILE")]
+        scenario: PathBuf,
+        /// A site policy to load on top of the built-in one (default: the config's, if any).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Read only: print every statement a run would execute, in order, prefixed by the node
+    /// name (passwords masked), and the mail it would send. Changes nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Compile a site policy on top of the built-in one; errors are reported as file:line:col.
+    Check {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Print the built-in policy.
+    Show,
+}

@@ -1,0 +1,914 @@
+//! The TOML configuration file, parsed into a checked [`Config`].
+//!
+//! Parsing is pure: [`Config::parse`] takes the file's text and name, so every rule can be
+//! tested without touching the disk, except password files, which are read while checking so a
+//! missing one is reported before anything connects. Every error names the file, the line and
+//! the key. Unknown keys are errors. See `examples/` for annotated files.
+
+use crate::flavor::ReplicationTls;
+use crate::sql::{Channel, Secret};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// A configuration error, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Where the manager connects to its local server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Socket(PathBuf),
+    Tcp { host: String, port: u16 },
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Socket(p) => write!(f, "socket {}", p.display()),
+            Endpoint::Tcp { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// TLS for the manager's own connection to the local server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalTls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Check the server certificate against the CA and the host name.
+    pub verify: bool,
+}
+
+/// The local server and this node's identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Local {
+    /// The local cluster's name; read from `wsrep_cluster_name` when not set.
+    pub cluster: Option<String>,
+    /// This node's name in the state table; read from `wsrep_node_name` when not set.
+    pub node: Option<String>,
+    /// This node's weight; from `percona.weight` (or 0) when not set.
+    pub weight: Option<i64>,
+    /// `None` means: use the option file's socket/host, or the usual socket paths.
+    pub endpoint: Option<Endpoint>,
+    /// The MySQL option file with the credentials (`~/.my.cnf` when not set).
+    pub defaults_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub tls: Option<LocalTls>,
+}
+
+/// Timeouts, in seconds unless stated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A `Yes` row whose heartbeat is older than this is silent and gets replaced. A row with
+    /// an older heartbeat is not a candidate.
+    pub heartbeat: i64,
+    /// A `Failed` row clears back to `No` this long after it failed.
+    pub failed: i64,
+    /// How long to wait, after `START`, for both threads to run.
+    pub connect: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Files {
+    /// While this file exists, every run exits at once.
+    pub pause: PathBuf,
+    /// Held (flock) for the whole run: a second run exits at once.
+    pub lock: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// No mail; notifications are only logged.
+    None,
+    /// The local `sendmail` program.
+    Sendmail,
+    /// An SMTP relay.
+    Smtp,
+    /// Write each mail as a file into `directory` (tests, or a spool another tool picks up).
+    File,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailConfig {
+    pub transport: Transport,
+    pub to: Vec<String>,
+    pub from: String,
+    pub subject_prefix: String,
+    pub sendmail_command: Option<PathBuf>,
+    pub smtp_host: String,
+    pub smtp_port: Option<u16>,
+    pub smtp_security: SmtpSecurity,
+    pub smtp_user: Option<String>,
+    pub smtp_password: Option<Secret>,
+    pub directory: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyConfig {
+    /// A site policy; the built-in `policies/default.rhai` when not set.
+    pub file: Option<PathBuf>,
+    /// The most Rhai operations one run may take before it is stopped.
+    pub max_operations: u64,
+    /// Spread the links of a cluster that replicates from several remotes across its nodes.
+    pub distribute: bool,
+    /// Site variables handed to the policy as `settings().vars`.
+    pub vars: toml::Table,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopologySource {
+    /// `[[link]]` sections when there are any, otherwise `percona.cluster`/`link`.
+    Auto,
+    Config,
+    Tables,
+}
+
+/// A source candidate.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SourceAddr {
+    pub host: String,
+    pub port: u16,
+    /// Higher is tried first; equal weights keep the listed order.
+    pub weight: i64,
+}
+
+impl SourceAddr {
+    /// Parses `host`, `host:port`, `[v6]` or `[v6]:port`.
+    pub fn parse(s: &str, default_port: u16) -> Result<SourceAddr, String> {
+        let s = s.trim();
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (h, tail) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("{s:?}: missing ']' after an IPv6 address"))?;
+            match tail.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None if tail.is_empty() => (h, None),
+                None => return Err(format!("{s:?}: unexpected {tail:?} after ']'")),
+            }
+        } else if s.matches(':').count() == 1 {
+            let (h, p) = s.split_once(':').unwrap_or((s, ""));
+            (h, Some(p))
+        } else {
+            (s, None)
+        };
+        if host.is_empty() {
+            return Err(format!("{s:?}: the host is empty"));
+        }
+        if host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '\'' | '"' | '\\' | ';'))
+        {
+            return Err(format!(
+                "{s:?}: a host name cannot contain spaces, quotes, backslashes or semicolons"
+            ));
+        }
+        let port = match port {
+            None => default_port,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{s:?}: {p:?} is not a port number"))?,
+        };
+        Ok(SourceAddr {
+            host: host.to_string(),
+            port,
+            weight: 0,
+        })
+    }
+
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// One `[[link]]`: a remote cluster this cluster replicates from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkConfig {
+    pub remote: String,
+    pub sources: Vec<SourceAddr>,
+    pub user: String,
+    pub password: Secret,
+    /// MariaDB: the GTID domains to request; learned from the source when not set.
+    pub gtid_domains: Option<Vec<u32>>,
+    pub tls: Option<ReplicationTls>,
+    /// The line of the `[[link]]` header, for errors found later.
+    pub line: Option<usize>,
+}
+
+/// The checked configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub path: Option<PathBuf>,
+    pub local: Local,
+    pub timeouts: Timeouts,
+    pub files: Files,
+    pub mail: MailConfig,
+    pub policy: PolicyConfig,
+    pub topology: TopologySource,
+    pub links: Vec<LinkConfig>,
+}
+
+// ---- the raw TOML shape -------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    local: RawLocal,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+    #[serde(default)]
+    files: RawFiles,
+    #[serde(default)]
+    mail: RawMail,
+    #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
+    topology: RawTopology,
+    #[serde(default)]
+    link: Vec<Spanned<RawLink>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLocal {
+    cluster: Option<Spanned<String>>,
+    node: Option<String>,
+    weight: Option<i64>,
+    socket: Option<PathBuf>,
+    host: Option<String>,
+    port: Option<u16>,
+    defaults_file: Option<PathBuf>,
+    connect_timeout: Option<u64>,
+    read_timeout: Option<u64>,
+    tls: Option<RawLocalTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocalTls {
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    verify: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    heartbeat: Option<Spanned<i64>>,
+    failed: Option<Spanned<i64>>,
+    connect: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFiles {
+    pause: Option<PathBuf>,
+    lock: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMail {
+    transport: Option<Transport>,
+    to: Option<Vec<String>>,
+    from: Option<String>,
+    subject_prefix: Option<String>,
+    sendmail_command: Option<PathBuf>,
+    smtp_host: Option<String>,
+    smtp_port: Option<u16>,
+    smtp_security: Option<SmtpSecurity>,
+    smtp_user: Option<String>,
+    smtp_password_file: Option<Spanned<PathBuf>>,
+    directory: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    file: Option<PathBuf>,
+    max_operations: Option<u64>,
+    distribute: Option<bool>,
+    vars: Option<toml::Table>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTopology {
+    from: Option<TopologySource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    remote: Spanned<String>,
+    sources: Spanned<Vec<Spanned<toml::Value>>>,
+    port: Option<u16>,
+    user: String,
+    password: Option<String>,
+    password_file: Option<Spanned<PathBuf>>,
+    gtid_domains: Option<Vec<u32>>,
+    tls: Option<RawLinkTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLinkTls {
+    ca: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+    verify_server_cert: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSourceTable {
+    host: String,
+    port: Option<u16>,
+    weight: Option<i64>,
+}
+
+/// The defaults of the original script where it had one.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: i64 = 179;
+pub const DEFAULT_FAILED_TIMEOUT: i64 = 180;
+pub const DEFAULT_PAUSE_FILE: &str = "/tmp/replication_manager.off";
+pub const DEFAULT_LOCK_FILE: &str = "/tmp/pxc-replication-manager.lock";
+
+impl Config {
+    /// The configuration when no file is given: connect through `~/.my.cnf`, links from the
+    /// `percona.cluster`/`percona.link` tables.
+    pub fn defaults() -> Config {
+        let mut c = Config::parse("", Path::new("(defaults)")).expect("the empty config is valid");
+        c.path = None;
+        c
+    }
+
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            message: format!("cannot read the configuration file: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Checks a configuration given as text; `file` is used in error messages and to resolve
+    /// relative paths.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let at = |span: Option<Range<usize>>, message: String| {
+            let (line, column) = match span {
+                Some(s) => {
+                    let (l, c) = line_col(text, s.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            ConfigError {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            at(
+                e.span(),
+                e.message().trim_end().replace("\n", "; ").to_string(),
+            )
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        let rel = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+
+        // [local]
+        let l = raw.local;
+        let endpoint = match (l.socket, l.host) {
+            (Some(_), Some(_)) => {
+                return Err(at(
+                    None,
+                    "[local]: set either `socket` or `host`, not both".into(),
+                ));
+            }
+            (Some(s), None) => {
+                if l.port.is_some() {
+                    return Err(at(
+                        None,
+                        "[local]: `port` goes with `host`, not `socket`".into(),
+                    ));
+                }
+                Some(Endpoint::Socket(rel(s)))
+            }
+            (None, Some(h)) => Some(Endpoint::Tcp {
+                host: h,
+                port: l.port.unwrap_or(3306),
+            }),
+            (None, None) => l.port.map(|port| Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port,
+            }),
+        };
+        let cluster = match l.cluster {
+            Some(c) => {
+                if c.get_ref().is_empty() {
+                    return Err(at(
+                        Some(c.span()),
+                        "[local] cluster: must not be empty".into(),
+                    ));
+                }
+                Some(c.into_inner())
+            }
+            None => None,
+        };
+        let local = Local {
+            cluster,
+            node: l.node,
+            weight: l.weight,
+            endpoint,
+            defaults_file: l.defaults_file.map(rel),
+            connect_timeout: Duration::from_secs(l.connect_timeout.unwrap_or(10).max(1)),
+            read_timeout: Duration::from_secs(l.read_timeout.unwrap_or(60).max(1)),
+            tls: l.tls.map(|t| LocalTls {
+                ca: t.ca.map(rel),
+                cert: t.cert.map(rel),
+                key: t.key.map(rel),
+                verify: t.verify.unwrap_or(true),
+            }),
+        };
+
+        // [timeouts]
+        let t = raw.timeouts;
+        let positive = |v: &Option<Spanned<i64>>, key: &str, default: i64| match v {
+            Some(s) if *s.get_ref() <= 0 => Err(at(
+                Some(s.span()),
+                format!("[timeouts] {key}: must be a positive number of seconds"),
+            )),
+            Some(s) => Ok(*s.get_ref()),
+            None => Ok(default),
+        };
+        let timeouts = Timeouts {
+            heartbeat: positive(&t.heartbeat, "heartbeat", DEFAULT_HEARTBEAT_TIMEOUT)?,
+            failed: positive(&t.failed, "failed", DEFAULT_FAILED_TIMEOUT)?,
+            connect: match t.connect {
+                Some(s) if *s.get_ref() == 0 => {
+                    return Err(at(
+                        Some(s.span()),
+                        "[timeouts] connect: must be a positive number of seconds".into(),
+                    ));
+                }
+                Some(s) => Duration::from_secs(*s.get_ref()),
+                None => Duration::from_secs(30),
+            },
+        };
+
+        let files = Files {
+            pause: rel(raw.files.pause.unwrap_or_else(|| DEFAULT_PAUSE_FILE.into())),
+            lock: rel(raw.files.lock.unwrap_or_else(|| DEFAULT_LOCK_FILE.into())),
+        };
+
+        // [mail]
+        let m = raw.mail;
+        let to = m.to.unwrap_or_default();
+        let transport = m.transport.unwrap_or(if to.is_empty() {
+            Transport::None
+        } else {
+            Transport::Sendmail
+        });
+        if transport != Transport::None && to.is_empty() {
+            return Err(at(
+                None,
+                "[mail] to: list at least one recipient, or set transport = \"none\"".into(),
+            ));
+        }
+        if transport == Transport::Smtp && m.smtp_host.is_none() {
+            return Err(at(
+                None,
+                "[mail] smtp_host: required with transport = \"smtp\"".into(),
+            ));
+        }
+        if transport == Transport::File && m.directory.is_none() {
+            return Err(at(
+                None,
+                "[mail] directory: required with transport = \"file\"".into(),
+            ));
+        }
+        let smtp_password = match m.smtp_password_file {
+            Some(p) => Some(
+                read_secret(&rel(p.get_ref().clone()))
+                    .map_err(|e| at(Some(p.span()), format!("[mail] smtp_password_file: {e}")))?,
+            ),
+            None => None,
+        };
+        let mail = MailConfig {
+            transport,
+            to,
+            from: m
+                .from
+                .unwrap_or_else(|| "pxc-replication-manager@localhost".into()),
+            subject_prefix: m
+                .subject_prefix
+                .unwrap_or_else(|| "[pxc-replication-manager]".into()),
+            sendmail_command: m.sendmail_command,
+            smtp_host: m.smtp_host.unwrap_or_default(),
+            smtp_port: m.smtp_port,
+            smtp_security: m.smtp_security.unwrap_or(SmtpSecurity::Starttls),
+            smtp_user: m.smtp_user,
+            smtp_password,
+            directory: m.directory.map(rel),
+        };
+
+        let p = raw.policy;
+        let policy = PolicyConfig {
+            file: p.file.map(rel),
+            max_operations: p.max_operations.unwrap_or(200_000),
+            distribute: p.distribute.unwrap_or(true),
+            vars: p.vars.unwrap_or_default(),
+        };
+
+        // [[link]]
+        let mut links: Vec<LinkConfig> = Vec::new();
+        for spanned in raw.link {
+            let line = line_col(text, spanned.span().start).0;
+            let raw_link = spanned.into_inner();
+            let remote = raw_link.remote.get_ref().clone();
+            let remote_span = raw_link.remote.span();
+            let ctx = format!("[[link]] remote = {remote:?}");
+            if remote.is_empty() {
+                return Err(at(
+                    Some(remote_span),
+                    "[[link]] remote: must not be empty".into(),
+                ));
+            }
+            Channel::named(&remote)
+                .map_err(|e| at(Some(remote_span.clone()), format!("{ctx}: remote: {e}")))?;
+            if local.cluster.as_deref() == Some(remote.as_str()) {
+                return Err(at(
+                    Some(remote_span),
+                    format!(
+                        "{ctx}: this is the local cluster; a link names a remote cluster to replicate from"
+                    ),
+                ));
+            }
+            if links.iter().any(|l| l.remote == remote) {
+                return Err(at(
+                    Some(remote_span),
+                    format!("{ctx}: a second link to the same remote cluster"),
+                ));
+            }
+            if let Some(c) = &local.cluster {
+                Channel::named(&format!("{c}-{remote}"))
+                    .map_err(|e| at(Some(remote_span.clone()), format!("{ctx}: {e}")))?;
+            }
+            let default_port = raw_link.port.unwrap_or(3306);
+            let sources_span = raw_link.sources.span();
+            let mut sources: Vec<SourceAddr> = Vec::new();
+            for s in raw_link.sources.into_inner() {
+                let span = s.span();
+                let addr = match s.into_inner() {
+                    toml::Value::String(v) => SourceAddr::parse(&v, default_port),
+                    toml::Value::Table(t) => {
+                        let table: RawSourceTable = toml::Value::Table(t)
+                            .try_into()
+                            .map_err(|e: toml::de::Error| {
+                                at(Some(span.clone()), format!("{ctx}: sources: {}", e.message().trim()))
+                            })?;
+                        SourceAddr::parse(&table.host, table.port.unwrap_or(default_port))
+                            .map(|mut a| {
+                                if let Some(p) = table.port {
+                                    a.port = p;
+                                }
+                                a.weight = table.weight.unwrap_or(0);
+                                a
+                            })
+                    }
+                    other => Err(format!(
+                        "expected \"host[:port]\" or {{ host = .., port = .., weight = .. }}, found a {}",
+                        other.type_str()
+                    )),
+                }
+                .map_err(|e| at(Some(span.clone()), format!("{ctx}: sources: {e}")))?;
+                if sources
+                    .iter()
+                    .any(|o| o.host == addr.host && o.port == addr.port)
+                {
+                    return Err(at(
+                        Some(span),
+                        format!("{ctx}: sources: {} is listed twice", addr.address()),
+                    ));
+                }
+                sources.push(addr);
+            }
+            if sources.is_empty() {
+                return Err(at(
+                    Some(sources_span),
+                    format!("{ctx}: sources: list at least one source candidate"),
+                ));
+            }
+            if raw_link.user.is_empty() {
+                return Err(at(
+                    Some(line_span(text, line)),
+                    format!("{ctx}: user: must not be empty"),
+                ));
+            }
+            let password = match (raw_link.password, raw_link.password_file) {
+                (Some(_), Some(pf)) => {
+                    return Err(at(
+                        Some(pf.span()),
+                        format!("{ctx}: set either `password` or `password_file`, not both"),
+                    ));
+                }
+                (Some(p), None) => Secret::new(p),
+                (None, Some(pf)) => read_secret(&rel(pf.get_ref().clone()))
+                    .map_err(|e| at(Some(pf.span()), format!("{ctx}: password_file: {e}")))?,
+                (None, None) => {
+                    return Err(at(
+                        Some(line_span(text, line)),
+                        format!("{ctx}: set `password` or `password_file`"),
+                    ));
+                }
+            };
+            links.push(LinkConfig {
+                remote,
+                sources,
+                user: raw_link.user,
+                password,
+                gtid_domains: raw_link.gtid_domains,
+                tls: raw_link.tls.map(|t| ReplicationTls {
+                    ca: t.ca,
+                    cert: t.cert,
+                    key: t.key,
+                    verify_server_cert: t.verify_server_cert.unwrap_or(true),
+                }),
+                line: Some(line),
+            });
+        }
+
+        let topology = raw.topology.from.unwrap_or(TopologySource::Auto);
+        if topology == TopologySource::Config && links.is_empty() {
+            return Err(at(
+                None,
+                "[topology] from = \"config\" but there is no [[link]] section".into(),
+            ));
+        }
+        if topology == TopologySource::Tables && !links.is_empty() {
+            return Err(at(
+                None,
+                "[topology] from = \"tables\" but [[link]] sections are present: remove one or the other".into(),
+            ));
+        }
+
+        Ok(Config {
+            path: Some(file.to_path_buf()),
+            local,
+            timeouts,
+            files,
+            mail,
+            policy,
+            topology,
+            links,
+        })
+    }
+
+    /// A short name for the config in messages.
+    pub fn source_name(&self) -> String {
+        self.path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "(no config file)".into())
+    }
+
+    /// Builds an error about a link found after loading (e.g. it names the local cluster).
+    pub fn link_error(&self, link: &LinkConfig, message: String) -> ConfigError {
+        ConfigError {
+            file: self
+                .path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("(config)")),
+            line: link.line,
+            column: None,
+            message: format!("[[link]] remote = {:?}: {message}", link.remote),
+        }
+    }
+}
+
+/// Reads a secret from a file: the first line, without its line ending.
+pub fn read_secret(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let first = text.lines().next().unwrap_or("");
+    if first.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(Secret::new(first))
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn line_span(text: &str, line: usize) -> Range<usize> {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    start..start
+}
+
+/// Turns `[policy.vars]` into a sorted map for display.
+pub fn vars_summary(vars: &toml::Table) -> BTreeMap<String, String> {
+    vars.iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/pxcrm.toml"))
+    }
+
+    const MINIMAL: &str = r#"
+[local]
+cluster = "DC1"
+
+[[link]]
+remote = "DC2"
+sources = ["10.0.2.1", "10.0.2.2:3307", { host = "10.0.2.3", weight = 5 }]
+user = "repl"
+password = "secret"
+"#;
+
+    #[test]
+    fn a_minimal_config_gets_the_original_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.timeouts.heartbeat, 179);
+        assert_eq!(c.timeouts.failed, 180);
+        assert_eq!(c.files.pause, PathBuf::from("/tmp/replication_manager.off"));
+        assert_eq!(c.mail.transport, Transport::None);
+        assert_eq!(c.links.len(), 1);
+        let l = &c.links[0];
+        assert_eq!(l.line, Some(5));
+        assert_eq!(
+            l.sources
+                .iter()
+                .map(|s| (s.address(), s.weight))
+                .collect::<Vec<_>>(),
+            vec![
+                ("10.0.2.1:3306".to_string(), 0),
+                ("10.0.2.2:3307".to_string(), 0),
+                ("10.0.2.3:3306".to_string(), 5)
+            ]
+        );
+        assert_eq!(l.password.expose(), "secret");
+    }
+
+    #[test]
+    fn the_empty_config_is_valid() {
+        let c = Config::defaults();
+        assert!(c.links.is_empty());
+        assert_eq!(c.topology, TopologySource::Auto);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = parse("[local]\ncluster = \"DC1\"\nclustre = \"x\"\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("unknown field `clustre`"), "{e}");
+        assert!(e.to_string().starts_with("/etc/pxcrm.toml:3:"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let e = parse("[timeouts]\nheartbeat = \"soon\"\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn malformed_toml_names_line() {
+        let e = parse("[local\ncluster = 1\n").unwrap_err();
+        assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn a_link_to_the_local_cluster_is_refused() {
+        let e = parse(&MINIMAL.replace("remote = \"DC2\"", "remote = \"DC1\"")).unwrap_err();
+        assert_eq!(e.line, Some(6));
+        assert!(e.message.contains("this is the local cluster"), "{e}");
+    }
+
+    #[test]
+    fn a_duplicate_source_is_refused() {
+        let e = parse(&MINIMAL.replace("\"10.0.2.2:3307\"", "\"10.0.2.1:3306\"")).unwrap_err();
+        assert!(e.message.contains("10.0.2.1:3306 is listed twice"), "{e}");
+        assert_eq!(e.line, Some(7));
+    }
+
+    #[test]
+    fn a_missing_password_file_is_reported_with_its_key() {
+        let e = parse(&MINIMAL.replace(
+            "password = \"secret\"",
+            "password_file = \"/nonexistent/repl.pass\"",
+        ))
+        .unwrap_err();
+        assert_eq!(e.line, Some(9));
+        assert!(
+            e.message
+                .contains("password_file: cannot read /nonexistent/repl.pass"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_source_addresses_are_refused() {
+        for bad in ["\"h:0\"", "\"h:x\"", "\"\"", "\"a b\"", "\"h';--\"", "42"] {
+            let e = parse(&MINIMAL.replace("\"10.0.2.1\"", bad)).unwrap_err();
+            assert_eq!(e.line, Some(7), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn source_addresses_parse() {
+        assert_eq!(SourceAddr::parse("h", 3306).unwrap().address(), "h:3306");
+        assert_eq!(
+            SourceAddr::parse("h:3307", 3306).unwrap().address(),
+            "h:3307"
+        );
+        assert_eq!(
+            SourceAddr::parse("[::1]:3307", 3306).unwrap().address(),
+            "[::1]:3307"
+        );
+        assert_eq!(SourceAddr::parse("::1", 3306).unwrap().host, "::1");
+    }
+
+    #[test]
+    fn mail_needs_recipients_and_a_way_out() {
+        assert!(parse("[mail]\ntransport = \"smtp\"\nto = [\"a@b\"]\n").is_err());
+        assert!(parse("[mail]\ntransport = \"file\"\nto = [\"a@b\"]\n").is_err());
+        assert!(parse("[mail]\ntransport = \"pigeon\"\n").is_err());
+        let c = parse("[mail]\nto = [\"a@b\"]\n").unwrap();
+        assert_eq!(c.mail.transport, Transport::Sendmail);
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_config_file() {
+        let c = parse("[files]\npause = \"off\"\n").unwrap();
+        assert_eq!(c.files.pause, PathBuf::from("/etc/off"));
+    }
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}

@@ -1,0 +1,149 @@
+//! Notifications: what a mail says, and its delivery through lettre (sendmail, SMTP, or a
+//! directory of `.eml` files).
+//!
+//! Only the executor calls [`deliver`]; dry-run and simulation print [`Mail::lines`] instead.
+
+use crate::config::{MailConfig, SmtpSecurity, Transport};
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{FileTransport, Message, SendmailTransport, SmtpTransport, Transport as _};
+use std::time::Duration;
+
+/// One notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mail {
+    pub subject: String,
+    pub body: String,
+}
+
+impl Mail {
+    /// The subject line as sent: `<prefix> <node>: <subject>`.
+    pub fn full_subject(&self, cfg: &MailConfig, node: &str) -> String {
+        format!("{} {node}: {}", cfg.subject_prefix, self.subject)
+    }
+
+    /// The mail as printed by dry-run and simulate: a header line, then the body indented.
+    pub fn lines(&self, cfg: &MailConfig, node: &str) -> Vec<String> {
+        let to = if cfg.to.is_empty() {
+            "(no recipients configured)".to_string()
+        } else {
+            cfg.to.join(", ")
+        };
+        let mut v = vec![format!("MAIL to {to}: {}", self.full_subject(cfg, node))];
+        v.extend(self.body.lines().map(|l| format!("    | {l}")));
+        v
+    }
+}
+
+/// Sends a mail through the configured transport. With `transport = "none"` it does nothing.
+pub fn deliver(cfg: &MailConfig, node: &str, mail: &Mail) -> Result<(), String> {
+    if cfg.transport == Transport::None {
+        return Ok(());
+    }
+    let mut b = Message::builder()
+        .from(
+            cfg.from
+                .parse()
+                .map_err(|e| format!("[mail] from = {:?}: {e}", cfg.from))?,
+        )
+        .subject(mail.full_subject(cfg, node))
+        .header(ContentType::TEXT_PLAIN);
+    for to in &cfg.to {
+        b = b.to(to.parse().map_err(|e| format!("[mail] to: {to:?}: {e}"))?);
+    }
+    let msg = b
+        .body(mail.body.clone())
+        .map_err(|e| format!("building the mail: {e}"))?;
+    match cfg.transport {
+        Transport::None => Ok(()),
+        Transport::Sendmail => {
+            let t = match &cfg.sendmail_command {
+                Some(c) => SendmailTransport::new_with_command(c.as_os_str()),
+                None => SendmailTransport::new(),
+            };
+            t.send(&msg)
+                .map(|_| ())
+                .map_err(|e| format!("sendmail: {e}"))
+        }
+        Transport::File => {
+            let dir = cfg.directory.clone().unwrap_or_default();
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("mail directory {}: {e}", dir.display()))?;
+            FileTransport::new(&dir)
+                .send(&msg)
+                .map(|_| ())
+                .map_err(|e| format!("writing the mail into {}: {e}", dir.display()))
+        }
+        Transport::Smtp => {
+            let host = cfg.smtp_host.as_str();
+            let builder = match cfg.smtp_security {
+                SmtpSecurity::Tls => SmtpTransport::relay(host),
+                SmtpSecurity::Starttls => SmtpTransport::starttls_relay(host),
+                SmtpSecurity::None => Ok(SmtpTransport::builder_dangerous(host)),
+            }
+            .map_err(|e| format!("SMTP relay {host}: {e}"))?;
+            let mut builder = builder.timeout(Some(Duration::from_secs(20)));
+            if let Some(p) = cfg.smtp_port {
+                builder = builder.port(p);
+            }
+            if let (Some(u), Some(p)) = (&cfg.smtp_user, &cfg.smtp_password) {
+                builder = builder.credentials(Credentials::new(u.clone(), p.expose().to_string()));
+            }
+            builder
+                .build()
+                .send(&msg)
+                .map(|_| ())
+                .map_err(|e| format!("SMTP via {host}: {e}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    #[test]
+    fn printed_mail_shows_recipients_subject_and_body() {
+        let cfg = Config::parse("[mail]\nto = [\"dba@example.com\"]\n", Path::new("c"))
+            .unwrap()
+            .mail;
+        let m = Mail {
+            subject: "DC1-DC2: new replica".into(),
+            body: "line one\nline two".into(),
+        };
+        assert_eq!(
+            m.lines(&cfg, "DC1-1"),
+            vec![
+                "MAIL to dba@example.com: [pxc-replication-manager] DC1-1: DC1-DC2: new replica",
+                "    | line one",
+                "    | line two"
+            ]
+        );
+    }
+
+    #[test]
+    fn file_transport_writes_an_eml_file() {
+        let dir = std::env::temp_dir().join(format!("pxcrm-mail-test-{}", std::process::id()));
+        let text = format!(
+            "[mail]\ntransport = \"file\"\ndirectory = \"{}\"\nto = [\"dba@example.com\"]\nfrom = \"pxcrm@example.com\"\n",
+            dir.display()
+        );
+        let cfg = Config::parse(&text, Path::new("c")).unwrap().mail;
+        deliver(
+            &cfg,
+            "DC1-1",
+            &Mail {
+                subject: "hello".into(),
+                body: "body".into(),
+            },
+        )
+        .unwrap();
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(files.len(), 1);
+        let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+        assert!(text.contains("Subject: [pxc-replication-manager] DC1-1: hello"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,118 @@
+//! The binary: parse arguments into a checked config, call the library, map errors to exit
+//! codes. Everything else lives in the library.
+
+use clap::Parser;
+use pxc_replication_manager::cli::{Cli, Command, DEFAULT_CONFIG, PolicyCommand};
+use pxc_replication_manager::config::Config;
+use pxc_replication_manager::error::{Error, exit};
+use pxc_replication_manager::policy::{self, Policy};
+use pxc_replication_manager::{RunOptions, RunSummary, init, run_once, simulate, status};
+use std::path::Path;
+
+fn main() {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or(format!("pxc_replication_manager={level}")),
+    )
+    .format_timestamp_secs()
+    .init();
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            log::error!("{e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}
+
+fn load_config(cli: &Cli) -> Result<Config, Error> {
+    match &cli.config {
+        Some(p) => Ok(Config::load(p)?),
+        None if Path::new(DEFAULT_CONFIG).exists() => Ok(Config::load(Path::new(DEFAULT_CONFIG))?),
+        None => Ok(Config::defaults()),
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32, Error> {
+    let stdout = || Box::new(std::io::stdout()) as Box<dyn std::io::Write>;
+    match &cli.command {
+        Command::Run(args) => {
+            let cfg = load_config(&cli)?;
+            let policy = Policy::load(cfg.policy.file.as_deref(), cfg.policy.max_operations)?;
+            let opts = RunOptions {
+                dry_run: args.dry_run,
+                defaults_file: cli.defaults_file.clone(),
+            };
+            let summary = run_once(&cfg, &policy, &opts, stdout())?;
+            if let RunSummary::Done {
+                link_errors,
+                mail_failures,
+                ..
+            } = &summary
+            {
+                if *mail_failures > 0 {
+                    log::error!("{mail_failures} mail(s) could not be sent");
+                }
+                for (key, e) in link_errors {
+                    log::error!("link {key} failed: {e}");
+                }
+            }
+            Ok(summary.exit_code())
+        }
+        Command::Status { json } => {
+            let cfg = load_config(&cli)?;
+            let report = status(&cfg, cli.defaults_file.as_deref())?;
+            println!(
+                "{}",
+                if *json {
+                    report.to_json()
+                } else {
+                    report.to_text()
+                }
+            );
+            Ok(exit::OK)
+        }
+        Command::Init { dry_run } => {
+            let cfg = load_config(&cli)?;
+            let msg = init(&cfg, cli.defaults_file.as_deref(), *dry_run, stdout())?;
+            log::info!("{msg}");
+            Ok(exit::OK)
+        }
+        Command::Policy(PolicyCommand::Check { file }) => {
+            let p = policy::check(file)?;
+            println!(
+                "{}: ok; replaces built-in function(s): {}",
+                file.display(),
+                p.overrides.join(", ")
+            );
+            Ok(exit::OK)
+        }
+        Command::Policy(PolicyCommand::Show) => {
+            print!("{}", policy::DEFAULT_POLICY);
+            Ok(exit::OK)
+        }
+        Command::Simulate {
+            scenario,
+            policy: file,
+        } => {
+            let from_config = match &cli.config {
+                Some(p) => Config::load(p)?.policy.file,
+                None => None,
+            };
+            let file = file.clone().or(from_config);
+            let policy = Policy::load(file.as_deref(), 200_000)?;
+            let r = simulate::simulate(scenario, &policy, stdout())?;
+            Ok(if r.errors.is_empty() {
+                exit::OK
+            } else {
+                exit::PARTIAL
+            })
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Policies: loading, compiling once, running, and reporting errors as `file:line:col`.
+//!
+//! The built-in policy (`policies/default.rhai`) is embedded in the binary. A site policy is
+//! compiled on top of it: each function the site file defines replaces the built-in function of
+//! the same name and arity, so a site overrides only what it changes (see `policies/*.rhai`).
+//! The host calls `manage_link(node, link)` once per link on every run.
+
+pub mod api;
+pub mod engine;
+
+use crate::error::{Error, Result};
+use api::{RunCtx, Shared};
+use rhai::{AST, CallFnOptions, Dynamic, EvalAltResult, Position, Scope};
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+
+/// The built-in policy's text.
+pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.rhai");
+/// How the built-in policy is named in messages.
+pub const DEFAULT_POLICY_NAME: &str = "policies/default.rhai (built in)";
+/// The entry point the host calls.
+pub const ENTRY: &str = "manage_link";
+
+/// The outcome of `manage_link` for one link: its key, and the error if the call failed.
+pub type LinkResult = (String, std::result::Result<(), String>);
+
+/// A compiled policy.
+#[derive(Clone)]
+pub struct Policy {
+    ast: AST,
+    /// The site file, if any.
+    pub name: String,
+    pub max_operations: u64,
+    /// The built-in functions the site file replaced.
+    pub overrides: Vec<String>,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("name", &self.name)
+            .field("overrides", &self.overrides)
+            .finish()
+    }
+}
+
+fn compile(text: &str, name: &str, max_operations: u64) -> Result<AST> {
+    let engine = engine::sandboxed(max_operations);
+    let mut ast = engine.compile(text).map_err(|e| Error::PolicyCompile {
+        file: name.to_string(),
+        line: e.1.line().unwrap_or(0),
+        column: e.1.position().unwrap_or(0),
+        message: e.0.to_string(),
+    })?;
+    ast.set_source(name);
+    Ok(ast)
+}
+
+impl Policy {
+    /// The built-in policy, with the site file's functions on top when one is given.
+    pub fn load(file: Option<&Path>, max_operations: u64) -> Result<Policy> {
+        let base = compile(DEFAULT_POLICY, DEFAULT_POLICY_NAME, max_operations)?;
+        let Some(path) = file else {
+            return Ok(Policy {
+                ast: base,
+                name: DEFAULT_POLICY_NAME.into(),
+                max_operations,
+                overrides: Vec::new(),
+            });
+        };
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::PolicyCompile {
+            file: name.clone(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the policy file: {e}"),
+        })?;
+        let site = compile(&text, &name, max_operations)?;
+        if site.iter_functions().next().is_none() {
+            return Err(Error::PolicyCompile {
+                file: name,
+                line: 1,
+                column: 1,
+                message: format!(
+                    "the policy defines no function; a site policy overrides functions of the built-in policy (at least `{ENTRY}(node, link)` or one of its helpers)"
+                ),
+            });
+        }
+        let overrides = site
+            .iter_functions()
+            .map(|f| format!("{}/{}", f.name, f.params.len()))
+            .collect();
+        let ast = base.merge(&site);
+        if !ast
+            .iter_functions()
+            .any(|f| f.name == ENTRY && f.params.len() == 2)
+        {
+            return Err(Error::PolicyCompile {
+                file: name,
+                line: 1,
+                column: 1,
+                message: format!("no function `{ENTRY}(node, link)`"),
+            });
+        }
+        Ok(Policy {
+            ast,
+            name,
+            max_operations,
+            overrides,
+        })
+    }
+
+    /// Runs `manage_link` for every link. A link whose policy call fails does not stop the
+    /// others; its error is returned in the report.
+    pub fn run(&self, ctx: RunCtx) -> (RunCtx, Vec<LinkResult>) {
+        let shared: Shared = Rc::new(RefCell::new(ctx));
+        let mut results = Vec::new();
+        {
+            let mut engine = engine::sandboxed(self.max_operations);
+            api::register(&mut engine, &shared);
+            let (node, links) = {
+                let c = shared.borrow();
+                (
+                    api::facts_map(c.backend.facts()),
+                    c.links.iter().map(api::link_map).collect::<Vec<_>>(),
+                )
+            };
+            for link in links {
+                let key = link.get("key").map(|k| k.to_string()).unwrap_or_default();
+                let mut scope = Scope::new();
+                let r = engine.call_fn_with_options::<Dynamic>(
+                    CallFnOptions::new().eval_ast(false).rewind_scope(true),
+                    &mut scope,
+                    &self.ast,
+                    ENTRY,
+                    (Dynamic::from_map(node.clone()), Dynamic::from_map(link)),
+                );
+                results.push((key, r.map(|_| ()).map_err(|e| describe(&e))));
+            }
+        }
+        let ctx = match Rc::try_unwrap(shared) {
+            Ok(cell) => cell.into_inner(),
+            Err(_) => unreachable!("the engine holding the context was dropped"),
+        };
+        (ctx, results)
+    }
+}
+
+/// A runtime error as `file:line:col: message (in f <- g)`.
+pub fn describe(e: &EvalAltResult) -> String {
+    let mut chain = Vec::new();
+    let mut source = DEFAULT_POLICY_NAME.to_string();
+    let mut cur = e;
+    while let EvalAltResult::ErrorInFunctionCall(name, src, inner, _) = cur {
+        chain.push(name.clone());
+        if !src.is_empty() {
+            source = src.clone();
+        }
+        cur = inner;
+    }
+    let pos: Position = cur.position();
+    let mut msg = format!(
+        "{source}:{}:{}: {}",
+        pos.line().unwrap_or(0),
+        pos.position().unwrap_or(0),
+        strip_position(&cur.to_string())
+    );
+    if !chain.is_empty() {
+        chain.reverse();
+        msg.push_str(&format!(" (in {})", chain.join(" <- ")));
+    }
+    msg
+}
+
+fn strip_position(s: &str) -> String {
+    match s.rfind(" (line ") {
+        Some(i) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+/// `policy check`: compiles a file on top of the built-in policy and says what it overrides.
+pub fn check(path: &Path) -> Result<Policy> {
+    Policy::load(Some(path), 200_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(name: &str, text: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("pxcrm-{}-{name}", std::process::id()));
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        p
+    }
+
+    #[test]
+    fn the_built_in_policy_compiles_and_has_the_entry_point() {
+        let p = Policy::load(None, 100_000).unwrap();
+        assert!(p.ast.iter_functions().any(|f| f.name == ENTRY));
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_as_file_line_col() {
+        let p = write("syntax.rhai", "fn f(x) {\n  let y = ;\n}\n");
+        let e = check(&p).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:2:11:", p.display())), "{e}");
+    }
+
+    #[test]
+    fn a_site_policy_overrides_functions_by_name() {
+        let p = write(
+            "site.rhai",
+            "fn mail(node, link, event, subject, body) { if event == \"failed\" { notify(subject, body) } }\n",
+        );
+        let pol = check(&p).unwrap();
+        assert_eq!(pol.overrides, vec!["mail/5"]);
+    }
+
+    #[test]
+    fn an_empty_site_policy_is_refused() {
+        let p = write("empty.rhai", "// nothing\n");
+        assert!(
+            check(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("defines no function")
+        );
+    }
+}

@@ -1,0 +1,610 @@
+//! The state table `percona.replication`, in both generations found in the field, and the
+//! claim table that makes a proposal race-safe.
+//!
+//! * **Seed** (Percona's 2016 script): `host, localIndex, isSlave, lastUpdate, lastHeartbeat,
+//!   cluster`, primary key `(host, cluster)`. One link per cluster; the rows of the link are the
+//!   rows whose `cluster` is the local cluster's name; replication uses the default channel.
+//! * **Multi-cluster** (2017 and later): `connectionName` = `<local>-<remote>`, `weight`,
+//!   `isSlave` or `isReplica`, and optionally `currentSource`. One channel per link, named like
+//!   the connection.
+//!
+//! The generation is detected from `information_schema` ([`Schema::from_columns`]); nothing has
+//! to be migrated. This module only renders SQL text and decides from rows; `server.rs` reads
+//! and `executor.rs` writes.
+//!
+//! Ages (`heartbeat_age`, `update_age`) are computed by the server (`UNIX_TIMESTAMP()` minus the
+//! column), so a client clock never enters a decision.
+
+use crate::sql::quote;
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+pub const SCHEMA: &str = "percona";
+
+/// A node's role for one link, as written in the state table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Role {
+    No,
+    Yes,
+    Proposed,
+    Failed,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::No => "No",
+            Role::Yes => "Yes",
+            Role::Proposed => "Proposed",
+            Role::Failed => "Failed",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        match s {
+            "No" => Ok(Role::No),
+            "Yes" => Ok(Role::Yes),
+            "Proposed" => Ok(Role::Proposed),
+            "Failed" => Ok(Role::Failed),
+            other => Err(format!(
+                "unknown state {other:?}: expected one of No, Yes, Proposed, Failed"
+            )),
+        }
+    }
+}
+
+/// One row of a link in the state table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StateRow {
+    pub host: String,
+    pub local_index: Option<i64>,
+    pub weight: i64,
+    pub role: Role,
+    /// Seconds since `lastHeartbeat`, by the server's clock; `None` if never.
+    pub heartbeat_age: Option<i64>,
+    /// Seconds since `lastUpdate` (the last change of role).
+    pub update_age: Option<i64>,
+    pub current_source: Option<String>,
+}
+
+impl StateRow {
+    /// The row reported within the timeout.
+    pub fn is_fresh(&self, heartbeat_timeout: i64) -> bool {
+        matches!(self.heartbeat_age, Some(a) if a <= heartbeat_timeout)
+    }
+}
+
+/// Which generation of `percona.replication` this cluster has.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Generation {
+    Seed,
+    Multi {
+        /// `isSlave` (2017) or `isReplica` (later).
+        role_column: &'static str,
+        has_weight: bool,
+        has_current_source: bool,
+    },
+}
+
+/// What exists in the `percona` schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Schema {
+    pub generation: Generation,
+    /// `percona.replication_claim` exists (it is created on the first proposal otherwise).
+    pub has_claim_table: bool,
+    /// `percona.cluster`, `percona.link` and `percona.weight` exist.
+    pub has_topology_tables: bool,
+}
+
+/// Why the state table cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SchemaProblem {
+    Missing,
+    Unrecognised(String),
+}
+
+impl Schema {
+    /// Decides the generation from `(table, column)` pairs of `information_schema.COLUMNS` for
+    /// the `percona` schema.
+    pub fn from_columns(cols: &[(String, String)]) -> Result<Schema, SchemaProblem> {
+        let has = |table: &str, col: &str| {
+            cols.iter()
+                .any(|(t, c)| t.eq_ignore_ascii_case(table) && c.eq_ignore_ascii_case(col))
+        };
+        let table = |t: &str| cols.iter().any(|(x, _)| x.eq_ignore_ascii_case(t));
+        if !table("replication") {
+            return Err(SchemaProblem::Missing);
+        }
+        for c in ["host", "localIndex", "lastUpdate", "lastHeartbeat"] {
+            if !has("replication", c) {
+                return Err(SchemaProblem::Unrecognised(format!(
+                    "percona.replication has no column {c}"
+                )));
+            }
+        }
+        let role_column = if has("replication", "isReplica") {
+            "isReplica"
+        } else if has("replication", "isSlave") {
+            "isSlave"
+        } else {
+            return Err(SchemaProblem::Unrecognised(
+                "percona.replication has neither isSlave nor isReplica".into(),
+            ));
+        };
+        let generation = if has("replication", "connectionName") {
+            Generation::Multi {
+                role_column,
+                has_weight: has("replication", "weight"),
+                has_current_source: has("replication", "currentSource"),
+            }
+        } else if has("replication", "cluster") {
+            Generation::Seed
+        } else {
+            return Err(SchemaProblem::Unrecognised(
+                "percona.replication has neither connectionName nor cluster".into(),
+            ));
+        };
+        Ok(Schema {
+            generation,
+            has_claim_table: table("replication_claim"),
+            has_topology_tables: table("cluster") && table("link") && table("weight"),
+        })
+    }
+
+    /// The query that lists the `percona` schema's columns.
+    pub fn columns_query() -> String {
+        format!(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            quote(SCHEMA)
+        )
+    }
+
+    pub fn is_seed(&self) -> bool {
+        self.generation == Generation::Seed
+    }
+
+    fn role_column(&self) -> &'static str {
+        match self.generation {
+            Generation::Seed => "isSlave",
+            Generation::Multi { role_column, .. } => role_column,
+        }
+    }
+
+    fn key_column(&self) -> &'static str {
+        match self.generation {
+            Generation::Seed => "cluster",
+            Generation::Multi { .. } => "connectionName",
+        }
+    }
+
+    fn has_weight(&self) -> bool {
+        matches!(
+            self.generation,
+            Generation::Multi {
+                has_weight: true,
+                ..
+            }
+        )
+    }
+
+    fn has_current_source(&self) -> bool {
+        matches!(
+            self.generation,
+            Generation::Multi {
+                has_current_source: true,
+                ..
+            }
+        )
+    }
+
+    fn where_link(&self, key: &str) -> String {
+        format!("{} = {}", self.key_column(), quote(key))
+    }
+
+    fn where_row(&self, key: &str, host: &str) -> String {
+        format!("{} AND host = {}", self.where_link(key), quote(host))
+    }
+
+    /// Reads every row of a link, ages computed by the server. The columns are always
+    /// `host, localIndex, weight, role, heartbeat_age, update_age, currentSource`.
+    pub fn select_rows(&self, key: &str) -> String {
+        format!(
+            "SELECT host, localIndex, {}, {}, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastUpdate), {} FROM {SCHEMA}.replication WHERE {} ORDER BY host",
+            if self.has_weight() { "weight" } else { "0" },
+            self.role_column(),
+            if self.has_current_source() {
+                "currentSource"
+            } else {
+                "NULL"
+            },
+            self.where_link(key),
+        )
+    }
+
+    /// Adds this node's row for a link.
+    pub fn insert_row(&self, key: &str, me: &Me, role: Role) -> String {
+        let mut cols = vec![
+            "host".to_string(),
+            self.key_column().to_string(),
+            "localIndex".into(),
+            self.role_column().into(),
+            "lastUpdate".into(),
+            "lastHeartbeat".into(),
+        ];
+        let mut vals = vec![
+            quote(&me.host),
+            quote(key),
+            me.local_index.to_string(),
+            quote(role.as_str()),
+            "NOW()".into(),
+            "NOW()".into(),
+        ];
+        if self.has_weight() {
+            cols.push("weight".into());
+            vals.push(me.weight.to_string());
+        }
+        format!(
+            "INSERT INTO {SCHEMA}.replication ({}) VALUES ({})",
+            cols.join(", "),
+            vals.join(", ")
+        )
+    }
+
+    /// Updates this node's own row: always its heartbeat, index and weight; its role (and the
+    /// time of the change) when `role` is given; its source when `source` is given and the
+    /// table has the column.
+    pub fn update_own(
+        &self,
+        key: &str,
+        me: &Me,
+        role: Option<Role>,
+        source: Option<Option<&str>>,
+    ) -> String {
+        let mut set = Vec::new();
+        match role {
+            Some(r) => {
+                set.push(format!("{} = {}", self.role_column(), quote(r.as_str())));
+                set.push("lastUpdate = NOW()".into());
+            }
+            // Assigning the column to itself stops ON UPDATE CURRENT_TIMESTAMP (seed table), so
+            // lastUpdate keeps meaning "last change of role".
+            None => set.push("lastUpdate = lastUpdate".into()),
+        }
+        set.push("lastHeartbeat = NOW()".into());
+        set.push(format!("localIndex = {}", me.local_index));
+        if self.has_weight() {
+            set.push(format!("weight = {}", me.weight));
+        }
+        if let (Some(src), true) = (source, self.has_current_source()) {
+            set.push(format!(
+                "currentSource = {}",
+                src.map(quote).unwrap_or_else(|| "NULL".into())
+            ));
+        }
+        format!(
+            "UPDATE {SCHEMA}.replication SET {} WHERE {}",
+            set.join(", "),
+            self.where_row(key, &me.host)
+        )
+    }
+
+    /// Sets a silent peer's `Yes` back to `No`, only if it is still `Yes` and still silent, so
+    /// a peer that reported a moment ago is never demoted.
+    pub fn demote_silent(&self, key: &str, host: &str, heartbeat_timeout: i64) -> String {
+        let role = self.role_column();
+        format!(
+            "UPDATE {SCHEMA}.replication SET {role} = 'No', lastUpdate = NOW() WHERE {} AND {role} = 'Yes' AND lastHeartbeat < NOW() - INTERVAL {heartbeat_timeout} SECOND",
+            self.where_row(key, host)
+        )
+    }
+
+    /// The statements of a proposal, executed as one transaction by the executor:
+    /// 1. write the link's claim row (every proposer writes the same row, so Galera's
+    ///    certification lets only one of two concurrent proposers commit: the other gets
+    ///    a deadlock error and has lost);
+    /// 2. read the link's rows with a locking read, to check nobody else holds the link;
+    /// 3. set this node's row to `Proposed`.
+    pub fn propose(&self, key: &str, me: &Me) -> Proposal {
+        Proposal {
+            create_claim_table: (!self.has_claim_table).then(claim_table_ddl),
+            claim: format!(
+                "INSERT INTO {SCHEMA}.replication_claim (connectionName, host, claims, claimedAt) VALUES ({}, {}, 1, NOW()) ON DUPLICATE KEY UPDATE host = {}, claims = claims + 1, claimedAt = NOW()",
+                quote(key),
+                quote(&me.host),
+                quote(&me.host)
+            ),
+            lock_rows: format!("{} FOR UPDATE", self.select_rows(key)),
+            update: self.update_own(key, me, Some(Role::Proposed), None),
+        }
+    }
+}
+
+/// The node writing: its row's identity and the values it refreshes on every write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Me {
+    pub host: String,
+    pub local_index: i64,
+    pub weight: i64,
+}
+
+/// The statements of one proposal; see [`Schema::propose`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proposal {
+    pub create_claim_table: Option<String>,
+    pub claim: String,
+    pub lock_rows: String,
+    pub update: String,
+}
+
+/// Whether this node may move to `Proposed`, given the link's rows as read inside the
+/// proposal's transaction: its own row must say `No`, and no other node may hold a fresh
+/// `Proposed` or `Yes`.
+pub fn may_propose(rows: &[StateRow], host: &str, heartbeat_timeout: i64) -> Result<(), String> {
+    match rows.iter().find(|r| r.host == host) {
+        None => return Err("this node has no row for the link".into()),
+        Some(r) if r.role != Role::No => {
+            return Err(format!("this node's row says {}, not No", r.role));
+        }
+        Some(_) => {}
+    }
+    if let Some(other) = rows.iter().find(|r| {
+        r.host != host
+            && matches!(r.role, Role::Proposed | Role::Yes)
+            && r.is_fresh(heartbeat_timeout)
+    }) {
+        return Err(format!(
+            "{} already holds the link ({}, heartbeat {}s ago)",
+            other.host,
+            other.role,
+            other.heartbeat_age.unwrap_or(-1)
+        ));
+    }
+    Ok(())
+}
+
+/// The claim table: one row per link, written by every proposal.
+pub fn claim_table_ddl() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {SCHEMA}.replication_claim (connectionName varchar(64) NOT NULL, host varchar(255) NOT NULL, claims bigint unsigned NOT NULL DEFAULT 0, claimedAt timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (connectionName)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    )
+}
+
+/// What `init` creates: the multi-cluster generation (with `isReplica` and `currentSource`),
+/// the claim table, and the topology tables. Every statement is `IF NOT EXISTS`, so `init` is
+/// idempotent, and so its events do no harm when async replication carries them to a cluster
+/// that already has the tables.
+pub fn init_ddl() -> Vec<String> {
+    vec![
+        format!("CREATE DATABASE IF NOT EXISTS {SCHEMA}"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {SCHEMA}.replication (host varchar(255) NOT NULL, weight int NOT NULL DEFAULT 0, localIndex int DEFAULT NULL, isReplica enum('No','Yes','Proposed','Failed') NOT NULL DEFAULT 'No', lastUpdate timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, lastHeartbeat timestamp NOT NULL DEFAULT '1971-01-01 00:00:00', connectionName varchar(64) NOT NULL, currentSource varchar(255) DEFAULT NULL, PRIMARY KEY (connectionName, host), KEY idx_host (host)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        ),
+        claim_table_ddl(),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {SCHEMA}.cluster (cluster varchar(31) NOT NULL, masterCandidates varchar(255) NOT NULL, replCreds varchar(255) NOT NULL, PRIMARY KEY (cluster)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {SCHEMA}.link (clusterSlave varchar(31) NOT NULL, clusterMaster varchar(31) NOT NULL, PRIMARY KEY (clusterSlave, clusterMaster)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {SCHEMA}.weight (cluster varchar(31) NOT NULL, nodename varchar(255) NOT NULL, weight int NOT NULL DEFAULT 0, PRIMARY KEY (cluster, nodename)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(table: &str, names: &[&str]) -> Vec<(String, String)> {
+        names
+            .iter()
+            .map(|c| (table.to_string(), c.to_string()))
+            .collect()
+    }
+
+    fn seed() -> Schema {
+        Schema::from_columns(&cols(
+            "replication",
+            &[
+                "host",
+                "localIndex",
+                "isSlave",
+                "lastUpdate",
+                "lastHeartbeat",
+                "cluster",
+            ],
+        ))
+        .unwrap()
+    }
+
+    fn multi() -> Schema {
+        let mut c = cols(
+            "replication",
+            &[
+                "host",
+                "weight",
+                "localIndex",
+                "isReplica",
+                "lastUpdate",
+                "lastHeartbeat",
+                "connectionName",
+                "currentSource",
+            ],
+        );
+        c.extend(cols("replication_claim", &["connectionName"]));
+        Schema::from_columns(&c).unwrap()
+    }
+
+    fn me() -> Me {
+        Me {
+            host: "DC1-1".into(),
+            local_index: 2,
+            weight: 10,
+        }
+    }
+
+    #[test]
+    fn detects_both_generations() {
+        assert_eq!(seed().generation, Generation::Seed);
+        assert!(!seed().has_claim_table);
+        assert_eq!(
+            multi().generation,
+            Generation::Multi {
+                role_column: "isReplica",
+                has_weight: true,
+                has_current_source: true
+            }
+        );
+        let m2017 = Schema::from_columns(&cols(
+            "replication",
+            &[
+                "host",
+                "weight",
+                "localIndex",
+                "isSlave",
+                "lastUpdate",
+                "lastHeartbeat",
+                "connectionName",
+            ],
+        ))
+        .unwrap();
+        assert_eq!(
+            m2017.generation,
+            Generation::Multi {
+                role_column: "isSlave",
+                has_weight: true,
+                has_current_source: false
+            }
+        );
+    }
+
+    #[test]
+    fn missing_or_foreign_tables_are_reported() {
+        assert_eq!(Schema::from_columns(&[]), Err(SchemaProblem::Missing));
+        assert!(matches!(
+            Schema::from_columns(&cols("replication", &["host", "id"])),
+            Err(SchemaProblem::Unrecognised(_))
+        ));
+    }
+
+    #[test]
+    fn seed_generation_statements() {
+        let s = seed();
+        assert_eq!(
+            s.select_rows("DC1"),
+            "SELECT host, localIndex, 0, isSlave, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastUpdate), NULL FROM percona.replication WHERE cluster = 'DC1' ORDER BY host"
+        );
+        assert_eq!(
+            s.insert_row("DC1", &me(), Role::No),
+            "INSERT INTO percona.replication (host, cluster, localIndex, isSlave, lastUpdate, lastHeartbeat) VALUES ('DC1-1', 'DC1', 2, 'No', NOW(), NOW())"
+        );
+        assert_eq!(
+            s.update_own("DC1", &me(), None, Some(Some("10.0.0.1:3306"))),
+            "UPDATE percona.replication SET lastUpdate = lastUpdate, lastHeartbeat = NOW(), localIndex = 2 WHERE cluster = 'DC1' AND host = 'DC1-1'"
+        );
+        assert_eq!(
+            s.demote_silent("DC1", "DC1-3", 179),
+            "UPDATE percona.replication SET isSlave = 'No', lastUpdate = NOW() WHERE cluster = 'DC1' AND host = 'DC1-3' AND isSlave = 'Yes' AND lastHeartbeat < NOW() - INTERVAL 179 SECOND"
+        );
+        let p = s.propose("DC1", &me());
+        assert_eq!(p.create_claim_table, Some(claim_table_ddl()));
+        assert_eq!(
+            p.claim,
+            "INSERT INTO percona.replication_claim (connectionName, host, claims, claimedAt) VALUES ('DC1', 'DC1-1', 1, NOW()) ON DUPLICATE KEY UPDATE host = 'DC1-1', claims = claims + 1, claimedAt = NOW()"
+        );
+        assert!(
+            p.lock_rows
+                .ends_with("WHERE cluster = 'DC1' ORDER BY host FOR UPDATE")
+        );
+        assert_eq!(
+            p.update,
+            "UPDATE percona.replication SET isSlave = 'Proposed', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 2 WHERE cluster = 'DC1' AND host = 'DC1-1'"
+        );
+    }
+
+    #[test]
+    fn multi_cluster_generation_statements() {
+        let s = multi();
+        assert_eq!(
+            s.select_rows("DC1-DC2"),
+            "SELECT host, localIndex, weight, isReplica, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastUpdate), currentSource FROM percona.replication WHERE connectionName = 'DC1-DC2' ORDER BY host"
+        );
+        assert_eq!(
+            s.insert_row("DC1-DC2", &me(), Role::Yes),
+            "INSERT INTO percona.replication (host, connectionName, localIndex, isReplica, lastUpdate, lastHeartbeat, weight) VALUES ('DC1-1', 'DC1-DC2', 2, 'Yes', NOW(), NOW(), 10)"
+        );
+        assert_eq!(
+            s.update_own(
+                "DC1-DC2",
+                &me(),
+                Some(Role::Yes),
+                Some(Some("10.0.2.1:3306"))
+            ),
+            "UPDATE percona.replication SET isReplica = 'Yes', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 2, weight = 10, currentSource = '10.0.2.1:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'"
+        );
+        assert_eq!(
+            s.update_own("DC1-DC2", &me(), Some(Role::No), Some(None)),
+            "UPDATE percona.replication SET isReplica = 'No', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 2, weight = 10, currentSource = NULL WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'"
+        );
+        assert_eq!(s.propose("DC1-DC2", &me()).create_claim_table, None);
+    }
+
+    #[test]
+    fn hostile_node_names_stay_inside_literals() {
+        let m = Me {
+            host: "x' OR '1'='1".into(),
+            local_index: 0,
+            weight: 0,
+        };
+        let sql = multi().update_own("DC1-DC2", &m, Some(Role::Yes), None);
+        assert!(sql.ends_with(r"AND host = 'x\' OR \'1\'=\'1'"));
+    }
+
+    fn row(host: &str, role: Role, age: i64) -> StateRow {
+        StateRow {
+            host: host.into(),
+            local_index: Some(0),
+            weight: 0,
+            role,
+            heartbeat_age: Some(age),
+            update_age: Some(age),
+            current_source: None,
+        }
+    }
+
+    #[test]
+    fn a_proposal_needs_own_row_at_no_and_nobody_else_holding_the_link() {
+        let ok = [row("a", Role::No, 1), row("b", Role::No, 1)];
+        assert!(may_propose(&ok, "a", 179).is_ok());
+        assert!(may_propose(&ok, "c", 179).is_err());
+        let taken = [row("a", Role::No, 1), row("b", Role::Proposed, 5)];
+        assert!(
+            may_propose(&taken, "a", 179)
+                .unwrap_err()
+                .contains("b already holds")
+        );
+        let stale = [row("a", Role::No, 1), row("b", Role::Yes, 500)];
+        assert!(may_propose(&stale, "a", 179).is_ok());
+        let failed_self = [row("a", Role::Failed, 1)];
+        assert!(may_propose(&failed_self, "a", 179).is_err());
+    }
+
+    #[test]
+    fn roles_parse_and_print() {
+        for r in [Role::No, Role::Yes, Role::Proposed, Role::Failed] {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        assert!("yes".parse::<Role>().is_err());
+    }
+}

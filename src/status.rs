@@ -1,0 +1,160 @@
+//! The `status` report: what the node, its links, their state rows and its channels look like,
+//! as text for a person or JSON for a program. Pure formatting; `lib.rs` gathers the data.
+//! Passwords are never part of the report.
+
+use crate::flavor::ReplicaStatus;
+use crate::server::NodeFacts;
+use crate::state::{Generation, StateRow};
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub node: NodeFacts,
+    /// `None` when the state table could not be read.
+    pub generation: Option<Generation>,
+    pub heartbeat_timeout: i64,
+    pub paused: bool,
+    pub links: Vec<LinkReport>,
+    /// Channels on this node that no configured link manages.
+    pub other_channels: Vec<ReplicaStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LinkReport {
+    pub key: String,
+    pub remote: String,
+    pub channel: String,
+    pub sources: Vec<String>,
+    pub rows: Vec<StateRow>,
+    /// This node's channel for the link, if it has one.
+    pub replica: Option<ReplicaStatus>,
+}
+
+fn age(a: Option<i64>) -> String {
+    a.map_or("never".into(), |a| format!("{a}s"))
+}
+
+fn channel_line(r: &ReplicaStatus) -> String {
+    let gtid: Vec<String> = r
+        .gtid
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mut s = format!(
+        "source {} IO={} SQL={} lag={} state={:?}",
+        r.source(),
+        r.io_running,
+        r.sql_running,
+        r.lag_seconds.map_or("NULL".into(), |l| format!("{l}s")),
+        r.io_state
+    );
+    if !gtid.is_empty() {
+        s.push_str(&format!(" {}", gtid.join(" ")));
+    }
+    if !r.last_io_error.is_empty() {
+        s.push_str(&format!("\n      IO error: {}", r.last_io_error));
+    }
+    if !r.last_sql_error.is_empty() {
+        s.push_str(&format!("\n      SQL error: {}", r.last_sql_error));
+    }
+    s
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    pub fn to_text(&self) -> String {
+        let n = &self.node;
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "node {} of cluster {} ({}): {} / {} (state {}), index {}, weight {}, cluster size {}",
+            n.name,
+            n.cluster,
+            n.flavor.label(),
+            n.cluster_status,
+            n.local_state_comment,
+            n.local_state,
+            n.local_index,
+            n.weight,
+            n.cluster_size
+        );
+        let _ = writeln!(
+            o,
+            "{}; state table: {}",
+            if n.can_act() {
+                "acts on its links"
+            } else {
+                "does NOT act (needs Primary and Synced or Donor)"
+            },
+            self.generation
+                .as_ref()
+                .map_or("not readable".into(), crate::describe_generation)
+        );
+        if !n.gtid_position.is_empty() {
+            let _ = writeln!(o, "GTID position: {}", n.gtid_position);
+        }
+        if self.paused {
+            let _ = writeln!(o, "PAUSED: the pause file exists; runs do nothing");
+        }
+        for l in &self.links {
+            let _ = writeln!(
+                o,
+                "\nlink {} (from {}, channel {}): sources {}",
+                l.key,
+                l.remote,
+                if l.channel.is_empty() {
+                    "(default)"
+                } else {
+                    &l.channel
+                },
+                l.sources.join(", ")
+            );
+            if l.rows.is_empty() {
+                let _ = writeln!(o, "  no state rows yet");
+            }
+            for r in &l.rows {
+                let fresh = if r.is_fresh(self.heartbeat_timeout) {
+                    ""
+                } else {
+                    " (silent)"
+                };
+                let _ = writeln!(
+                    o,
+                    "  {:<20} {:<9} index {:<3} weight {:<4} heartbeat {}{} changed {} ago{}",
+                    r.host,
+                    r.role.as_str(),
+                    r.local_index.map_or("-".into(), |i| i.to_string()),
+                    r.weight,
+                    age(r.heartbeat_age),
+                    fresh,
+                    age(r.update_age),
+                    r.current_source
+                        .as_ref()
+                        .map_or(String::new(), |s| format!(" source {s}"))
+                );
+            }
+            match &l.replica {
+                Some(r) => {
+                    let _ = writeln!(o, "  this node replicates: {}", channel_line(r));
+                }
+                None => {
+                    let _ = writeln!(o, "  this node does not replicate this link");
+                }
+            }
+        }
+        for c in &self.other_channels {
+            let _ = writeln!(
+                o,
+                "\nunmanaged channel {:?}: {}",
+                c.channel,
+                channel_line(c)
+            );
+        }
+        o
+    }
+}

@@ -1,0 +1,445 @@
+//! The links this cluster replicates from, resolved against the local cluster's name and the
+//! state table's generation.
+//!
+//! Links come from the config's `[[link]]` sections, or from the multi-cluster generation's
+//! tables `percona.link` (which remotes), `percona.cluster` (their `masterCandidates` and
+//! `replCreds`) and `percona.weight` (node weights). A `replCreds` fragment is parsed field by
+//! field into a user, a password and a port; anything else in it is refused, because it is
+//! never spliced into SQL.
+
+use crate::config::{Config, LinkConfig, SourceAddr, TopologySource};
+use crate::error::{Error, Result};
+use crate::flavor::{ReplicationTls, SourceSpec};
+use crate::sql::{Channel, Secret, quote};
+use crate::state::{SCHEMA, Schema};
+
+/// A link, ready to act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// The remote cluster's name.
+    pub remote: String,
+    /// How the state table names the link: `<local>-<remote>`, or the local cluster's name
+    /// for the seed generation.
+    pub key: String,
+    /// The replication channel: named like the link, or the default channel (seed generation).
+    pub channel: Channel,
+    pub sources: Vec<SourceAddr>,
+    pub user: String,
+    pub password: Secret,
+    pub tls: Option<ReplicationTls>,
+    /// MariaDB: domains to request; `None` means learn the source's `wsrep_gtid_domain_id`.
+    pub gtid_domains: Option<Vec<u32>>,
+}
+
+impl Link {
+    /// The `CHANGE MASTER` parameters for one candidate.
+    pub fn source_spec(&self, source: &SourceAddr, gtid_domains: Vec<u32>) -> SourceSpec {
+        SourceSpec {
+            host: source.host.clone(),
+            port: source.port,
+            user: self.user.clone(),
+            password: self.password.clone(),
+            tls: self.tls.clone(),
+            gtid_domains,
+        }
+    }
+
+    /// The candidate a `host:port` (or bare host) refers to, if it is one of this link's.
+    pub fn source(&self, address: &str) -> Option<&SourceAddr> {
+        self.sources
+            .iter()
+            .find(|s| s.address() == address || s.host == address)
+    }
+}
+
+/// What the topology tables say for the local cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableTopology {
+    /// `(remote, masterCandidates, replCreds)` for each `percona.link` row of this cluster;
+    /// `None` when the remote has no `percona.cluster` row.
+    pub links: Vec<(String, Option<(String, String)>)>,
+}
+
+/// The query listing this cluster's remotes with their candidates and credentials.
+pub fn table_topology_query(local_cluster: &str) -> String {
+    format!(
+        "SELECT l.clusterMaster, c.masterCandidates, c.replCreds FROM {SCHEMA}.link l LEFT JOIN {SCHEMA}.cluster c ON c.cluster = l.clusterMaster WHERE l.clusterSlave = {} ORDER BY l.clusterMaster",
+        quote(local_cluster)
+    )
+}
+
+/// The query for this node's weight in `percona.weight`.
+pub fn weight_query(local_cluster: &str, node: &str) -> String {
+    format!(
+        "SELECT weight FROM {SCHEMA}.weight WHERE cluster = {} AND nodename = {}",
+        quote(local_cluster),
+        quote(node)
+    )
+}
+
+/// Whether the links should come from the tables, given the config.
+pub fn wants_tables(cfg: &Config) -> bool {
+    match cfg.topology {
+        TopologySource::Config => false,
+        TopologySource::Tables => true,
+        TopologySource::Auto => cfg.links.is_empty(),
+    }
+}
+
+/// Resolves the links of this cluster.
+pub fn resolve(
+    cfg: &Config,
+    local_cluster: &str,
+    schema: &Schema,
+    tables: Option<&TableTopology>,
+) -> Result<Vec<Link>> {
+    let mut links = Vec::new();
+    if let Some(t) = tables.filter(|_| wants_tables(cfg)) {
+        for (remote, row) in &t.links {
+            let where_ = format!("percona.link row ({local_cluster}, {remote})");
+            let Some((candidates, creds)) = row else {
+                return Err(Error::Node(format!(
+                    "{where_}: percona.cluster has no row for {remote:?}; add its masterCandidates and replCreds"
+                )));
+            };
+            let c = parse_repl_creds(creds).map_err(|e| {
+                Error::Node(format!("percona.cluster row {remote:?}: replCreds: {e}"))
+            })?;
+            let sources = parse_candidates(candidates, c.port.unwrap_or(3306)).map_err(|e| {
+                Error::Node(format!(
+                    "percona.cluster row {remote:?}: masterCandidates: {e}"
+                ))
+            })?;
+            links.push(LinkConfig {
+                remote: remote.clone(),
+                sources,
+                user: c.user,
+                password: c.password,
+                gtid_domains: None,
+                tls: None,
+                line: None,
+            });
+        }
+    } else {
+        links = cfg.links.clone();
+    }
+
+    if schema.is_seed() && links.len() > 1 {
+        return Err(Error::Node(format!(
+            "the seed generation of percona.replication (with a `cluster` column) holds one link per cluster, but {} links are configured; run `init` on a fresh schema or keep one link",
+            links.len()
+        )));
+    }
+
+    links
+        .into_iter()
+        .map(|l| {
+            if l.remote == local_cluster {
+                return Err(Error::Config(cfg.link_error(
+                    &l,
+                    format!(
+                        "{local_cluster:?} is this node's own cluster (wsrep_cluster_name); a link names a remote cluster"
+                    ),
+                )));
+            }
+            let (key, channel) = if schema.is_seed() {
+                (local_cluster.to_string(), Channel::default_channel())
+            } else {
+                let name = format!("{local_cluster}-{}", l.remote);
+                let ch = Channel::named(&name)
+                    .map_err(|e| Error::Config(cfg.link_error(&l, e)))?;
+                (name, ch)
+            };
+            Ok(Link {
+                remote: l.remote,
+                key,
+                channel,
+                sources: l.sources,
+                user: l.user,
+                password: l.password,
+                tls: l.tls,
+                gtid_domains: l.gtid_domains,
+            })
+        })
+        .collect()
+}
+
+/// Credentials parsed from a `replCreds` fragment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplCreds {
+    pub user: String,
+    pub password: Secret,
+    pub port: Option<u16>,
+}
+
+/// Parses `master_user='repl', master_password='pass', master_port=3307` (also the `source_`
+/// spellings, any case, and a harmless `master_auto_position=1`). Refuses anything else.
+pub fn parse_repl_creds(s: &str) -> std::result::Result<ReplCreds, String> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    let (mut user, mut password, mut port) = (None, None, None);
+    let skip_ws = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].is_whitespace() {
+            *i += 1;
+        }
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= chars.len() {
+            break;
+        }
+        let start = i;
+        while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+            i += 1;
+        }
+        let key: String = chars[start..i]
+            .iter()
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if key.is_empty() {
+            return Err(format!(
+                "unexpected {:?} at character {}; expected a field name",
+                chars[i],
+                i + 1
+            ));
+        }
+        skip_ws(&mut i);
+        if i >= chars.len() || chars[i] != '=' {
+            return Err(format!("expected '=' after {key}"));
+        }
+        i += 1;
+        skip_ws(&mut i);
+        let value = if i < chars.len() && (chars[i] == '\'' || chars[i] == '"') {
+            let q = chars[i];
+            i += 1;
+            let mut v = String::new();
+            loop {
+                if i >= chars.len() {
+                    return Err(format!("unterminated quoted value for {key}"));
+                }
+                let c = chars[i];
+                if c == '\\' && i + 1 < chars.len() {
+                    v.push(chars[i + 1]);
+                    i += 2;
+                } else if c == q && i + 1 < chars.len() && chars[i + 1] == q {
+                    v.push(q);
+                    i += 2;
+                } else if c == q {
+                    i += 1;
+                    break;
+                } else {
+                    v.push(c);
+                    i += 1;
+                }
+            }
+            Value::Text(v)
+        } else {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            if start == i {
+                return Err(format!("{key} needs a quoted string or a number"));
+            }
+            Value::Number(chars[start..i].iter().collect())
+        };
+        match (key.as_str(), value) {
+            ("master_user" | "source_user", Value::Text(v)) => user = Some(v),
+            ("master_password" | "source_password", Value::Text(v)) => {
+                password = Some(Secret::new(v))
+            }
+            ("master_port" | "source_port", Value::Number(n)) => {
+                port = Some(
+                    n.parse::<u16>()
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| format!("{n} is not a port number"))?,
+                )
+            }
+            ("master_auto_position" | "source_auto_position", Value::Number(n)) if n == "1" => {}
+            (k, _) => {
+                return Err(format!(
+                    "{k} is not accepted; replCreds may only hold master_user, master_password and master_port"
+                ));
+            }
+        }
+        skip_ws(&mut i);
+        if i < chars.len() {
+            if chars[i] != ',' {
+                return Err(format!(
+                    "unexpected {:?} at character {}; fields are separated by commas",
+                    chars[i],
+                    i + 1
+                ));
+            }
+            i += 1;
+        }
+    }
+    Ok(ReplCreds {
+        user: user.ok_or("master_user is missing")?,
+        password: password.ok_or("master_password is missing")?,
+        port,
+    })
+}
+
+enum Value {
+    Text(String),
+    Number(String),
+}
+
+/// Parses a `masterCandidates` list: hosts or `host:port`, separated by spaces or commas.
+pub fn parse_candidates(
+    s: &str,
+    default_port: u16,
+) -> std::result::Result<Vec<SourceAddr>, String> {
+    let mut out: Vec<SourceAddr> = Vec::new();
+    for item in s
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|x| !x.is_empty())
+    {
+        let a = SourceAddr::parse(item, default_port)?;
+        if !out.iter().any(|o| o.host == a.host && o.port == a.port) {
+            out.push(a);
+        }
+    }
+    if out.is_empty() {
+        return Err("no candidates listed".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Schema;
+    use std::path::Path;
+
+    #[test]
+    fn repl_creds_parse_field_by_field() {
+        let c = parse_repl_creds("master_user='repl', master_password='replpass'").unwrap();
+        assert_eq!(c.user, "repl");
+        assert_eq!(c.password.expose(), "replpass");
+        assert_eq!(c.port, None);
+        let c = parse_repl_creds(
+            " MASTER_USER = \"r\" ,master_password='it''s \\'x\\'', master_port=3307, MASTER_AUTO_POSITION = 1",
+        )
+        .unwrap();
+        assert_eq!(c.user, "r");
+        assert_eq!(c.password.expose(), "it's 'x'");
+        assert_eq!(c.port, Some(3307));
+    }
+
+    #[test]
+    fn repl_creds_with_extra_sql_are_refused() {
+        for bad in [
+            "master_user='repl', master_password='x'; DROP TABLE percona.replication",
+            "master_user='repl', master_password='x', master_host='evil'",
+            "master_user='repl', master_password='x' master_port=1",
+            "master_user='repl', master_password=x",
+            "master_user='repl', master_password='x",
+            "master_user='repl'",
+            "master_user='repl', master_password='x', master_port=99999",
+            "master_user='repl', master_password='x', master_auto_position=0",
+        ] {
+            assert!(parse_repl_creds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn candidates_parse() {
+        let c = parse_candidates("10.0.0.1 10.0.0.2:3307,10.0.0.1", 3306).unwrap();
+        assert_eq!(
+            c.iter().map(SourceAddr::address).collect::<Vec<_>>(),
+            ["10.0.0.1:3306", "10.0.0.2:3307"]
+        );
+        assert!(parse_candidates("  ", 3306).is_err());
+    }
+
+    fn multi() -> Schema {
+        Schema::from_columns(
+            &[
+                "host",
+                "localIndex",
+                "isSlave",
+                "lastUpdate",
+                "lastHeartbeat",
+                "connectionName",
+            ]
+            .iter()
+            .map(|c| ("replication".to_string(), c.to_string()))
+            .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    fn seed() -> Schema {
+        Schema::from_columns(
+            &[
+                "host",
+                "localIndex",
+                "isSlave",
+                "lastUpdate",
+                "lastHeartbeat",
+                "cluster",
+            ]
+            .iter()
+            .map(|c| ("replication".to_string(), c.to_string()))
+            .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    const CFG: &str =
+        "[[link]]\nremote = \"DC2\"\nsources = [\"h2\"]\nuser = \"repl\"\npassword = \"p\"\n";
+
+    #[test]
+    fn config_links_resolve_to_named_channels_or_the_default_one() {
+        let cfg = Config::parse(CFG, Path::new("c.toml")).unwrap();
+        let l = &resolve(&cfg, "DC1", &multi(), None).unwrap()[0];
+        assert_eq!(l.key, "DC1-DC2");
+        assert_eq!(l.channel.as_str(), "DC1-DC2");
+        let l = &resolve(&cfg, "DC1", &seed(), None).unwrap()[0];
+        assert_eq!(l.key, "DC1");
+        assert!(l.channel.is_default());
+    }
+
+    #[test]
+    fn a_link_naming_the_local_cluster_found_at_run_time_names_the_config_line() {
+        let cfg = Config::parse(CFG, Path::new("c.toml")).unwrap();
+        let e = resolve(&cfg, "DC2", &multi(), None).unwrap_err();
+        assert!(e.to_string().contains("c.toml:1"), "{e}");
+        assert!(e.to_string().contains("own cluster"), "{e}");
+    }
+
+    #[test]
+    fn table_links_are_used_when_the_config_has_none() {
+        let cfg = Config::defaults();
+        let t = TableTopology {
+            links: vec![
+                (
+                    "DC2".into(),
+                    Some((
+                        "h1 h2".into(),
+                        "master_user='r', master_password='p', master_port=3307".into(),
+                    )),
+                ),
+                (
+                    "DC3".into(),
+                    Some(("h3".into(), "master_user='r', master_password='p'".into())),
+                ),
+            ],
+        };
+        let links = resolve(&cfg, "DC1", &multi(), Some(&t)).unwrap();
+        assert_eq!(links.len(), 2);
+        assert_eq!(links[0].sources[1].address(), "h2:3307");
+        assert_eq!(links[1].key, "DC1-DC3");
+        // The seed table holds one link only.
+        assert!(resolve(&cfg, "DC1", &seed(), Some(&t)).is_err());
+        // A link without a cluster row is an error naming what to add.
+        let t = TableTopology {
+            links: vec![("DC9".into(), None)],
+        };
+        let e = resolve(&cfg, "DC1", &multi(), Some(&t)).unwrap_err();
+        assert!(e.to_string().contains("percona.cluster has no row"));
+    }
+}
