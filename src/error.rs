@@ -85,10 +85,10 @@ impl Error {
         }
     }
 
-    pub fn db(context: impl Into<String>, e: impl fmt::Display) -> Error {
+    pub fn db(context: impl Into<String>, e: mysql::Error) -> Error {
         Error::Database {
             context: context.into(),
-            message: e.to_string(),
+            message: crate::server::describe(&e),
         }
     }
 }

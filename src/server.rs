@@ -259,7 +259,7 @@ impl LocalServer {
         }
         let conn = Conn::new(b).map_err(|e| Error::Connect {
             endpoint: endpoint.clone(),
-            message: e.to_string(),
+            message: describe(&e),
         })?;
         let mut s = LocalServer { conn, endpoint };
         s.conn
@@ -443,6 +443,16 @@ fn parse_rows(cells: Vec<Vec<Option<String>>>) -> Result<Vec<StateRow>> {
         .collect()
 }
 
+/// A MySQL client error in words, without the driver's debug framing.
+pub fn describe(e: &mysql::Error) -> String {
+    match e {
+        mysql::Error::DriverError(d) => d.to_string(),
+        mysql::Error::MySqlError(m) => format!("{} (error {})", m.message, m.code),
+        mysql::Error::IoError(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// What a read-only login to a source candidate found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Probe {
@@ -476,10 +486,10 @@ pub fn probe_source(
             verify: t.verify_server_cert,
         })));
     }
-    let mut conn = Conn::new(b).map_err(|e| e.to_string())?;
+    let mut conn = Conn::new(b).map_err(|e| describe(&e))?;
     let domain: Option<Option<String>> = conn
         .query_first("SELECT IF(@@version LIKE '%MariaDB%', @@wsrep_gtid_domain_id, NULL)")
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| describe(&e))?;
     Ok(Probe {
         gtid_domain_id: domain.flatten().and_then(|d| d.parse().ok()),
     })

@@ -519,6 +519,7 @@ pub fn simulate(
         };
         links.push(SimLink {
             link: Link {
+                name: format!("{}-{}", sc.node.cluster, l.remote),
                 remote: l.remote.clone(),
                 key,
                 channel,

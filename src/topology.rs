@@ -18,6 +18,8 @@ use crate::state::{SCHEMA, Schema};
 pub struct Link {
     /// The remote cluster's name.
     pub remote: String,
+    /// `<local>-<remote>`: how logs and mail name the link, in both generations.
+    pub name: String,
     /// How the state table names the link: `<local>-<remote>`, or the local cluster's name
     /// for the seed generation.
     pub key: String,
@@ -151,6 +153,7 @@ pub fn resolve(
                 (name, ch)
             };
             Ok(Link {
+                name: format!("{local_cluster}-{}", l.remote),
                 remote: l.remote,
                 key,
                 channel,

@@ -109,6 +109,7 @@ fn source_map(s: &SourceAddr) -> Map {
 pub fn link_map(l: &Link) -> Map {
     let mut m = Map::new();
     m.insert("key".into(), l.key.clone().into());
+    m.insert("name".into(), l.name.clone().into());
     m.insert("remote".into(), l.remote.clone().into());
     m.insert("channel".into(), l.channel.as_str().to_string().into());
     m.insert(
@@ -294,7 +295,7 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
             },
         )?;
         let n = c.node();
-        c.events.push(format!("{}: added {n} as {role}", l.key));
+        c.events.push(format!("{}: added {n} as {role}", l.name));
         Ok(true)
     });
 
@@ -319,7 +320,7 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
                 source,
             },
         )?;
-        c.events.push(format!("{}: now {role}", l.key));
+        c.events.push(format!("{}: now {role}", l.name));
         Ok(true)
     });
 
@@ -361,7 +362,7 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
         )?;
         let done = matches!(o, Outcome::Done { affected } if affected > 0);
         if done {
-            c.events.push(format!("{}: demoted silent {host}", l.key));
+            c.events.push(format!("{}: demoted silent {host}", l.name));
         }
         Ok(done)
     });
@@ -379,11 +380,11 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
         }
         match apply(&mut c, Action::Propose { key: l.key.clone() })? {
             Outcome::Done { .. } => {
-                c.events.push(format!("{}: proposed", l.key));
+                c.events.push(format!("{}: proposed", l.name));
                 Ok(true)
             }
             Outcome::Lost(why) => {
-                log::info!("{}: {}: not proposed: {why}", c.node(), l.key);
+                log::info!("{}: {}: not proposed: {why}", c.node(), l.name);
                 Ok(false)
             }
         }
@@ -419,7 +420,7 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
         )?;
         c.connected.remove(&l.key);
         c.events
-            .push(format!("{}: replication stopped and reset", l.key));
+            .push(format!("{}: replication stopped and reset", l.name));
         Ok(true)
     });
 }
@@ -459,7 +460,7 @@ fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Map> {
         return fail(format!(
             "connect refused: more than {} attempts on link {} in one run",
             2 * l.sources.len() + 2,
-            l.key
+            l.name
         ));
     }
     // The interlock: this node must hold the link, and nobody else may.
@@ -470,13 +471,13 @@ fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Map> {
         Some(r) => {
             return fail(format!(
                 "connect refused on {node}: its row for {} says {}; a node must propose (or hold Yes) before it replicates",
-                l.key, r.role
+                l.name, r.role
             ));
         }
         None => {
             return fail(format!(
                 "connect refused on {node}: it has no row for {}",
-                l.key
+                l.name
             ));
         }
     }
@@ -486,7 +487,7 @@ fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Map> {
         return fail(format!(
             "connect refused on {node}: {} holds {} ({}, heartbeat {}s ago); two replicas of one link are never started",
             other.host,
-            l.key,
+            l.name,
             other.role,
             other.heartbeat_age.unwrap_or(-1)
         ));
@@ -499,7 +500,7 @@ fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Map> {
         Err(e) => {
             log::warn!(
                 "{node}: {}: source {} does not answer: {e}",
-                l.key,
+                l.name,
                 src.address()
             );
             result.insert("ok".into(), false.into());
@@ -541,9 +542,9 @@ fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Map> {
     if o.ok {
         c.connected.insert(l.key.clone(), src.address());
         c.events
-            .push(format!("{}: replicating from {}", l.key, src.address()));
+            .push(format!("{}: replicating from {}", l.name, src.address()));
     } else {
-        log::warn!("{node}: {}: source {}: {}", l.key, src.address(), o.detail);
+        log::warn!("{node}: {}: source {}: {}", l.name, src.address(), o.detail);
     }
     result.insert("ok".into(), o.ok.into());
     result.insert("detail".into(), o.detail.into());

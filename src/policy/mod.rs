@@ -34,6 +34,8 @@ pub struct Policy {
     pub max_operations: u64,
     /// The built-in functions the site file replaced.
     pub overrides: Vec<String>,
+    /// Where `manage_link` comes from, for error messages.
+    entry_source: String,
 }
 
 impl std::fmt::Debug for Policy {
@@ -67,6 +69,7 @@ impl Policy {
                 name: DEFAULT_POLICY_NAME.into(),
                 max_operations,
                 overrides: Vec::new(),
+                entry_source: DEFAULT_POLICY_NAME.into(),
             });
         };
         let name = path.display().to_string();
@@ -87,10 +90,15 @@ impl Policy {
                 ),
             });
         }
-        let overrides = site
+        let overrides: Vec<String> = site
             .iter_functions()
             .map(|f| format!("{}/{}", f.name, f.params.len()))
             .collect();
+        let entry_source = if overrides.iter().any(|o| o == &format!("{ENTRY}/2")) {
+            name.clone()
+        } else {
+            DEFAULT_POLICY_NAME.to_string()
+        };
         let ast = base.merge(&site);
         if !ast
             .iter_functions()
@@ -108,6 +116,7 @@ impl Policy {
             name,
             max_operations,
             overrides,
+            entry_source,
         })
     }
 
@@ -136,7 +145,10 @@ impl Policy {
                     ENTRY,
                     (Dynamic::from_map(node.clone()), Dynamic::from_map(link)),
                 );
-                results.push((key, r.map(|_| ()).map_err(|e| describe(&e))));
+                results.push((
+                    key,
+                    r.map(|_| ()).map_err(|e| describe(&e, &self.entry_source)),
+                ));
             }
         }
         let ctx = match Rc::try_unwrap(shared) {
@@ -147,10 +159,11 @@ impl Policy {
     }
 }
 
-/// A runtime error as `file:line:col: message (in f <- g)`.
-pub fn describe(e: &EvalAltResult) -> String {
+/// A runtime error as `file:line:col: message (in f <- g)`; `entry_source` is the file of the
+/// function the host called.
+pub fn describe(e: &EvalAltResult, entry_source: &str) -> String {
     let mut chain = Vec::new();
-    let mut source = DEFAULT_POLICY_NAME.to_string();
+    let mut source = entry_source.to_string();
     let mut cur = e;
     while let EvalAltResult::ErrorInFunctionCall(name, src, inner, _) = cur {
         chain.push(name.clone());

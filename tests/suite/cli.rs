@@ -1,0 +1,231 @@
+//! The command line without a server: help, policy checks, and bad input. Bad input must give
+//! a clear message naming file, line and key, and a non-zero exit code, before anything
+//! connects to a server (every config here points at a port nobody listens on, so a run that
+//! got as far as connecting would fail with exit 3 instead of 2).
+
+use crate::harness::{pxcrm, repo, temp_file};
+
+const GOOD_LINK: &str = r#"
+[local]
+host = "127.0.0.1"
+port = 1
+connect_timeout = 1
+
+[[link]]
+remote = "DC2"
+sources = ["10.0.2.1", "10.0.2.2"]
+user = "repl"
+password = "x"
+"#;
+
+fn run_with_config(text: &str) -> crate::harness::Out {
+    let (_d, p) = temp_file("site.toml", text);
+    pxcrm(&["--config", p.to_str().unwrap(), "run", "--dry-run"])
+}
+
+#[test]
+fn help_teaches_the_cron_line_and_the_exit_codes() {
+    let o = pxcrm(&["--help"]);
+    assert_eq!(o.code, 0);
+    for needle in [
+        "run",
+        "status",
+        "init",
+        "simulate",
+        "policy",
+        "EXIT CODES",
+        "* * * * *",
+        "--dry-run",
+    ] {
+        assert!(
+            o.stdout.contains(needle),
+            "--help lacks {needle:?}:\n{}",
+            o.stdout
+        );
+    }
+}
+
+#[test]
+fn the_shipped_policies_compile() {
+    for p in [
+        "mail-on-failed-only.rhai",
+        "patient.rhai",
+        "prefer-weight.rhai",
+    ] {
+        let path = repo().join("policies").join(p);
+        let o = pxcrm(&["policy", "check", path.to_str().unwrap()]);
+        assert_eq!(o.code, 0, "{p}: {}", o.all());
+        assert!(
+            o.stdout.contains(": ok; replaces built-in function(s): "),
+            "{}",
+            o.all()
+        );
+    }
+}
+
+#[test]
+fn a_policy_syntax_error_is_reported_as_file_line_col() {
+    let (_d, p) = temp_file(
+        "bad.rhai",
+        "fn mail(node, link, event, subject, body) {\n    notify(subject body);\n}\n",
+    );
+    let o = pxcrm(&["policy", "check", p.to_str().unwrap()]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains(&format!("{}:2:20:", p.display())),
+        "{}",
+        o.all()
+    );
+}
+
+#[test]
+fn a_policy_using_an_undeclared_variable_does_not_compile() {
+    let (_d, p) = temp_file("undeclared.rhai", "fn silent_after(s) {\n    limit\n}\n");
+    let o = pxcrm(&["policy", "check", p.to_str().unwrap()]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("undeclared.rhai:2:5"), "{}", o.all());
+}
+
+#[test]
+fn a_good_config_gets_as_far_as_connecting() {
+    // The control for the tests below: with valid input the run fails only at the connection.
+    let o = run_with_config(GOOD_LINK);
+    assert_eq!(o.code, 3, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("cannot connect to the local server at 127.0.0.1:1"),
+        "{}",
+        o.all()
+    );
+}
+
+#[test]
+fn malformed_toml_is_refused_with_its_line() {
+    let o = run_with_config("[local\nhost = 1\n");
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("site.toml:1:"), "{}", o.all());
+}
+
+#[test]
+fn an_unknown_key_is_refused_naming_the_key_and_line() {
+    let o = run_with_config(&GOOD_LINK.replace("user = \"repl\"", "user = \"repl\"\nsorces = []"));
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("site.toml:11:"), "{}", o.all());
+    assert!(o.stderr.contains("unknown field `sorces`"), "{}", o.all());
+}
+
+#[test]
+fn a_wrong_type_is_refused_with_its_line() {
+    let o = run_with_config(&GOOD_LINK.replace("port = 1", "port = \"one\""));
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("site.toml:4:"), "{}", o.all());
+}
+
+#[test]
+fn a_missing_password_file_is_refused() {
+    let o = run_with_config(&GOOD_LINK.replace(
+        "password = \"x\"",
+        "password_file = \"/nonexistent/repl.pass\"",
+    ));
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("password_file: cannot read /nonexistent/repl.pass"),
+        "{}",
+        o.all()
+    );
+}
+
+#[test]
+fn an_unreadable_option_file_is_refused() {
+    let o = run_with_config(&GOOD_LINK.replace(
+        "connect_timeout = 1",
+        "connect_timeout = 1\ndefaults_file = \"/nonexistent/my.cnf\"",
+    ));
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("/nonexistent/my.cnf: cannot read the MySQL option file"),
+        "{}",
+        o.all()
+    );
+    let o = pxcrm(&[
+        "--defaults-file",
+        "/nonexistent/other.cnf",
+        "--config",
+        temp_file("c.toml", GOOD_LINK).1.to_str().unwrap(),
+        "run",
+    ]);
+    assert_eq!(o.code, 2, "{}", o.all());
+}
+
+#[test]
+fn a_link_naming_the_local_cluster_is_refused() {
+    let o = run_with_config(&GOOD_LINK.replace("[local]", "[local]\ncluster = \"DC2\""));
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("this is the local cluster"),
+        "{}",
+        o.all()
+    );
+}
+
+#[test]
+fn a_duplicate_source_is_refused() {
+    let o = run_with_config(&GOOD_LINK.replace("\"10.0.2.2\"", "\"10.0.2.1:3306\""));
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("10.0.2.1:3306 is listed twice"),
+        "{}",
+        o.all()
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_refused() {
+    let o = pxcrm(&["--config", "/nonexistent/site.toml", "run"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("/nonexistent/site.toml: cannot read the configuration file")
+    );
+}
+
+#[test]
+fn a_broken_site_policy_stops_the_run_before_it_connects() {
+    let (_d, pol) = temp_file(
+        "p.rhai",
+        "fn mail(node, link, event, subject, body) {\n  notify(\n}\n",
+    );
+    let o = run_with_config(&GOOD_LINK.replace(
+        "[local]",
+        &format!("[policy]\nfile = \"{}\"\n\n[local]", pol.display()),
+    ));
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("p.rhai:3:1"), "{}", o.all());
+}
+
+#[test]
+fn a_bad_scenario_is_refused_with_its_line() {
+    let (_d, p) = temp_file(
+        "s.toml",
+        "[node]\nname = \"a\"\ncluster = \"DC1\"\nbogus = 1\n",
+    );
+    let o = pxcrm(&["simulate", "--scenario", p.to_str().unwrap()]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("s.toml:4:"), "{}", o.all());
+}
+
+#[test]
+fn the_pause_file_stops_a_run_before_it_connects() {
+    let (dir, off) = temp_file("manager.off", "");
+    let text = format!("[files]\npause = \"{}\"\n{}", off.display(), GOOD_LINK);
+    let o = run_with_config(&text);
+    // Dry-run still shows what would happen, and says the pause file is there.
+    assert!(o.stdout.contains("pause file"), "{}", o.all());
+    let (_d, p) = temp_file("site.toml", &text);
+    let o = pxcrm(&["--config", p.to_str().unwrap(), "run"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stderr.contains("exists: not acting"), "{}", o.all());
+    drop(dir);
+}

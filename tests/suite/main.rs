@@ -1,0 +1,11 @@
+//! The integration suite: one crate, three parts.
+//!
+//! * `scenarios`: the built-in policy against scenario files, through `simulate` (no server);
+//! * `cli`: the binary's command line, bad input, exit codes (no server);
+//! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
+//!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README).
+
+mod cli;
+mod harness;
+mod sandbox;
+mod scenarios;

@@ -1,0 +1,610 @@
+//! The real binary against two real 3-node MariaDB Galera clusters (DC1, DC2), started afresh
+//! for each test by `scripts/sandbox`. Tests share the loopback addresses, so they run one at a
+//! time. `PXCRM_SANDBOX=skip` skips them (and says so); CI runs them.
+
+use crate::harness::{Out, pxcrm, repo, wait_until};
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const DC1: [&str; 3] = ["DC1-1", "DC1-2", "DC1-3"];
+const DC2: [&str; 3] = ["DC2-1", "DC2-2", "DC2-3"];
+
+fn addr(node: &str) -> String {
+    let (c, n) = node.split_once('-').unwrap();
+    let i: u32 = c[2..].parse().unwrap();
+    let n: u32 = n.parse().unwrap();
+    format!("127.0.0.{}", i * 10 + n)
+}
+
+/// A replication channel as a test sees it.
+#[derive(Debug, Clone, PartialEq)]
+struct Channel {
+    name: String,
+    source: String,
+    io: String,
+    sql: String,
+}
+
+impl Channel {
+    fn healthy(&self) -> bool {
+        self.io == "Yes" && self.sql == "Yes"
+    }
+}
+
+/// Fresh sandbox clusters, held for the duration of one test.
+struct Sandbox {
+    _one: MutexGuard<'static, ()>,
+    dir: PathBuf,
+    down: Vec<String>,
+}
+
+impl Sandbox {
+    /// Takes the clusters down, brings them up with the given manager timeouts, creates the
+    /// percona schema (with `init`, on one node per cluster) and a test table. `None` when
+    /// PXCRM_SANDBOX=skip.
+    fn fresh(heartbeat: u64, failed: u64, connect: u64) -> Option<Sandbox> {
+        if std::env::var("PXCRM_SANDBOX").as_deref() == Ok("skip") {
+            eprintln!("PXCRM_SANDBOX=skip: sandbox test skipped");
+            return None;
+        }
+        let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = PathBuf::from(
+            std::env::var("SANDBOX_DIR").unwrap_or_else(|_| "/tmp/pxcrm-sandbox".into()),
+        );
+        let sb = Sandbox {
+            _one: one,
+            dir,
+            down: Vec::new(),
+        };
+        sb.script(&["down"], &[]);
+        sb.script(
+            &["up"],
+            &[
+                ("SANDBOX_HEARTBEAT_TIMEOUT", &heartbeat.to_string()),
+                ("SANDBOX_FAILED_TIMEOUT", &failed.to_string()),
+                ("SANDBOX_CONNECT_TIMEOUT", &connect.to_string()),
+            ],
+        );
+        for n in ["DC1-1", "DC2-1"] {
+            let o = sb.manager(n, &["init"]);
+            assert_eq!(o.code, 0, "init on {n}: {}", o.all());
+            sb.sql(
+                n,
+                "CREATE DATABASE IF NOT EXISTS sbtest; CREATE TABLE IF NOT EXISTS sbtest.t (id varchar(64) NOT NULL PRIMARY KEY, origin varchar(16) NOT NULL) ENGINE=InnoDB",
+            );
+        }
+        Some(sb)
+    }
+
+    fn script(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let mut c = Command::new(repo().join("scripts/sandbox"));
+        c.args(args).env("SANDBOX_DIR", &self.dir);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().expect("scripts/sandbox runs");
+        assert!(
+            o.status.success(),
+            "scripts/sandbox {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn config(&self, node: &str) -> String {
+        self.dir
+            .join(node)
+            .join("manager.toml")
+            .display()
+            .to_string()
+    }
+
+    /// Runs the manager on a node with a subcommand.
+    fn manager(&self, node: &str, args: &[&str]) -> Out {
+        let cfg = self.config(node);
+        let mut a = vec!["--config", cfg.as_str()];
+        a.extend_from_slice(args);
+        pxcrm(&a)
+    }
+
+    /// One cron run on a node; it must succeed.
+    fn run(&self, node: &str) -> Out {
+        let o = self.manager(node, &["run"]);
+        assert_eq!(o.code, 0, "run on {node}: {}", o.all());
+        o
+    }
+
+    /// One cron round over the live nodes.
+    fn round(&self, nodes: &[&str]) {
+        for n in nodes {
+            if !self.down.iter().any(|d| d == n) {
+                self.run(n);
+            }
+        }
+    }
+
+    fn conn(&self, node: &str) -> Result<Conn, String> {
+        Conn::new(
+            OptsBuilder::new()
+                .ip_or_hostname(Some(addr(node)))
+                .user(Some("pxcrm"))
+                .pass(Some("pxcrm-pass"))
+                .tcp_connect_timeout(Some(Duration::from_secs(2)))
+                .read_timeout(Some(Duration::from_secs(10))),
+        )
+        .map_err(|e| format!("{node}: {e}"))
+    }
+
+    fn try_sql(&self, node: &str, q: &str) -> Result<Vec<Vec<String>>, String> {
+        let mut c = self.conn(node)?;
+        let rows: Vec<mysql::Row> = c.query(q).map_err(|e| format!("{node}: {q}: {e}"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| match r.as_ref(i) {
+                        Some(mysql::Value::NULL) | None => "NULL".to_string(),
+                        Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                        Some(v) => v.as_sql(true),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn sql(&self, node: &str, q: &str) -> Vec<Vec<String>> {
+        self.try_sql(node, q).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn value(&self, node: &str, q: &str) -> String {
+        self.sql(node, q)[0][0].clone()
+    }
+
+    fn channels(&self, node: &str) -> Result<Vec<Channel>, String> {
+        let mut c = self.conn(node)?;
+        let rows: Vec<mysql::Row> = c
+            .query("SHOW ALL SLAVES STATUS")
+            .map_err(|e| e.to_string())?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let m: HashMap<String, String> = r
+                    .columns_ref()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, col)| {
+                        let v = match r.as_ref(i) {
+                            Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                            Some(mysql::Value::NULL) | None => String::new(),
+                            Some(v) => v.as_sql(true),
+                        };
+                        (col.name_str().into_owned(), v)
+                    })
+                    .collect();
+                Channel {
+                    name: m["Connection_name"].clone(),
+                    source: m["Master_Host"].clone(),
+                    io: m["Slave_IO_Running"].clone(),
+                    sql: m["Slave_SQL_Running"].clone(),
+                }
+            })
+            .collect())
+    }
+
+    /// The live nodes of a cluster that have a channel, with it.
+    fn replicas(&self, nodes: &[&str]) -> Vec<(String, Channel)> {
+        nodes
+            .iter()
+            .filter(|n| !self.down.iter().any(|d| d == *n))
+            .flat_map(|n| {
+                self.channels(n)
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .into_iter()
+                    .map(move |c| (n.to_string(), c))
+            })
+            .collect()
+    }
+
+    /// Exactly one live node of the cluster replicates, healthily: returns it and its channel.
+    fn only_replica(&self, nodes: &[&str]) -> Result<(String, Channel), String> {
+        let r = self.replicas(nodes);
+        match r.as_slice() {
+            [(n, c)] if c.healthy() => Ok((n.clone(), c.clone())),
+            _ => Err(format!("replicas: {r:?}")),
+        }
+    }
+
+    fn kill(&mut self, node: &str) {
+        self.script(&["kill", node], &[]);
+        self.down.push(node.to_string());
+    }
+
+    fn rows_with_prefix(&self, node: &str, prefix: &str) -> Result<usize, String> {
+        let r = self.try_sql(
+            node,
+            &format!("SELECT COUNT(*) FROM sbtest.t WHERE id LIKE '{prefix}%'"),
+        )?;
+        r[0][0].parse().map_err(|e| format!("{e}"))
+    }
+
+    /// Waits until every live node of both clusters has `count` rows with the prefix.
+    fn await_rows(&self, prefix: &str, count: usize, timeout: Duration) {
+        for n in DC1.iter().chain(DC2.iter()) {
+            if self.down.iter().any(|d| d == n) {
+                continue;
+            }
+            wait_until(
+                &format!("{count} rows {prefix}* on {n}"),
+                timeout,
+                || match self.rows_with_prefix(n, prefix) {
+                    Ok(c) if c == count => Ok(()),
+                    Ok(c) => Err(format!("{c} rows")),
+                    Err(e) => Err(e),
+                },
+            );
+        }
+    }
+
+    fn insert(&self, node: &str, id: &str, origin: &str) {
+        self.sql(
+            node,
+            &format!("INSERT INTO sbtest.t (id, origin) VALUES ('{id}', '{origin}')"),
+        );
+    }
+
+    /// The roles in the state table for a link, as `host=role` sorted.
+    fn roles(&self, node: &str, link: &str) -> Vec<String> {
+        self.sql(
+            node,
+            &format!("SELECT CONCAT(host, '=', isReplica) FROM percona.replication WHERE connectionName = '{link}' ORDER BY host"),
+        )
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+    }
+}
+
+/// A writer that inserts rows with ids `<prefix><n>` into the given nodes, moving to the next
+/// node when one fails, until stopped. It returns the acknowledged ids.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicUsize>,
+    handle: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Writer {
+    fn start(prefix: &str, origin: &str, nodes: &[&str]) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let acked_count = Arc::new(AtomicUsize::new(0));
+        let count = acked_count.clone();
+        let prefix = prefix.to_string();
+        let origin = origin.to_string();
+        let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+        let handle = std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            let mut i = 0usize;
+            let mut node = 0usize;
+            let mut conn: Option<Conn> = None;
+            while !s.load(Ordering::Relaxed) {
+                if conn.is_none() {
+                    conn = Conn::new(
+                        OptsBuilder::new()
+                            .ip_or_hostname(Some(addr(&nodes[node % nodes.len()])))
+                            .user(Some("pxcrm"))
+                            .pass(Some("pxcrm-pass"))
+                            .tcp_connect_timeout(Some(Duration::from_secs(1)))
+                            .read_timeout(Some(Duration::from_secs(10))),
+                    )
+                    .ok();
+                    if conn.is_none() {
+                        node += 1;
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                }
+                let id = format!("{prefix}{i}");
+                let q = format!("INSERT INTO sbtest.t (id, origin) VALUES ('{id}', '{origin}')");
+                match conn.as_mut().unwrap().query_drop(&q) {
+                    Ok(()) => {
+                        acked.push(id);
+                        count.fetch_add(1, Ordering::Relaxed);
+                        i += 1;
+                    }
+                    Err(_) => {
+                        conn = None;
+                        node += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            acked
+        });
+        Writer {
+            stop,
+            acked: acked_count,
+            handle,
+        }
+    }
+
+    fn acked(&self) -> usize {
+        self.acked.load(Ordering::Relaxed)
+    }
+
+    fn stop(self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap()
+    }
+}
+
+#[test]
+fn from_empty_state_every_link_gets_exactly_one_replica_and_rows_cross_both_ways() {
+    let Some(sb) = Sandbox::fresh(179, 180, 20) else {
+        return;
+    };
+    for round in 0..3 {
+        sb.round(&DC1);
+        sb.round(&DC2);
+        let (r1, c1) = sb
+            .only_replica(&DC1)
+            .unwrap_or_else(|e| panic!("round {round}, DC1: {e}"));
+        let (r2, c2) = sb
+            .only_replica(&DC2)
+            .unwrap_or_else(|e| panic!("round {round}, DC2: {e}"));
+        assert_eq!(c1.name, "DC1-DC2");
+        assert_eq!(c2.name, "DC2-DC1");
+        assert!(c1.source.starts_with("127.0.0.2"), "{c1:?}");
+        assert!(c2.source.starts_with("127.0.0.1"), "{c2:?}");
+        // The state table agrees with reality, on every node of the cluster.
+        for n in DC1 {
+            let roles = sb.roles(n, "DC1-DC2");
+            assert_eq!(roles.len(), 3, "{roles:?}");
+            for r in &roles {
+                let yes = r.ends_with("=Yes");
+                assert_eq!(yes, r.starts_with(&format!("{r1}=")), "{n}: {roles:?}");
+            }
+        }
+        for n in DC2 {
+            let roles = sb.roles(n, "DC2-DC1");
+            assert!(roles.contains(&format!("{r2}=Yes")), "{n}: {roles:?}");
+            assert_eq!(roles.iter().filter(|r| r.ends_with("=Yes")).count(), 1);
+        }
+    }
+    for i in 0..20 {
+        sb.insert(DC1[i % 3], &format!("a1-{i}"), "DC1");
+        sb.insert(DC2[i % 3], &format!("a2-{i}"), "DC2");
+    }
+    sb.await_rows("a1-", 20, Duration::from_secs(30));
+    sb.await_rows("a2-", 20, Duration::from_secs(30));
+    // Status shows the link and its rows.
+    let o = sb.manager("DC1-3", &["status", "--json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("\"key\": \"DC1-DC2\""), "{}", o.stdout);
+    assert!(!o.stdout.contains("repl-pass"));
+}
+
+#[test]
+fn when_the_source_dies_the_replica_switches_to_another_within_one_run() {
+    let Some(mut sb) = Sandbox::fresh(179, 180, 20) else {
+        return;
+    };
+    sb.round(&DC1);
+    sb.round(&DC2);
+    let (replica, before) = sb.only_replica(&DC1).unwrap();
+    let source = DC2
+        .iter()
+        .find(|n| addr(n) == before.source)
+        .unwrap()
+        .to_string();
+    sb.kill(&source);
+    wait_until(
+        "the replica to notice its source is gone",
+        Duration::from_secs(60),
+        || {
+            let c = sb.channels(&replica)?;
+            match c.first() {
+                Some(c) if c.io != "Yes" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
+    let t = Instant::now();
+    let o = sb.run(&replica);
+    let took = t.elapsed();
+    let (after_node, after) = sb.only_replica(&DC1).unwrap();
+    assert_eq!(after_node, replica);
+    assert_ne!(after.source, before.source, "{}", o.all());
+    assert!(o.stderr.contains("switched source"), "{}", o.all());
+    eprintln!("source switch took {took:?} in one run");
+    let survivor = DC2.iter().find(|n| **n != source).unwrap();
+    for i in 0..10 {
+        sb.insert(survivor, &format!("b2-{i}"), "DC2");
+    }
+    sb.await_rows("b2-", 10, Duration::from_secs(30));
+}
+
+#[test]
+fn when_the_replica_node_dies_another_node_takes_over_and_no_row_is_lost() {
+    let heartbeat = 6;
+    let Some(mut sb) = Sandbox::fresh(heartbeat, 10, 10) else {
+        return;
+    };
+    sb.round(&DC1);
+    sb.round(&DC2);
+    let (replica, _) = sb.only_replica(&DC1).unwrap();
+    for i in 0..10 {
+        sb.insert(DC2[i % 3], &format!("c2pre-{i}"), "DC2");
+    }
+    sb.await_rows("c2pre-", 10, Duration::from_secs(30));
+
+    let dc2_writer = Writer::start("c2-", "DC2", &DC2);
+    let survivors: Vec<&str> = DC1.iter().copied().filter(|n| *n != replica).collect();
+    let dc1_writer = Writer::start("c1-", "DC1", &survivors);
+    sb.kill(&replica);
+    let killed = Instant::now();
+    // A tick driver, like cron with a short period: every live node runs every 2 s.
+    let (new_replica, _) = wait_until(
+        "another DC1 node to replicate",
+        Duration::from_secs(90),
+        || {
+            sb.round(&DC1);
+            sb.round(&DC2);
+            let r = sb.only_replica(&DC1);
+            if r.is_err() {
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            r
+        },
+    );
+    let took = killed.elapsed();
+    assert_ne!(new_replica, replica);
+    assert!(
+        took >= Duration::from_secs(heartbeat - 2),
+        "a replica must not be replaced before its heartbeat is older than the timeout ({took:?})"
+    );
+    eprintln!("replica replaced {took:?} after kill -9 (heartbeat timeout {heartbeat} s)");
+    // Keep writing until both writers have 30 more rows acknowledged after the takeover.
+    let (a2, a1) = (dc2_writer.acked(), dc1_writer.acked());
+    wait_until(
+        "30 more rows from each writer",
+        Duration::from_secs(60),
+        || {
+            if dc2_writer.acked() >= a2 + 30 && dc1_writer.acked() >= a1 + 30 {
+                Ok(())
+            } else {
+                Err(format!("{} and {}", dc2_writer.acked(), dc1_writer.acked()))
+            }
+        },
+    );
+    let c2 = dc2_writer.stop();
+    let c1 = dc1_writer.stop();
+    // DC2's own replica may have read from the dead node; keep the cron ticking until both
+    // directions have drained.
+    wait_until(
+        "every acknowledged row on every live node",
+        Duration::from_secs(90),
+        || {
+            sb.round(&DC1);
+            sb.round(&DC2);
+            for n in DC1.iter().chain(DC2.iter()).filter(|n| **n != replica) {
+                for (prefix, want) in [("c2-", c2.len()), ("c1-", c1.len()), ("c2pre-", 10)] {
+                    let got = sb.rows_with_prefix(n, prefix)?;
+                    if got != want {
+                        std::thread::sleep(Duration::from_secs(1));
+                        return Err(format!("{n}: {got} of {want} rows {prefix}*"));
+                    }
+                }
+            }
+            Ok(())
+        },
+    );
+    let roles = sb.roles(survivors[0], "DC1-DC2");
+    assert!(roles.contains(&format!("{new_replica}=Yes")), "{roles:?}");
+    assert!(roles.contains(&format!("{replica}=No")), "{roles:?}");
+}
+
+#[test]
+fn a_link_configured_by_hand_is_adopted_without_interruption() {
+    let Some(sb) = Sandbox::fresh(179, 180, 20) else {
+        return;
+    };
+    sb.sql(
+        "DC1-2",
+        "CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='127.0.0.21', MASTER_USER='repl', MASTER_PASSWORD='repl-pass', MASTER_USE_GTID=slave_pos, DO_DOMAIN_IDS=(2)",
+    );
+    sb.sql("DC1-2", "START SLAVE 'DC1-DC2'");
+    wait_until(
+        "the hand-made channel to run",
+        Duration::from_secs(30),
+        || sb.only_replica(&DC1),
+    );
+    let dump_thread = || {
+        sb.value(
+            "DC2-1",
+            "SELECT GROUP_CONCAT(ID) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%' AND USER = 'repl'",
+        )
+    };
+    let before = dump_thread();
+    assert_ne!(before, "NULL");
+    // As the seed README says: the node that replicates runs first.
+    let o = sb.run("DC1-2");
+    assert!(o.stderr.contains("adopted as the replica"), "{}", o.all());
+    for _ in 0..2 {
+        sb.round(&DC1);
+        sb.round(&DC2);
+    }
+    let (replica, _) = sb.only_replica(&DC1).unwrap();
+    assert_eq!(replica, "DC1-2");
+    assert_eq!(
+        dump_thread(),
+        before,
+        "the adopted channel was never reconnected"
+    );
+    assert_eq!(
+        sb.roles("DC1-1", "DC1-DC2"),
+        ["DC1-1=No", "DC1-2=Yes", "DC1-3=No"]
+    );
+    for i in 0..10 {
+        sb.insert("DC2-2", &format!("d2-{i}"), "DC2");
+    }
+    sb.await_rows("d2-", 10, Duration::from_secs(30));
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let Some(sb) = Sandbox::fresh(179, 180, 20) else {
+        return;
+    };
+    let snapshot = |n: &str| {
+        (
+            sb.value(
+                n,
+                "SELECT CONCAT(@@gtid_binlog_pos, '|', @@gtid_current_pos, '|', @@gtid_slave_pos)",
+            ),
+            sb.value(n, "SELECT COUNT(*) FROM percona.replication"),
+            sb.value(n, "SELECT COUNT(*) FROM percona.replication_claim"),
+            sb.channels(n).unwrap().len(),
+        )
+    };
+    let before: Vec<_> = DC1.iter().map(|n| snapshot(n)).collect();
+    let mail_dir = sb.dir.join("DC1-1/mail");
+    let mails_before = std::fs::read_dir(&mail_dir).map(|d| d.count()).unwrap_or(0);
+
+    let o = sb.manager("DC1-1", &["run", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert!(
+        lines.iter().all(|l| l.starts_with("DC1-1: ")),
+        "{}",
+        o.stdout
+    );
+    let pos = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{}", o.stdout))
+    };
+    assert!(pos("INSERT INTO percona.replication (") < pos("START TRANSACTION"));
+    assert!(
+        pos("SET isReplica = 'Proposed'")
+            < pos("CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='127.0.0.21'")
+    );
+    assert!(pos("MASTER_PASSWORD='****'") < pos("START SLAVE 'DC1-DC2'"));
+    assert!(pos("START SLAVE 'DC1-DC2'") < pos("SET isReplica = 'Yes'"));
+    assert!(pos("MAIL to dba@sandbox") > pos("SET isReplica = 'Yes'"));
+    assert!(!o.stdout.contains("repl-pass") && !o.stderr.contains("repl-pass"));
+
+    let after: Vec<_> = DC1.iter().map(|n| snapshot(n)).collect();
+    assert_eq!(before, after, "dry-run changed a server");
+    let mails_after = std::fs::read_dir(&mail_dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(mails_before, mails_after, "dry-run sent a mail");
+}

@@ -1,0 +1,502 @@
+//! Every branch of the built-in policy, as a scenario in `tests/scenarios/`, run through
+//! `simulate`. Each test names the behaviour in a DBA's words and checks the statements the
+//! node would run, the mail it would send, and the state it leaves.
+
+use crate::harness::{Out, pxcrm, repo, temp_file};
+
+/// A simulation's output, split up.
+struct Sim {
+    out: Out,
+    node: String,
+}
+
+fn sim(name: &str) -> Sim {
+    sim_with(name, &[])
+}
+
+fn sim_with(name: &str, extra: &[&str]) -> Sim {
+    let path = repo().join("tests/scenarios").join(format!("{name}.toml"));
+    let path = path.to_str().unwrap().to_string();
+    let mut args = vec!["simulate", "--scenario", path.as_str()];
+    args.extend_from_slice(extra);
+    let out = pxcrm(&args);
+    let node = out
+        .stdout
+        .lines()
+        .find_map(|l| l.split_once(": ").map(|(n, _)| n.to_string()))
+        .unwrap_or_default();
+    Sim { out, node }
+}
+
+impl Sim {
+    /// The SQL statements, in order, without the node prefix.
+    fn statements(&self) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| {
+                !l.starts_with("MAIL ") && !l.starts_with("    |") && !l.starts_with("ERROR ")
+            })
+            .collect()
+    }
+    /// The subjects of the mails.
+    fn mails(&self) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter_map(|l| l.strip_prefix("MAIL ").map(str::to_string))
+            .collect()
+    }
+    fn lines(&self) -> Vec<String> {
+        let prefix = format!("{}: ", self.node);
+        self.out
+            .stdout
+            .lines()
+            .take_while(|l| *l != "--- final state")
+            .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    }
+    fn final_state(&self) -> String {
+        self.out
+            .stdout
+            .split("--- final state\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no final state in\n{}", self.out.all()))
+            .to_string()
+    }
+    /// Index of the first statement containing `needle`; panics if none does.
+    fn at(&self, needle: &str) -> usize {
+        self.statements()
+            .iter()
+            .position(|s| s.contains(needle))
+            .unwrap_or_else(|| panic!("no statement contains {needle:?} in\n{}", self.out.all()))
+    }
+    fn has(&self, needle: &str) -> bool {
+        self.statements().iter().any(|s| s.contains(needle))
+    }
+    fn ok(self) -> Sim {
+        assert_eq!(self.out.code, 0, "{}", self.out.all());
+        self
+    }
+}
+
+#[test]
+fn a_fresh_cluster_elects_the_lowest_index_and_starts_replication() {
+    let s = sim("elect_from_empty").ok();
+    let insert = s.at("INSERT INTO percona.replication (host, connectionName, localIndex, isReplica, lastUpdate, lastHeartbeat, weight) VALUES ('DC1-1', 'DC1-DC2', 0, 'No', NOW(), NOW(), 0)");
+    let begin = s.at("START TRANSACTION");
+    let claim = s.at("INSERT INTO percona.replication_claim");
+    let lock = s.at("FOR UPDATE");
+    let proposed = s.at("SET isReplica = 'Proposed'");
+    let commit = s.at("COMMIT");
+    let change = s.at("CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='10.0.2.1', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='****', MASTER_USE_GTID=slave_pos, DO_DOMAIN_IDS=(2)");
+    let start = s.at("START SLAVE 'DC1-DC2'");
+    let yes = s.at("SET isReplica = 'Yes', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 0, weight = 0, currentSource = '10.0.2.1:3306'");
+    assert!(insert < begin && begin < claim && claim < lock && lock < proposed);
+    assert!(proposed < commit && commit < change && change < start && start < yes);
+    assert_eq!(
+        s.mails(),
+        [
+            "to dba@example.com: [pxc-replication-manager] DC1-1: DC1-DC2: DC1-1 is the new replica (source 10.0.2.1:3306)"
+        ]
+    );
+    assert_eq!(
+        s.final_state(),
+        "DC1-DC2: rows DC1-1=Yes DC1-2=No DC1-3=No; channel from 10.0.2.1:3306 IO=Yes SQL=Yes\n"
+    );
+}
+
+#[test]
+fn a_node_that_is_not_the_best_candidate_only_reports() {
+    let s = sim("not_best_candidate_waits").ok();
+    assert_eq!(
+        s.statements(),
+        [
+            "UPDATE percona.replication SET lastUpdate = lastUpdate, lastHeartbeat = NOW(), localIndex = 2, weight = 0, currentSource = NULL WHERE connectionName = 'DC1-DC2' AND host = 'DC1-3'"
+        ]
+    );
+    assert!(s.mails().is_empty());
+}
+
+#[test]
+fn a_healthy_replica_elsewhere_leaves_this_node_alone() {
+    let s = sim("healthy_replica_elsewhere").ok();
+    assert_eq!(s.statements().len(), 1, "{}", s.out.all());
+    assert!(s.has("lastHeartbeat = NOW()"));
+    assert!(!s.has("CHANGE MASTER") && !s.has("Proposed"));
+}
+
+#[test]
+fn a_silent_replica_is_demoted_and_replaced() {
+    let s = sim("silent_replica_is_replaced").ok();
+    let demote = s.at("UPDATE percona.replication SET isReplica = 'No', lastUpdate = NOW() WHERE connectionName = 'DC1-DC2' AND host = 'DC1-2' AND isReplica = 'Yes' AND lastHeartbeat < NOW() - INTERVAL 179 SECOND");
+    assert!(demote < s.at("SET isReplica = 'Proposed'"));
+    assert!(s.mails()[0].contains("replica DC1-2 is silent, electing another node"));
+    assert!(s.mails()[1].contains("DC1-1 is the new replica"));
+    assert!(
+        s.final_state()
+            .starts_with("DC1-DC2: rows DC1-1=Yes DC1-2=No; channel from 10.0.2.1:3306")
+    );
+}
+
+#[test]
+fn failed_clears_after_the_failed_timeout_and_the_node_tries_again() {
+    let s = sim("failed_clears_after_timeout").ok();
+    assert!(s.at("SET isReplica = 'No'") < s.at("SET isReplica = 'Proposed'"));
+    assert!(s.final_state().starts_with("DC1-DC2: rows DC1-1=Yes;"));
+}
+
+#[test]
+fn failed_stays_failed_until_the_timeout() {
+    let s = sim("failed_stays_until_timeout").ok();
+    assert_eq!(s.statements().len(), 1);
+    assert!(s.has("lastUpdate = lastUpdate, lastHeartbeat = NOW()"));
+    assert_eq!(
+        s.final_state(),
+        "DC1-DC2: rows DC1-1=Failed DC1-2=No; no channel\n"
+    );
+}
+
+#[test]
+fn a_failed_node_is_not_a_candidate() {
+    let s = sim("failed_node_is_not_a_candidate").ok();
+    assert!(s.has("SET isReplica = 'Proposed'"));
+    assert!(
+        s.final_state()
+            .starts_with("DC1-DC2: rows DC1-1=Failed DC1-2=Yes;")
+    );
+}
+
+#[test]
+fn when_no_source_answers_the_candidate_reports_failed_and_mails() {
+    let s = sim("all_sources_down").ok();
+    assert!(
+        !s.has("CHANGE MASTER"),
+        "a dead source is probed, not configured"
+    );
+    assert!(s.has("SET isReplica = 'Failed'"));
+    assert!(s.mails()[0].contains("DC1-1 failed to become the replica"));
+    assert_eq!(s.final_state(), "DC1-DC2: rows DC1-1=Failed; no channel\n");
+    let body = s.out.stdout.clone();
+    assert!(body.contains("10.0.2.1:3306: does not answer"), "{body}");
+    assert!(body.contains("10.0.2.2:3306: does not answer"), "{body}");
+}
+
+#[test]
+fn a_replica_whose_source_dies_switches_to_another_source() {
+    let s = sim("source_lost_switches_source").ok();
+    assert_eq!(
+        s.statements(),
+        [
+            "STOP SLAVE 'DC1-DC2'",
+            "CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='10.0.2.2', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='****', MASTER_USE_GTID=slave_pos, DO_DOMAIN_IDS=(2)",
+            "START SLAVE 'DC1-DC2'",
+            "UPDATE percona.replication SET lastUpdate = lastUpdate, lastHeartbeat = NOW(), localIndex = 0, weight = 0, currentSource = '10.0.2.2:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'",
+        ]
+    );
+    assert!(s.mails()[0].contains("DC1-1 switched source to 10.0.2.2:3306"));
+}
+
+#[test]
+fn a_replica_that_cannot_reach_any_source_reports_failed() {
+    let s = sim("source_lost_no_other_answers").ok();
+    let stop = s.at("STOP SLAVE 'DC1-DC2'");
+    let reset = s.at("RESET SLAVE 'DC1-DC2' ALL");
+    let failed = s.at("SET isReplica = 'Failed'");
+    assert!(stop < reset && reset < failed);
+    assert!(s.mails()[0].contains("failed as replica: no source answers"));
+}
+
+#[test]
+fn an_sql_thread_error_makes_the_replica_fail_and_mail_the_error() {
+    let s = sim("sql_thread_error").ok();
+    assert_eq!(
+        s.statements()[..2],
+        ["STOP SLAVE 'DC1-DC2'", "RESET SLAVE 'DC1-DC2' ALL"]
+    );
+    assert!(s.has("SET isReplica = 'Failed'"));
+    assert!(s.mails()[0].contains("failed as replica: SQL thread stopped"));
+    assert!(
+        s.out
+            .stdout
+            .contains("Duplicate entry '7' for key 'PRIMARY'")
+    );
+}
+
+#[test]
+fn a_replica_restarted_with_skip_slave_start_resumes_from_its_source() {
+    let s = sim("restarted_replica_reconnects").ok();
+    assert!(s.has("CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='10.0.2.1'"));
+    assert!(!s.has("'Failed'"));
+    assert!(s.mails()[0].contains("resumed replication from 10.0.2.1:3306"));
+}
+
+#[test]
+fn with_two_fresh_replicas_the_lower_ranked_one_stops() {
+    let s = sim("two_replicas_lower_rank_stops").ok();
+    assert!(s.at("STOP SLAVE 'DC1-DC2'") < s.at("SET isReplica = 'No'"));
+    assert!(s.mails()[0].contains("two replicas, DC1-2 stopped"));
+    let s = sim("two_replicas_first_rank_keeps").ok();
+    assert!(!s.has("STOP SLAVE"));
+}
+
+#[test]
+fn a_node_replicating_while_its_row_says_no_or_failed_stops() {
+    for name in [
+        "replicating_while_row_says_no",
+        "replicating_while_row_says_failed",
+    ] {
+        let s = sim(name).ok();
+        assert_eq!(
+            s.statements()[..2],
+            ["STOP SLAVE 'DC1-DC2'", "RESET SLAVE 'DC1-DC2' ALL"],
+            "{name}"
+        );
+        assert!(s.has("SET isReplica = 'No'"), "{name}");
+        assert!(s.final_state().contains("no channel"), "{name}");
+    }
+}
+
+#[test]
+fn a_node_replicating_while_proposed_becomes_yes() {
+    let s = sim("replicating_while_proposed").ok();
+    assert_eq!(
+        s.statements(),
+        [
+            "UPDATE percona.replication SET isReplica = 'Yes', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 0, weight = 0, currentSource = '10.0.2.1:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'"
+        ]
+    );
+}
+
+#[test]
+fn a_link_configured_by_hand_is_adopted_without_touching_the_channel() {
+    let s = sim("adopt_hand_configured_link").ok();
+    assert_eq!(
+        s.statements(),
+        [
+            "INSERT INTO percona.replication (host, connectionName, localIndex, isReplica, lastUpdate, lastHeartbeat, weight) VALUES ('DC1-2', 'DC1-DC2', 1, 'Yes', NOW(), NOW(), 0)"
+        ]
+    );
+    assert!(s.mails()[0].contains("adopted as the replica (source 10.0.2.2:3306)"));
+}
+
+#[test]
+fn a_hand_configured_channel_beside_the_holder_is_stopped() {
+    let s = sim("hand_configured_beside_holder").ok();
+    assert!(s.at("RESET SLAVE 'DC1-DC2' ALL") < s.at("'No', NOW(), NOW()"));
+    assert_eq!(
+        s.final_state(),
+        "DC1-DC2: rows DC1-1=Yes DC1-3=No; no channel\n"
+    );
+}
+
+#[test]
+fn a_replica_outside_the_primary_component_stops_without_writing_the_table() {
+    let s = sim("non_primary_replica_stops").ok();
+    assert_eq!(
+        s.statements(),
+        ["STOP SLAVE 'DC1-DC2'", "RESET SLAVE 'DC1-DC2' ALL"]
+    );
+    assert!(s.mails()[0].contains("stopped replicating (node is non-Primary"));
+    assert!(
+        s.out.stderr.contains("set_state skipped"),
+        "{}",
+        s.out.all()
+    );
+}
+
+#[test]
+fn a_replica_that_is_not_synced_stops_and_says_no() {
+    let s = sim("joined_replica_stops").ok();
+    assert!(s.at("RESET SLAVE 'DC1-DC2' ALL") < s.at("SET isReplica = 'No'"));
+    assert!(s.mails()[0].contains("Primary/Joined"));
+}
+
+#[test]
+fn an_idle_node_outside_the_primary_component_does_nothing() {
+    let s = sim("non_primary_idle_does_nothing").ok();
+    assert!(s.statements().is_empty(), "{}", s.out.all());
+    assert!(s.mails().is_empty());
+}
+
+#[test]
+fn a_node_that_loses_the_proposal_race_does_not_replicate() {
+    let s = sim("lost_race_does_not_connect").ok();
+    assert!(s.has("START TRANSACTION"));
+    assert!(!s.has("CHANGE MASTER"));
+    assert!(s.mails().is_empty());
+    assert_eq!(s.final_state(), "DC1-DC2: rows DC1-1=No; no channel\n");
+}
+
+#[test]
+fn a_row_saying_yes_without_a_channel_is_corrected_and_the_election_reruns() {
+    let s = sim("row_yes_but_no_channel").ok();
+    assert!(s.at("SET isReplica = 'No'") < s.at("SET isReplica = 'Proposed'"));
+    assert!(s.mails()[0].contains("is marked as the replica but does not replicate"));
+}
+
+#[test]
+fn a_leftover_proposal_is_withdrawn() {
+    let s = sim("leftover_proposal_is_withdrawn").ok();
+    assert_eq!(s.statements().len(), 1);
+    assert!(s.has("SET isReplica = 'No'"));
+}
+
+#[test]
+fn links_of_a_cluster_spread_across_its_nodes() {
+    let s = sim("links_spread_across_nodes").ok();
+    assert!(s.has("CHANGE MASTER 'DC1-DC2'"));
+    assert!(!s.has("CHANGE MASTER 'DC1-DC3'"));
+    let s = sim_with(
+        "links_spread_across_nodes",
+        &[
+            "--policy",
+            repo().join("policies/prefer-weight.rhai").to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert!(
+        !s.has("CHANGE MASTER"),
+        "without spreading, DC1-1 (index 0) is best for both links"
+    );
+}
+
+#[test]
+fn the_highest_weight_wins_over_the_lowest_index() {
+    let s = sim("higher_weight_wins").ok();
+    assert!(s.has("weight = 10 WHERE connectionName = 'DC1-DC2' AND host = 'DC1-3'"));
+    assert!(
+        s.final_state()
+            .starts_with("DC1-DC2: rows DC1-1=No DC1-3=Yes;")
+    );
+}
+
+#[test]
+fn the_seed_generation_uses_the_cluster_column_and_the_default_channel() {
+    let s = sim("seed_generation_default_channel").ok();
+    assert!(s.has("INSERT INTO percona.replication (host, cluster, localIndex, isSlave, lastUpdate, lastHeartbeat) VALUES ('DC1-1', 'DC1', 0, 'No', NOW(), NOW())"));
+    assert!(s.has("CHANGE MASTER TO MASTER_HOST='10.0.2.1'"));
+    assert!(s.statements().contains(&"START SLAVE".to_string()));
+    assert!(s.has("SET isSlave = 'Yes', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 0 WHERE cluster = 'DC1' AND host = 'DC1-1'"));
+}
+
+#[test]
+fn pxc_80_uses_the_replication_source_vocabulary() {
+    let s = sim("mysql80_elect_from_empty").ok();
+    assert!(s.has("CHANGE REPLICATION SOURCE TO SOURCE_HOST='10.0.2.1', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='****', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1 FOR CHANNEL 'DC1-DC2'"));
+    assert!(
+        s.statements()
+            .contains(&"START REPLICA FOR CHANNEL 'DC1-DC2'".to_string())
+    );
+}
+
+#[test]
+fn pxc_57_uses_change_master_for_channel_and_the_isslave_column() {
+    let s = sim("mysql57_elect_from_empty").ok();
+    assert!(s.has("CHANGE MASTER TO MASTER_HOST='10.0.2.1', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='****', MASTER_AUTO_POSITION=1 FOR CHANNEL 'DC1-DC2'"));
+    assert!(s.has("SET isSlave = 'Yes'"));
+}
+
+#[test]
+fn a_site_policy_can_send_mail_only_on_failed() {
+    let policy = repo().join("policies/mail-on-failed-only.rhai");
+    let policy = policy.to_str().unwrap();
+    let s = sim_with("elect_from_empty", &["--policy", policy]).ok();
+    assert!(s.has("CHANGE MASTER"));
+    assert!(s.mails().is_empty(), "{}", s.out.all());
+    let s = sim_with("all_sources_down", &["--policy", policy]).ok();
+    assert_eq!(s.mails().len(), 1);
+}
+
+#[test]
+fn a_site_policy_can_wait_longer_before_replacing_a_silent_replica() {
+    let policy = repo().join("policies/patient.rhai");
+    let s = sim_with(
+        "silent_replica_is_replaced",
+        &["--policy", policy.to_str().unwrap()],
+    )
+    .ok();
+    assert!(
+        !s.has("isReplica = 'No', lastUpdate = NOW() WHERE"),
+        "400 s is under the patient policy's 600 s"
+    );
+    assert!(!s.has("CHANGE MASTER"));
+}
+
+#[test]
+fn a_policy_that_throws_is_reported_with_its_line_and_the_run_fails() {
+    let (_d, p) = temp_file(
+        "throws.rhai",
+        "fn manage_link(node, link) {\n    throw \"site rule: refuse\";\n}\n",
+    );
+    let s = sim_with("elect_from_empty", &["--policy", p.to_str().unwrap()]);
+    assert_eq!(s.out.code, 1, "{}", s.out.all());
+    assert!(
+        s.out
+            .stdout
+            .contains("throws.rhai:2:5: Runtime error: site rule: refuse"),
+        "{}",
+        s.out.all()
+    );
+}
+
+#[test]
+fn a_policy_that_loops_forever_is_stopped_by_the_operation_limit() {
+    let (_d, p) = temp_file(
+        "loop.rhai",
+        "fn manage_link(node, link) {\n    loop { }\n}\n",
+    );
+    let s = sim_with("elect_from_empty", &["--policy", p.to_str().unwrap()]);
+    assert_eq!(s.out.code, 1, "{}", s.out.all());
+    assert!(
+        s.out.stdout.contains("Too many operations"),
+        "{}",
+        s.out.all()
+    );
+    assert!(!s.has("INSERT"));
+}
+
+#[test]
+fn a_policy_calling_a_primitive_with_wrong_arguments_fails_cleanly() {
+    let (_d, p) = temp_file(
+        "wrongargs.rhai",
+        "fn manage_link(node, link) {\n    set_state(link, \"Maybe\");\n}\n",
+    );
+    let s = sim_with("elect_from_empty", &["--policy", p.to_str().unwrap()]);
+    assert_eq!(s.out.code, 1);
+    assert!(
+        s.out.stdout.contains("unknown state \"Maybe\""),
+        "{}",
+        s.out.all()
+    );
+    let (_d, p) = temp_file(
+        "wrongtype.rhai",
+        "fn manage_link(node, link) {\n    propose(42);\n}\n",
+    );
+    let s = sim_with("elect_from_empty", &["--policy", p.to_str().unwrap()]);
+    assert_eq!(s.out.code, 1);
+    assert!(
+        s.out.stdout.contains("Function not found: propose (i64)"),
+        "{}",
+        s.out.all()
+    );
+    assert!(s.statements().is_empty());
+}
+
+#[test]
+fn a_policy_cannot_replicate_without_holding_the_link() {
+    // A site policy that skips the proposal: the host refuses to start replication.
+    let (_d, p) = temp_file(
+        "reckless.rhai",
+        "fn manage_link(node, link) {\n    connect(link, link.sources[0]);\n}\n",
+    );
+    let s = sim_with(
+        "healthy_replica_elsewhere",
+        &["--policy", p.to_str().unwrap()],
+    );
+    assert_eq!(s.out.code, 1);
+    assert!(
+        s.out.stdout.contains("connect refused on DC1-1"),
+        "{}",
+        s.out.all()
+    );
+    assert!(!s.has("CHANGE MASTER"));
+}
