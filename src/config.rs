@@ -907,6 +907,27 @@ password = "secret"
     }
 
     #[test]
+    fn the_shipped_examples_load_as_written() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        for f in ["site.toml", "minimal.toml", "from-tables.toml"] {
+            let c = Config::load(&dir.join(f)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(c.path, Some(dir.join(f)));
+        }
+        let site = Config::load(&dir.join("site.toml")).unwrap();
+        assert_eq!(site.links[0].password.expose(), "replpass");
+        assert_eq!(site.links[0].sources[2].weight, 10);
+        assert_eq!(
+            Config::load(&dir.join("from-tables.toml"))
+                .unwrap()
+                .topology,
+            TopologySource::Tables
+        );
+        let cnf = crate::mycnf::read(&dir.join("client.cnf")).unwrap();
+        assert_eq!(cnf.user.as_deref(), Some("pxcrm"));
+        assert_eq!(cnf.password.unwrap().expose(), "change me");
+    }
+
+    #[test]
     fn line_and_column_are_one_based() {
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));

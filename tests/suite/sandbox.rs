@@ -51,6 +51,11 @@ impl Sandbox {
     /// percona schema (with `init`, on one node per cluster) and a test table. `None` when
     /// PXCRM_SANDBOX=skip.
     fn fresh(heartbeat: u64, failed: u64, connect: u64) -> Option<Sandbox> {
+        Sandbox::fresh_with(heartbeat, failed, connect, true)
+    }
+
+    /// As [`Sandbox::fresh`], with or without `init`.
+    fn fresh_with(heartbeat: u64, failed: u64, connect: u64, init: bool) -> Option<Sandbox> {
         if std::env::var("PXCRM_SANDBOX").as_deref() == Ok("skip") {
             eprintln!("PXCRM_SANDBOX=skip: sandbox test skipped");
             return None;
@@ -74,8 +79,10 @@ impl Sandbox {
             ],
         );
         for n in ["DC1-1", "DC2-1"] {
-            let o = sb.manager(n, &["init"]);
-            assert_eq!(o.code, 0, "init on {n}: {}", o.all());
+            if init {
+                let o = sb.manager(n, &["init"]);
+                assert_eq!(o.code, 0, "init on {n}: {}", o.all());
+            }
             sb.sql(
                 n,
                 "CREATE DATABASE IF NOT EXISTS sbtest; CREATE TABLE IF NOT EXISTS sbtest.t (id varchar(64) NOT NULL PRIMARY KEY, origin varchar(16) NOT NULL) ENGINE=InnoDB",
@@ -110,10 +117,24 @@ impl Sandbox {
 
     /// Runs the manager on a node with a subcommand.
     fn manager(&self, node: &str, args: &[&str]) -> Out {
-        let cfg = self.config(node);
-        let mut a = vec!["--config", cfg.as_str()];
+        self.manager_with(&self.config(node), args)
+    }
+
+    fn manager_with(&self, config: &str, args: &[&str]) -> Out {
+        let mut a = vec!["--config", config];
         a.extend_from_slice(args);
         pxcrm(&a)
+    }
+
+    /// Runs SQL on every node of both clusters, outside Galera and the binlog: the way a dump
+    /// restored with its GTID position leaves data that no replication stream will replay.
+    fn sql_everywhere_unlogged(&self, q: &str) {
+        for n in DC1.iter().chain(DC2.iter()) {
+            self.sql(
+                n,
+                &format!("SET SESSION wsrep_on = OFF; SET SESSION sql_log_bin = 0; {q}"),
+            );
+        }
     }
 
     /// One cron run on a node; it must succeed.
@@ -121,6 +142,15 @@ impl Sandbox {
         let o = self.manager(node, &["run"]);
         assert_eq!(o.code, 0, "run on {node}: {}", o.all());
         o
+    }
+
+    /// Two cron rounds over every live node: on a fresh cluster the first round adds the rows
+    /// and the second elects.
+    fn settle(&self) {
+        for _ in 0..2 {
+            self.round(&DC1);
+            self.round(&DC2);
+        }
     }
 
     /// One cron round over the live nodes.
@@ -351,7 +381,12 @@ fn from_empty_state_every_link_gets_exactly_one_replica_and_rows_cross_both_ways
     let Some(sb) = Sandbox::fresh(179, 180, 20) else {
         return;
     };
-    for round in 0..3 {
+    // The first round: every node adds its row; the last node of each cluster to run has seen
+    // them all and, only if it is the best candidate, elects itself.
+    sb.round(&DC1);
+    sb.round(&DC2);
+    assert!(sb.replicas(&DC1).len() <= 1 && sb.replicas(&DC2).len() <= 1);
+    for round in 1..3 {
         sb.round(&DC1);
         sb.round(&DC2);
         let (r1, c1) = sb
@@ -397,8 +432,7 @@ fn when_the_source_dies_the_replica_switches_to_another_within_one_run() {
     let Some(mut sb) = Sandbox::fresh(179, 180, 20) else {
         return;
     };
-    sb.round(&DC1);
-    sb.round(&DC2);
+    sb.settle();
     let (replica, before) = sb.only_replica(&DC1).unwrap();
     let source = DC2
         .iter()
@@ -438,8 +472,7 @@ fn when_the_replica_node_dies_another_node_takes_over_and_no_row_is_lost() {
     let Some(mut sb) = Sandbox::fresh(heartbeat, 10, 10) else {
         return;
     };
-    sb.round(&DC1);
-    sb.round(&DC2);
+    sb.settle();
     let (replica, _) = sb.only_replica(&DC1).unwrap();
     for i in 0..10 {
         sb.insert(DC2[i % 3], &format!("c2pre-{i}"), "DC2");
@@ -538,10 +571,7 @@ fn a_link_configured_by_hand_is_adopted_without_interruption() {
     // As the seed README says: the node that replicates runs first.
     let o = sb.run("DC1-2");
     assert!(o.stderr.contains("adopted as the replica"), "{}", o.all());
-    for _ in 0..2 {
-        sb.round(&DC1);
-        sb.round(&DC2);
-    }
+    sb.settle();
     let (replica, _) = sb.only_replica(&DC1).unwrap();
     assert_eq!(replica, "DC1-2");
     assert_eq!(
@@ -564,6 +594,9 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let Some(sb) = Sandbox::fresh(179, 180, 20) else {
         return;
     };
+    // DC1-2 and DC1-3 report; DC1-1, the best candidate, has work to do.
+    sb.run("DC1-2");
+    sb.run("DC1-3");
     let snapshot = |n: &str| {
         (
             sb.value(
@@ -607,4 +640,128 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(before, after, "dry-run changed a server");
     let mails_after = std::fs::read_dir(&mail_dir).map(|d| d.count()).unwrap_or(0);
     assert_eq!(mails_before, mails_after, "dry-run sent a mail");
+}
+
+#[test]
+fn concurrent_runs_from_empty_state_elect_exactly_one_replica() {
+    let Some(sb) = Sandbox::fresh(179, 180, 20) else {
+        return;
+    };
+    for i in 0..10 {
+        // The three nodes of DC1 start a run at the same instant, like cron at the top of a
+        // minute, until one replicates. Never two.
+        for round in 0..3 {
+            let children: Vec<_> = DC1
+                .iter()
+                .map(|n| {
+                    Command::new(crate::harness::BIN)
+                        .args(["--config", &sb.config(n), "run"])
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            for c in children {
+                let o = c.wait_with_output().unwrap();
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            }
+            let r = sb.replicas(&DC1);
+            assert!(r.len() <= 1, "iteration {i} round {round}: {r:?}");
+            if r.len() == 1 {
+                break;
+            }
+        }
+        let (replica, _) = sb
+            .only_replica(&DC1)
+            .unwrap_or_else(|e| panic!("iteration {i}: {e}"));
+        let roles = sb.roles("DC1-1", "DC1-DC2");
+        assert_eq!(
+            roles
+                .iter()
+                .filter(|r| r.ends_with("=Yes"))
+                .collect::<Vec<_>>(),
+            [&format!("{replica}=Yes")],
+            "iteration {i}: {roles:?}"
+        );
+        // Back to the empty state for the next iteration.
+        sb.sql(&replica, "STOP SLAVE 'DC1-DC2'; RESET SLAVE 'DC1-DC2' ALL");
+        sb.sql(
+            "DC1-1",
+            "DELETE FROM percona.replication WHERE connectionName = 'DC1-DC2'",
+        );
+    }
+}
+
+#[test]
+fn the_seed_generation_table_drives_the_default_channel() {
+    let Some(sb) = Sandbox::fresh_with(179, 180, 20, false) else {
+        return;
+    };
+    // The seed's own table, created in each cluster as its README says.
+    for n in ["DC1-1", "DC2-1"] {
+        sb.sql(
+            n,
+            "CREATE DATABASE IF NOT EXISTS percona; CREATE TABLE IF NOT EXISTS percona.replication (host varchar(40) NOT NULL, localIndex int(11) DEFAULT NULL, isSlave enum('No','Yes','Proposed','Failed') DEFAULT 'No', lastUpdate timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, lastHeartbeat timestamp NOT NULL DEFAULT '0000-00-00 00:00:00', cluster varchar(40) NOT NULL, PRIMARY KEY (host, cluster)) ENGINE=InnoDB DEFAULT CHARSET=latin1",
+        );
+    }
+    sb.settle();
+    let (r1, c1) = sb.only_replica(&DC1).unwrap();
+    let (_, c2) = sb.only_replica(&DC2).unwrap();
+    assert_eq!(
+        (c1.name.as_str(), c2.name.as_str()),
+        ("", ""),
+        "the default channel"
+    );
+    let rows = sb.sql(
+        "DC1-2",
+        "SELECT host, isSlave FROM percona.replication WHERE cluster = 'DC1' ORDER BY host",
+    );
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        assert_eq!(r[1] == "Yes", r[0] == r1, "{r:?}");
+    }
+    for i in 0..10 {
+        sb.insert("DC1-3", &format!("s1-{i}"), "DC1");
+        sb.insert("DC2-2", &format!("s2-{i}"), "DC2");
+    }
+    sb.await_rows("s1-", 10, Duration::from_secs(30));
+    sb.await_rows("s2-", 10, Duration::from_secs(30));
+}
+
+#[test]
+fn links_can_come_from_the_percona_cluster_and_link_tables() {
+    let Some(sb) = Sandbox::fresh(179, 180, 20) else {
+        return;
+    };
+    sb.sql_everywhere_unlogged(
+        "INSERT INTO percona.cluster VALUES ('DC1', '127.0.0.11 127.0.0.12 127.0.0.13', 'master_user=''repl'', master_password=''repl-pass'''), ('DC2', '127.0.0.21,127.0.0.22, 127.0.0.23:3306', 'master_user=''repl'', master_password=''repl-pass'', master_port=3306'); INSERT INTO percona.link VALUES ('DC1', 'DC2'), ('DC2', 'DC1'); INSERT INTO percona.weight VALUES ('DC1', 'DC1-3', 10), ('DC2', 'DC2-2', 10)",
+    );
+    // The sandbox's configs without their [[link]] sections.
+    let configs: HashMap<String, String> = DC1
+        .iter()
+        .chain(DC2.iter())
+        .map(|n| {
+            let text = std::fs::read_to_string(sb.config(n)).unwrap();
+            let head = text.split("[[link]]").next().unwrap().to_string();
+            let path = sb.dir.join(n).join("from-tables.toml");
+            std::fs::write(&path, format!("{head}\n[topology]\nfrom = \"tables\"\n")).unwrap();
+            (n.to_string(), path.display().to_string())
+        })
+        .collect();
+    for _ in 0..2 {
+        for n in DC1.iter().chain(DC2.iter()) {
+            let o = sb.manager_with(&configs[*n], &["run"]);
+            assert_eq!(o.code, 0, "{n}: {}", o.all());
+        }
+    }
+    // The heaviest node of each cluster (percona.weight) replicates.
+    assert_eq!(sb.only_replica(&DC1).unwrap().0, "DC1-3");
+    assert_eq!(sb.only_replica(&DC2).unwrap().0, "DC2-2");
+    for i in 0..10 {
+        sb.insert("DC1-1", &format!("t1-{i}"), "DC1");
+        sb.insert("DC2-1", &format!("t2-{i}"), "DC2");
+    }
+    sb.await_rows("t1-", 10, Duration::from_secs(30));
+    sb.await_rows("t2-", 10, Duration::from_secs(30));
 }

@@ -500,3 +500,15 @@ fn a_policy_cannot_replicate_without_holding_the_link() {
     );
     assert!(!s.has("CHANGE MASTER"));
 }
+
+#[test]
+fn a_node_that_just_reported_for_the_first_time_waits_for_the_others() {
+    let s = sim("newcomer_waits_for_the_others").ok();
+    assert_eq!(s.statements().len(), 1, "{}", s.out.all());
+    assert!(s.has("INSERT INTO percona.replication"));
+    assert!(
+        s.out
+            .stderr
+            .contains("waiting one run for the other nodes to report")
+    );
+}
