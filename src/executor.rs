@@ -218,7 +218,7 @@ impl LiveBackend {
     fn run_statements(&mut self, masked: &[String], real: &[String]) -> Result<u64> {
         let mut affected = 0;
         for (m, r) in masked.iter().zip(real) {
-            log::info!("{}: {m}", self.facts.name);
+            log::debug!("{}: {m}", self.facts.name);
             affected = self
                 .server
                 .execute(r)
@@ -235,7 +235,7 @@ impl LiveBackend {
         let me = self.me();
         let p = schema.propose(key, &me);
         for m in masked {
-            log::info!("{}: {m}", self.facts.name);
+            log::debug!("{}: {m}", self.facts.name);
         }
         if let Some(ddl) = &p.create_claim_table {
             self.server

@@ -124,6 +124,55 @@ mod tests {
     }
 
     #[test]
+    fn sendmail_transport_pipes_the_message_to_the_command() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pxcrm-sendmail-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("sendmail");
+        let out = dir.join("out.eml");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$@\" > {0}.args\ncat > {0}\n",
+                out.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = format!(
+            "[mail]\ntransport = \"sendmail\"\nsendmail_command = \"{}\"\nto = [\"dba@example.com\"]\n",
+            script.display()
+        );
+        let cfg = Config::parse(&text, Path::new("c")).unwrap().mail;
+        deliver(
+            &cfg,
+            "DC1-1",
+            &Mail {
+                subject: "DC1-DC2: DC1-1 failed".into(),
+                body: "why".into(),
+            },
+        )
+        .unwrap();
+        let mail = std::fs::read_to_string(&out).unwrap();
+        assert!(mail.contains("Subject: [pxc-replication-manager] DC1-1: DC1-DC2: DC1-1 failed"));
+        assert!(mail.contains("To: dba@example.com"));
+        let args = std::fs::read_to_string(dir.join("out.eml.args")).unwrap();
+        assert!(args.contains("dba@example.com"), "{args}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failing_transport_is_an_error_not_a_panic() {
+        let text = "[mail]\ntransport = \"sendmail\"\nsendmail_command = \"/nonexistent/sendmail\"\nto = [\"dba@example.com\"]\n";
+        let cfg = Config::parse(text, Path::new("c")).unwrap().mail;
+        let m = Mail {
+            subject: "s".into(),
+            body: "b".into(),
+        };
+        assert!(deliver(&cfg, "n", &m).unwrap_err().starts_with("sendmail:"));
+    }
+
+    #[test]
     fn file_transport_writes_an_eml_file() {
         let dir = std::env::temp_dir().join(format!("pxcrm-mail-test-{}", std::process::id()));
         let text = format!(

@@ -229,3 +229,31 @@ fn the_pause_file_stops_a_run_before_it_connects() {
     assert!(o.stderr.contains("exists: not acting"), "{}", o.all());
     drop(dir);
 }
+
+#[test]
+fn a_second_run_while_one_holds_the_lock_exits_at_once_and_says_why() {
+    let (dir, lock) = temp_file("manager.lock", "");
+    let held = std::fs::OpenOptions::new().write(true).open(&lock).unwrap();
+    held.lock().unwrap();
+    std::fs::write(&lock, "pid 4242 since 2026-11-25 10:00:00").unwrap();
+    let text = format!("[files]\nlock = \"{}\"\n{}", lock.display(), GOOD_LINK);
+    let (_d, p) = temp_file("site.toml", &text);
+    let started = std::time::Instant::now();
+    let o = pxcrm(&["--config", p.to_str().unwrap(), "run"]);
+    assert_eq!(o.code, 5, "{}", o.all());
+    assert!(
+        o.stderr.contains("another run holds the lock"),
+        "{}",
+        o.all()
+    );
+    assert!(o.stderr.contains("pid 4242"), "{}", o.all());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "it must not wait"
+    );
+    // Once the first run is gone, the next one proceeds (here, as far as the connection).
+    held.unlock().unwrap();
+    let o = pxcrm(&["--config", p.to_str().unwrap(), "run"]);
+    assert_eq!(o.code, 3, "{}", o.all());
+    drop(dir);
+}
