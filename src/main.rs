@@ -24,7 +24,8 @@ fn main() {
     let code = match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            log::error!("{e}");
+            // Printed directly, so no log filter can hide why the run stopped.
+            eprintln!("pxc-replication-manager: error: {e}");
             e.exit_code()
         }
     };

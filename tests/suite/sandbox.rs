@@ -721,6 +721,33 @@ fn the_seed_generation_table_drives_the_default_channel() {
     for r in rows {
         assert_eq!(r[1] == "Yes", r[0] == r1, "{r:?}");
     }
+    // A heartbeat leaves lastUpdate alone, although the seed table declares it
+    // ON UPDATE CURRENT_TIMESTAMP: it keeps meaning "last change of role", which the failed
+    // timeout is measured from.
+    let other = DC1.iter().find(|n| **n != r1).unwrap();
+    let q = format!(
+        "SELECT lastUpdate, lastHeartbeat, NOW() FROM percona.replication WHERE cluster = 'DC1' AND host = '{other}'"
+    );
+    let changed = sb.sql(other, &q)[0][0].clone();
+    wait_until(
+        "the server clock to pass the last change",
+        Duration::from_secs(5),
+        || {
+            let now = sb.sql(other, &q)[0][2].clone();
+            if now > changed { Ok(()) } else { Err(now) }
+        },
+    );
+    sb.run(other);
+    let after = sb.sql(other, &q)[0].clone();
+    assert_eq!(
+        after[0], changed,
+        "lastUpdate moved on a heartbeat: {after:?}"
+    );
+    assert!(
+        after[1] > changed,
+        "the heartbeat did not advance: {after:?}"
+    );
+
     for i in 0..10 {
         sb.insert("DC1-3", &format!("s1-{i}"), "DC1");
         sb.insert("DC2-2", &format!("s2-{i}"), "DC2");
