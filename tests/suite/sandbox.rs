@@ -632,6 +632,8 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
             < pos("CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='127.0.0.21'")
     );
     assert!(pos("MASTER_PASSWORD='****'") < pos("START SLAVE 'DC1-DC2'"));
+    // The GTID domain to request was learned from the source (no gtid_domains configured).
+    assert!(pos("DO_DOMAIN_IDS=(2)") == pos("CHANGE MASTER 'DC1-DC2'"));
     assert!(pos("START SLAVE 'DC1-DC2'") < pos("SET isReplica = 'Yes'"));
     assert!(pos("MAIL to dba@sandbox") > pos("SET isReplica = 'Yes'"));
     assert!(!o.stdout.contains("repl-pass") && !o.stderr.contains("repl-pass"));
