@@ -15,7 +15,7 @@ use crate::flavor::{Dialect, ReplicaStatus, SourceSpec};
 use crate::mail::{self, Mail};
 use crate::server::{self, LocalServer, NodeFacts};
 use crate::sql::{Channel, Reveal};
-use crate::state::{self, Me, Role, Schema, StateRow};
+use crate::state::{self, LinkFailure, Me, Role, Schema, StateRow};
 use crate::topology::Link;
 use std::collections::HashMap;
 use std::io::Write;
@@ -43,6 +43,16 @@ pub enum Action {
     },
     /// Move this node to `Proposed`, race-safe (see [`state::Schema::propose`]).
     Propose {
+        key: String,
+    },
+    /// Record why the link is failing, for every node of the cluster to read.
+    RecordFailure {
+        key: String,
+        kind: String,
+        detail: String,
+    },
+    /// Forget the link's failure: it replicates again.
+    ClearFailure {
         key: String,
     },
     ChangeSource {
@@ -109,6 +119,22 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
             ]);
             v
         }
+        Action::RecordFailure { key, kind, detail } => {
+            let s = schema()?;
+            if s.tracks_failures() {
+                s.record_failure(key, &ctx.me.host, kind, detail)
+            } else {
+                vec![]
+            }
+        }
+        Action::ClearFailure { key } => {
+            let s = schema()?;
+            if s.claim_records_failures {
+                vec![s.clear_failure(key)]
+            } else {
+                vec![]
+            }
+        }
         Action::ChangeSource { channel, spec } => vec![d.change_source(channel, spec, reveal)],
         Action::StartReplica { channel } => vec![d.start_replica(channel)],
         Action::StopReplica { channel } => vec![d.stop_replica(channel)],
@@ -134,6 +160,8 @@ pub trait Backend {
     fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>>;
     /// The link's channel, if configured on this node.
     fn replica(&mut self, link: &Link) -> Result<Option<ReplicaStatus>>;
+    /// Why the link is failing, if a node recorded it.
+    fn last_failure(&mut self, link: &Link) -> Result<Option<LinkFailure>>;
     /// Whether a candidate answers a read-only login, and its GTID domain (MariaDB).
     fn probe(
         &mut self,
@@ -243,6 +271,7 @@ impl LiveBackend {
                 .map_err(|e| Error::db("creating percona.replication_claim", e))?;
             if let Some(s) = &mut self.schema {
                 s.has_claim_table = true;
+                s.claim_records_failures = true;
             }
         }
         let lost = |e: &mysql::Error| is_conflict(e);
@@ -330,6 +359,13 @@ impl Backend for LiveBackend {
             .replica_statuses(&flavor)?
             .into_iter()
             .find(|s| s.channel == link.channel.as_str()))
+    }
+
+    fn last_failure(&mut self, link: &Link) -> Result<Option<LinkFailure>> {
+        match &self.schema {
+            Some(s) if s.claim_records_failures => self.server.failure(s, &link.key),
+            _ => Ok(None),
+        }
     }
 
     fn probe(
@@ -464,7 +500,18 @@ impl Backend for LiveBackend {
                     return self.propose_live(key, &masked);
                 }
                 let real = render(action, &ctx, Reveal::Secrets)?;
-                let affected = self.run_statements(&masked, &real)?;
+                let affected = match self.run_statements(&masked, &real) {
+                    // A failure record shares the claim row with proposals: if one raced it,
+                    // write it again.
+                    Err(_) if matches!(action, Action::RecordFailure { .. }) => {
+                        self.run_statements(&masked, &real)?
+                    }
+                    r => r?,
+                };
+                if let (Action::RecordFailure { .. }, Some(s)) = (action, &mut self.schema) {
+                    s.has_claim_table = true;
+                    s.claim_records_failures = true;
+                }
                 Ok(Outcome::Done { affected })
             }
         }

@@ -159,6 +159,7 @@ pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Resu
                     }
                 },
                 has_claim_table: false,
+                claim_records_failures: false,
                 has_topology_tables: false,
             }
         }

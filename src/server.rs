@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::flavor::{Flavor, ReplicaStatus};
 use crate::mycnf::{self, ClientOptions};
 use crate::sql::Secret;
-use crate::state::{Role, Schema, SchemaProblem, StateRow};
+use crate::state::{LinkFailure, Role, Schema, SchemaProblem, StateRow};
 use crate::topology::{self, Link, TableTopology};
 use mysql::prelude::Queryable;
 use mysql::{ClientIdentity, Conn, OptsBuilder, SslOpts, Value};
@@ -372,6 +372,23 @@ impl LocalServer {
     pub fn rows(&mut self, schema: &Schema, key: &str) -> Result<Vec<StateRow>> {
         let sql = schema.select_rows(key);
         parse_rows(self.query_cells(&sql)?)
+    }
+
+    /// Why a link is failing, if a node recorded it.
+    pub fn failure(&mut self, schema: &Schema, key: &str) -> Result<Option<LinkFailure>> {
+        Ok(self
+            .query_cells(&schema.select_failure(key))?
+            .into_iter()
+            .next()
+            .map(|r| {
+                let g = |i: usize| r.get(i).cloned().flatten();
+                LinkFailure {
+                    host: g(0).unwrap_or_default(),
+                    kind: g(1).unwrap_or_default(),
+                    age: g(2).and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64),
+                    detail: g(3).unwrap_or_default(),
+                }
+            }))
     }
 
     /// The topology tables' view of this cluster's links.

@@ -14,7 +14,7 @@ use crate::policy::Policy;
 use crate::policy::api::{RunCtx, Settings};
 use crate::server::NodeFacts;
 use crate::sql::{Channel, Reveal, Secret};
-use crate::state::{self, Generation, Me, Role, Schema, StateRow};
+use crate::state::{self, Generation, LinkFailure, Me, Role, Schema, StateRow};
 use crate::topology::Link;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -108,8 +108,20 @@ struct ScenarioLink {
     /// Another node wins any proposal race on this link (the claim's certification conflict).
     race_lost_to: Option<String>,
     replica: Option<ScenarioReplica>,
+    /// What a node recorded about why the link is failing.
+    failure: Option<ScenarioFailure>,
     #[serde(default)]
     row: Vec<ScenarioRow>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFailure {
+    host: String,
+    kind: String,
+    age: i64,
+    #[serde(default)]
+    detail: String,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +165,7 @@ struct SimLink {
     race_lost_to: Option<String>,
     rows: Vec<StateRow>,
     replica: Option<ReplicaStatus>,
+    failure: Option<LinkFailure>,
 }
 
 /// The simulated backend.
@@ -203,6 +216,10 @@ impl Backend for SimBackend {
 
     fn replica(&mut self, link: &Link) -> Result<Option<ReplicaStatus>> {
         Ok(self.link_mut(&link.key).and_then(|l| l.replica.clone()))
+    }
+
+    fn last_failure(&mut self, link: &Link) -> Result<Option<LinkFailure>> {
+        Ok(self.link_mut(&link.key).and_then(|l| l.failure.clone()))
     }
 
     fn probe(
@@ -383,6 +400,25 @@ impl Backend for SimBackend {
                 }
                 Outcome::Done { affected: 0 }
             }
+            Action::RecordFailure { key, kind, detail } => {
+                let l = self
+                    .link_mut(key)
+                    .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
+                l.failure = Some(LinkFailure {
+                    host: host.clone(),
+                    kind: kind.clone(),
+                    age: Some(0),
+                    detail: detail.clone(),
+                });
+                Outcome::Done { affected: 1 }
+            }
+            Action::ClearFailure { key } => {
+                let l = self
+                    .link_mut(key)
+                    .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
+                let n = u64::from(l.failure.take().is_some());
+                Outcome::Done { affected: n }
+            }
             Action::InitSchema => Outcome::Done { affected: 0 },
         };
         Ok(outcome)
@@ -471,6 +507,7 @@ pub fn simulate(
     let schema = Schema {
         generation: generation.clone(),
         has_claim_table: true,
+        claim_records_failures: true,
         has_topology_tables: false,
     };
     let mut links = Vec::new();
@@ -534,6 +571,12 @@ pub fn simulate(
             race_lost_to: l.race_lost_to,
             rows,
             replica,
+            failure: l.failure.map(|f| LinkFailure {
+                host: f.host,
+                kind: f.kind,
+                age: Some(f.age),
+                detail: f.detail,
+            }),
         });
     }
     let facts = NodeFacts {

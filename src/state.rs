@@ -102,6 +102,8 @@ pub struct Schema {
     pub generation: Generation,
     /// `percona.replication_claim` exists (it is created on the first proposal otherwise).
     pub has_claim_table: bool,
+    /// The claim table has the columns that record why a link is failing.
+    pub claim_records_failures: bool,
     /// `percona.cluster`, `percona.link` and `percona.weight` exist.
     pub has_topology_tables: bool,
 }
@@ -157,6 +159,7 @@ impl Schema {
         Ok(Schema {
             generation,
             has_claim_table: table("replication_claim"),
+            claim_records_failures: has("replication_claim", "failedKind"),
             has_topology_tables: table("cluster") && table("link") && table("weight"),
         })
     }
@@ -329,6 +332,60 @@ impl Schema {
     }
 }
 
+impl Schema {
+    /// Whether failures can be recorded: the claim table has the columns, or does not exist
+    /// yet (it is then created with them).
+    pub fn tracks_failures(&self) -> bool {
+        self.claim_records_failures || !self.has_claim_table
+    }
+
+    /// Reads why a link is failing, if it is: `failedHost, failedKind, age, failedDetail`.
+    pub fn select_failure(&self, key: &str) -> String {
+        format!(
+            "SELECT failedHost, failedKind, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(failedAt), failedDetail FROM {SCHEMA}.replication_claim WHERE connectionName = {} AND failedKind IS NOT NULL",
+            quote(key)
+        )
+    }
+
+    /// Records that the link is failing, and why (`kind`: `sql`, `unreachable`, `connect`).
+    /// Every node of the cluster reads it before it takes the link.
+    pub fn record_failure(&self, key: &str, host: &str, kind: &str, detail: &str) -> Vec<String> {
+        let detail: String = detail.chars().take(1000).collect();
+        let mut v: Vec<String> = (!self.has_claim_table)
+            .then(claim_table_ddl)
+            .into_iter()
+            .collect();
+        v.push(format!(
+            "INSERT INTO {SCHEMA}.replication_claim (connectionName, host, claims, claimedAt, failedHost, failedKind, failedAt, failedDetail) VALUES ({k}, {h}, 0, NOW(), {h}, {kind}, NOW(), {d}) ON DUPLICATE KEY UPDATE failedHost = {h}, failedKind = {kind}, failedAt = NOW(), failedDetail = {d}",
+            k = quote(key),
+            h = quote(host),
+            kind = quote(kind),
+            d = quote(&detail),
+        ));
+        v
+    }
+
+    /// Forgets the link's failure: a node replicates it again.
+    pub fn clear_failure(&self, key: &str) -> String {
+        format!(
+            "UPDATE {SCHEMA}.replication_claim SET failedHost = NULL, failedKind = NULL, failedAt = NULL, failedDetail = NULL WHERE connectionName = {} AND failedKind IS NOT NULL",
+            quote(key)
+        )
+    }
+}
+
+/// Why a link is failing, as recorded by the node that failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LinkFailure {
+    pub host: String,
+    /// `sql` (the SQL thread stopped on an error: the data needs an operator), `unreachable`
+    /// (no source answered), `connect` (sources answered but replication did not start).
+    pub kind: String,
+    /// Seconds since it was recorded.
+    pub age: Option<i64>,
+    pub detail: String,
+}
+
 /// The node writing: its row's identity and the values it refreshes on every write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Me {
@@ -375,7 +432,7 @@ pub fn may_propose(rows: &[StateRow], host: &str, heartbeat_timeout: i64) -> Res
 /// The claim table: one row per link, written by every proposal.
 pub fn claim_table_ddl() -> String {
     format!(
-        "CREATE TABLE IF NOT EXISTS {SCHEMA}.replication_claim (connectionName varchar(64) NOT NULL, host varchar(255) NOT NULL, claims bigint unsigned NOT NULL DEFAULT 0, claimedAt timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (connectionName)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        "CREATE TABLE IF NOT EXISTS {SCHEMA}.replication_claim (connectionName varchar(64) NOT NULL, host varchar(255) NOT NULL, claims bigint unsigned NOT NULL DEFAULT 0, claimedAt timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP, failedHost varchar(255) NULL DEFAULT NULL, failedKind varchar(16) NULL DEFAULT NULL, failedAt timestamp NULL DEFAULT NULL, failedDetail varchar(1024) NULL DEFAULT NULL, PRIMARY KEY (connectionName)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
     )
 }
 
@@ -442,7 +499,7 @@ mod tests {
                 "currentSource",
             ],
         );
-        c.extend(cols("replication_claim", &["connectionName"]));
+        c.extend(cols("replication_claim", &["connectionName", "failedKind"]));
         Schema::from_columns(&c).unwrap()
     }
 
@@ -558,6 +615,27 @@ mod tests {
             "UPDATE percona.replication SET isReplica = 'No', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 2, weight = 10, currentSource = NULL WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'"
         );
         assert_eq!(s.propose("DC1-DC2", &me()).create_claim_table, None);
+    }
+
+    #[test]
+    fn failures_are_recorded_in_the_claim_row_and_cleared() {
+        let s = multi();
+        assert!(s.tracks_failures());
+        assert_eq!(
+            s.record_failure("DC1-DC2", "DC1-1", "sql", "Duplicate entry 'x'"),
+            vec![
+                "INSERT INTO percona.replication_claim (connectionName, host, claims, claimedAt, failedHost, failedKind, failedAt, failedDetail) VALUES ('DC1-DC2', 'DC1-1', 0, NOW(), 'DC1-1', 'sql', NOW(), 'Duplicate entry \\'x\\'') ON DUPLICATE KEY UPDATE failedHost = 'DC1-1', failedKind = 'sql', failedAt = NOW(), failedDetail = 'Duplicate entry \\'x\\''"
+            ]
+        );
+        assert_eq!(
+            s.clear_failure("DC1-DC2"),
+            "UPDATE percona.replication_claim SET failedHost = NULL, failedKind = NULL, failedAt = NULL, failedDetail = NULL WHERE connectionName = 'DC1-DC2' AND failedKind IS NOT NULL"
+        );
+        // Without a claim table yet, the first record creates it.
+        assert_eq!(
+            seed().record_failure("DC1", "DC1-1", "unreachable", "")[0],
+            claim_table_ddl()
+        );
     }
 
     #[test]

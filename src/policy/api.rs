@@ -256,6 +256,49 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
         Ok(replica_map(s.as_ref()))
     });
 
+    let c = ctx.clone();
+    engine.register_fn("last_failure", move |link: Map| -> Res<Dynamic> {
+        let mut c = c.borrow_mut();
+        let l = link_of(&c, &link)?;
+        Ok(match c.backend.last_failure(&l).map_err(host_err)? {
+            None => Dynamic::UNIT,
+            Some(f) => {
+                let mut m = Map::new();
+                m.insert("host".into(), f.host.into());
+                m.insert("kind".into(), f.kind.into());
+                m.insert("age".into(), f.age.map_or(Dynamic::UNIT, Dynamic::from));
+                m.insert("detail".into(), f.detail.into());
+                m.into()
+            }
+        })
+    });
+
+    let c = ctx.clone();
+    engine.register_fn("probe", move |link: Map, source: Dynamic| -> Res<Map> {
+        let mut c = c.borrow_mut();
+        let l = link_of(&c, &link)?;
+        let src = source_of(&l, &source)?;
+        let mut m = Map::new();
+        m.insert("source".into(), src.address().into());
+        match c.backend.probe(&l, &src) {
+            Ok(_) => {
+                m.insert("ok".into(), true.into());
+                m.insert("detail".into(), "answers".into());
+            }
+            Err(e) => {
+                log::info!(
+                    "{}: {}: source {} does not answer: {e}",
+                    c.node(),
+                    l.name,
+                    src.address()
+                );
+                m.insert("ok".into(), false.into());
+                m.insert("detail".into(), format!("does not answer: {e}").into());
+            }
+        }
+        Ok(m)
+    });
+
     // ---- logging and mail ----------------------------------------------------------------
     let c = ctx.clone();
     engine.register_fn("log", move |msg: &str| {
@@ -365,6 +408,43 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
             c.events.push(format!("{}: demoted silent {host}", l.name));
         }
         Ok(done)
+    });
+
+    let c = ctx.clone();
+    engine.register_fn(
+        "record_failure",
+        move |link: Map, kind: &str, detail: &str| -> Res<bool> {
+            let mut c = c.borrow_mut();
+            let l = link_of(&c, &link)?;
+            if !matches!(kind, "sql" | "unreachable" | "connect") {
+                return fail(format!(
+                    "record_failure: kind {kind:?} is not one of sql, unreachable, connect"
+                ));
+            }
+            if !primary(&c, "record_failure") {
+                return Ok(false);
+            }
+            apply(
+                &mut c,
+                Action::RecordFailure {
+                    key: l.key.clone(),
+                    kind: kind.to_string(),
+                    detail: detail.to_string(),
+                },
+            )?;
+            Ok(true)
+        },
+    );
+
+    let c = ctx.clone();
+    engine.register_fn("clear_failure", move |link: Map| -> Res<bool> {
+        let mut c = c.borrow_mut();
+        let l = link_of(&c, &link)?;
+        if !primary(&c, "clear_failure") {
+            return Ok(false);
+        }
+        apply(&mut c, Action::ClearFailure { key: l.key.clone() })?;
+        Ok(true)
     });
 
     let c = ctx.clone();

@@ -172,8 +172,12 @@ fn when_no_source_answers_the_candidate_reports_failed_and_mails() {
         !s.has("CHANGE MASTER"),
         "a dead source is probed, not configured"
     );
-    assert!(s.has("SET isReplica = 'Failed'"));
-    assert!(s.mails()[0].contains("DC1-1 failed to become the replica"));
+    assert!(
+        !s.has("START TRANSACTION"),
+        "no proposal without a source that answers"
+    );
+    assert!(s.at("SET isReplica = 'Failed'") < s.at("failedKind = 'unreachable'"));
+    assert!(s.mails()[0].contains("no source of DC2 answers from DC1-1"));
     assert_eq!(s.final_state(), "DC1-DC2: rows DC1-1=Failed; no channel\n");
     let body = s.out.stdout.clone();
     assert!(body.contains("10.0.2.1:3306: does not answer"), "{body}");
@@ -510,5 +514,49 @@ fn a_node_that_just_reported_for_the_first_time_waits_for_the_others() {
         s.out
             .stderr
             .contains("waiting one run for the other nodes to report")
+    );
+}
+
+#[test]
+fn after_a_data_error_no_other_node_takes_the_link_until_the_failed_timeout() {
+    let s = sim("sql_failure_blocks_other_nodes").ok();
+    assert_eq!(s.statements().len(), 1, "{}", s.out.all());
+    assert!(s.has("lastHeartbeat = NOW()"));
+    assert!(
+        s.out.stderr.contains("failed on a data error 30s ago"),
+        "{}",
+        s.out.all()
+    );
+}
+
+#[test]
+fn after_the_failed_timeout_a_data_error_is_retried_once_and_cleared_on_success() {
+    let s = sim("sql_failure_retried_after_timeout").ok();
+    assert!(s.at("SET isReplica = 'Proposed'") < s.at("CHANGE MASTER 'DC1-DC2'"));
+    assert!(s.at("SET isReplica = 'Yes'") < s.at("SET failedHost = NULL, failedKind = NULL"));
+    assert!(s.mails()[0].contains("DC1-2 is the new replica"));
+}
+
+#[test]
+fn while_the_remote_is_down_the_next_node_fails_without_a_second_mail() {
+    let s = sim("remote_down_next_node_fails_quietly").ok();
+    assert!(s.has("SET isReplica = 'Failed'"));
+    assert!(!s.has("START TRANSACTION") && !s.has("CHANGE MASTER"));
+    assert!(s.mails().is_empty(), "{}", s.out.all());
+    assert!(
+        s.out
+            .stderr
+            .contains("not mailed, the link was already failing")
+    );
+}
+
+#[test]
+fn an_sql_error_is_recorded_for_the_other_nodes() {
+    let s = sim("sql_thread_error").ok();
+    assert!(s.has("failedKind = 'sql'"));
+    assert!(
+        s.has("Duplicate entry \\'7\\' for key \\'PRIMARY\\'"),
+        "{}",
+        s.out.all()
     );
 }
