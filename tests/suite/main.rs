@@ -3,9 +3,13 @@
 //! * `scenarios`: the built-in policy against scenario files, through `simulate` (no server);
 //! * `cli`: the binary's command line, bad input, exit codes (no server);
 //! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
-//!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README).
+//!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
+//! * `faults`: the fault-injection suite on the same clusters, with continuous writers, a
+//!   split-brain monitor and an end check (`lab.rs` holds the instruments).
 
 mod cli;
+mod faults;
 mod harness;
+mod lab;
 mod sandbox;
 mod scenarios;
