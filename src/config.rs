@@ -503,6 +503,16 @@ impl Config {
             },
         };
 
+        if timeouts.connect.as_secs() as i64 >= timeouts.heartbeat {
+            return Err(at(
+                t.heartbeat.as_ref().map(|s| s.span()),
+                format!(
+                    "[timeouts] heartbeat ({} s) must be longer than connect ({} s): a replica that is switching sources must not look silent to the other nodes (the defaults are 179 and 30)",
+                    timeouts.heartbeat,
+                    timeouts.connect.as_secs()
+                ),
+            ));
+        }
         let files = Files {
             pause: rel(raw.files.pause.unwrap_or_else(|| DEFAULT_PAUSE_FILE.into())),
             lock: rel(raw.files.lock.unwrap_or_else(|| DEFAULT_LOCK_FILE.into())),
@@ -825,6 +835,13 @@ password = "secret"
         assert_eq!(e.line, Some(3));
         assert!(e.message.contains("unknown field `clustre`"), "{e}");
         assert!(e.to_string().starts_with("/etc/pxcrm.toml:3:"), "{e}");
+    }
+
+    #[test]
+    fn a_heartbeat_timeout_shorter_than_a_connection_attempt_is_refused() {
+        let e = parse("[timeouts]\nheartbeat = 20\nconnect = 30\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("must be longer than connect"), "{e}");
     }
 
     #[test]

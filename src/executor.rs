@@ -150,6 +150,8 @@ pub struct ConnectOutcome {
     pub ok: bool,
     /// The IO state or error that decided it.
     pub detail: String,
+    /// The SQL thread's error, when it stopped on one: the data, not the source, is at fault.
+    pub sql_error: String,
 }
 
 /// Everything a run can ask of a node. Reads are methods; the one write is [`Backend::apply`].
@@ -180,6 +182,9 @@ pub trait Backend {
     /// Mails that could not be delivered so far.
     fn mail_failures(&self) -> usize;
 }
+
+/// How long a freshly started channel must stay healthy before it counts as working.
+pub const SETTLE: Duration = Duration::from_millis(1000);
 
 /// Live or dry-run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -389,18 +394,32 @@ impl Backend for LiveBackend {
                     "dry-run: {} answered a login, assumed to replicate",
                     source.address()
                 ),
+                sql_error: String::new(),
             });
         }
         let start = Instant::now();
         let mut last = String::from("the channel did not appear");
+        // Healthy twice, SETTLE apart: a SQL thread that stops on the first event it applies
+        // is caught here, not one run later.
+        let mut healthy_since: Option<Instant> = None;
         loop {
             if let Some(s) = self.replica(link)? {
                 if s.is_healthy() {
-                    return Ok(ConnectOutcome {
-                        ok: true,
-                        detail: s.io_state.clone(),
-                    });
+                    match healthy_since {
+                        Some(t) if t.elapsed() >= SETTLE => {
+                            return Ok(ConnectOutcome {
+                                ok: true,
+                                detail: s.io_state.clone(),
+                                sql_error: String::new(),
+                            });
+                        }
+                        Some(_) => {}
+                        None => healthy_since = Some(Instant::now()),
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
                 }
+                healthy_since = None;
                 last = format!(
                     "IO thread {} ({}), SQL thread {}{}{}",
                     s.io_running,
@@ -424,6 +443,7 @@ impl Backend for LiveBackend {
                     return Ok(ConnectOutcome {
                         ok: false,
                         detail: last,
+                        sql_error: s.last_sql_error.clone(),
                     });
                 }
             }
@@ -431,6 +451,7 @@ impl Backend for LiveBackend {
                 return Ok(ConnectOutcome {
                     ok: false,
                     detail: format!("not running after {}s: {last}", deadline.as_secs()),
+                    sql_error: String::new(),
                 });
             }
             std::thread::sleep(Duration::from_millis(250));

@@ -107,6 +107,8 @@ struct ScenarioLink {
     gtid_domain: Option<u32>,
     /// Another node wins any proposal race on this link (the claim's certification conflict).
     race_lost_to: Option<String>,
+    /// The SQL thread stops with this error as soon as the channel starts (a data conflict).
+    sql_fails: Option<String>,
     replica: Option<ScenarioReplica>,
     /// What a node recorded about why the link is failing.
     failure: Option<ScenarioFailure>,
@@ -163,6 +165,7 @@ struct SimLink {
     answering: Vec<String>,
     gtid_domain: Option<u32>,
     race_lost_to: Option<String>,
+    sql_fails: Option<String>,
     rows: Vec<StateRow>,
     replica: Option<ReplicaStatus>,
     failure: Option<LinkFailure>,
@@ -251,14 +254,17 @@ impl Backend for SimBackend {
             Some(r) if r.is_healthy() => ConnectOutcome {
                 ok: true,
                 detail: r.io_state,
+                sql_error: String::new(),
             },
             Some(r) => ConnectOutcome {
                 ok: false,
                 detail: format!("IO thread {} ({})", r.io_running, r.io_state),
+                sql_error: r.last_sql_error,
             },
             None => ConnectOutcome {
                 ok: false,
                 detail: "no channel".into(),
+                sql_error: String::new(),
             },
         })
     }
@@ -371,7 +377,7 @@ impl Backend for SimBackend {
                     .ok_or_else(|| Error::Scenario(format!("no link uses channel {channel}")))?;
                 if let Some(r) = l.replica.clone() {
                     let up = SimBackend::answers(l, &r.source());
-                    l.replica = Some(status(
+                    let mut s = status(
                         channel,
                         &r.source_host,
                         r.source_port,
@@ -382,7 +388,12 @@ impl Backend for SimBackend {
                         } else {
                             "Connecting to master"
                         },
-                    ));
+                    );
+                    if let (true, Some(e)) = (up, &l.sql_fails) {
+                        s.sql_running = Thread::No;
+                        s.last_sql_error = e.clone();
+                    }
+                    l.replica = Some(s);
                 }
                 Outcome::Done { affected: 0 }
             }
@@ -569,6 +580,7 @@ pub fn simulate(
             answering: l.answering.unwrap_or_else(|| l.sources.clone()),
             gtid_domain: l.gtid_domain,
             race_lost_to: l.race_lost_to,
+            sql_fails: l.sql_fails,
             rows,
             replica,
             failure: l.failure.map(|f| LinkFailure {

@@ -585,6 +585,7 @@ fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Map> {
             );
             result.insert("ok".into(), false.into());
             result.insert("detail".into(), format!("does not answer: {e}").into());
+            result.insert("sql_error".into(), "".into());
             return Ok(result);
         }
     };
@@ -628,6 +629,7 @@ fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Map> {
     }
     result.insert("ok".into(), o.ok.into());
     result.insert("detail".into(), o.detail.into());
+    result.insert("sql_error".into(), o.sql_error.into());
     Ok(result)
 }
 

@@ -1,1 +1,802 @@
-//! placeholder
+//! The fault-injection suite: each test injects one fault into real clusters while the manager
+//! runs on every node like cron (a tick every 2 s, timeouts in seconds), writers insert rows on
+//! every cluster, and the monitor watches for split-brain. Each ends with the end check (every
+//! acknowledged row everywhere, equal checksums, no channel in error, the state table agreeing
+//! with reality) and writes its row of docs/reliability.md to target/reliability/.
+
+use crate::harness::{BIN, wait_until};
+use crate::lab::{
+    DC1, DC2, EndState, Monitor, Observed, Options, Sandbox, Ticker, Writer, addr, report,
+};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+// A run may spend up to CONNECT on a source, plus 5 s on each probe of a hanging one; the
+// heartbeat timeout must stay above that, as 179 s stays above 30 s in production.
+const HEARTBEAT: u64 = 10;
+const FAILED: u64 = 15;
+const CONNECT: u64 = 5;
+const TICK: Duration = Duration::from_secs(2);
+const LINKS: [(&str, &str); 2] = [("DC1", "DC1-DC2"), ("DC2", "DC2-DC1")];
+
+fn options() -> Options {
+    Options {
+        heartbeat: HEARTBEAT,
+        failed: FAILED,
+        connect: CONNECT,
+        ..Options::default()
+    }
+}
+
+/// A running scenario: clusters with their replicas elected, the monitor, the cron ticker and
+/// a writer per cluster.
+struct Run {
+    sb: Sandbox,
+    monitor: Monitor,
+    ticker: Ticker,
+    writers: Vec<Writer>,
+    /// Acknowledged ids of writers stopped during the scenario.
+    earlier: Vec<String>,
+}
+
+impl Run {
+    fn begin(o: Options, tag: &str) -> Option<Run> {
+        let sb = Sandbox::start(o)?;
+        sb.settle();
+        let monitor = Monitor::start(&sb);
+        let ticker = Ticker::start(&sb, TICK);
+        let writers = Writer::on_every_cluster(&sb, tag);
+        wait_until("the writers to get going", Duration::from_secs(30), || {
+            if writers.iter().all(|w| w.acked() >= 10) {
+                Ok(())
+            } else {
+                Err("fewer than 10 rows each".into())
+            }
+        });
+        Some(Run {
+            sb,
+            monitor,
+            ticker,
+            writers,
+            earlier: Vec::new(),
+        })
+    }
+
+    /// Stops the writer of a cluster, keeping what it wrote for the end check.
+    fn stop_writer(&mut self, cluster: &str) {
+        let i = self.sb.clusters.keys().position(|c| c == cluster).unwrap();
+        let w = self.writers.remove(i);
+        self.earlier.extend(w.stop());
+    }
+
+    /// The end check, the analysis and the report; fails the test on any violation.
+    fn finish(
+        self,
+        scenario: &str,
+        injected: &str,
+        fault_at: Duration,
+        links: &[(&str, &str)],
+        notes: &str,
+    ) -> (Observed, EndState) {
+        let end = self
+            .sb
+            .end_check(self.writers, self.earlier, links, Duration::from_secs(120));
+        let observed = self.monitor.stop(fault_at);
+        let runs = self.ticker.stop();
+        report(scenario, injected, &observed, &end, notes);
+        assert!(
+            observed.split_brain.is_empty(),
+            "split brain:\n{}",
+            observed.split_brain.join("\n")
+        );
+        assert_eq!(end.rows_lost, 0);
+        assert!(
+            observed.max_sample_gap <= Duration::from_millis(250),
+            "the monitor sampled too slowly: {:?}",
+            observed.max_sample_gap
+        );
+        let panicked: Vec<_> = runs
+            .iter()
+            .filter(|(_, _, e)| e.contains("panicked"))
+            .collect();
+        assert!(panicked.is_empty(), "a run panicked: {panicked:?}");
+        (observed, end)
+    }
+}
+
+/// The node a channel reads from.
+fn source_node(sb: &Sandbox, source: &str) -> String {
+    sb.all_nodes()
+        .into_iter()
+        .find(|n| addr(n) == source)
+        .unwrap_or_else(|| panic!("no node at {source}"))
+}
+
+/// Runs that logged `needle` since run index `from`.
+fn events_since(t: &Ticker, from: usize, needle: &str) -> Vec<String> {
+    t.runs.lock().unwrap()[from..]
+        .iter()
+        .filter(|(_, _, e)| e.contains(needle))
+        .map(|(n, _, e)| {
+            format!(
+                "{n}: {}",
+                e.lines().find(|l| l.contains(needle)).unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn fault_1_source_crash() {
+    let Some(r) = Run::begin(options(), "f1") else {
+        return;
+    };
+    let (replica, ch) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let killed = source_node(&r.sb, &ch.source);
+    let fault_at = r.monitor.now();
+    r.sb.kill(&killed);
+    let (after, ch2) = wait_until(
+        "DC1 to replicate DC2 from another source",
+        Duration::from_secs(30),
+        || {
+            let (n, c) = r.sb.replica_of("DC1", "DC1-DC2")?;
+            if c.source != ch.source {
+                Ok((n, c))
+            } else {
+                Err(format!("still {c:?}"))
+            }
+        },
+    );
+    assert_eq!(
+        after, replica,
+        "the replica itself switches source; no other node takes over"
+    );
+    eprintln!("DC1-DC2 moved from {} to {}", ch.source, ch2.source);
+    r.sb.start_node(&killed);
+    r.finish(
+        "1-source-crash",
+        &format!("kill -9 of {killed}, the source of DC1's replica (it restarts later)"),
+        fault_at,
+        &LINKS,
+        "the replica switches source in its next run; DC2's own replica is replaced if it was the killed node",
+    );
+}
+
+#[test]
+fn fault_2_every_source_candidate_down() {
+    let Some(mut r) = Run::begin(options(), "f2") else {
+        return;
+    };
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    // Bootstrapping DC2 again from one node must not lose acknowledged rows: stop DC2's
+    // writer and let DC2's nodes agree before they all die.
+    r.stop_writer("DC2");
+    wait_until("DC2's nodes to agree", Duration::from_secs(30), || {
+        let pos: Vec<String> = DC2
+            .iter()
+            .map(|n| r.sb.value(n, "SELECT @@gtid_binlog_pos"))
+            .collect();
+        if pos.iter().all(|p| *p == pos[0]) {
+            Ok(())
+        } else {
+            Err(format!("{pos:?}"))
+        }
+    });
+    let runs_before = r.ticker.runs.lock().unwrap().len();
+    let fault_at = r.monitor.now();
+    for n in DC2 {
+        r.sb.kill(n);
+    }
+    let failed = wait_until(
+        "DC1's replica to report Failed",
+        Duration::from_secs(30),
+        || {
+            let roles = r.sb.roles("DC1-1", "DC1-DC2");
+            if roles.contains(&format!("{replica}=Failed")) {
+                Ok(roles)
+            } else {
+                Err(format!("{roles:?}"))
+            }
+        },
+    );
+    eprintln!("after the outage: {failed:?}");
+    // Three failed timeouts of outage: every DC1 node gets to fail in turn, quietly.
+    std::thread::sleep(Duration::from_secs(3 * FAILED));
+    let during = r.ticker.runs.lock().unwrap().len();
+    assert!(during > runs_before + 10, "the ticker kept running");
+    let mails = r.sb.mails_matching("DC1", "DC1-DC2");
+    let failure_mails: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains("fail") || m.contains("answers"))
+        .collect();
+    assert_eq!(failure_mails.len(), 1, "one mail per outage: {mails:?}");
+    let proposals = events_since(&r.ticker, runs_before, "DC1-DC2: proposed");
+    assert!(
+        proposals.is_empty(),
+        "no node proposes while no source answers: {proposals:?}"
+    );
+    assert!(
+        r.sb.replicas(&DC1).is_empty(),
+        "no DC1 node keeps a channel to a dead cluster"
+    );
+
+    // One candidate returns: DC2-1 alone forms DC2 again.
+    r.sb.script(&["bootstrap", "DC2-1"], &[]);
+    r.sb.down.lock().unwrap().remove("DC2-1");
+    let back = Instant::now();
+    wait_until(
+        "DC1 to replicate DC2 again, by itself",
+        Duration::from_secs(FAILED + 30),
+        || r.sb.replica_of("DC1", "DC1-DC2"),
+    );
+    let resumed = back.elapsed();
+    eprintln!("replication resumed {resumed:?} after DC2-1 came back");
+    assert!(resumed <= Duration::from_secs(FAILED + 3 * 2 + 5));
+    let mails = r.sb.mails_matching("DC1", "new replica");
+    assert!(!mails.is_empty(), "the recovery is mailed");
+    for n in ["DC2-2", "DC2-3"] {
+        r.sb.start_node(n);
+    }
+    r.writers.push(Writer::start("f2b-DC2-", "DC2", &DC2));
+    r.finish(
+        "2-every-source-down",
+        &format!("kill -9 of all three DC2 nodes for 3 failed timeouts ({} s), then DC2-1 bootstrapped alone", 3 * FAILED),
+        fault_at,
+        &LINKS,
+        &format!(
+            "one mail for the outage, no proposal while nothing answers; replication resumed {:.1} s after DC2-1 returned",
+            resumed.as_secs_f64()
+        ),
+    );
+}
+
+#[test]
+fn fault_3_replica_crash_and_restart() {
+    let Some(r) = Run::begin(options(), "f3") else {
+        return;
+    };
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let fault_at = r.monitor.now();
+    r.sb.kill(&replica);
+    let t = Instant::now();
+    let (next, _) = wait_until(
+        "another DC1 node to replicate",
+        Duration::from_secs(60),
+        || {
+            let (n, c) = r.sb.replica_of("DC1", "DC1-DC2")?;
+            if n != replica {
+                Ok((n, c))
+            } else {
+                Err("the dead node".into())
+            }
+        },
+    );
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(HEARTBEAT - 2),
+        "replaced before its heartbeat went silent ({took:?})"
+    );
+    r.sb.start_node(&replica);
+    r.ticker.wait_ticks(3, Duration::from_secs(60));
+    let channels = r.sb.channels(&replica).unwrap();
+    assert!(
+        channels.iter().all(|c| !c.running()),
+        "the restarted node must not replicate beside {next}: {channels:?}"
+    );
+    r.finish(
+        "3-replica-crash",
+        &format!("kill -9 of {replica}, DC1's replica; restarted after {next} took over"),
+        fault_at,
+        &LINKS,
+        &format!(
+            "{next} took over {:.1} s after the kill (heartbeat timeout {HEARTBEAT} s)",
+            took.as_secs_f64()
+        ),
+    );
+}
+
+#[test]
+fn fault_4_replica_cut_off_from_its_cluster() {
+    let Some(r) = Run::begin(options(), "f4") else {
+        return;
+    };
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let fault_at = r.monitor.now();
+    r.sb.script(&["isolate", &replica], &[]);
+    let t = Instant::now();
+    wait_until(
+        "the isolated replica to stop replicating",
+        Duration::from_secs(30),
+        || {
+            let c = r.sb.channels(&replica)?;
+            if c.iter().all(|c| !c.running()) {
+                Ok(())
+            } else {
+                Err(format!("{c:?}"))
+            }
+        },
+    );
+    let stopped = t.elapsed();
+    let (next, _) = wait_until(
+        "another DC1 node to replicate",
+        Duration::from_secs(60),
+        || {
+            let (n, c) = r.sb.replica_of("DC1", "DC1-DC2")?;
+            if n != replica {
+                Ok((n, c))
+            } else {
+                Err("the isolated node".into())
+            }
+        },
+    );
+    let took = t.elapsed();
+    r.sb.script(&["heal", &replica], &[]);
+    r.sb.script(&["wait-synced", &replica], &[]);
+    r.ticker.wait_ticks(3, Duration::from_secs(60));
+    assert_eq!(r.sb.replica_of("DC1", "DC1-DC2").unwrap().0, next);
+    assert!(!r.sb.mails_matching("DC1", "stopped replicating").is_empty());
+    r.finish(
+        "4-replica-cut-off",
+        &format!("gmcast.isolate=1 on {replica}, DC1's replica, then heal"),
+        fault_at,
+        &LINKS,
+        &format!(
+            "the isolated node stopped its channel after {:.1} s; {next} took over after {:.1} s",
+            stopped.as_secs_f64(),
+            took.as_secs_f64()
+        ),
+    );
+}
+
+#[test]
+fn fault_5_sql_thread_error() {
+    let Some(r) = Run::begin(options(), "f5") else {
+        return;
+    };
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    // A row only DC1 has, with the key DC2 is about to write: applying DC2's insert fails.
+    for n in DC1 {
+        r.sb.sql_unlogged(
+            n,
+            "INSERT INTO sbtest.t (id, origin) VALUES ('conflict-1', 'DC1-planted')",
+        );
+    }
+    let runs_before = r.ticker.runs.lock().unwrap().len();
+    let fault_at = r.monitor.now();
+    r.sb.insert("DC2-2", "conflict-1", "DC2");
+    wait_until(
+        "the replica to report Failed",
+        Duration::from_secs(30),
+        || {
+            let roles = r.sb.roles("DC1-1", "DC1-DC2");
+            if roles.contains(&format!("{replica}=Failed")) {
+                Ok(())
+            } else {
+                Err(format!("{roles:?}"))
+            }
+        },
+    );
+    // The operator takes a while: three failed timeouts.
+    std::thread::sleep(Duration::from_secs(3 * FAILED));
+    let mails = r.sb.mails_matching("DC1", "SQL thread stopped");
+    assert_eq!(mails.len(), 1, "one mail: {mails:?}");
+    let attempts = events_since(&r.ticker, runs_before, "DC1-DC2: proposed");
+    assert!(
+        attempts.len() <= 3,
+        "at most one retry per failed timeout, not a churn through the nodes: {attempts:?}"
+    );
+    // The operator fixes the row.
+    for n in DC1 {
+        r.sb.sql_unlogged(n, "DELETE FROM sbtest.t WHERE id = 'conflict-1'");
+    }
+    let fixed = Instant::now();
+    wait_until(
+        "the link to recover by itself",
+        Duration::from_secs(FAILED + 30),
+        || r.sb.replica_of("DC1", "DC1-DC2"),
+    );
+    let recovered = fixed.elapsed();
+    let (o, _) = r.finish(
+        "5-sql-thread-error",
+        &format!("a row planted on DC1 only, then DC2 inserts the same key: the SQL thread stops on a duplicate key; the operator deletes the row {} s later", 3 * FAILED),
+        fault_at,
+        &LINKS,
+        &format!(
+            "Failed and one mail; {} retries in {} s; recovered {:.1} s after the fix, without CHANGE MASTER by hand",
+            attempts.len(),
+            3 * FAILED,
+            recovered.as_secs_f64()
+        ),
+    );
+    let _ = o;
+}
+
+#[test]
+fn fault_6_simultaneous_runs_elect_exactly_one_replica_30_times() {
+    let Some(sb) = Sandbox::start(options()) else {
+        return;
+    };
+    let monitor = Monitor::start(&sb);
+    let fault_at = monitor.now();
+    let mut rounds = Vec::new();
+    for i in 0..30 {
+        // The three nodes of DC1 start a run at the same instant, like cron at the top of a
+        // minute, until one replicates. Never two.
+        let mut elected = false;
+        for round in 1..=3 {
+            let children: Vec<_> = DC1
+                .iter()
+                .map(|n| {
+                    Command::new(BIN)
+                        .args(["--config", &sb.config(n), "run"])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            for c in children {
+                let o = c.wait_with_output().unwrap();
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            }
+            let replicas = sb.replicas(&DC1);
+            assert!(
+                replicas.len() <= 1,
+                "iteration {i} round {round}: {replicas:?}"
+            );
+            if replicas.len() == 1 {
+                rounds.push(round);
+                elected = true;
+                break;
+            }
+        }
+        assert!(elected, "iteration {i}: no replica after 3 rounds");
+        let (replica, _) = sb.only_replica(&DC1).unwrap();
+        let yes: Vec<String> = sb
+            .roles("DC1-1", "DC1-DC2")
+            .into_iter()
+            .filter(|r| r.ends_with("=Yes"))
+            .collect();
+        assert_eq!(yes, [format!("{replica}=Yes")], "iteration {i}");
+        // Back to the empty state.
+        sb.sql(&replica, "STOP SLAVE 'DC1-DC2'; RESET SLAVE 'DC1-DC2' ALL");
+        sb.sql(
+            "DC1-1",
+            "DELETE FROM percona.replication WHERE connectionName = 'DC1-DC2'",
+        );
+    }
+    let observed = monitor.stop(fault_at);
+    assert!(
+        observed.split_brain.is_empty(),
+        "{:?}",
+        observed.split_brain
+    );
+    let end = EndState {
+        rows_written: 0,
+        rows_lost: 0,
+    };
+    let mut observed = observed;
+    observed.interruption.clear();
+    report(
+        "6-race",
+        "30 times: empty state, the three DC1 nodes run at the same instant",
+        &observed,
+        &end,
+        &format!(
+            "exactly one replica every time; elected in round 1: {}, round 2: {}, round 3: {}",
+            rounds.iter().filter(|r| **r == 1).count(),
+            rounds.iter().filter(|r| **r == 2).count(),
+            rounds.iter().filter(|r| **r == 3).count()
+        ),
+    );
+}
+
+/// A TCP listener that accepts connections and never answers: a source whose host is up but
+/// whose server hangs.
+fn black_hole(address: &str) -> std::net::TcpListener {
+    let l = std::net::TcpListener::bind(address).unwrap();
+    let l2 = l.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l2.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    l
+}
+
+#[test]
+fn fault_7_an_overlapping_run_on_one_node_exits_at_once() {
+    let Some(sb) = Sandbox::start(options()) else {
+        return;
+    };
+    let _hole = black_hole("127.0.0.99:3306");
+    // Every DC1 node reports once; whoever got elected steps back, so the next run elects.
+    for n in DC1 {
+        sb.run(n);
+    }
+    for n in DC1 {
+        sb.sql(n, "STOP ALL SLAVES; RESET SLAVE 'DC1-DC2' ALL");
+    }
+    sb.sql(
+        "DC1-1",
+        "UPDATE percona.replication SET isReplica = 'No' WHERE connectionName = 'DC1-DC2'",
+    );
+    let best = sb.value("DC1-1", "SELECT host FROM percona.replication WHERE connectionName = 'DC1-DC2' ORDER BY localIndex LIMIT 1");
+    // The best candidate's config with a hanging source listed first: its run takes a while.
+    let text = std::fs::read_to_string(sb.config(&best)).unwrap();
+    let slow = text.replace(
+        "sources = [\"127.0.0.21\"",
+        "sources = [\"127.0.0.99\", \"127.0.0.21\"",
+    );
+    assert_ne!(slow, text);
+    let cfg = sb.dir.join(&best).join("slow.toml");
+    std::fs::write(&cfg, slow).unwrap();
+    let cfg = cfg.display().to_string();
+    let mut first = Command::new(BIN)
+        .args(["--config", &cfg, "run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first run is still busy with the hanging source"
+    );
+    let t = Instant::now();
+    let second = crate::harness::pxcrm(&["--config", &cfg, "run"]);
+    let took = t.elapsed();
+    assert_eq!(second.code, 5, "{}", second.all());
+    assert!(
+        second.stderr.contains("another run holds the lock"),
+        "{}",
+        second.all()
+    );
+    assert!(
+        second.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        second.all()
+    );
+    assert!(took < Duration::from_secs(1), "it exits at once ({took:?})");
+    let status = first.wait().unwrap();
+    let mut err = String::new();
+    first
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("127.0.0.99:3306 does not answer"), "{err}");
+    let (replica, ch) = sb.only_replica(&DC1).unwrap();
+    assert_eq!(
+        (replica.as_str(), ch.source.as_str()),
+        (best.as_str(), "127.0.0.21")
+    );
+    let observed = Observed::default();
+    report(
+        "7-overlapping-runs",
+        "a second run on a node while the first waits 5 s on a source that hangs",
+        &observed,
+        &EndState {
+            rows_written: 0,
+            rows_lost: 0,
+        },
+        &format!(
+            "the second run exited with code 5 after {} ms, naming the lock and the first run's pid",
+            took.as_millis()
+        ),
+    );
+}
+
+#[test]
+fn fault_8_local_server_or_connection_lost_in_the_middle_of_a_run() {
+    let Some(sb) = Sandbox::start(options()) else {
+        return;
+    };
+    let monitor = Monitor::start(&sb);
+    let fault_at = monitor.now();
+    let mut notes = Vec::new();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut random_ms = |max: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % max
+    };
+    for i in 0..14 {
+        // Every DC1 node reported, nobody replicates: the next round elects and connects.
+        for n in DC1 {
+            let _ = sb.try_sql(n, "STOP SLAVE 'DC1-DC2'");
+            let _ = sb.try_sql(n, "RESET SLAVE 'DC1-DC2' ALL");
+        }
+        let first = DC1.iter().find(|n| !sb.is_down(n)).unwrap();
+        sb.sql(
+            first,
+            "UPDATE percona.replication SET isReplica = 'No' WHERE connectionName = 'DC1-DC2'",
+        );
+        sb.sql(first, "UPDATE percona.replication_claim SET failedKind = NULL, failedHost = NULL, failedAt = NULL, failedDetail = NULL");
+        let children: Vec<_> = DC1
+            .iter()
+            .map(|n| {
+                Command::new(BIN)
+                    .args(["--config", &sb.config(n), "run"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let delay = random_ms(400);
+        std::thread::sleep(Duration::from_millis(delay));
+        let victim = DC1[(random_ms(3)) as usize];
+        let what = if i % 7 == 6 {
+            // The local server dies in the middle of the run, and comes back.
+            sb.kill(victim);
+            format!("kill -9 of {victim} after {delay} ms")
+        } else {
+            // The manager's connection is cut.
+            let ids = sb.sql(
+                victim,
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'pxcrm' AND ID <> CONNECTION_ID() AND COMMAND <> 'Binlog Dump'",
+            );
+            for id in ids {
+                let _ = sb.try_sql(victim, &format!("KILL CONNECTION {}", id[0]));
+            }
+            format!("connections of {victim} killed after {delay} ms")
+        };
+        let codes: Vec<i32> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap().status.code().unwrap_or(-1))
+            .collect();
+        if sb.is_down(victim) {
+            sb.start_node(victim);
+        }
+        // The next runs repair whatever was left half-done.
+        let repaired = wait_until(
+            &format!("iteration {i} ({what}) to be repaired"),
+            Duration::from_secs(60),
+            || {
+                for n in DC1 {
+                    let o = sb.manager(n, &["run"]);
+                    if o.code != 0 {
+                        return Err(format!("run on {n}: {}", o.all()));
+                    }
+                }
+                sb.only_replica(&DC1)
+            },
+        );
+        let yes: Vec<String> = DC1
+            .iter()
+            .flat_map(|n| sb.roles(n, "DC1-DC2"))
+            .filter(|r| r.ends_with("=Yes"))
+            .collect();
+        assert!(
+            yes.iter().all(|y| *y == format!("{}=Yes", repaired.0)) && yes.len() == 3,
+            "iteration {i}: the state table disagrees: {yes:?}"
+        );
+        notes.push(format!("{what}: exits {codes:?}"));
+        eprintln!(
+            "iteration {i}: {what}: exit codes {codes:?}, repaired with {} replicating",
+            repaired.0
+        );
+    }
+    let mut observed = monitor.stop(fault_at);
+    assert!(
+        observed.split_brain.is_empty(),
+        "{:?}",
+        observed.split_brain
+    );
+    observed.interruption.clear();
+    report(
+        "8-mid-run-loss",
+        "14 elections cut at a random instant (0-400 ms): 12 by killing the manager's connections, 2 by kill -9 of a node's server",
+        &observed,
+        &EndState {
+            rows_written: 0,
+            rows_lost: 0,
+        },
+        "every time the next runs left exactly one replica, with the state table agreeing",
+    );
+    let _ = notes;
+}
+
+#[test]
+fn fault_9a_seed_generation_replica_crash() {
+    let mut o = options();
+    o.init = false;
+    let Some(sb) = Sandbox::start(o) else {
+        return;
+    };
+    for n in ["DC1-1", "DC2-1"] {
+        sb.sql(
+            n,
+            "CREATE DATABASE IF NOT EXISTS percona; CREATE TABLE IF NOT EXISTS percona.replication (host varchar(40) NOT NULL, localIndex int(11) DEFAULT NULL, isSlave enum('No','Yes','Proposed','Failed') DEFAULT 'No', lastUpdate timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, lastHeartbeat timestamp NOT NULL DEFAULT '0000-00-00 00:00:00', cluster varchar(40) NOT NULL, PRIMARY KEY (host, cluster)) ENGINE=InnoDB DEFAULT CHARSET=latin1",
+        );
+    }
+    sb.settle();
+    let monitor = Monitor::start(&sb);
+    let ticker = Ticker::start(&sb, TICK);
+    let writers = Writer::on_every_cluster(&sb, "f9a");
+    let (replica, _) = sb.replica_of("DC1", "").unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let fault_at = monitor.now();
+    sb.kill(&replica);
+    wait_until(
+        "another DC1 node to replicate on the default channel",
+        Duration::from_secs(60),
+        || {
+            let (n, c) = sb.replica_of("DC1", "")?;
+            if n != replica {
+                Ok((n, c))
+            } else {
+                Err("the dead node".into())
+            }
+        },
+    );
+    sb.start_node(&replica);
+    let end = sb.end_check(
+        writers,
+        Vec::new(),
+        &[("DC1", ""), ("DC2", "")],
+        Duration::from_secs(120),
+    );
+    let observed = monitor.stop(fault_at);
+    ticker.stop();
+    report(
+        "9a-seed-generation",
+        &format!(
+            "the seed's single-link table (default channel): kill -9 of {replica}, DC1's replica, restarted later"
+        ),
+        &observed,
+        &end,
+        "",
+    );
+    assert!(
+        observed.split_brain.is_empty(),
+        "{:?}",
+        observed.split_brain
+    );
+    assert_eq!(end.rows_lost, 0);
+}
+
+#[test]
+fn fault_9b_chain_of_three_clusters() {
+    let mut o = options();
+    o.clusters = "DC1 DC2 DC3";
+    o.links = Some("DC1<DC2 DC1<DC3 DC2<DC1 DC3<DC1");
+    o.env = vec![("SANDBOX_NODES_DC3", "2".to_string())];
+    let Some(r) = Run::begin(o, "f9b") else {
+        return;
+    };
+    let links = [
+        ("DC1", "DC1-DC2"),
+        ("DC1", "DC1-DC3"),
+        ("DC2", "DC2-DC1"),
+        ("DC3", "DC3-DC1"),
+    ];
+    // DC1 replicates from two remotes at once, on two different nodes.
+    let (a, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let (b, _) = r.sb.replica_of("DC1", "DC1-DC3").unwrap();
+    assert_ne!(a, b, "the two links of DC1 are spread over two nodes");
+    let fault_at = r.monitor.now();
+    r.sb.kill(&a);
+    wait_until("DC1-DC2 on another node", Duration::from_secs(60), || {
+        let (n, c) = r.sb.replica_of("DC1", "DC1-DC2")?;
+        if n != a {
+            Ok((n, c))
+        } else {
+            Err("the dead node".into())
+        }
+    });
+    r.sb.start_node(&a);
+    r.finish(
+        "9b-chain",
+        &format!("DC2 <=> DC1 <=> DC3 (DC3 has 2 nodes), writers on all three; kill -9 of {a}, DC1's replica of DC2, restarted later"),
+        fault_at,
+        &links,
+        "DC2 asks DC1 for domains 1 and 3, DC3 asks for 1 and 2 (gtid_domains); DC1 learns each remote's own domain",
+    );
+}

@@ -84,7 +84,9 @@ impl Channel {
 }
 
 fn read_channels(c: &mut Conn) -> Result<Vec<Channel>, String> {
-    let rows: Vec<mysql::Row> = c.query("SHOW ALL SLAVES STATUS").map_err(|e| e.to_string())?;
+    let rows: Vec<mysql::Row> = c
+        .query("SHOW ALL SLAVES STATUS")
+        .map_err(|e| e.to_string())?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -241,11 +243,18 @@ impl Sandbox {
 
     /// The live nodes of every cluster.
     pub fn live_nodes(&self) -> Vec<String> {
-        self.all_nodes().into_iter().filter(|n| !self.is_down(n)).collect()
+        self.all_nodes()
+            .into_iter()
+            .filter(|n| !self.is_down(n))
+            .collect()
     }
 
     pub fn config(&self, node: &str) -> String {
-        self.dir.join(node).join("manager.toml").display().to_string()
+        self.dir
+            .join(node)
+            .join("manager.toml")
+            .display()
+            .to_string()
     }
 
     /// Runs the manager on a node with a subcommand.
@@ -394,13 +403,15 @@ impl Sandbox {
     /// Waits until every live node has `count` rows with the prefix.
     pub fn await_rows(&self, prefix: &str, count: usize, timeout: Duration) {
         for n in self.live_nodes() {
-            wait_until(&format!("{count} rows {prefix}* on {n}"), timeout, || {
-                match self.rows_with_prefix(&n, prefix) {
+            wait_until(
+                &format!("{count} rows {prefix}* on {n}"),
+                timeout,
+                || match self.rows_with_prefix(&n, prefix) {
                     Ok(c) if c == count => Ok(()),
                     Ok(c) => Err(format!("{c} rows")),
                     Err(e) => Err(e),
-                }
-            });
+                },
+            );
         }
     }
 
@@ -411,15 +422,23 @@ impl Sandbox {
         );
     }
 
-    /// The roles in the state table for a link, as `host=role` sorted.
+    /// The roles in the state table for a link, as `host=role` sorted. The link is a
+    /// channel name; the default channel ("") means the seed generation's table.
     pub fn roles(&self, node: &str, link: &str) -> Vec<String> {
-        self.sql(
-            node,
-            &format!("SELECT CONCAT(host, '=', isReplica) FROM percona.replication WHERE connectionName = '{link}' ORDER BY host"),
-        )
-        .into_iter()
-        .map(|r| r[0].clone())
-        .collect()
+        let q = if link.is_empty() {
+            format!(
+                "SELECT CONCAT(host, '=', isSlave) FROM percona.replication WHERE cluster = '{}' ORDER BY host",
+                cluster_of(node)
+            )
+        } else {
+            format!(
+                "SELECT CONCAT(host, '=', isReplica) FROM percona.replication WHERE connectionName = '{link}' ORDER BY host"
+            )
+        };
+        self.sql(node, &q)
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect()
     }
 
     /// The mails the manager wrote on a node so far (subjects).
@@ -463,9 +482,15 @@ impl Sandbox {
 
     /// After a scenario: stops the writers, lets replication drain (the ticker keeps running),
     /// and checks the end state. Panics with a description of every violation.
-    pub fn end_check(&self, writers: Vec<Writer>, links: &[(&str, &str)], deadline: Duration) -> EndState {
-        let mut acked: Vec<String> = Vec::new();
-        let mut written = 0;
+    pub fn end_check(
+        &self,
+        writers: Vec<Writer>,
+        earlier: Vec<String>,
+        links: &[(&str, &str)],
+        deadline: Duration,
+    ) -> EndState {
+        let mut written = earlier.len();
+        let mut acked: Vec<String> = earlier;
         for w in writers {
             let ids = w.stop();
             written += ids.len();
@@ -485,7 +510,10 @@ impl Sandbox {
                 if missing == 0 {
                     Ok(0)
                 } else {
-                    Err(format!("{missing} of {} acknowledged rows missing", acked_set.len()))
+                    Err(format!(
+                        "{missing} of {} acknowledged rows missing",
+                        acked_set.len()
+                    ))
                 }
             });
             lost.insert(n.clone(), missing);
@@ -509,9 +537,11 @@ impl Sandbox {
         });
         // Exactly one healthy replica per link, no channel in error, rows agree.
         for (cluster, channel) in links {
-            let (replica, ch) = wait_until(&format!("one healthy replica of {channel}"), deadline, || {
-                self.replica_of(cluster, channel)
-            });
+            let (replica, ch) = wait_until(
+                &format!("one healthy replica of {channel}"),
+                deadline,
+                || self.replica_of(cluster, channel),
+            );
             assert_eq!(
                 (ch.io_errno.as_str(), ch.sql_errno.as_str()),
                 ("0", "0"),
@@ -526,13 +556,17 @@ impl Sandbox {
                     .into_iter()
                     .filter(|r| r.ends_with("=Yes"))
                     .collect();
-                assert_eq!(yes, [format!("{replica}=Yes")], "the state table on {n} disagrees with the channels");
+                assert_eq!(
+                    yes,
+                    [format!("{replica}=Yes")],
+                    "the state table on {n} disagrees with the channels"
+                );
             }
         }
+        assert!(!sums.is_empty());
         EndState {
             rows_written: written,
             rows_lost: lost.values().copied().max().unwrap_or(0),
-            checksum: sums.values().next().cloned().unwrap_or_default(),
         }
     }
 }
@@ -542,7 +576,6 @@ impl Sandbox {
 pub struct EndState {
     pub rows_written: usize,
     pub rows_lost: usize,
-    pub checksum: String,
 }
 
 /// Inserts rows with ids `<prefix><n>` into a cluster, each into the next node in turn, until
@@ -624,110 +657,97 @@ impl Writer {
     }
 }
 
-/// Runs the binary on every live node at once, every `period`, like cron (with a short period).
+/// Runs the binary on every live node every `period`, like cron with a short period: one
+/// schedule per node, so a slow run on one node never delays another node's heartbeat. A run
+/// that outlasts the period delays only that node's next run (cron would start one that exits
+/// on the lock).
 pub struct Ticker {
     stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
+    handles: Vec<std::thread::JoinHandle<()>>,
     /// Every run: (node, exit code, stderr).
     pub runs: Arc<Mutex<Vec<(String, i32, String)>>>,
-    pub ticks: Arc<AtomicUsize>,
+    /// Completed runs per node.
+    counts: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Ticker {
     pub fn start(sb: &Sandbox, period: Duration) -> Ticker {
-        Ticker::start_with(sb, period, HashMap::new())
-    }
-
-    /// As [`Ticker::start`], with other config files for some nodes.
-    pub fn start_with(sb: &Sandbox, period: Duration, configs: HashMap<String, String>) -> Ticker {
         let stop = Arc::new(AtomicBool::new(false));
         let runs = Arc::new(Mutex::new(Vec::new()));
-        let ticks = Arc::new(AtomicUsize::new(0));
-        let (s, r, t) = (stop.clone(), runs.clone(), ticks.clone());
-        let down = sb.down.clone();
-        let nodes = sb.all_nodes();
-        let configs: HashMap<String, String> = nodes
-            .iter()
-            .map(|n| (n.clone(), configs.get(n).cloned().unwrap_or_else(|| sb.config(n))))
-            .collect();
-        let handle = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                let started = Instant::now();
-                let live: Vec<String> = {
-                    let d = down.lock().unwrap();
-                    nodes.iter().filter(|n| !d.contains(*n)).cloned().collect()
-                };
-                let children: Vec<_> = live
-                    .iter()
-                    .filter_map(|n| {
-                        Command::new(BIN)
-                            .args(["--config", &configs[n], "run"])
-                            .stdout(Stdio::piped())
-                            .stderr(Stdio::piped())
-                            .spawn()
-                            .ok()
-                            .map(|c| (n.clone(), c))
-                    })
-                    .collect();
-                for (n, c) in children {
-                    if let Ok(o) = c.wait_with_output() {
-                        r.lock().unwrap().push((
-                            n,
-                            o.status.code().unwrap_or(-1),
-                            String::from_utf8_lossy(&o.stderr).into_owned(),
-                        ));
+        let counts = Arc::new(Mutex::new(HashMap::new()));
+        let handles = sb
+            .all_nodes()
+            .into_iter()
+            .map(|node| {
+                let (s, r, k, down) = (stop.clone(), runs.clone(), counts.clone(), sb.down.clone());
+                let config = sb.config(&node);
+                std::thread::spawn(move || {
+                    while !s.load(Ordering::Relaxed) {
+                        let started = Instant::now();
+                        if !down.lock().unwrap().contains(&node) {
+                            let o = Command::new(BIN)
+                                .args(["--config", &config, "run"])
+                                .stdin(Stdio::null())
+                                .output();
+                            if let Ok(o) = o {
+                                r.lock().unwrap().push((
+                                    node.clone(),
+                                    o.status.code().unwrap_or(-1),
+                                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                                ));
+                            }
+                            *k.lock().unwrap().entry(node.clone()).or_insert(0) += 1;
+                        }
+                        let spent = started.elapsed();
+                        if spent < period {
+                            std::thread::sleep(period - spent);
+                        }
                     }
-                }
-                t.fetch_add(1, Ordering::Relaxed);
-                let spent = started.elapsed();
-                if spent < period {
-                    std::thread::sleep(period - spent);
-                }
-            }
-        });
+                })
+            })
+            .collect();
         Ticker {
             stop,
-            handle: Some(handle),
+            handles,
             runs,
-            ticks,
+            counts,
         }
     }
 
-    /// Waits for `n` more complete ticks.
+    /// Waits until every live node has completed `n` more runs.
     pub fn wait_ticks(&self, n: usize, timeout: Duration) {
-        let target = self.ticks.load(Ordering::Relaxed) + n;
-        wait_until(&format!("{n} more ticks"), timeout, || {
-            let t = self.ticks.load(Ordering::Relaxed);
-            if t >= target { Ok(()) } else { Err(format!("tick {t}")) }
+        let base: HashMap<String, usize> = self.counts.lock().unwrap().clone();
+        wait_until(&format!("{n} more runs on every node"), timeout, || {
+            let now = self.counts.lock().unwrap().clone();
+            let behind: Vec<&String> = base
+                .iter()
+                .filter(|(node, c)| now.get(*node).copied().unwrap_or(0) < *c + n)
+                .map(|(node, _)| node)
+                .collect();
+            if behind.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("behind: {behind:?}"))
+            }
         });
-    }
-
-    /// The runs so far whose stderr contains `needle`.
-    pub fn runs_matching(&self, needle: &str) -> Vec<(String, i32, String)> {
-        self.runs
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, _, e)| e.contains(needle))
-            .cloned()
-            .collect()
     }
 
     pub fn stop(mut self) -> Vec<(String, i32, String)> {
+        self.halt();
+        std::mem::take(&mut self.runs.lock().unwrap())
+    }
+
+    fn halt(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
+        for h in self.handles.drain(..) {
             let _ = h.join();
         }
-        std::mem::take(&mut self.runs.lock().unwrap())
     }
 }
 
 impl Drop for Ticker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+        self.halt();
     }
 }
 
@@ -775,7 +795,12 @@ impl Monitor {
                     while !s.load(Ordering::Relaxed) {
                         let t = Instant::now();
                         if conn.is_none() {
-                            conn = conn_to(&node, Duration::from_millis(200), Duration::from_millis(500)).ok();
+                            conn = conn_to(
+                                &node,
+                                Duration::from_millis(200),
+                                Duration::from_millis(500),
+                            )
+                            .ok();
                         }
                         if let Some(c) = conn.as_mut() {
                             match read_channels(c) {
@@ -846,7 +871,9 @@ fn intervals(
                     (true, None) => open = Some((s.at, s.at)),
                     (true, Some((a, _))) => open = Some((a, s.at)),
                     (false, Some((a, b))) => {
-                        out.entry(key.clone()).or_default().push((node.to_string(), a, b));
+                        out.entry(key.clone())
+                            .or_default()
+                            .push((node.to_string(), a, b));
                         open = None;
                     }
                     (false, None) => {}

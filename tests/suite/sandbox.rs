@@ -5,7 +5,6 @@
 use crate::harness::wait_until;
 use crate::lab::{DC1, DC2, Options, Sandbox, Writer, addr};
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -274,57 +273,6 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(before, after, "dry-run changed a server");
     let mails_after = std::fs::read_dir(&mail_dir).map(|d| d.count()).unwrap_or(0);
     assert_eq!(mails_before, mails_after, "dry-run sent a mail");
-}
-
-#[test]
-fn concurrent_runs_from_empty_state_elect_exactly_one_replica() {
-    let Some(sb) = Sandbox::fresh(179, 180, 20) else {
-        return;
-    };
-    for i in 0..10 {
-        // The three nodes of DC1 start a run at the same instant, like cron at the top of a
-        // minute, until one replicates. Never two.
-        for round in 0..3 {
-            let children: Vec<_> = DC1
-                .iter()
-                .map(|n| {
-                    Command::new(crate::harness::BIN)
-                        .args(["--config", &sb.config(n), "run"])
-                        .stdout(std::process::Stdio::piped())
-                        .stderr(std::process::Stdio::piped())
-                        .spawn()
-                        .unwrap()
-                })
-                .collect();
-            for c in children {
-                let o = c.wait_with_output().unwrap();
-                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            }
-            let r = sb.replicas(&DC1);
-            assert!(r.len() <= 1, "iteration {i} round {round}: {r:?}");
-            if r.len() == 1 {
-                break;
-            }
-        }
-        let (replica, _) = sb
-            .only_replica(&DC1)
-            .unwrap_or_else(|e| panic!("iteration {i}: {e}"));
-        let roles = sb.roles("DC1-1", "DC1-DC2");
-        assert_eq!(
-            roles
-                .iter()
-                .filter(|r| r.ends_with("=Yes"))
-                .collect::<Vec<_>>(),
-            [&format!("{replica}=Yes")],
-            "iteration {i}: {roles:?}"
-        );
-        // Back to the empty state for the next iteration.
-        sb.sql(&replica, "STOP SLAVE 'DC1-DC2'; RESET SLAVE 'DC1-DC2' ALL");
-        sb.sql(
-            "DC1-1",
-            "DELETE FROM percona.replication WHERE connectionName = 'DC1-DC2'",
-        );
-    }
 }
 
 #[test]

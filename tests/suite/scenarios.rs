@@ -560,3 +560,12 @@ fn an_sql_error_is_recorded_for_the_other_nodes() {
         s.out.all()
     );
 }
+
+#[test]
+fn a_retry_that_hits_the_same_data_error_blocks_the_link_again_without_mail() {
+    let s = sim("sql_failure_retry_fails_again").ok();
+    assert!(s.at("START SLAVE 'DC1-DC2'") < s.at("SET isReplica = 'Failed'"));
+    assert!(s.has("failedKind = 'sql'"), "{}", s.out.all());
+    assert!(!s.has("SET isReplica = 'Yes'"));
+    assert!(s.mails().is_empty(), "{}", s.out.all());
+}
