@@ -3,7 +3,7 @@
 //!
 //! * [`Writer`]: continuous inserts with ids unique per writer, spread over a cluster's nodes,
 //!   surviving node deaths; it returns the acknowledged ids;
-//! * [`Monitor`]: samples every live node's replica status every 100 ms and finds split-brain
+//! * [`Monitor`]: samples every live node's replica status every 50 ms and finds split-brain
 //!   moments (two nodes of a cluster running a thread of the same link at once) and the
 //!   interruptions of each link;
 //! * [`Ticker`]: runs the binary on every live node at once, every tick, like cron;
@@ -759,7 +759,10 @@ struct Sample {
     channels: Vec<Channel>,
 }
 
-/// Samples every node's channels every 100 ms, one thread per node, so a hung node cannot
+/// How often the monitor samples each node.
+const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+
+/// Samples every node's channels every 50 ms, one thread per node, so a hung node cannot
 /// slow the others down.
 pub struct Monitor {
     stop: Arc<AtomicBool>,
@@ -813,8 +816,8 @@ impl Monitor {
                             }
                         }
                         let spent = t.elapsed();
-                        if spent < Duration::from_millis(100) {
-                            std::thread::sleep(Duration::from_millis(100) - spent);
+                        if spent < SAMPLE_EVERY {
+                            std::thread::sleep(SAMPLE_EVERY - spent);
                         }
                     }
                 })
@@ -845,17 +848,17 @@ impl Monitor {
     }
 }
 
+/// (node, first, last) runs of samples, keyed by (cluster, channel).
+type Intervals = HashMap<(String, String), Vec<(String, Duration, Duration)>>;
+
 /// Intervals `[first, last]` of consecutive samples of one node in which `pred` held for a
 /// channel, keyed by (cluster, channel).
-fn intervals(
-    samples: &[Sample],
-    pred: impl Fn(&Channel) -> bool,
-) -> HashMap<(String, String), Vec<(String, Duration, Duration)>> {
+fn intervals(samples: &[Sample], pred: impl Fn(&Channel) -> bool) -> Intervals {
     let mut by_node: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
     for s in samples {
         by_node.entry(s.node.as_str()).or_default().push(s);
     }
-    let mut out: HashMap<(String, String), Vec<(String, Duration, Duration)>> = HashMap::new();
+    let mut out: Intervals = HashMap::new();
     for (node, mut ss) in by_node {
         ss.sort_by_key(|s| s.at);
         let names: HashSet<String> = ss
@@ -905,7 +908,12 @@ fn analyse(samples: &[Sample], fault_at: Duration, end: Duration) -> Observed {
         }
     }
     // Interruption: the longest gap after the fault in the union of healthy intervals.
-    for ((_, channel), mut ivs) in intervals(samples, Channel::healthy) {
+    for ((cluster, channel), mut ivs) in intervals(samples, Channel::healthy) {
+        let channel = if channel.is_empty() {
+            format!("{cluster} (default channel)")
+        } else {
+            channel
+        };
         ivs.sort_by_key(|(_, a, _)| *a);
         let mut covered_to = fault_at;
         let mut longest = Duration::ZERO;
