@@ -270,6 +270,7 @@ pub fn status(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<s
                 .cloned(),
         });
     }
+    let cipher = node.server.tls_cipher()?;
     let managed: Vec<String> = node
         .links
         .iter()
@@ -280,6 +281,14 @@ pub fn status(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<s
         generation: node.schema.as_ref().map(|s| s.generation.clone()),
         heartbeat_timeout: cfg.timeouts.heartbeat,
         paused: guard::paused(&cfg.files.pause),
+        connection: format!(
+            "{} {}",
+            node.server.endpoint(),
+            match cipher {
+                Some(c) => format!("(TLS, {c})"),
+                None => "(not encrypted)".into(),
+            }
+        ),
         links,
         other_channels: channels
             .into_iter()

@@ -274,6 +274,14 @@ impl LocalServer {
         &self.endpoint
     }
 
+    /// The TLS cipher of this connection, if it is encrypted.
+    pub fn tls_cipher(&mut self) -> Result<Option<String>> {
+        Ok(self
+            .name_values("SHOW SESSION STATUS LIKE 'Ssl_cipher'")?
+            .remove("ssl_cipher")
+            .filter(|c| !c.is_empty()))
+    }
+
     fn query_maps(&mut self, sql: &str) -> Result<Vec<HashMap<String, Option<String>>>> {
         let rows: Vec<mysql::Row> = self
             .conn

@@ -15,6 +15,8 @@ pub struct Report {
     pub generation: Option<Generation>,
     pub heartbeat_timeout: i64,
     pub paused: bool,
+    /// How the manager reached the local server: endpoint and TLS cipher.
+    pub connection: String,
     pub links: Vec<LinkReport>,
     /// Channels on this node that no configured link manages.
     pub other_channels: Vec<ReplicaStatus>,
@@ -95,6 +97,7 @@ impl Report {
                 .as_ref()
                 .map_or("not readable".into(), crate::describe_generation)
         );
+        let _ = writeln!(o, "connected to {}", self.connection);
         if !n.gtid_position.is_empty() {
             let _ = writeln!(o, "GTID position: {}", n.gtid_position);
         }

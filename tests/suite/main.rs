@@ -13,3 +13,4 @@ mod harness;
 mod lab;
 mod sandbox;
 mod scenarios;
+mod security;

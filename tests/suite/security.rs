@@ -1,0 +1,505 @@
+//! Transport security and bad input, on real clusters: TLS for the manager's own connection
+//! and for the replication links (with the sandbox's CA), secrets kept out of every output,
+//! hostile values round-tripped through SQL, and bad input that must change nothing on any
+//! server and leave a running channel alone.
+
+use crate::harness::{Out, pxcrm};
+use crate::lab::{DC1, DC2, Options, Sandbox};
+use std::time::Duration;
+
+/// Writes a variant of a node's config and returns its path.
+fn variant(sb: &Sandbox, node: &str, name: &str, edit: impl Fn(String) -> String) -> String {
+    let text = std::fs::read_to_string(sb.config(node)).unwrap();
+    let p = sb.dir.join(node).join(name);
+    std::fs::write(&p, edit(text)).unwrap();
+    p.display().to_string()
+}
+
+fn tls(sb: &Sandbox) -> String {
+    let d = sb.dir.join("tls");
+    format!(
+        "ca = \"{0}/ca.pem\"\ncert = \"{0}/client.pem\"\nkey = \"{0}/client-key.pem\"\n",
+        d.display()
+    )
+}
+
+/// What must not change when a run is refused: every node's GTID position and state rows,
+/// and the binlog dump thread that feeds the running replica (same thread: never reconnected).
+fn fingerprint(sb: &Sandbox) -> Vec<String> {
+    let mut v: Vec<String> = sb
+        .all_nodes()
+        .iter()
+        .map(|n| {
+            format!(
+                "{n} {} {}",
+                sb.value(n, "SELECT @@gtid_binlog_pos"),
+                sb.value(n, "SELECT IFNULL((SELECT GROUP_CONCAT(host, isReplica, lastHeartbeat ORDER BY connectionName, host) FROM percona.replication), '')")
+            )
+        })
+        .collect();
+    for n in DC2 {
+        v.push(format!(
+            "{n} dump {}",
+            sb.value(n, "SELECT IFNULL(GROUP_CONCAT(ID), '') FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+        ));
+    }
+    v
+}
+
+fn assert_refused(o: &Out, code: i32, needle: &str) {
+    assert_eq!(o.code, code, "{}", o.all());
+    assert!(
+        o.stderr.contains(needle),
+        "expected {needle:?} in:\n{}",
+        o.all()
+    );
+}
+
+#[test]
+fn the_managers_own_connection_uses_tls_with_a_client_certificate() {
+    let Some(sb) = Sandbox::fresh(179, 180, 20) else {
+        return;
+    };
+    let cnf = sb.dir.join("DC1-1/client-tls.cnf");
+    std::fs::write(&cnf, "[client]\nuser = pxcrm_tls\npassword = pxcrm-pass\n").unwrap();
+    let with_tls = variant(&sb, "DC1-1", "tls.toml", |t| {
+        t.replace(
+            &format!("defaults_file = \"{}/DC1-1/client.cnf\"", sb.dir.display()),
+            &format!(
+                "defaults_file = \"{}\"\n\n[local.tls]\n{}",
+                cnf.display(),
+                tls(&sb)
+            ),
+        )
+    });
+    let o = sb.manager_with(&with_tls, &["status"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("connected to 127.0.0.11:3306 (TLS, "),
+        "{}",
+        o.stdout
+    );
+    let o = sb.manager_with(&with_tls, &["run"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    // The control: the same user without TLS is refused (it requires a certificate).
+    let without = variant(&sb, "DC1-1", "no-tls.toml", |t| {
+        t.replace(
+            &format!("defaults_file = \"{}/DC1-1/client.cnf\"", sb.dir.display()),
+            &format!("defaults_file = \"{}\"", cnf.display()),
+        )
+    });
+    assert_refused(
+        &sb.manager_with(&without, &["status"]),
+        3,
+        "Access denied for user 'pxcrm_tls'",
+    );
+    // And a CA that did not sign the server's certificate is refused too.
+    let other_ca = sb.dir.join("DC1-1/other-ca.pem");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other",
+            "-keyout",
+        ])
+        .arg(sb.dir.join("DC1-1/other-ca-key.pem"))
+        .arg("-out")
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let wrong_ca = variant(&sb, "DC1-1", "wrong-ca.toml", |_| {
+        std::fs::read_to_string(&with_tls).unwrap().replace(
+            &format!("{}/tls/ca.pem", sb.dir.display()),
+            &other_ca.display().to_string(),
+        )
+    });
+    let o = sb.manager_with(&wrong_ca, &["status"]);
+    assert_eq!(o.code, 3, "{}", o.all());
+}
+
+#[test]
+fn replication_links_use_tls_and_check_the_sources_certificate() {
+    let Some(sb) = Sandbox::fresh(179, 180, 20) else {
+        return;
+    };
+    // Every node's link logs in as repl_tls, which requires a client certificate.
+    let password_file = format!("password_file = \"{}/repl.password\"", sb.dir.display());
+    let configs: Vec<(String, String)> = sb
+        .all_nodes()
+        .into_iter()
+        .map(|n| {
+            let c = variant(&sb, &n, "tls-links.toml", |t| {
+                t.replace("user = \"repl\"", "user = \"repl_tls\"").replace(
+                    &password_file,
+                    &format!("{password_file}\n[link.tls]\n{}", tls(&sb)),
+                )
+            });
+            let o = pxcrm(&["--config", &c, "run", "--dry-run"]);
+            assert_eq!(o.code, 0, "{n}: {}", o.all());
+            (n, c)
+        })
+        .collect();
+    for _ in 0..2 {
+        for (n, c) in &configs {
+            let o = sb.manager_with(c, &["run"]);
+            assert_eq!(o.code, 0, "{n}: {}", o.all());
+        }
+    }
+    let (r1, _) = sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let (r2, _) = sb.replica_of("DC2", "DC2-DC1").unwrap();
+    for r in [r1, r2] {
+        let mut c = sb.conn(&r).unwrap();
+        let rows: Vec<mysql::Row> =
+            mysql::prelude::Queryable::query(&mut c, "SHOW ALL SLAVES STATUS").unwrap();
+        let get = |name: &str| -> String {
+            let row = &rows[0];
+            let i = row
+                .columns_ref()
+                .iter()
+                .position(|c| c.name_str() == name)
+                .unwrap();
+            match row.as_ref(i) {
+                Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                v => format!("{v:?}"),
+            }
+        };
+        assert_eq!(get("Master_User"), "repl_tls");
+        assert_eq!(get("Master_SSL_Allowed"), "Yes");
+        assert_eq!(get("Master_SSL_Verify_Server_Cert"), "Yes");
+    }
+    for i in 0..10 {
+        sb.insert("DC1-2", &format!("tls1-{i}"), "DC1");
+        sb.insert("DC2-3", &format!("tls2-{i}"), "DC2");
+    }
+    sb.await_rows("tls1-", 10, Duration::from_secs(30));
+    sb.await_rows("tls2-", 10, Duration::from_secs(30));
+}
+
+#[test]
+fn passwords_never_appear_in_logs_status_or_dry_run() {
+    let Some(sb) = Sandbox::fresh(179, 180, 20) else {
+        return;
+    };
+    let mut outputs = Vec::new();
+    for n in DC1 {
+        outputs.push(sb.manager(n, &["-vv", "run", "--dry-run"]));
+        outputs.push(sb.manager(n, &["-vv", "run"]));
+    }
+    for n in DC1 {
+        outputs.push(sb.manager(n, &["-vv", "run", "--dry-run"]));
+        outputs.push(sb.manager(n, &["-vv", "run"]));
+        outputs.push(sb.manager(n, &["-vv", "status"]));
+        outputs.push(sb.manager(n, &["-vv", "status", "--json"]));
+    }
+    // Everything was exercised: an election with CHANGE MASTER, in dry-run and for real.
+    let all: String = outputs.iter().map(Out::all).collect();
+    assert!(all.contains("CHANGE MASTER 'DC1-DC2' TO"), "{all}");
+    assert!(all.contains("MASTER_PASSWORD='****'"));
+    for secret in ["repl-pass", "pxcrm-pass"] {
+        assert!(!all.contains(secret), "{secret} leaked:\n{all}");
+    }
+    // And in the mails.
+    let mails: String = DC1
+        .iter()
+        .flat_map(|n| {
+            std::fs::read_dir(sb.dir.join(n).join("mail"))
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect();
+    assert!(mails.contains("is the new replica"));
+    assert!(!mails.contains("repl-pass"));
+}
+
+/// SQL string literal quoting for the test's own setup statements.
+fn q(s: &str) -> String {
+    let mut o = String::from("'");
+    for c in s.chars() {
+        match c {
+            '\'' => o.push_str("\\'"),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o.push('\'');
+    o
+}
+
+#[test]
+fn hostile_names_and_passwords_are_round_tripped_and_never_break_sql() {
+    let Some(sb) = Sandbox::fresh(179, 180, 20) else {
+        return;
+    };
+    // MariaDB's replica IO thread cannot log in with a non-ASCII user name (it sends the name
+    // in another character set: seen here as "Access denied"), so the user is hostile in ASCII
+    // only; the password and the node name carry non-ASCII text too.
+    let user = "r'e\"p;l\\x";
+    let password = "p'w\"d;\\ DROP\nTABLE ☃";
+    let node = "DC1-1'; DROP TABLE sbtest.t; -- \\ \"ü☃\nx";
+    for n in DC2 {
+        sb.sql_unlogged(
+            n,
+            &format!(
+                "CREATE USER {u}@'%' IDENTIFIED BY {p}; GRANT REPLICATION SLAVE ON *.* TO {u}@'%'",
+                u = q(user),
+                p = q(password)
+            ),
+        );
+    }
+    let toml_str = |s: &str| {
+        format!(
+            "\"{}\"",
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        )
+    };
+    let hostile = variant(&sb, "DC1-1", "hostile.toml", |t| {
+        t.replace("[local]", &format!("[local]\nnode = {}", toml_str(node)))
+            .replace("user = \"repl\"", &format!("user = {}", toml_str(user)))
+            .replace(
+                &format!("password_file = \"{}/repl.password\"", sb.dir.display()),
+                &format!("password = {}", toml_str(password)),
+            )
+    });
+    let before = sb.value("DC1-1", "SELECT COUNT(*) FROM sbtest.t");
+    for n in ["DC1-2", "DC1-3"] {
+        sb.run(n);
+    }
+    // The hostile node is the best candidate only if its index is lowest; make it so by weight.
+    let hostile = {
+        let t = std::fs::read_to_string(&hostile).unwrap();
+        std::fs::write(
+            &hostile,
+            t.replacen("[local]\n", "[local]\nweight = 100\n", 1),
+        )
+        .unwrap();
+        hostile
+    };
+    for _ in 0..2 {
+        let o = sb.manager_with(&hostile, &["run"]);
+        assert_eq!(o.code, 0, "{}", o.all());
+        assert!(!o.all().contains("DROP\nTABLE"), "the password leaked");
+    }
+    let dry = sb.manager_with(&hostile, &["run", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.all());
+    // The row's host is exactly the hostile name, and the channel logs in as the hostile user
+    // with the hostile password.
+    let hosts: Vec<String> = sb
+        .sql(
+            "DC1-2",
+            "SELECT host FROM percona.replication WHERE connectionName = 'DC1-DC2'",
+        )
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert!(hosts.contains(&node.to_string()), "{hosts:?}");
+    let (replica, ch) = sb.replica_of("DC1", "DC1-DC2").unwrap();
+    assert_eq!(replica, "DC1-1", "{ch:?}");
+    let mut c = sb.conn("DC1-1").unwrap();
+    let rows: Vec<mysql::Row> =
+        mysql::prelude::Queryable::query(&mut c, "SHOW ALL SLAVES STATUS").unwrap();
+    let i = rows[0]
+        .columns_ref()
+        .iter()
+        .position(|c| c.name_str() == "Master_User")
+        .unwrap();
+    let got = match rows[0].as_ref(i) {
+        Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+        v => format!("{v:?}"),
+    };
+    assert_eq!(got, user);
+    assert_eq!(
+        sb.value("DC1-1", "SELECT COUNT(*) FROM sbtest.t"),
+        before,
+        "sbtest.t is intact"
+    );
+    // A cluster name is part of a channel name and must be plain.
+    let bad_cluster = variant(&sb, "DC1-1", "bad-cluster.toml", |t| {
+        t.replace("[local]", "[local]\ncluster = \"DC1'x\"")
+    });
+    assert_refused(
+        &sb.manager_with(&bad_cluster, &["run"]),
+        2,
+        "only letters, digits",
+    );
+}
+
+#[test]
+fn bad_input_changes_nothing_and_leaves_the_running_channel_alone() {
+    let Some(sb) = Sandbox::fresh(179, 180, 20) else {
+        return;
+    };
+    sb.settle();
+    let (replica, _) = sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let before = fingerprint(&sb);
+    let dir = sb.dir.join(&replica);
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let cfg = sb.config(&replica);
+    // Config errors.
+    assert_refused(
+        &sb.manager_with(
+            &variant(&sb, &replica, "b1.toml", |t| {
+                t.replace("[files]", "[files\n")
+            }),
+            &["run"],
+        ),
+        2,
+        "b1.toml:",
+    );
+    assert_refused(
+        &sb.manager_with(
+            &variant(&sb, &replica, "b2.toml", |t| {
+                t.replace("[files]", "[files]\nbogus = 1")
+            }),
+            &["run"],
+        ),
+        2,
+        "unknown field `bogus`",
+    );
+    assert_refused(
+        &sb.manager_with(
+            &variant(&sb, &replica, "b3.toml", |t| {
+                t.replace("heartbeat = 179", "heartbeat = \"179\"")
+            }),
+            &["run"],
+        ),
+        2,
+        "invalid type",
+    );
+    assert_refused(
+        &sb.manager_with(
+            &variant(&sb, &replica, "b4.toml", |t| {
+                t.replace("repl.password", "missing.password")
+            }),
+            &["run"],
+        ),
+        2,
+        "password_file: cannot read",
+    );
+    assert_refused(
+        &sb.manager_with(
+            &variant(&sb, &replica, "b5.toml", |t| {
+                t.replace("client.cnf", "missing.cnf")
+            }),
+            &["run"],
+        ),
+        2,
+        "cannot read the MySQL option file",
+    );
+    assert_refused(
+        &sb.manager_with(
+            &variant(&sb, &replica, "b6.toml", |t| {
+                t.replace("remote = \"DC2\"", "remote = \"DC1\"")
+            }),
+            &["run"],
+        ),
+        2,
+        "own cluster",
+    );
+    assert_refused(
+        &sb.manager_with(
+            &variant(&sb, &replica, "b7.toml", |t| {
+                t.replace("\"127.0.0.22\"", "\"127.0.0.21:3306\"")
+            }),
+            &["run"],
+        ),
+        2,
+        "listed twice",
+    );
+    // Policy errors: syntax, throw, endless loop, wrong arguments.
+    let policies = [
+        (
+            "p1.rhai",
+            "fn manage_link(node, link) {\n    let x = ;\n}\n",
+            2,
+            "p1.rhai:2:13",
+        ),
+        (
+            "p2.rhai",
+            "fn manage_link(node, link) {\n    throw \"no\";\n}\n",
+            1,
+            "p2.rhai:2:5",
+        ),
+        (
+            "p3.rhai",
+            "fn manage_link(node, link) {\n    loop { }\n}\n",
+            1,
+            "Too many operations",
+        ),
+        (
+            "p4.rhai",
+            "fn manage_link(node, link) {\n    set_state(link);\n}\n",
+            1,
+            "Function not found: set_state",
+        ),
+    ];
+    for (name, text, code, needle) in policies {
+        let p = write(name, text);
+        let c = variant(&sb, &replica, &format!("{name}.toml"), |t| {
+            t.replace("[files]", &format!("[policy]\nfile = \"{p}\"\n\n[files]"))
+        });
+        assert_refused(&sb.manager_with(&c, &["run"]), code, needle);
+    }
+    // Credentials the server refuses.
+    let wrong = write("wrong.cnf", "[client]\nuser = pxcrm\npassword = wrong\n");
+    assert_refused(
+        &pxcrm(&["--config", &cfg, "--defaults-file", &wrong, "run"]),
+        3,
+        "Access denied",
+    );
+    // replCreds with extra SQL in percona.cluster (links from the tables).
+    sb.sql_everywhere_unlogged(
+        "INSERT INTO percona.cluster VALUES ('DC2', '127.0.0.21 127.0.0.22', 'master_user=''repl'', master_password=''x''; DROP TABLE sbtest.t; --'), ('DC1', '127.0.0.11', 'master_user=''repl'', master_password=''x'''); INSERT INTO percona.link VALUES ('DC1', 'DC2'), ('DC2', 'DC1')",
+    );
+    let tables = variant(&sb, &replica, "tables.toml", |t| {
+        format!(
+            "{}\n[topology]\nfrom = \"tables\"\n",
+            t.split("[[link]]").next().unwrap()
+        )
+    });
+    assert_refused(&sb.manager_with(&tables, &["run"]), 2, "replCreds");
+    sb.sql_everywhere_unlogged("DELETE FROM percona.cluster; DELETE FROM percona.link");
+
+    assert_eq!(fingerprint(&sb), before, "a refused run changed a server");
+    assert_eq!(sb.replica_of("DC1", "DC1-DC2").unwrap().0, replica);
+}
+
+#[test]
+fn a_missing_state_table_or_a_dead_server_is_reported_clearly() {
+    let Some(sb) = Sandbox::start(Options {
+        init: false,
+        ..Options::default()
+    }) else {
+        return;
+    };
+    let pos = sb.value("DC1-1", "SELECT @@gtid_binlog_pos");
+    let o = sb.manager("DC1-1", &["run"]);
+    assert_refused(&o, 4, "run `pxc-replication-manager init`");
+    assert_eq!(
+        sb.value("DC1-1", "SELECT @@gtid_binlog_pos"),
+        pos,
+        "nothing written"
+    );
+    assert_refused(&sb.manager("DC1-2", &["status"]), 4, "does not exist");
+    sb.kill("DC1-3");
+    let o = sb.manager("DC1-3", &["run"]);
+    assert_refused(
+        &o,
+        3,
+        "cannot connect to the local server at 127.0.0.13:3306",
+    );
+}
