@@ -133,7 +133,7 @@ pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Resu
                 cfg.source_name()
             )));
         }
-        Some(server.table_topology(&facts.cluster)?)
+        Some(server.table_topology()?)
     } else {
         None
     };

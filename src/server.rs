@@ -399,19 +399,21 @@ impl LocalServer {
             }))
     }
 
-    /// The topology tables' view of this cluster's links.
-    pub fn table_topology(&mut self, cluster: &str) -> Result<TableTopology> {
-        let rows = self.query_cells(&topology::table_topology_query(cluster))?;
+    /// The topology tables: every link and every cluster's candidates.
+    pub fn table_topology(&mut self) -> Result<TableTopology> {
+        let pairs = |rows: Vec<Vec<Option<String>>>| -> Vec<Vec<String>> {
+            rows.into_iter()
+                .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+                .collect()
+        };
         Ok(TableTopology {
-            links: rows
+            edges: pairs(self.query_cells(&TableTopology::links_query())?)
                 .into_iter()
-                .filter_map(|r| {
-                    let mut it = r.into_iter();
-                    let remote = it.next()??;
-                    let cand = it.next().flatten();
-                    let creds = it.next().flatten();
-                    Some((remote, cand.zip(creds)))
-                })
+                .map(|r| (r[0].clone(), r[1].clone()))
+                .collect(),
+            clusters: pairs(self.query_cells(&TableTopology::clusters_query())?)
+                .into_iter()
+                .map(|r| (r[0].clone(), (r[1].clone(), r[2].clone())))
                 .collect(),
         })
     }

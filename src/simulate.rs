@@ -576,6 +576,7 @@ pub fn simulate(
                 password: Secret::new("scenario-password"),
                 tls: None,
                 gtid_domains: None,
+                behind: Vec::new(),
             },
             answering: l.answering.unwrap_or_else(|| l.sources.clone()),
             gtid_domain: l.gtid_domain,

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::flavor::{ReplicationTls, SourceSpec};
 use crate::sql::{Channel, Secret, quote};
 use crate::state::{SCHEMA, Schema};
+use std::collections::BTreeMap;
 
 /// A link, ready to act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +32,9 @@ pub struct Link {
     pub tls: Option<ReplicationTls>,
     /// MariaDB: domains to request; `None` means learn the source's `wsrep_gtid_domain_id`.
     pub gtid_domains: Option<Vec<u32>>,
+    /// Links from the tables: the other clusters whose writes arrive through this remote (a
+    /// chain), as probe targets: their domains are requested too.
+    pub behind: Vec<Link>,
 }
 
 impl Link {
@@ -54,20 +58,88 @@ impl Link {
     }
 }
 
-/// What the topology tables say for the local cluster.
+/// What the topology tables say: the whole graph of links and every cluster's candidates.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TableTopology {
-    /// `(remote, masterCandidates, replCreds)` for each `percona.link` row of this cluster;
-    /// `None` when the remote has no `percona.cluster` row.
-    pub links: Vec<(String, Option<(String, String)>)>,
+    /// `percona.link` rows: `(clusterSlave, clusterMaster)`.
+    pub edges: Vec<(String, String)>,
+    /// `percona.cluster` rows: cluster -> `(masterCandidates, replCreds)`.
+    pub clusters: BTreeMap<String, (String, String)>,
 }
 
-/// The query listing this cluster's remotes with their candidates and credentials.
-pub fn table_topology_query(local_cluster: &str) -> String {
-    format!(
-        "SELECT l.clusterMaster, c.masterCandidates, c.replCreds FROM {SCHEMA}.link l LEFT JOIN {SCHEMA}.cluster c ON c.cluster = l.clusterMaster WHERE l.clusterSlave = {} ORDER BY l.clusterMaster",
-        quote(local_cluster)
-    )
+impl TableTopology {
+    /// The query for `edges`.
+    pub fn links_query() -> String {
+        format!(
+            "SELECT clusterSlave, clusterMaster FROM {SCHEMA}.link ORDER BY clusterSlave, clusterMaster"
+        )
+    }
+
+    /// The query for `clusters`.
+    pub fn clusters_query() -> String {
+        format!(
+            "SELECT cluster, masterCandidates, replCreds FROM {SCHEMA}.cluster ORDER BY cluster"
+        )
+    }
+
+    /// The clusters `local` replicates from.
+    pub fn remotes_of(&self, local: &str) -> Vec<String> {
+        self.edges
+            .iter()
+            .filter(|(s, _)| s == local)
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+
+    /// The clusters whose writes reach `local` through `remote`: `remote` and every cluster
+    /// linked to it, in either direction, on the far side from `local`. In a chain
+    /// DC2 <=> DC1 <=> DC3, DC2 receives DC3's writes through DC1.
+    pub fn behind(&self, remote: &str, local: &str) -> Vec<String> {
+        let mut seen = vec![remote.to_string()];
+        let mut i = 0;
+        while i < seen.len() {
+            let c = seen[i].clone();
+            for (a, b) in &self.edges {
+                let next = if *a == c {
+                    b
+                } else if *b == c {
+                    a
+                } else {
+                    continue;
+                };
+                if next != local && !seen.contains(next) {
+                    seen.push(next.clone());
+                }
+            }
+            i += 1;
+        }
+        seen
+    }
+
+    /// A cluster's candidates and credentials, parsed.
+    fn link_config(&self, cluster: &str, via: &str) -> Result<LinkConfig> {
+        let Some((candidates, creds)) = self.clusters.get(cluster) else {
+            return Err(Error::Node(format!(
+                "{via}: percona.cluster has no row for {cluster:?}; add its masterCandidates and replCreds"
+            )));
+        };
+        let c = parse_repl_creds(creds)
+            .map_err(|e| Error::Node(format!("percona.cluster row {cluster:?}: replCreds: {e}")))?;
+        let sources = parse_candidates(candidates, c.port.unwrap_or(3306)).map_err(|e| {
+            Error::Node(format!(
+                "percona.cluster row {cluster:?}: masterCandidates: {e}"
+            ))
+        })?;
+        Ok(LinkConfig {
+            remote: cluster.to_string(),
+            sources,
+            user: c.user,
+            password: c.password,
+            gtid_domains: None,
+            tls: None,
+            line: None,
+        })
+    }
 }
 
 /// The query for this node's weight in `percona.weight`.
@@ -95,36 +167,37 @@ pub fn resolve(
     schema: &Schema,
     tables: Option<&TableTopology>,
 ) -> Result<Vec<Link>> {
-    let mut links = Vec::new();
-    if let Some(t) = tables.filter(|_| wants_tables(cfg)) {
-        for (remote, row) in &t.links {
-            let where_ = format!("percona.link row ({local_cluster}, {remote})");
-            let Some((candidates, creds)) = row else {
-                return Err(Error::Node(format!(
-                    "{where_}: percona.cluster has no row for {remote:?}; add its masterCandidates and replCreds"
-                )));
-            };
-            let c = parse_repl_creds(creds).map_err(|e| {
-                Error::Node(format!("percona.cluster row {remote:?}: replCreds: {e}"))
-            })?;
-            let sources = parse_candidates(candidates, c.port.unwrap_or(3306)).map_err(|e| {
-                Error::Node(format!(
-                    "percona.cluster row {remote:?}: masterCandidates: {e}"
-                ))
-            })?;
-            links.push(LinkConfig {
-                remote: remote.clone(),
-                sources,
-                user: c.user,
-                password: c.password,
-                gtid_domains: None,
-                tls: None,
-                line: None,
-            });
+    // For links from the tables: the other clusters behind each remote, whose GTID domains
+    // the remote also passes on.
+    let mut behind: BTreeMap<String, Vec<Link>> = BTreeMap::new();
+    let links: Vec<LinkConfig> = match tables.filter(|_| wants_tables(cfg)) {
+        Some(t) => {
+            let mut v = Vec::new();
+            for remote in t.remotes_of(local_cluster) {
+                let via = format!("percona.link row ({local_cluster}, {remote})");
+                v.push(t.link_config(&remote, &via)?);
+                let mut far = Vec::new();
+                for c in t.behind(&remote, local_cluster).into_iter().skip(1) {
+                    let lc = t.link_config(&c, &format!("{via}, through which {c} replicates"))?;
+                    far.push(Link {
+                        name: format!("{local_cluster}-{c} (through {remote})"),
+                        remote: lc.remote,
+                        key: String::new(),
+                        channel: Channel::default_channel(),
+                        sources: lc.sources,
+                        user: lc.user,
+                        password: lc.password,
+                        tls: None,
+                        gtid_domains: None,
+                        behind: Vec::new(),
+                    });
+                }
+                behind.insert(remote, far);
+            }
+            v
         }
-    } else {
-        links = cfg.links.clone();
-    }
+        None => cfg.links.clone(),
+    };
 
     if schema.is_seed() && links.len() > 1 {
         return Err(Error::Node(format!(
@@ -154,6 +227,7 @@ pub fn resolve(
             };
             Ok(Link {
                 name: format!("{local_cluster}-{}", l.remote),
+                behind: behind.remove(&l.remote).unwrap_or_default(),
                 remote: l.remote,
                 key,
                 channel,
@@ -414,35 +488,73 @@ mod tests {
         assert!(e.to_string().contains("own cluster"), "{e}");
     }
 
+    fn chain() -> TableTopology {
+        let edges = [
+            ("DC1", "DC2"),
+            ("DC1", "DC3"),
+            ("DC2", "DC1"),
+            ("DC3", "DC1"),
+        ];
+        TableTopology {
+            edges: edges
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            clusters: [("DC1", "h1"), ("DC2", "h2a h2b"), ("DC3", "h3")]
+                .iter()
+                .map(|(c, h)| {
+                    (
+                        c.to_string(),
+                        (
+                            h.to_string(),
+                            "master_user='r', master_password='p', master_port=3307".to_string(),
+                        ),
+                    )
+                })
+                .collect(),
+        }
+    }
+
     #[test]
     fn table_links_are_used_when_the_config_has_none() {
         let cfg = Config::defaults();
-        let t = TableTopology {
-            links: vec![
-                (
-                    "DC2".into(),
-                    Some((
-                        "h1 h2".into(),
-                        "master_user='r', master_password='p', master_port=3307".into(),
-                    )),
-                ),
-                (
-                    "DC3".into(),
-                    Some(("h3".into(), "master_user='r', master_password='p'".into())),
-                ),
-            ],
-        };
-        let links = resolve(&cfg, "DC1", &multi(), Some(&t)).unwrap();
+        let links = resolve(&cfg, "DC1", &multi(), Some(&chain())).unwrap();
         assert_eq!(links.len(), 2);
-        assert_eq!(links[0].sources[1].address(), "h2:3307");
+        assert_eq!(links[0].sources[1].address(), "h2b:3307");
         assert_eq!(links[1].key, "DC1-DC3");
         // The seed table holds one link only.
-        assert!(resolve(&cfg, "DC1", &seed(), Some(&t)).is_err());
+        assert!(resolve(&cfg, "DC1", &seed(), Some(&chain())).is_err());
         // A link without a cluster row is an error naming what to add.
-        let t = TableTopology {
-            links: vec![("DC9".into(), None)],
-        };
+        let mut t = chain();
+        t.clusters.remove("DC3");
         let e = resolve(&cfg, "DC1", &multi(), Some(&t)).unwrap_err();
-        assert!(e.to_string().contains("percona.cluster has no row"));
+        assert!(
+            e.to_string()
+                .contains("percona.cluster has no row for \"DC3\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn in_a_chain_the_clusters_behind_a_remote_are_known() {
+        let t = chain();
+        assert_eq!(t.behind("DC1", "DC2"), ["DC1", "DC3"]);
+        assert_eq!(t.behind("DC2", "DC1"), ["DC2"]);
+        let cfg = Config::defaults();
+        // DC2 receives DC3's writes through DC1.
+        let links = resolve(&cfg, "DC2", &multi(), Some(&t)).unwrap();
+        assert_eq!(links.len(), 1);
+        assert_eq!(
+            links[0]
+                .behind
+                .iter()
+                .map(|l| l.remote.as_str())
+                .collect::<Vec<_>>(),
+            ["DC3"]
+        );
+        assert_eq!(links[0].behind[0].sources[0].address(), "h3:3307");
+        // DC1, in the middle, gets only each remote's own writes from it.
+        let links = resolve(&cfg, "DC1", &multi(), Some(&t)).unwrap();
+        assert!(links.iter().all(|l| l.behind.is_empty()));
     }
 }

@@ -591,7 +591,33 @@ fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Map> {
     };
     let domains = match (&l.gtid_domains, domain) {
         (Some(d), _) => d.clone(),
-        (None, Some(d)) => vec![d],
+        (None, Some(d)) => {
+            // In a chain, the remote also passes on the writes of the clusters behind it:
+            // request their domains too, or those writes would never arrive here.
+            let mut v = vec![d];
+            for b in &l.behind {
+                let learned = b
+                    .sources
+                    .iter()
+                    .find_map(|s| c.backend.probe(b, s).ok().flatten());
+                match learned {
+                    Some(d) if !v.contains(&d) => v.push(d),
+                    Some(_) => {}
+                    None => {
+                        let detail = format!(
+                            "cannot learn the GTID domain of {}, whose writes reach this cluster through {}: none of its candidates answers, and replicating without its domain would lose them",
+                            b.remote, l.remote
+                        );
+                        log::warn!("{node}: {}: {detail}", l.name);
+                        result.insert("ok".into(), false.into());
+                        result.insert("detail".into(), detail.into());
+                        result.insert("sql_error".into(), "".into());
+                        return Ok(result);
+                    }
+                }
+            }
+            v
+        }
         (None, None) => Vec::new(),
     };
     if c.backend.replica(l).map_err(host_err)?.is_some() {

@@ -42,7 +42,13 @@ struct Run {
 
 impl Run {
     fn begin(o: Options, tag: &str) -> Option<Run> {
+        Run::begin_with(o, tag, |_| {})
+    }
+
+    /// As [`Run::begin`], with `prepare` run on the fresh clusters before the first election.
+    fn begin_with(o: Options, tag: &str, prepare: impl FnOnce(&Sandbox)) -> Option<Run> {
         let sb = Sandbox::start(o)?;
+        prepare(&sb);
         sb.settle();
         let monitor = Monitor::start(&sb);
         let ticker = Ticker::start(&sb, TICK);
@@ -810,5 +816,75 @@ fn fault_9b_chain_of_three_clusters() {
         fault_at,
         &links,
         "DC2 asks DC1 for domains 1 and 3, DC3 asks for 1 and 2 (gtid_domains); DC1 learns each remote's own domain",
+    );
+}
+
+#[test]
+fn fault_9c_chain_with_links_from_the_percona_tables() {
+    let mut o = options();
+    o.clusters = "DC1 DC2 DC3";
+    o.links = Some("DC1<DC2 DC1<DC3 DC2<DC1 DC3<DC1");
+    o.env = vec![("SANDBOX_NODES_DC3", "2".to_string())];
+    // The multi-cluster generation's own way: the topology in percona.cluster and
+    // percona.link, the same on every node (restored, not replicated), and no [[link]] in the
+    // configs. Nothing says which GTID domains DC2 and DC3 need from DC1: the manager works it
+    // out from the graph.
+    let Some(r) = Run::begin_with(o, "f9c", |sb| {
+        sb.sql_everywhere_unlogged(
+            "INSERT INTO percona.cluster VALUES ('DC1', '127.0.0.11 127.0.0.12 127.0.0.13', 'master_user=''repl'', master_password=''repl-pass'''), ('DC2', '127.0.0.21 127.0.0.22 127.0.0.23', 'master_user=''repl'', master_password=''repl-pass'''), ('DC3', '127.0.0.31 127.0.0.32', 'master_user=''repl'', master_password=''repl-pass'''); INSERT INTO percona.link VALUES ('DC1', 'DC2'), ('DC1', 'DC3'), ('DC2', 'DC1'), ('DC3', 'DC1')",
+        );
+        for n in sb.all_nodes() {
+            let text = std::fs::read_to_string(sb.config(&n)).unwrap();
+            let head = text.split("[[link]]").next().unwrap().to_string();
+            std::fs::write(
+                sb.config(&n),
+                format!("{head}\n[topology]\nfrom = \"tables\"\n"),
+            )
+            .unwrap();
+        }
+    }) else {
+        return;
+    };
+    for (cluster, channel, want) in [
+        ("DC2", "DC2-DC1", "1, 3"),
+        ("DC3", "DC3-DC1", "1, 2"),
+        ("DC1", "DC1-DC2", "2"),
+    ] {
+        let (node, _) = r.sb.replica_of(cluster, channel).unwrap();
+        let mut conn = r.sb.conn(&node).unwrap();
+        let rows: Vec<mysql::Row> =
+            mysql::prelude::Queryable::query(&mut conn, "SHOW ALL SLAVES STATUS").unwrap();
+        let i = rows[0]
+            .columns_ref()
+            .iter()
+            .position(|c| c.name_str() == "Replicate_Do_Domain_Ids")
+            .unwrap();
+        let domains = match rows[0].as_ref(i) {
+            Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+            v => format!("{v:?}"),
+        };
+        assert_eq!(
+            domains, want,
+            "{channel} requests the domains of the clusters behind its remote"
+        );
+    }
+    let fault_at = r.monitor.now();
+    let (a, _) = r.sb.replica_of("DC1", "DC1-DC3").unwrap();
+    r.sb.kill(&a);
+    wait_until("DC1-DC3 on another node", Duration::from_secs(60), || {
+        let (n, c) = r.sb.replica_of("DC1", "DC1-DC3")?;
+        if n != a {
+            Ok((n, c))
+        } else {
+            Err("the dead node".into())
+        }
+    });
+    r.sb.start_node(&a);
+    r.finish(
+        "9c-chain-from-tables",
+        &format!("the same chain with its topology in percona.cluster/percona.link; kill -9 of {a}, DC1's replica of DC3, restarted later"),
+        fault_at,
+        &[("DC1", "DC1-DC2"), ("DC1", "DC1-DC3"), ("DC2", "DC2-DC1"), ("DC3", "DC3-DC1")],
+        "DC2 requested DO_DOMAIN_IDS=(1,3) and DC3 (1,2) from DC1, worked out from percona.link",
     );
 }
