@@ -254,9 +254,13 @@ pub fn status(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<s
     let channels = node.server.replica_statuses(&node.facts.flavor)?;
     let mut links = Vec::new();
     for l in &node.links {
-        let rows = match &node.schema {
-            Some(s) => node.server.rows(s, &l.key)?,
-            None => Vec::new(),
+        let (rows, failure) = match &node.schema {
+            Some(s) if s.claim_records_failures => (
+                node.server.rows(s, &l.key)?,
+                node.server.failure(s, &l.key)?,
+            ),
+            Some(s) => (node.server.rows(s, &l.key)?, None),
+            None => (Vec::new(), None),
         };
         links.push(status::LinkReport {
             key: l.key.clone(),
@@ -264,6 +268,7 @@ pub fn status(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<s
             channel: l.channel.as_str().to_string(),
             sources: l.sources.iter().map(|s| s.address()).collect(),
             rows,
+            failure,
             replica: channels
                 .iter()
                 .find(|c| c.channel == l.channel.as_str())

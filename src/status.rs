@@ -4,7 +4,7 @@
 
 use crate::flavor::ReplicaStatus;
 use crate::server::NodeFacts;
-use crate::state::{Generation, StateRow};
+use crate::state::{Generation, LinkFailure, StateRow};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -31,6 +31,8 @@ pub struct LinkReport {
     pub rows: Vec<StateRow>,
     /// This node's channel for the link, if it has one.
     pub replica: Option<ReplicaStatus>,
+    /// Why the link is failing, if a node recorded it.
+    pub failure: Option<LinkFailure>,
 }
 
 fn age(a: Option<i64>) -> String {
@@ -139,6 +141,16 @@ impl Report {
                     r.current_source
                         .as_ref()
                         .map_or(String::new(), |s| format!(" source {s}"))
+                );
+            }
+            if let Some(f) = &l.failure {
+                let _ = writeln!(
+                    o,
+                    "  FAILING ({}) since {} ago, recorded by {}: {}",
+                    f.kind,
+                    age(f.age),
+                    f.host,
+                    f.detail.lines().next().unwrap_or("")
                 );
             }
             match &l.replica {

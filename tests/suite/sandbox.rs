@@ -99,8 +99,8 @@ fn when_the_source_dies_the_replica_switches_to_another_within_one_run() {
 
 #[test]
 fn when_the_replica_node_dies_another_node_takes_over_and_no_row_is_lost() {
-    let heartbeat = 6;
-    let Some(sb) = Sandbox::fresh(heartbeat, 10, 10) else {
+    let heartbeat = 10;
+    let Some(sb) = Sandbox::fresh(heartbeat, 15, 5) else {
         return;
     };
     sb.settle();
