@@ -8,7 +8,6 @@
 use crate::flavor::ReplicationTls;
 use crate::sql::{Channel, Secret};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -770,13 +769,6 @@ fn line_span(text: &str, line: usize) -> Range<usize> {
         .map(str::len)
         .sum();
     start..start
-}
-
-/// Turns `[policy.vars]` into a sorted map for display.
-pub fn vars_summary(vars: &toml::Table) -> BTreeMap<String, String> {
-    vars.iter()
-        .map(|(k, v)| (k.clone(), v.to_string()))
-        .collect()
 }
 
 #[cfg(test)]

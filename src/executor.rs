@@ -157,7 +157,6 @@ pub struct ConnectOutcome {
 /// Everything a run can ask of a node. Reads are methods; the one write is [`Backend::apply`].
 pub trait Backend {
     fn facts(&self) -> &NodeFacts;
-    fn heartbeat_timeout(&self) -> i64;
     /// The rows of a link (empty when the state table cannot be read on this node).
     fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>>;
     /// The link's channel, if configured on this node.
@@ -319,10 +318,6 @@ fn is_conflict(e: &mysql::Error) -> bool {
 impl Backend for LiveBackend {
     fn facts(&self) -> &NodeFacts {
         &self.facts
-    }
-
-    fn heartbeat_timeout(&self) -> i64 {
-        self.heartbeat_timeout
     }
 
     fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>> {

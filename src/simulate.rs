@@ -206,10 +206,6 @@ impl Backend for SimBackend {
         &self.facts
     }
 
-    fn heartbeat_timeout(&self) -> i64 {
-        self.heartbeat_timeout
-    }
-
     fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>> {
         Ok(self
             .link_mut(&link.key)

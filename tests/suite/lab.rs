@@ -441,6 +441,16 @@ impl Sandbox {
             .collect()
     }
 
+    /// Seconds since a host's last heartbeat for a link, by the server's clock, read on `node`.
+    pub fn heartbeat_age(&self, node: &str, link: &str, host: &str) -> i64 {
+        self.value(
+            node,
+            &format!("SELECT UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastHeartbeat) FROM percona.replication WHERE connectionName = '{link}' AND host = '{host}'"),
+        )
+        .parse()
+        .unwrap()
+    }
+
     /// The mails the manager wrote on a node so far (subjects).
     pub fn mails(&self, node: &str) -> Vec<String> {
         let dir = self.dir.join(node).join("mail");
