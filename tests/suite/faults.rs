@@ -266,18 +266,7 @@ fn fault_3_replica_crash_and_restart() {
     let fault_at = r.monitor.now();
     r.sb.kill(&replica);
     let t = Instant::now();
-    let (next, _) = wait_until(
-        "another DC1 node to replicate",
-        Duration::from_secs(60),
-        || {
-            let (n, c) = r.sb.replica_of("DC1", "DC1-DC2")?;
-            if n != replica {
-                Ok((n, c))
-            } else {
-                Err("the dead node".into())
-            }
-        },
-    );
+    let (next, _) = r.sb.await_new_replica("DC1", "DC1-DC2", &replica);
     let took = t.elapsed();
     let silent_for = r.sb.heartbeat_age(&next, "DC1-DC2", &replica);
     assert!(
@@ -325,18 +314,7 @@ fn fault_4_replica_cut_off_from_its_cluster() {
         },
     );
     let stopped = t.elapsed();
-    let (next, _) = wait_until(
-        "another DC1 node to replicate",
-        Duration::from_secs(60),
-        || {
-            let (n, c) = r.sb.replica_of("DC1", "DC1-DC2")?;
-            if n != replica {
-                Ok((n, c))
-            } else {
-                Err("the isolated node".into())
-            }
-        },
-    );
+    let (next, _) = r.sb.await_new_replica("DC1", "DC1-DC2", &replica);
     let took = t.elapsed();
     r.sb.script(&["heal", &replica], &[]);
     r.sb.script(&["wait-synced", &replica], &[]);
@@ -743,18 +721,7 @@ fn fault_9a_seed_generation_replica_crash() {
     std::thread::sleep(Duration::from_secs(2));
     let fault_at = monitor.now();
     sb.kill(&replica);
-    wait_until(
-        "another DC1 node to replicate on the default channel",
-        Duration::from_secs(60),
-        || {
-            let (n, c) = sb.replica_of("DC1", "")?;
-            if n != replica {
-                Ok((n, c))
-            } else {
-                Err("the dead node".into())
-            }
-        },
-    );
+    sb.await_new_replica("DC1", "", &replica);
     sb.start_node(&replica);
     let end = sb.end_check(
         writers,
@@ -802,14 +769,7 @@ fn fault_9b_chain_of_three_clusters() {
     assert_ne!(a, b, "the two links of DC1 are spread over two nodes");
     let fault_at = r.monitor.now();
     r.sb.kill(&a);
-    wait_until("DC1-DC2 on another node", Duration::from_secs(60), || {
-        let (n, c) = r.sb.replica_of("DC1", "DC1-DC2")?;
-        if n != a {
-            Ok((n, c))
-        } else {
-            Err("the dead node".into())
-        }
-    });
+    r.sb.await_new_replica("DC1", "DC1-DC2", &a);
     r.sb.start_node(&a);
     r.finish(
         "9b-chain",
@@ -852,18 +812,7 @@ fn fault_9c_chain_with_links_from_the_percona_tables() {
         ("DC1", "DC1-DC2", "2"),
     ] {
         let (node, _) = r.sb.replica_of(cluster, channel).unwrap();
-        let mut conn = r.sb.conn(&node).unwrap();
-        let rows: Vec<mysql::Row> =
-            mysql::prelude::Queryable::query(&mut conn, "SHOW ALL SLAVES STATUS").unwrap();
-        let i = rows[0]
-            .columns_ref()
-            .iter()
-            .position(|c| c.name_str() == "Replicate_Do_Domain_Ids")
-            .unwrap();
-        let domains = match rows[0].as_ref(i) {
-            Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
-            v => format!("{v:?}"),
-        };
+        let domains = r.sb.channel_field(&node, "Replicate_Do_Domain_Ids");
         assert_eq!(
             domains, want,
             "{channel} requests the domains of the clusters behind its remote"
@@ -872,14 +821,7 @@ fn fault_9c_chain_with_links_from_the_percona_tables() {
     let fault_at = r.monitor.now();
     let (a, _) = r.sb.replica_of("DC1", "DC1-DC3").unwrap();
     r.sb.kill(&a);
-    wait_until("DC1-DC3 on another node", Duration::from_secs(60), || {
-        let (n, c) = r.sb.replica_of("DC1", "DC1-DC3")?;
-        if n != a {
-            Ok((n, c))
-        } else {
-            Err("the dead node".into())
-        }
-    });
+    r.sb.await_new_replica("DC1", "DC1-DC3", &a);
     r.sb.start_node(&a);
     r.finish(
         "9c-chain-from-tables",

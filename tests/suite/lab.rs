@@ -380,6 +380,39 @@ impl Sandbox {
         }
     }
 
+    /// Waits until a node other than `gone` replicates the channel healthily.
+    pub fn await_new_replica(&self, cluster: &str, channel: &str, gone: &str) -> (String, Channel) {
+        wait_until(
+            &format!("a node of {cluster} other than {gone} to replicate {channel:?}"),
+            Duration::from_secs(60),
+            || {
+                let (n, c) = self.replica_of(cluster, channel)?;
+                if n != gone {
+                    Ok((n, c))
+                } else {
+                    Err(format!("still {gone}"))
+                }
+            },
+        )
+    }
+
+    /// One column of a node's first replication channel, as `SHOW ALL SLAVES STATUS` shows it.
+    pub fn channel_field(&self, node: &str, column: &str) -> String {
+        let mut c = self.conn(node).unwrap_or_else(|e| panic!("{e}"));
+        let rows: Vec<mysql::Row> = c
+            .query("SHOW ALL SLAVES STATUS")
+            .unwrap_or_else(|e| panic!("{node}: {e}"));
+        let row = rows
+            .first()
+            .unwrap_or_else(|| panic!("{node} has no channel"));
+        let i = row
+            .columns_ref()
+            .iter()
+            .position(|c| c.name_str() == column)
+            .unwrap_or_else(|| panic!("no column {column}"));
+        text(row.as_ref(i))
+    }
+
     /// kill -9.
     pub fn kill(&self, node: &str) {
         self.down.lock().unwrap().insert(node.to_string());

@@ -155,21 +155,7 @@ fn replication_links_use_tls_and_check_the_sources_certificate() {
     let (r1, _) = sb.replica_of("DC1", "DC1-DC2").unwrap();
     let (r2, _) = sb.replica_of("DC2", "DC2-DC1").unwrap();
     for r in [r1, r2] {
-        let mut c = sb.conn(&r).unwrap();
-        let rows: Vec<mysql::Row> =
-            mysql::prelude::Queryable::query(&mut c, "SHOW ALL SLAVES STATUS").unwrap();
-        let get = |name: &str| -> String {
-            let row = &rows[0];
-            let i = row
-                .columns_ref()
-                .iter()
-                .position(|c| c.name_str() == name)
-                .unwrap();
-            match row.as_ref(i) {
-                Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
-                v => format!("{v:?}"),
-            }
-        };
+        let get = |column: &str| sb.channel_field(&r, column);
         assert_eq!(get("Master_User"), "repl_tls");
         assert_eq!(get("Master_SSL_Allowed"), "Yes");
         assert_eq!(get("Master_SSL_Verify_Server_Cert"), "Yes");
@@ -305,18 +291,7 @@ fn hostile_names_and_passwords_are_round_tripped_and_never_break_sql() {
     assert!(hosts.contains(&node.to_string()), "{hosts:?}");
     let (replica, ch) = sb.replica_of("DC1", "DC1-DC2").unwrap();
     assert_eq!(replica, "DC1-1", "{ch:?}");
-    let mut c = sb.conn("DC1-1").unwrap();
-    let rows: Vec<mysql::Row> =
-        mysql::prelude::Queryable::query(&mut c, "SHOW ALL SLAVES STATUS").unwrap();
-    let i = rows[0]
-        .columns_ref()
-        .iter()
-        .position(|c| c.name_str() == "Master_User")
-        .unwrap();
-    let got = match rows[0].as_ref(i) {
-        Some(mysql::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
-        v => format!("{v:?}"),
-    };
+    let got = sb.channel_field("DC1-1", "Master_User");
     assert_eq!(got, user);
     assert_eq!(
         sb.value("DC1-1", "SELECT COUNT(*) FROM sbtest.t"),
