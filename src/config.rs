@@ -571,7 +571,9 @@ impl Config {
         let p = raw.policy;
         let policy = PolicyConfig {
             file: p.file.map(rel),
-            max_operations: p.max_operations.unwrap_or(200_000),
+            max_operations: p
+                .max_operations
+                .unwrap_or(crate::policy::DEFAULT_MAX_OPERATIONS),
             distribute: p.distribute.unwrap_or(true),
             vars: p.vars.unwrap_or_default(),
         };

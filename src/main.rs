@@ -107,7 +107,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 None => None,
             };
             let file = file.clone().or(from_config);
-            let policy = Policy::load(file.as_deref(), 200_000)?;
+            let policy = Policy::load(file.as_deref(), policy::DEFAULT_MAX_OPERATIONS)?;
             let r = simulate::simulate(scenario, &policy, stdout())?;
             Ok(if r.errors.is_empty() {
                 exit::OK

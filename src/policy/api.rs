@@ -325,11 +325,10 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
     let c = ctx.clone();
     engine.register_fn("insert_row", move |link: Map, state: &str| -> Res<bool> {
         let mut c = c.borrow_mut();
-        let l = link_of(&c, &link)?;
         let role = role_of(state)?;
-        if !primary(&c, "insert_row") {
+        let Some(l) = writable(&c, &link, "insert_row")? else {
             return Ok(false);
-        }
+        };
         apply(
             &mut c,
             Action::InsertRow {
@@ -345,11 +344,10 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
     let c = ctx.clone();
     engine.register_fn("set_state", move |link: Map, state: &str| -> Res<bool> {
         let mut c = c.borrow_mut();
-        let l = link_of(&c, &link)?;
         let role = role_of(state)?;
-        if !primary(&c, "set_state") {
+        let Some(l) = writable(&c, &link, "set_state")? else {
             return Ok(false);
-        }
+        };
         let source = if role == Role::Yes {
             Some(current_source(&mut c, &l)?)
         } else {
@@ -370,10 +368,9 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
     let c = ctx.clone();
     engine.register_fn("heartbeat", move |link: Map| -> Res<bool> {
         let mut c = c.borrow_mut();
-        let l = link_of(&c, &link)?;
-        if !primary(&c, "heartbeat") {
+        let Some(l) = writable(&c, &link, "heartbeat")? else {
             return Ok(false);
-        }
+        };
         let source = current_source(&mut c, &l)?;
         apply(
             &mut c,
@@ -389,10 +386,9 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
     let c = ctx.clone();
     engine.register_fn("demote", move |link: Map, host: &str| -> Res<bool> {
         let mut c = c.borrow_mut();
-        let l = link_of(&c, &link)?;
-        if !primary(&c, "demote") {
+        let Some(l) = writable(&c, &link, "demote")? else {
             return Ok(false);
-        }
+        };
         if host == c.node() {
             return fail("demote: use set_state to change this node's own row");
         }
@@ -415,15 +411,14 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
         "record_failure",
         move |link: Map, kind: &str, detail: &str| -> Res<bool> {
             let mut c = c.borrow_mut();
-            let l = link_of(&c, &link)?;
             if !matches!(kind, "sql" | "unreachable" | "connect") {
                 return fail(format!(
                     "record_failure: kind {kind:?} is not one of sql, unreachable, connect"
                 ));
             }
-            if !primary(&c, "record_failure") {
+            let Some(l) = writable(&c, &link, "record_failure")? else {
                 return Ok(false);
-            }
+            };
             apply(
                 &mut c,
                 Action::RecordFailure {
@@ -439,10 +434,9 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
     let c = ctx.clone();
     engine.register_fn("clear_failure", move |link: Map| -> Res<bool> {
         let mut c = c.borrow_mut();
-        let l = link_of(&c, &link)?;
-        if !primary(&c, "clear_failure") {
+        let Some(l) = writable(&c, &link, "clear_failure")? else {
             return Ok(false);
-        }
+        };
         apply(&mut c, Action::ClearFailure { key: l.key.clone() })?;
         Ok(true)
     });
@@ -503,6 +497,13 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
             .push(format!("{}: replication stopped and reset", l.name));
         Ok(true)
     });
+}
+
+/// The link a state-table write acts on, or `None` outside the Primary component (where the
+/// write cannot succeed; it is skipped with a line in the log).
+fn writable(c: &RunCtx, link: &Map, what: &str) -> Res<Option<Link>> {
+    let l = link_of(c, link)?;
+    Ok(primary(c, what).then_some(l))
 }
 
 /// Row writes need the Primary component; elsewhere they cannot succeed, so they are skipped

@@ -21,6 +21,8 @@ pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.rhai");
 pub const DEFAULT_POLICY_NAME: &str = "policies/default.rhai (built in)";
 /// The entry point the host calls.
 pub const ENTRY: &str = "manage_link";
+/// `[policy] max_operations` when not set: the most Rhai operations one link's call may take.
+pub const DEFAULT_MAX_OPERATIONS: u64 = 200_000;
 
 /// The outcome of `manage_link` for one link: its key, and the error if the call failed.
 pub type LinkResult = (String, std::result::Result<(), String>);
@@ -195,7 +197,7 @@ fn strip_position(s: &str) -> String {
 
 /// `policy check`: compiles a file on top of the built-in policy and says what it overrides.
 pub fn check(path: &Path) -> Result<Policy> {
-    Policy::load(Some(path), 200_000)
+    Policy::load(Some(path), DEFAULT_MAX_OPERATIONS)
 }
 
 #[cfg(test)]

@@ -382,7 +382,7 @@ fn fault_5_sql_thread_error() {
         || r.sb.replica_of("DC1", "DC1-DC2"),
     );
     let recovered = fixed.elapsed();
-    let (o, _) = r.finish(
+    r.finish(
         "5-sql-thread-error",
         &format!("a row planted on DC1 only, then DC2 inserts the same key: the SQL thread stops on a duplicate key; the operator deletes the row {} s later", 3 * FAILED),
         fault_at,
@@ -394,7 +394,6 @@ fn fault_5_sql_thread_error() {
             recovered.as_secs_f64()
         ),
     );
-    let _ = o;
 }
 
 #[test]
@@ -586,7 +585,6 @@ fn fault_8_local_server_or_connection_lost_in_the_middle_of_a_run() {
     }
     let monitor = Monitor::start(&sb);
     let fault_at = monitor.now();
-    let mut notes = Vec::new();
     let mut interrupted = 0;
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut random_ms = |max: u64| {
@@ -672,7 +670,6 @@ fn fault_8_local_server_or_connection_lost_in_the_middle_of_a_run() {
         if codes.iter().any(|c| *c != 0) {
             interrupted += 1;
         }
-        notes.push(format!("{what}: exits {codes:?}"));
         eprintln!(
             "iteration {i}: {what}: exit codes {codes:?}, repaired with {} replicating",
             repaired.0
@@ -697,7 +694,6 @@ fn fault_8_local_server_or_connection_lost_in_the_middle_of_a_run() {
             "{interrupted} of 14 runs were cut before they finished (exit code not 0); every time the next runs left exactly one replica, with the state table agreeing"
         ),
     );
-    let _ = notes;
 }
 
 #[test]

@@ -1001,18 +1001,19 @@ pub fn report(scenario: &str, injected: &str, observed: &Observed, end: &EndStat
         .iter()
         .map(|(k, v)| format!("{k} {:.1} s", v.as_secs_f64()))
         .collect();
-    let json = format!(
-        "{{\"scenario\": {:?}, \"injected\": {:?}, \"interruption\": {:?}, \"rows_written\": {}, \"rows_lost\": {}, \"split_brain\": {}, \"samples\": {}, \"max_sample_gap_ms\": {}, \"notes\": {:?}}}\n",
-        scenario,
-        injected,
-        interruption.join(", "),
-        end.rows_written,
-        end.rows_lost,
-        observed.split_brain.len(),
-        observed.samples,
-        observed.max_sample_gap.as_millis(),
-        notes
-    );
+    // Debug-quoting is not JSON (it writes \u{..}): build it with serde_json.
+    let json = serde_json::json!({
+        "scenario": scenario,
+        "injected": injected,
+        "interruption": interruption.join(", "),
+        "rows_written": end.rows_written,
+        "rows_lost": end.rows_lost,
+        "split_brain": observed.split_brain.len(),
+        "samples": observed.samples,
+        "max_sample_gap_ms": observed.max_sample_gap.as_millis() as u64,
+        "notes": notes,
+    })
+    .to_string();
     let _ = std::fs::write(dir.join(format!("{scenario}.json")), json);
     eprintln!(
         "{scenario}: interruption {}, {} rows written, {} lost, {} split-brain moments, {} samples (max gap {} ms)",
