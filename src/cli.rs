@@ -13,7 +13,10 @@ HOW IT WORKS:
   replicates: for each remote cluster, exactly one node (the best candidate: highest weight,
   then lowest wsrep_local_index) replicates it. A replica whose source dies switches to another
   source; one that cannot, or whose SQL thread stops, reports Failed so another node takes over;
-  one that stops reporting is replaced after the heartbeat timeout.
+  one that stops reporting is replaced after the heartbeat timeout, once its channel has been
+  stopped on its own server (fenced). A node outside the Primary component stops replicating;
+  a paused node (pause file) changes nothing but keeps reporting. These rules are the binary's:
+  a site policy changes choices (ordering, timeouts, mail), never them.
 
   Cron line:
     * * * * * root /usr/local/bin/pxc-replication-manager --config /etc/pxc-replication-manager.toml run
@@ -27,7 +30,7 @@ EXAMPLES:
 
 EXIT CODES:
   0  done (also when the pause file exists)
-  1  done, but a link's action or a mail failed: read the log
+  1  done, but a link's action, a mail or the state file failed: read the log
   2  bad input: command line, config, option file, policy or scenario (nothing was changed)
   3  cannot connect to the local server, or it refused the credentials
   4  the state table percona.replication is missing or unknown: run `init`

@@ -78,6 +78,9 @@ pub struct Local {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub tls: Option<LocalTls>,
+    /// `host:port` where the other nodes of the cluster reach this server, to fence it. Default:
+    /// this node's entry in `mysql.wsrep_cluster_members`, else `wsrep_node_incoming_address`.
+    pub address: Option<String>,
 }
 
 /// Timeouts, in seconds unless stated.
@@ -90,6 +93,21 @@ pub struct Timeouts {
     pub failed: i64,
     /// How long to wait, after `START`, for both threads to run.
     pub connect: Duration,
+    /// How long a probe of a source candidate, or a connection to a peer to fence it, may take.
+    pub probe: Duration,
+}
+
+/// How long a freshly started channel must stay healthy before it counts as working.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+impl Timeouts {
+    /// The longest a run goes without refreshing its heartbeat: a run refreshes it before every
+    /// attempt on a source and after fencing, so the worst case is one attempt, whatever the
+    /// number of sources: the probe of the candidate, then `connect` for the threads to run and
+    /// `SETTLE` to see them stay up.
+    pub fn longest_silence(&self) -> Duration {
+        self.probe + self.connect + SETTLE
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +116,8 @@ pub struct Files {
     pub pause: PathBuf,
     /// Held (flock) for the whole run: a second run exits at once.
     pub lock: PathBuf,
+    /// What this node has seen of its peers' reports between runs (see `clock.rs`).
+    pub state: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -282,6 +302,7 @@ struct RawLocal {
     connect_timeout: Option<u64>,
     read_timeout: Option<u64>,
     tls: Option<RawLocalTls>,
+    address: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -299,6 +320,7 @@ struct RawTimeouts {
     heartbeat: Option<Spanned<i64>>,
     failed: Option<Spanned<i64>>,
     connect: Option<Spanned<u64>>,
+    probe: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -306,6 +328,7 @@ struct RawTimeouts {
 struct RawFiles {
     pause: Option<PathBuf>,
     lock: Option<PathBuf>,
+    state: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -374,6 +397,9 @@ pub const DEFAULT_HEARTBEAT_TIMEOUT: i64 = 179;
 pub const DEFAULT_FAILED_TIMEOUT: i64 = 180;
 pub const DEFAULT_PAUSE_FILE: &str = "/tmp/replication_manager.off";
 pub const DEFAULT_LOCK_FILE: &str = "/tmp/pxc-replication-manager.lock";
+pub const DEFAULT_STATE_FILE: &str = "/var/lib/pxc-replication-manager/observed.json";
+pub const DEFAULT_CONNECT_TIMEOUT: u64 = 30;
+pub const DEFAULT_PROBE_TIMEOUT: u64 = 5;
 
 impl Config {
     /// The configuration when no file is given: connect through `~/.my.cnf`, links from the
@@ -461,7 +487,16 @@ impl Config {
             }
             None => None,
         };
+        let address = match l.address {
+            Some(a) => {
+                let parsed = SourceAddr::parse(a.get_ref(), 3306)
+                    .map_err(|e| at(Some(a.span()), format!("[local] address: {e}")))?;
+                Some(parsed.address())
+            }
+            None => None,
+        };
         let local = Local {
+            address,
             cluster,
             node: l.node,
             weight: l.weight,
@@ -487,34 +522,39 @@ impl Config {
             Some(s) => Ok(*s.get_ref()),
             None => Ok(default),
         };
+        let seconds = |v: &Option<Spanned<u64>>, key: &str, default: u64| match v {
+            Some(s) if *s.get_ref() == 0 => Err(at(
+                Some(s.span()),
+                format!("[timeouts] {key}: must be a positive number of seconds"),
+            )),
+            Some(s) => Ok(Duration::from_secs(*s.get_ref())),
+            None => Ok(Duration::from_secs(default)),
+        };
         let timeouts = Timeouts {
             heartbeat: positive(&t.heartbeat, "heartbeat", DEFAULT_HEARTBEAT_TIMEOUT)?,
             failed: positive(&t.failed, "failed", DEFAULT_FAILED_TIMEOUT)?,
-            connect: match t.connect {
-                Some(s) if *s.get_ref() == 0 => {
-                    return Err(at(
-                        Some(s.span()),
-                        "[timeouts] connect: must be a positive number of seconds".into(),
-                    ));
-                }
-                Some(s) => Duration::from_secs(*s.get_ref()),
-                None => Duration::from_secs(30),
-            },
+            connect: seconds(&t.connect, "connect", DEFAULT_CONNECT_TIMEOUT)?,
+            probe: seconds(&t.probe, "probe", DEFAULT_PROBE_TIMEOUT)?,
         };
 
-        if timeouts.connect.as_secs() as i64 >= timeouts.heartbeat {
+        let worst = timeouts.longest_silence().as_secs();
+        if worst as i64 >= timeouts.heartbeat {
             return Err(at(
                 t.heartbeat.as_ref().map(|s| s.span()),
                 format!(
-                    "[timeouts] heartbeat ({} s) must be longer than connect ({} s): a replica that is switching sources must not look silent to the other nodes (the defaults are 179 and 30)",
+                    "[timeouts] heartbeat ({} s) must be longer than the longest time a run goes without refreshing its heartbeat: one source attempt, probe ({} s) + connect ({} s) + {} s for the channel to settle = {worst} s. A run refreshes its heartbeat before every attempt, so the number of sources does not add to it; leave room for the cron interval too (the defaults: 179 s > 60 s + {} s)",
                     timeouts.heartbeat,
-                    timeouts.connect.as_secs()
+                    timeouts.probe.as_secs(),
+                    timeouts.connect.as_secs(),
+                    SETTLE.as_secs(),
+                    DEFAULT_PROBE_TIMEOUT + DEFAULT_CONNECT_TIMEOUT + SETTLE.as_secs(),
                 ),
             ));
         }
         let files = Files {
             pause: rel(raw.files.pause.unwrap_or_else(|| DEFAULT_PAUSE_FILE.into())),
             lock: rel(raw.files.lock.unwrap_or_else(|| DEFAULT_LOCK_FILE.into())),
+            state: rel(raw.files.state.unwrap_or_else(|| DEFAULT_STATE_FILE.into())),
         };
 
         // [mail]
@@ -832,10 +872,27 @@ password = "secret"
     }
 
     #[test]
-    fn a_heartbeat_timeout_shorter_than_a_connection_attempt_is_refused() {
+    fn a_heartbeat_timeout_shorter_than_one_source_attempt_is_refused() {
         let e = parse("[timeouts]\nheartbeat = 20\nconnect = 30\n").unwrap_err();
         assert_eq!(e.line, Some(2));
-        assert!(e.message.contains("must be longer than connect"), "{e}");
+        assert!(
+            e.message
+                .contains("probe (5 s) + connect (30 s) + 1 s for the channel to settle = 36 s"),
+            "{e}"
+        );
+        // Exactly one attempt is still too long; one second more is enough.
+        assert!(parse("[timeouts]\nheartbeat = 8\nconnect = 5\nprobe = 2\n").is_err());
+        let c = parse("[timeouts]\nheartbeat = 9\nconnect = 5\nprobe = 2\n").unwrap();
+        assert_eq!(c.timeouts.longest_silence(), Duration::from_secs(8));
+    }
+
+    #[test]
+    fn the_peer_address_is_checked_like_a_source_address() {
+        let c = parse("[local]\naddress = \"10.0.1.1\"\n").unwrap();
+        assert_eq!(c.local.address.as_deref(), Some("10.0.1.1:3306"));
+        let e = parse("[local]\naddress = \"10.0.1.1:x\"\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.starts_with("[local] address:"), "{e}");
     }
 
     #[test]

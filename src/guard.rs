@@ -1,7 +1,7 @@
 //! Cron safety: the pause file and the overlap lock.
 //!
 //! The pause file is the seed's `/tmp/replication_manager.off` (configurable): while it exists a
-//! run does nothing. The lock is an advisory `flock` on the lock file, held for the whole run,
+//! run changes nothing, but keeps reporting (see `host::phases`). The lock is an advisory `flock` on the lock file, held for the whole run,
 //! so a run that starts while another is still going exits at once; the kernel releases it when
 //! the process ends, however it ends.
 
@@ -14,6 +14,19 @@ use std::path::{Path, PathBuf};
 /// Whether the pause file exists.
 pub fn paused(pause_file: &Path) -> bool {
     pause_file.exists()
+}
+
+/// Since when the pause file exists (its modification time, Unix seconds), if it does.
+pub fn paused_since(pause_file: &Path) -> Option<i64> {
+    let meta = std::fs::metadata(pause_file).ok()?;
+    let t = meta
+        .modified()
+        .ok()
+        .unwrap_or_else(std::time::SystemTime::now);
+    Some(
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    )
 }
 
 /// A held run lock; dropping it releases the lock.

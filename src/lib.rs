@@ -7,11 +7,13 @@
 //! arguments and maps errors to exit codes.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod executor;
 pub mod flavor;
 pub mod guard;
+pub mod host;
 pub mod mail;
 pub mod mycnf;
 pub mod policy;
@@ -22,13 +24,14 @@ pub mod state;
 pub mod status;
 pub mod topology;
 
+use clock::Observations;
 use config::Config;
 use error::{Error, Result};
-use executor::{Action, Backend, LiveBackend, Mode};
+use executor::{Action, Backend, LiveBackend, LocalServer, Mode};
+use host::{RunCtx, Settings};
 use policy::Policy;
-use policy::api::{RunCtx, Settings};
-use server::{LocalServer, Login, NodeFacts};
-use state::{Generation, Schema};
+use server::{Login, NodeFacts};
+use state::{Generation, Me, Schema};
 use std::io::Write;
 use std::path::PathBuf;
 use topology::Link;
@@ -43,35 +46,33 @@ pub struct RunOptions {
 }
 
 /// What a run did.
-#[derive(Debug)]
-pub enum RunSummary {
-    /// The pause file exists; nothing was done.
-    Paused(PathBuf),
-    Done {
-        node: String,
-        /// What changed, in order.
-        events: Vec<String>,
-        /// Links whose policy call failed, with the error.
-        link_errors: Vec<(String, String)>,
-        mail_failures: usize,
-    },
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub node: String,
+    /// What changed, in order.
+    pub events: Vec<String>,
+    /// Links whose policy call or rules failed, with the error.
+    pub link_errors: Vec<(String, String)>,
+    pub mail_failures: usize,
+    /// When the pause file appeared, if it exists: the run only reported.
+    pub paused_since: Option<i64>,
+    /// Why the node's memory of its peers (`[files] state`) could not be kept.
+    pub state_error: Option<String>,
 }
 
 impl RunSummary {
-    /// The exit code: 0, or 1 when a link or a mail failed.
+    /// The exit code: 0, or 1 when a link, a mail or the state file failed.
     pub fn exit_code(&self) -> i32 {
-        match self {
-            RunSummary::Done {
-                link_errors,
-                mail_failures,
-                ..
-            } if !link_errors.is_empty() || *mail_failures > 0 => error::exit::PARTIAL,
-            _ => error::exit::OK,
+        if !self.link_errors.is_empty() || self.mail_failures > 0 || self.state_error.is_some() {
+            error::exit::PARTIAL
+        } else {
+            error::exit::OK
         }
     }
 }
 
-/// The run-wide settings handed to the policy.
+/// The run-wide settings handed to the policy; `silent_after` starts at the configured
+/// heartbeat timeout and is raised by the policy's `silent_after` at the start of a run.
 pub fn settings(cfg: &Config) -> Settings {
     Settings {
         heartbeat_timeout: cfg.timeouts.heartbeat,
@@ -84,13 +85,26 @@ pub fn settings(cfg: &Config) -> Settings {
             .iter()
             .map(|(k, v)| (k.as_str().into(), policy::api::toml_to_dynamic(v)))
             .collect(),
+        silent_after: cfg.timeouts.heartbeat,
     }
+}
+
+/// The "silent" threshold a run uses: the larger of the configured heartbeat timeout and the
+/// policy's `silent_after`.
+pub fn threshold(cfg: &Config, policy: &Policy) -> i64 {
+    let floor = cfg.timeouts.heartbeat;
+    policy
+        .silent_after(&settings(cfg))
+        .map_or(floor, |t| t.max(floor))
 }
 
 /// The local node, read and resolved: connection, facts, schema and links.
 pub struct LocalNode {
     pub server: LocalServer,
+    pub login: Login,
     pub facts: NodeFacts,
+    /// This node as its rows and reports record it.
+    pub me: Me,
     /// `None` when the state table could not be read (a node outside the Primary component).
     pub schema: Option<Schema>,
     pub links: Vec<Link>,
@@ -161,6 +175,7 @@ pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Resu
                 has_claim_table: false,
                 claim_records_failures: false,
                 has_topology_tables: false,
+                has_node_table: false,
             }
         }
     };
@@ -173,9 +188,25 @@ pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Resu
             facts.cluster
         );
     }
+    // Where peers reach this server to fence it: the config, else this node's entry in the
+    // current view, else wsrep_node_incoming_address.
+    let address = match &cfg.local.address {
+        Some(a) => Some(a.clone()),
+        None => server
+            .member_address(&facts.name)?
+            .or_else(|| facts.incoming_address.clone()),
+    };
+    let me = Me {
+        host: facts.name.clone(),
+        local_index: facts.local_index,
+        weight: facts.weight,
+        address,
+    };
     Ok(LocalNode {
         server,
+        login,
         facts,
+        me,
         schema,
         links,
     })
@@ -188,26 +219,38 @@ pub fn run_once(
     opts: &RunOptions,
     mut out: Box<dyn Write>,
 ) -> Result<RunSummary> {
-    if guard::paused(&cfg.files.pause) {
-        if !opts.dry_run {
-            log::info!(
-                "pause file {} exists: not acting (remove it to resume)",
+    let paused_since = guard::paused_since(&cfg.files.pause);
+    if paused_since.is_some() {
+        if opts.dry_run {
+            let _ = writeln!(
+                out,
+                "# pause file {} exists: a live run reports (heartbeats while its channel runs) and changes nothing else",
                 cfg.files.pause.display()
             );
-            return Ok(RunSummary::Paused(cfg.files.pause.clone()));
+        } else {
+            log::info!(
+                "pause file {} exists: reporting only, changing nothing (remove it to resume)",
+                cfg.files.pause.display()
+            );
         }
-        let _ = writeln!(
-            out,
-            "# pause file {} exists: a live run would exit now; below is what it would do without it",
-            cfg.files.pause.display()
-        );
     }
     let _lock = if opts.dry_run {
         None
     } else {
         Some(guard::lock(&cfg.files.lock)?)
     };
-    let node = open_local(cfg, opts.defaults_file.as_deref())?;
+    let node = match open_local(cfg, opts.defaults_file.as_deref()) {
+        Ok(n) => n,
+        // Paused for maintenance of a server that is down: nothing to report, and no alarm.
+        Err(e @ Error::Connect { .. }) if paused_since.is_some() => {
+            log::info!("paused, and the local server does not answer ({e}): nothing to report");
+            return Ok(RunSummary {
+                paused_since,
+                ..RunSummary::default()
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let name = node.facts.name.clone();
     log::debug!(
         "{name}: {} {} {}/{} index {} weight {}, {} link(s), policy {}",
@@ -220,18 +263,34 @@ pub fn run_once(
         node.links.len(),
         policy.name
     );
-    let mode = if opts.dry_run {
-        Mode::DryRun
+    let (mode, observations, mut state_error) = if opts.dry_run {
+        (Mode::DryRun, Observations::peek(&cfg.files.state), None)
     } else {
-        Mode::Live
+        let (o, e) = Observations::open(&cfg.files.state);
+        (Mode::Live, o, e)
     };
-    let backend = LiveBackend::new(node.server, node.facts, node.schema, cfg, mode, out);
-    let ctx = RunCtx::new(Box::new(backend), node.links, settings(cfg));
+    let backend = LiveBackend::new(
+        node.server,
+        node.login,
+        node.facts,
+        node.me,
+        node.schema,
+        cfg,
+        mode,
+        out,
+    );
+    let ctx = RunCtx::new(
+        Box::new(backend),
+        node.links,
+        settings(cfg),
+        observations,
+        paused_since,
+    );
     let (ctx, results) = policy.run(ctx);
     let mut link_errors = Vec::new();
     for (key, r) in results {
         if let Err(e) = r {
-            log::error!("{name}: link {key}: policy error: {e}");
+            log::error!("{name}: link {key}: {e}");
             link_errors.push((key, e));
         }
     }
@@ -240,18 +299,34 @@ pub fn run_once(
     } else {
         log::info!("{name}: {}", ctx.events.join("; "));
     }
-    Ok(RunSummary::Done {
+    if let Err(e) = ctx.observations.save() {
+        state_error = Some(e);
+    }
+    if let Some(e) = &state_error {
+        log::error!(
+            "{name}: [files] state: {e}. Without this memory the node cannot tell a silent peer from a live one, so it never takes over from one: fix the path or its permissions"
+        );
+    }
+    Ok(RunSummary {
         node: name,
         events: ctx.events,
         link_errors,
         mail_failures: ctx.backend.mail_failures(),
+        paused_since,
+        state_error,
     })
 }
 
-/// `status`: the links, their rows, and this node's channels.
-pub fn status(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<status::Report> {
+/// `status`: the links, their rows as this node judges them, and this node's channels.
+pub fn status(
+    cfg: &Config,
+    policy: &Policy,
+    defaults_file: Option<&std::path::Path>,
+) -> Result<status::Report> {
     let mut node = open_local(cfg, defaults_file)?;
     let channels = node.server.replica_statuses(&node.facts.flavor)?;
+    let threshold = threshold(cfg, policy);
+    let mut memory = Observations::peek(&cfg.files.state);
     let mut links = Vec::new();
     for l in &node.links {
         let (rows, failure) = match &node.schema {
@@ -262,12 +337,21 @@ pub fn status(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<s
             Some(s) => (node.server.rows(s, &l.key)?, None),
             None => (Vec::new(), None),
         };
+        memory.observe(&l.key, &node.facts.name, &rows, threshold);
+        let fresh = memory.freshness(&l.key, &node.facts.name, threshold);
         links.push(status::LinkReport {
             key: l.key.clone(),
             remote: l.remote.clone(),
             channel: l.channel.as_str().to_string(),
             sources: l.sources.iter().map(|s| s.address()).collect(),
-            rows,
+            rows: rows
+                .into_iter()
+                .map(|row| status::RowView {
+                    silent_for: fresh.age(&row),
+                    fresh: fresh.is_fresh(&row),
+                    row,
+                })
+                .collect(),
             failure,
             replica: channels
                 .iter()
@@ -283,9 +367,11 @@ pub fn status(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<s
         .collect();
     Ok(status::Report {
         node: node.facts.clone(),
+        address: node.me.address.clone(),
         generation: node.schema.as_ref().map(|s| s.generation.clone()),
         heartbeat_timeout: cfg.timeouts.heartbeat,
-        paused: guard::paused(&cfg.files.pause),
+        silent_after: threshold,
+        paused_since: guard::paused_since(&cfg.files.pause),
         connection: format!(
             "{} {}",
             node.server.endpoint(),
@@ -295,6 +381,7 @@ pub fn status(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<s
             }
         ),
         links,
+        skewed: memory.skewed().cloned().collect(),
         other_channels: channels
             .into_iter()
             .filter(|c| !managed.contains(&c.channel))
@@ -321,12 +408,18 @@ pub fn init(
     let before = server.schema().ok();
     let mode = if dry_run { Mode::DryRun } else { Mode::Live };
     let name = facts.name.clone();
-    let mut backend = LiveBackend::new(server, facts, None, cfg, mode, out);
+    let me = Me {
+        host: facts.name.clone(),
+        local_index: facts.local_index,
+        weight: facts.weight,
+        address: None,
+    };
+    let mut backend = LiveBackend::new(server, login, facts, me, None, cfg, mode, out);
     backend.apply(&Action::InitSchema)?;
     let after = if dry_run {
         before.clone()
     } else {
-        backend.server().schema().ok()
+        backend.read_schema().ok()
     };
     Ok(match (&before, &after) {
         (Some(b), _) => format!(

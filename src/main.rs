@@ -50,25 +50,16 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 dry_run: args.dry_run,
                 defaults_file: cli.defaults_file.clone(),
             };
-            let summary = run_once(&cfg, &policy, &opts, stdout())?;
-            if let RunSummary::Done {
-                link_errors,
-                mail_failures,
-                ..
-            } = &summary
-            {
-                if *mail_failures > 0 {
-                    log::error!("{mail_failures} mail(s) could not be sent");
-                }
-                for (key, e) in link_errors {
-                    log::error!("link {key} failed: {e}");
-                }
+            let summary: RunSummary = run_once(&cfg, &policy, &opts, stdout())?;
+            if summary.mail_failures > 0 {
+                log::error!("{} mail(s) could not be sent", summary.mail_failures);
             }
             Ok(summary.exit_code())
         }
         Command::Status { json } => {
             let cfg = load_config(&cli)?;
-            let report = status(&cfg, cli.defaults_file.as_deref())?;
+            let policy = Policy::load(cfg.policy.file.as_deref(), cfg.policy.max_operations)?;
+            let report = status(&cfg, &policy, cli.defaults_file.as_deref())?;
             println!(
                 "{}",
                 if *json {

@@ -1,17 +1,17 @@
-//! Reads from the local server: the node's wsrep facts, its replica channels, the state table,
-//! the topology tables. Also the connection itself (option file, timeouts, TLS) and read-only
-//! probes of remote source candidates.
+//! What the manager knows about servers before it touches them: the node's wsrep facts
+//! ([`NodeFacts`]), how to log in to the local server ([`Login`]: option file, timeouts, TLS),
+//! and read-only probes of remote source candidates ([`probe_source`]): do they answer, are
+//! they Primary and Synced, which GTID domain do they write.
 //!
-//! Nothing here changes a server. The one method that sends a writing statement,
-//! [`LocalServer::execute`], is `pub(crate)` and called only by `executor.rs`, the one writer.
+//! Nothing here changes a server. The connections that can write live in the executor
+//! (`executor/conn.rs`), the one writer.
 
 use crate::config::{Endpoint, Local, LocalTls, SourceAddr};
 use crate::error::{Error, Result};
-use crate::flavor::{Flavor, ReplicaStatus};
+use crate::flavor::Flavor;
 use crate::mycnf::{self, ClientOptions};
 use crate::sql::Secret;
-use crate::state::{LinkFailure, Role, Schema, SchemaProblem, StateRow};
-use crate::topology::{self, Link, TableTopology};
+use crate::topology::Link;
 use mysql::prelude::Queryable;
 use mysql::{ClientIdentity, Conn, OptsBuilder, SslOpts, Value};
 use serde::Serialize;
@@ -41,6 +41,8 @@ pub struct NodeFacts {
     pub gtid_position: String,
     /// From the config, `percona.weight`, or 0.
     pub weight: i64,
+    /// `wsrep_node_incoming_address`, unless it is `AUTO`.
+    pub incoming_address: Option<String>,
 }
 
 impl NodeFacts {
@@ -122,6 +124,10 @@ impl NodeFacts {
                 .replace('\n', ""),
             flavor,
             weight: local.weight.unwrap_or(0),
+            incoming_address: vars
+                .get("wsrep_node_incoming_address")
+                .filter(|a| usable_address(a))
+                .cloned(),
         })
     }
 }
@@ -205,7 +211,7 @@ fn default_endpoint() -> Endpoint {
     }
 }
 
-fn ssl_opts(tls: &LocalTls) -> SslOpts {
+pub(crate) fn ssl_opts(tls: &LocalTls) -> SslOpts {
     let mut o = SslOpts::default()
         .with_danger_accept_invalid_certs(!tls.verify)
         .with_danger_skip_domain_validation(!tls.verify);
@@ -231,243 +237,9 @@ pub fn cell(v: &Value) -> Option<String> {
     }
 }
 
-/// A connection to the local server.
-pub struct LocalServer {
-    conn: Conn,
-    endpoint: String,
-}
-
-impl LocalServer {
-    /// Connects and prepares the session: `NO_BACKSLASH_ESCAPES` off, so that
-    /// [`crate::sql::quote`] is exact.
-    pub fn connect(login: &Login) -> Result<LocalServer> {
-        let endpoint = login.endpoint.to_string();
-        let mut b = OptsBuilder::new()
-            .user(Some(login.user.clone()))
-            .pass(login.password.as_ref().map(|p| p.expose().to_string()))
-            .tcp_connect_timeout(Some(login.connect_timeout))
-            .read_timeout(Some(login.read_timeout))
-            .write_timeout(Some(login.read_timeout))
-            .prefer_socket(false)
-            .stmt_cache_size(0);
-        b = match &login.endpoint {
-            Endpoint::Socket(p) => b.socket(Some(p.display().to_string())),
-            Endpoint::Tcp { host, port } => b.ip_or_hostname(Some(host.clone())).tcp_port(*port),
-        };
-        if let Some(t) = &login.tls {
-            b = b.ssl_opts(Some(ssl_opts(t)));
-        }
-        let conn = Conn::new(b).map_err(|e| Error::Connect {
-            endpoint: endpoint.clone(),
-            message: describe(&e),
-        })?;
-        let mut s = LocalServer { conn, endpoint };
-        s.conn
-            .query_drop(
-                "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
-            )
-            .map_err(|e| Error::db("preparing the session", e))?;
-        Ok(s)
-    }
-
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    /// The TLS cipher of this connection, if it is encrypted.
-    pub fn tls_cipher(&mut self) -> Result<Option<String>> {
-        Ok(self
-            .name_values("SHOW SESSION STATUS LIKE 'Ssl_cipher'")?
-            .remove("ssl_cipher")
-            .filter(|c| !c.is_empty()))
-    }
-
-    fn query_maps(&mut self, sql: &str) -> Result<Vec<HashMap<String, Option<String>>>> {
-        let rows: Vec<mysql::Row> = self
-            .conn
-            .query(sql)
-            .map_err(|e| Error::db(format!("reading `{sql}`"), e))?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                r.columns_ref()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (c.name_str().into_owned(), r.as_ref(i).and_then(cell)))
-                    .collect()
-            })
-            .collect())
-    }
-
-    fn query_cells(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
-        let rows: Vec<mysql::Row> = self
-            .conn
-            .query(sql)
-            .map_err(|e| Error::db(format!("reading `{sql}`"), e))?;
-        Ok(rows
-            .iter()
-            .map(|r| (0..r.len()).map(|i| r.as_ref(i).and_then(cell)).collect())
-            .collect())
-    }
-
-    fn name_values(&mut self, sql: &str) -> Result<HashMap<String, String>> {
-        Ok(self
-            .query_cells(sql)?
-            .into_iter()
-            .filter_map(|r| {
-                let mut it = r.into_iter();
-                Some((
-                    it.next()??.to_ascii_lowercase(),
-                    it.next()?.unwrap_or_default(),
-                ))
-            })
-            .collect())
-    }
-
-    /// The node's facts. Uses `SHOW` statements only, which a node outside the Primary
-    /// component still answers.
-    pub fn facts(&mut self, local: &Local) -> Result<NodeFacts> {
-        let status = self.name_values("SHOW GLOBAL STATUS LIKE 'wsrep%'")?;
-        let vars = self.name_values(
-            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'version_comment', 'hostname', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_node_name', 'wsrep_gtid_domain_id', 'gtid_binlog_pos', 'gtid_executed')",
-        )?;
-        NodeFacts::from_status(&status, &vars, local)
-    }
-
-    /// Every replica channel of the node.
-    pub fn replica_statuses(&mut self, flavor: &Flavor) -> Result<Vec<ReplicaStatus>> {
-        let d = flavor.dialect();
-        Ok(self
-            .query_maps(d.show_replica_status())?
-            .iter()
-            .map(|r| ReplicaStatus::from_row(d.status_columns(), r))
-            .collect())
-    }
-
-    /// Reads through to the latest cluster-wide state before each read (Galera causal reads),
-    /// so a row another node committed a moment ago is seen. Only on a node that can act;
-    /// elsewhere reads would be refused.
-    pub fn enable_causal_reads(&mut self) -> Result<()> {
-        self.conn
-            .query_drop("SET SESSION wsrep_sync_wait = 1")
-            .map_err(|e| Error::db("enabling causal reads (wsrep_sync_wait)", e))
-    }
-
-    /// Allows reads on a node outside the Primary component (stale, for information only).
-    pub fn enable_dirty_reads(&mut self) -> Result<()> {
-        self.conn
-            .query_drop("SET SESSION wsrep_dirty_reads = ON")
-            .map_err(|e| Error::db("enabling dirty reads (wsrep_dirty_reads)", e))
-    }
-
-    /// Which generation of the state table exists.
-    pub fn schema(&mut self) -> Result<Schema> {
-        let cols: Vec<(String, String)> = self
-            .query_cells(&Schema::columns_query())?
-            .into_iter()
-            .filter_map(|r| {
-                let mut it = r.into_iter();
-                Some((it.next()??, it.next()??))
-            })
-            .collect();
-        Schema::from_columns(&cols).map_err(|p| match p {
-            SchemaProblem::Missing => Error::StateTableMissing,
-            SchemaProblem::Unrecognised(m) => Error::StateTableUnrecognised(m),
-        })
-    }
-
-    /// The rows of one link.
-    pub fn rows(&mut self, schema: &Schema, key: &str) -> Result<Vec<StateRow>> {
-        let sql = schema.select_rows(key);
-        parse_rows(self.query_cells(&sql)?)
-    }
-
-    /// Why a link is failing, if a node recorded it.
-    pub fn failure(&mut self, schema: &Schema, key: &str) -> Result<Option<LinkFailure>> {
-        Ok(self
-            .query_cells(&schema.select_failure(key))?
-            .into_iter()
-            .next()
-            .map(|r| {
-                let g = |i: usize| r.get(i).cloned().flatten();
-                LinkFailure {
-                    host: g(0).unwrap_or_default(),
-                    kind: g(1).unwrap_or_default(),
-                    age: g(2).and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64),
-                    detail: g(3).unwrap_or_default(),
-                }
-            }))
-    }
-
-    /// The topology tables: every link and every cluster's candidates.
-    pub fn table_topology(&mut self) -> Result<TableTopology> {
-        let pairs = |rows: Vec<Vec<Option<String>>>| -> Vec<Vec<String>> {
-            rows.into_iter()
-                .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
-                .collect()
-        };
-        Ok(TableTopology {
-            edges: pairs(self.query_cells(&TableTopology::links_query())?)
-                .into_iter()
-                .map(|r| (r[0].clone(), r[1].clone()))
-                .collect(),
-            clusters: pairs(self.query_cells(&TableTopology::clusters_query())?)
-                .into_iter()
-                .map(|r| (r[0].clone(), (r[1].clone(), r[2].clone())))
-                .collect(),
-        })
-    }
-
-    /// This node's weight in `percona.weight`.
-    pub fn weight(&mut self, cluster: &str, node: &str) -> Result<Option<i64>> {
-        Ok(self
-            .query_cells(&topology::weight_query(cluster, node))?
-            .into_iter()
-            .next()
-            .and_then(|r| r.into_iter().next().flatten())
-            .and_then(|w| w.parse().ok()))
-    }
-
-    /// Runs one statement and returns the number of affected rows. Only `executor.rs` calls
-    /// this: every write goes through the executor, so dry-run and simulation see all of them.
-    pub(crate) fn execute(&mut self, sql: &str) -> std::result::Result<u64, mysql::Error> {
-        self.conn.query_drop(sql)?;
-        Ok(self.conn.affected_rows())
-    }
-
-    /// Runs a locking read inside the executor's transaction.
-    pub(crate) fn locking_rows(
-        &mut self,
-        sql: &str,
-    ) -> std::result::Result<Vec<StateRow>, mysql::Error> {
-        let rows: Vec<mysql::Row> = self.conn.query(sql)?;
-        let cells = rows
-            .iter()
-            .map(|r| (0..r.len()).map(|i| r.as_ref(i).and_then(cell)).collect())
-            .collect();
-        parse_rows(cells).map_err(|e| mysql::Error::from(std::io::Error::other(e.to_string())))
-    }
-}
-
-fn parse_rows(cells: Vec<Vec<Option<String>>>) -> Result<Vec<StateRow>> {
-    cells
-        .into_iter()
-        .map(|r| {
-            let g = |i: usize| r.get(i).cloned().flatten();
-            let role_text = g(3).unwrap_or_else(|| "No".into());
-            Ok(StateRow {
-                host: g(0).unwrap_or_default(),
-                local_index: g(1).and_then(|v| v.parse().ok()),
-                weight: g(2).and_then(|v| v.parse().ok()).unwrap_or(0),
-                role: role_text
-                    .parse::<Role>()
-                    .map_err(|e| Error::StateTableUnrecognised(format!("row {:?}: {e}", g(0))))?,
-                heartbeat_age: g(4).and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64),
-                update_age: g(5).and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64),
-                current_source: g(6),
-            })
-        })
-        .collect()
+/// An address a peer can connect to: not Galera's placeholders.
+pub fn usable_address(a: &str) -> bool {
+    !a.is_empty() && !a.eq_ignore_ascii_case("AUTO") && !a.starts_with("0.0.0.0")
 }
 
 /// A MySQL client error in words, without the driver's debug framing.
@@ -481,15 +253,38 @@ pub fn describe(e: &mysql::Error) -> String {
 }
 
 /// What a read-only login to a source candidate found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Probe {
     /// MariaDB: the candidate's `wsrep_gtid_domain_id`.
     pub gtid_domain_id: Option<u32>,
+    /// `wsrep_cluster_status`; `None` on a server without Galera.
+    pub cluster_status: Option<String>,
+    /// `wsrep_local_state` (4 is Synced) and its comment.
+    pub local_state: Option<i64>,
+    pub local_state_comment: Option<String>,
+}
+
+impl Probe {
+    /// A source worth replicating from: in its cluster's Primary component and Synced, so it
+    /// receives every write of its cluster. A server without Galera has nothing to check.
+    pub fn health(&self) -> std::result::Result<(), String> {
+        match (&self.cluster_status, self.local_state) {
+            (None, _) => Ok(()),
+            (Some(c), Some(4)) if c == "Primary" => Ok(()),
+            (Some(c), st) => Err(format!(
+                "answers, but is {c}/{} (a source must be Primary and Synced)",
+                self.local_state_comment
+                    .clone()
+                    .or(st.map(|s| format!("state {s}")))
+                    .unwrap_or_else(|| "unknown".into())
+            )),
+        }
+    }
 }
 
 /// Logs in to a source candidate with the link's replication credentials and reads its GTID
-/// domain. Reads only; used to learn `DO_DOMAIN_IDS` and, in dry-run, to tell whether a
-/// candidate answers.
+/// domain and its place in its cluster. Reads only: `SHOW GLOBAL STATUS` and `SELECT @@`,
+/// which a replication user may run, also on a node cut off from its cluster.
 pub fn probe_source(
     link: &Link,
     source: &SourceAddr,
@@ -517,8 +312,19 @@ pub fn probe_source(
     let domain: Option<Option<String>> = conn
         .query_first("SELECT IF(@@version LIKE '%MariaDB%', @@wsrep_gtid_domain_id, NULL)")
         .map_err(|e| describe(&e))?;
+    let status: HashMap<String, String> = conn
+        .query::<(String, String), _>(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', 'wsrep_local_state', 'wsrep_local_state_comment')",
+        )
+        .map_err(|e| describe(&e))?
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
     Ok(Probe {
         gtid_domain_id: domain.flatten().and_then(|d| d.parse().ok()),
+        cluster_status: status.get("wsrep_cluster_status").cloned(),
+        local_state: status.get("wsrep_local_state").and_then(|v| v.parse().ok()),
+        local_state_comment: status.get("wsrep_local_state_comment").cloned(),
     })
 }
 
@@ -580,37 +386,31 @@ mod tests {
     }
 
     #[test]
+    fn a_source_must_be_primary_and_synced() {
+        let p = |c: Option<&str>, st: Option<i64>| Probe {
+            cluster_status: c.map(str::to_string),
+            local_state: st,
+            local_state_comment: st.map(|s| if s == 4 { "Synced" } else { "Initialized" }.into()),
+            ..Probe::default()
+        };
+        assert!(p(Some("Primary"), Some(4)).health().is_ok());
+        assert!(p(None, None).health().is_ok(), "not a Galera server");
+        assert_eq!(
+            p(Some("non-Primary"), Some(0)).health().unwrap_err(),
+            "answers, but is non-Primary/Initialized (a source must be Primary and Synced)"
+        );
+        assert!(
+            p(Some("Primary"), Some(2)).health().is_err(),
+            "a donor is not Synced"
+        );
+    }
+
+    #[test]
     fn a_server_without_galera_is_refused() {
         let mut vars = galera_vars();
         vars.insert("wsrep_on".into(), "OFF".into());
         let e =
             NodeFacts::from_status(&HashMap::new(), &vars, &Config::defaults().local).unwrap_err();
         assert!(e.to_string().contains("not a Galera node"));
-    }
-
-    #[test]
-    fn state_rows_parse_with_server_computed_ages() {
-        let rows = parse_rows(vec![vec![
-            Some("DC1-1".into()),
-            Some("0".into()),
-            Some("5".into()),
-            Some("Yes".into()),
-            Some("12".into()),
-            Some("300".into()),
-            Some("10.0.2.1:3306".into()),
-        ]])
-        .unwrap();
-        assert_eq!(rows[0].role, Role::Yes);
-        assert_eq!(rows[0].heartbeat_age, Some(12));
-        assert!(rows[0].is_fresh(179));
-        assert!(
-            parse_rows(vec![vec![
-                Some("x".into()),
-                None,
-                None,
-                Some("Maybe".into())
-            ]])
-            .is_err()
-        );
     }
 }

@@ -1,20 +1,28 @@
 //! `simulate`: runs a policy against a scenario file, with no server.
 //!
-//! A scenario describes what one node sees: its wsrep facts, its links with their state rows,
-//! its replica channels, and which source candidates answer. The simulated backend keeps that
-//! in memory, renders every write with the same renderer as dry-run (printing
-//! `<node>: <statement>` lines, in the scenario's server dialect) and applies it to the model.
-//! At the end the final rows and channels are printed after `--- final state`.
+//! A scenario describes what one node sees: its wsrep facts, its links with their state rows
+//! (and the reports of their nodes, and what this node has seen of them), its replica
+//! channels, which source candidates answer and are healthy, and what a peer's server would
+//! say to a fence. The simulated backend keeps that in memory, renders every write with the
+//! same renderer as dry-run (printing `<node>: <statement>` lines, in the scenario's server
+//! dialect), decides a proposal with the same check, and applies it to the model. At the end
+//! the final rows and channels are printed after `--- final state`.
 
+use crate::clock::{Observations, Seen};
 use crate::config::{SourceAddr, line_col};
 use crate::error::{Error, Result};
-use crate::executor::{self, Action, Backend, ConnectOutcome, Outcome, RenderCtx};
+use crate::executor::{
+    self, Action, Backend, ConnectOutcome, FenceOutcome, Outcome, RenderCtx, SourceUpdate,
+};
 use crate::flavor::{Flavor, ReplicaStatus, Thread};
+use crate::host::{RunCtx, Settings};
 use crate::policy::Policy;
-use crate::policy::api::{RunCtx, Settings};
-use crate::server::NodeFacts;
+use crate::server::{NodeFacts, Probe};
 use crate::sql::{Channel, Reveal, Secret};
-use crate::state::{self, Generation, LinkFailure, Me, Role, Schema, StateRow};
+use crate::state::{
+    self, ChannelState, Generation, LinkFailure, Me, NodeReport, Role, Schema, SilenceGuard,
+    StateRow,
+};
 use crate::topology::Link;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -57,6 +65,10 @@ struct ScenarioNode {
     /// "multi" (isReplica, currentSource), "multi-isslave" (2017) or "seed".
     #[serde(default = "multi")]
     generation: String,
+    /// The pause file appeared this many seconds ago.
+    paused_for: Option<i64>,
+    /// Where peers reach this node's server (recorded in its reports).
+    address: Option<String>,
 }
 
 fn primary() -> String {
@@ -83,6 +95,9 @@ struct ScenarioTimeouts {
     connect: Option<u64>,
 }
 
+/// The clock of a simulated run (Unix seconds); ages are relative to it.
+const NOW: i64 = 1_000_000;
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ScenarioPolicy {
@@ -103,6 +118,9 @@ struct ScenarioLink {
     sources: Vec<String>,
     /// Candidates that answer; all of them when not given.
     answering: Option<Vec<String>>,
+    /// Candidates that answer but are not Primary and Synced (cut off from their cluster).
+    #[serde(default)]
+    unhealthy: Vec<String>,
     /// The GTID domain the sources report (MariaDB).
     gtid_domain: Option<u32>,
     /// Another node wins any proposal race on this link (the claim's certification conflict).
@@ -157,12 +175,52 @@ struct ScenarioRow {
     heartbeat_age: Option<i64>,
     update_age: Option<i64>,
     current_source: Option<String>,
+    /// The node's report in percona.replication_node; none for the original script.
+    report: Option<ScenarioReport>,
+    /// What the node's server says to a fence: "replicating" (its channel runs), "idle", or
+    /// "down" (the default: it does not answer).
+    #[serde(default = "down")]
+    server: String,
+    /// Its address in the current view (mysql.wsrep_cluster_members), if it is a member.
+    member: Option<String>,
+}
+
+fn down() -> String {
+    "down".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioReport {
+    #[serde(default = "one")]
+    seq: u64,
+    /// none, stopped, running or healthy.
+    #[serde(default = "none")]
+    channel: String,
+    address: Option<String>,
+    source: Option<String>,
+    paused_for: Option<i64>,
+    /// How long this node has seen the sequence stand still; not given: just seen for the
+    /// first time.
+    unchanged_for: Option<i64>,
+}
+
+fn one() -> u64 {
+    1
+}
+fn none() -> String {
+    "none".into()
 }
 
 /// One link in the model.
 struct SimLink {
     link: Link,
     answering: Vec<String>,
+    unhealthy: Vec<String>,
+    /// Each row's server as a fence finds it: "replicating", "idle" or "down".
+    servers: BTreeMap<String, String>,
+    /// Current members' addresses.
+    members: BTreeMap<String, String>,
     gtid_domain: Option<u32>,
     race_lost_to: Option<String>,
     sql_fails: Option<String>,
@@ -174,8 +232,8 @@ struct SimLink {
 /// The simulated backend.
 pub struct SimBackend {
     facts: NodeFacts,
+    me: Me,
     schema: Schema,
-    heartbeat_timeout: i64,
     links: Vec<SimLink>,
     mail: crate::config::MailConfig,
     out: Box<dyn Write>,
@@ -188,13 +246,16 @@ impl SimBackend {
     fn by_channel(&mut self, ch: &Channel) -> Option<&mut SimLink> {
         self.links.iter_mut().find(|l| &l.link.channel == ch)
     }
-    fn answers(l: &SimLink, addr: &str) -> bool {
-        l.answering.iter().any(|a| {
+    fn listed(list: &[String], addr: &str) -> bool {
+        list.iter().any(|a| {
             a == addr
                 || SourceAddr::parse(a, 3306)
                     .map(|s| s.address() == addr)
                     .unwrap_or(false)
         })
+    }
+    fn answers(l: &SimLink, addr: &str) -> bool {
+        SimBackend::listed(&l.answering, addr)
     }
     fn print(&mut self, line: &str) {
         let _ = writeln!(self.out, "{}: {line}", self.facts.name);
@@ -204,6 +265,14 @@ impl SimBackend {
 impl Backend for SimBackend {
     fn facts(&self) -> &NodeFacts {
         &self.facts
+    }
+
+    fn me(&self) -> &Me {
+        &self.me
+    }
+
+    fn member_address(&mut self, host: &str) -> Result<Option<String>> {
+        Ok(self.links.iter().find_map(|l| l.members.get(host).cloned()))
     }
 
     fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>> {
@@ -221,16 +290,19 @@ impl Backend for SimBackend {
         Ok(self.link_mut(&link.key).and_then(|l| l.failure.clone()))
     }
 
-    fn probe(
-        &mut self,
-        link: &Link,
-        source: &SourceAddr,
-    ) -> std::result::Result<Option<u32>, String> {
+    fn probe(&mut self, link: &Link, source: &SourceAddr) -> std::result::Result<Probe, String> {
         let l = self
             .link_mut(&link.key)
             .ok_or_else(|| "unknown link".to_string())?;
-        if SimBackend::answers(l, &source.address()) {
-            Ok(l.gtid_domain)
+        let addr = source.address();
+        if SimBackend::answers(l, &addr) {
+            let healthy = !SimBackend::listed(&l.unhealthy, &addr);
+            Ok(Probe {
+                gtid_domain_id: l.gtid_domain,
+                cluster_status: Some(if healthy { "Primary" } else { "non-Primary" }.into()),
+                local_state: Some(if healthy { 4 } else { 0 }),
+                local_state_comment: Some(if healthy { "Synced" } else { "Initialized" }.into()),
+            })
         } else {
             Err(format!(
                 "Can't connect to MySQL server on '{}' (scenario: not answering)",
@@ -266,22 +338,81 @@ impl Backend for SimBackend {
     }
 
     fn apply(&mut self, action: &Action) -> Result<Outcome> {
-        let me = Me {
-            host: self.facts.name.clone(),
-            local_index: self.facts.local_index,
-            weight: self.facts.weight,
-        };
+        let me = self.me.clone();
+        let host = me.host.clone();
+        let dialect = self.facts.flavor.dialect();
+        if let Action::Propose { key, fresh } = action {
+            let l = self
+                .link_mut(key)
+                .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
+            let verdict = match &l.race_lost_to {
+                Some(winner) => Err(format!(
+                    "{winner} proposed at the same moment and won (certification conflict)"
+                )),
+                None => state::may_propose(&l.rows, fresh),
+            };
+            if verdict.is_ok()
+                && let Some(r) = l.rows.iter_mut().find(|r| r.host == host)
+            {
+                r.role = Role::Proposed;
+                r.heartbeat_age = Some(0);
+                r.update_age = Some(0);
+            }
+            for line in executor::proposal_lines(&self.schema, key, &me, verdict.is_ok()) {
+                self.print(&line);
+            }
+            return Ok(match verdict {
+                Ok(()) => Outcome::Done { affected: 1 },
+                Err(why) => Outcome::Lost(why),
+            });
+        }
+        if let Action::Fence { host: peer, .. } = action {
+            let found = self
+                .links
+                .iter_mut()
+                .find_map(|l| l.servers.get_mut(peer))
+                .map(|s| {
+                    let was = s.clone();
+                    if was == "replicating" {
+                        *s = "idle".into();
+                    }
+                    was
+                });
+            let outcome = match found.as_deref() {
+                Some("replicating") => FenceOutcome::Stopped,
+                Some("idle") => FenceOutcome::NotRunning,
+                _ => FenceOutcome::Unreachable(
+                    "Can't connect to MySQL server (scenario: down)".into(),
+                ),
+            };
+            if outcome == FenceOutcome::Stopped {
+                let ctx = RenderCtx {
+                    schema: Some(&self.schema),
+                    me: &me,
+                    dialect,
+                };
+                for s in executor::render(action, &ctx, Reveal::Masked)? {
+                    self.print(&s);
+                }
+            }
+            return Ok(Outcome::Fenced(outcome));
+        }
         let ctx = RenderCtx {
             schema: Some(&self.schema),
             me: &me,
-            dialect: self.facts.flavor.dialect(),
-            heartbeat_timeout: self.heartbeat_timeout,
+            dialect,
         };
         for s in executor::render(action, &ctx, Reveal::Masked)? {
             self.print(&s);
         }
-        let timeout = self.heartbeat_timeout;
-        let host = me.host.clone();
+        let report_of = |prev: Option<&NodeReport>, v: &state::ReportValues| NodeReport {
+            seq: prev.map_or(1, |p| p.seq + 1),
+            address: me.address.clone(),
+            channel: v.channel,
+            source: v.source.clone(),
+            paused_for: v.paused_since.map(|t| NOW - t),
+            fences: prev.map_or(0, |p| p.fences) + v.new_fences,
+        };
         let outcome = match action {
             Action::Notify(m) => {
                 let lines = m.lines(&self.mail, &self.facts.name);
@@ -290,7 +421,7 @@ impl Backend for SimBackend {
                 }
                 Outcome::Done { affected: 0 }
             }
-            Action::InsertRow { key, role } => {
+            Action::InsertRow { key, role, report } => {
                 let l = self
                     .link_mut(key)
                     .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
@@ -302,11 +433,18 @@ impl Backend for SimBackend {
                     heartbeat_age: Some(0),
                     update_age: Some(0),
                     current_source: None,
+                    report: Some(report_of(None, report)),
+                    read_at: NOW,
                 });
                 l.rows.sort_by(|a, b| a.host.cmp(&b.host));
                 Outcome::Done { affected: 1 }
             }
-            Action::UpdateOwnRow { key, role, source } => {
+            Action::UpdateOwnRow {
+                key,
+                role,
+                source,
+                report,
+            } => {
                 let l = self
                     .link_mut(key)
                     .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
@@ -318,47 +456,49 @@ impl Backend for SimBackend {
                         r.role = *role;
                         r.update_age = Some(0);
                     }
-                    if let Some(s) = source {
-                        r.current_source = s.clone();
+                    match source {
+                        SourceUpdate::Keep => {}
+                        SourceUpdate::Set(a) => r.current_source = Some(a.clone()),
+                        SourceUpdate::Clear => r.current_source = None,
                     }
+                    r.report = Some(report_of(r.report.as_ref(), report));
                     n = 1;
                 }
                 Outcome::Done { affected: n }
             }
-            Action::DemoteSilent { key, host: peer } => {
+            Action::PauseMark { key, report } => {
+                let l = self
+                    .link_mut(key)
+                    .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
+                if let Some(r) = l.rows.iter_mut().find(|r| r.host == host) {
+                    let mut p = report_of(r.report.as_ref(), report);
+                    p.seq = r.report.as_ref().map_or(0, |p| p.seq);
+                    r.report = Some(p);
+                }
+                Outcome::Done { affected: 1 }
+            }
+            Action::DemoteSilent {
+                key,
+                host: peer,
+                guard,
+            } => {
                 let l = self
                     .link_mut(key)
                     .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
                 let mut n = 0;
-                if let Some(r) = l
-                    .rows
-                    .iter_mut()
-                    .find(|r| &r.host == peer && r.role == Role::Yes && !r.is_fresh(timeout))
-                {
+                if let Some(r) = l.rows.iter_mut().find(|r| {
+                    &r.host == peer
+                        && r.role == Role::Yes
+                        && match guard {
+                            SilenceGuard::Seq(s) => r.report.as_ref().is_some_and(|p| p.seq == *s),
+                            SilenceGuard::OlderThan(t) => r.heartbeat_age.is_none_or(|a| a > *t),
+                        }
+                }) {
                     r.role = Role::No;
                     r.update_age = Some(0);
                     n = 1;
                 }
                 Outcome::Done { affected: n }
-            }
-            Action::Propose { key } => {
-                let l = self
-                    .link_mut(key)
-                    .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
-                if let Some(winner) = &l.race_lost_to {
-                    Outcome::Lost(format!(
-                        "{winner} proposed at the same moment and won (certification conflict)"
-                    ))
-                } else if let Err(why) = state::may_propose(&l.rows, &host, timeout) {
-                    Outcome::Lost(why)
-                } else {
-                    if let Some(r) = l.rows.iter_mut().find(|r| r.host == host) {
-                        r.role = Role::Proposed;
-                        r.heartbeat_age = Some(0);
-                        r.update_age = Some(0);
-                    }
-                    Outcome::Done { affected: 1 }
-                }
             }
             Action::ChangeSource { channel, spec } => {
                 let l = self
@@ -426,7 +566,9 @@ impl Backend for SimBackend {
                 let n = u64::from(l.failure.take().is_some());
                 Outcome::Done { affected: n }
             }
-            Action::InitSchema => Outcome::Done { affected: 0 },
+            Action::InitSchema | Action::Propose { .. } | Action::Fence { .. } => {
+                Outcome::Done { affected: 0 }
+            }
         };
         Ok(outcome)
     }
@@ -516,7 +658,9 @@ pub fn simulate(
         has_claim_table: true,
         claim_records_failures: true,
         has_topology_tables: false,
+        has_node_table: true,
     };
+    let mut observations = Observations::in_memory();
     let mut links = Vec::new();
     for l in sc.link {
         let sources = l
@@ -536,6 +680,43 @@ pub fn simulate(
             .row
             .iter()
             .map(|r| {
+                let report = match &r.report {
+                    Some(p) => {
+                        if !matches!(p.channel.as_str(), "none" | "stopped" | "running" | "healthy") {
+                            return Err(bad(format!(
+                                "row {}: report channel {:?}: expected none, stopped, running or healthy",
+                                r.host, p.channel
+                            )));
+                        }
+                        if let Some(u) = p.unchanged_for {
+                            let since = NOW - u;
+                            observations.remember(
+                                &key,
+                                &r.host,
+                                Seen {
+                                    seq: p.seq,
+                                    since,
+                                    checked: since,
+                                },
+                            );
+                        }
+                        Some(NodeReport {
+                            seq: p.seq,
+                            address: p.address.clone(),
+                            channel: ChannelState::parse(&p.channel),
+                            source: p.source.clone(),
+                            paused_for: p.paused_for,
+                            fences: 0,
+                        })
+                    }
+                    None => None,
+                };
+                if !matches!(r.server.as_str(), "replicating" | "idle" | "down") {
+                    return Err(bad(format!(
+                        "row {}: server {:?}: expected replicating, idle or down",
+                        r.host, r.server
+                    )));
+                }
                 Ok(StateRow {
                     host: r.host.clone(),
                     local_index: r.local_index,
@@ -547,9 +728,21 @@ pub fn simulate(
                     heartbeat_age: r.heartbeat_age,
                     update_age: r.update_age.or(r.heartbeat_age),
                     current_source: r.current_source.clone(),
+                    report,
+                    read_at: NOW,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let servers = l
+            .row
+            .iter()
+            .map(|r| (r.host.clone(), r.server.clone()))
+            .collect();
+        let members = l
+            .row
+            .iter()
+            .filter_map(|r| r.member.clone().map(|m| (r.host.clone(), m)))
+            .collect();
         let replica = match &l.replica {
             Some(r) => {
                 let a = SourceAddr::parse(&r.source, 3306)
@@ -575,6 +768,9 @@ pub fn simulate(
                 behind: Vec::new(),
             },
             answering: l.answering.unwrap_or_else(|| l.sources.clone()),
+            unhealthy: l.unhealthy,
+            servers,
+            members,
             gtid_domain: l.gtid_domain,
             race_lost_to: l.race_lost_to,
             sql_fails: l.sql_fails,
@@ -607,6 +803,21 @@ pub fn simulate(
         gtid_domain_id: None,
         gtid_position: String::new(),
         weight: sc.node.weight,
+        incoming_address: None,
+    };
+    let address = match &sc.node.address {
+        Some(a) => Some(
+            SourceAddr::parse(a, 3306)
+                .map_err(|e| bad(format!("[node] address: {e}")))?
+                .address(),
+        ),
+        None => None,
+    };
+    let me = Me {
+        host: facts.name.clone(),
+        local_index: facts.local_index,
+        weight: facts.weight,
+        address,
     };
     let mut mail = crate::config::Config::defaults().mail;
     mail.to = sc.mail.to.unwrap_or_else(|| vec!["dba@example.com".into()]);
@@ -628,19 +839,31 @@ pub fn simulate(
             .iter()
             .map(|(k, v)| (k.as_str().into(), crate::policy::api::toml_to_dynamic(v)))
             .collect(),
+        silent_after: 0,
+    };
+    let settings = Settings {
+        silent_after: settings.heartbeat_timeout,
+        ..settings
     };
     let node_name = facts.name.clone();
     let link_list: Vec<Link> = links.iter().map(|l| l.link.clone()).collect();
     let (sink, buffer) = SharedOut::new();
     let backend = SimBackend {
         facts,
+        me,
         schema,
-        heartbeat_timeout: settings.heartbeat_timeout,
         links,
         mail,
         out: Box::new(sink),
     };
-    let ctx = RunCtx::new(Box::new(backend), link_list.clone(), settings);
+    let paused_since = sc.node.paused_for.map(|p| NOW - p);
+    let ctx = RunCtx::new(
+        Box::new(backend),
+        link_list.clone(),
+        settings,
+        observations,
+        paused_since,
+    );
     let (ctx, results) = policy.run(ctx);
     let _ = out.write_all(&buffer.take());
     let mut errors = Vec::new();

@@ -9,12 +9,20 @@
 //!   the connection.
 //!
 //! The generation is detected from `information_schema` ([`Schema::from_columns`]); nothing has
-//! to be migrated. This module only renders SQL text and decides from rows; `server.rs` reads
-//! and `executor.rs` writes.
+//! to be migrated. This module only renders SQL text and decides from rows; the executor reads
+//! and writes.
 //!
-//! Ages (`heartbeat_age`, `update_age`) are computed by the server (`UNIX_TIMESTAMP()` minus the
-//! column), so a client clock never enters a decision.
+//! Beside the state table this tool keeps `percona.replication_node`, which the original script
+//! never reads: each node's own report per link ([`NodeReport`]): a sequence number that every
+//! report advances (readers judge silence by watching it advance on their own clock, see
+//! `clock.rs`), the address where peers reach its server (to fence it), the state of its
+//! channel, and since when it is paused.
+//!
+//! Ages (`heartbeat_age`, `update_age`) are computed by the reading server (`UNIX_TIMESTAMP()`
+//! minus the column, written by another node's clock): they are shown, and used only for rows
+//! of nodes that do not report (the original script); silence is judged by `clock.rs`.
 
+use crate::flavor::ReplicaStatus;
 use crate::sql::quote;
 use serde::Serialize;
 use std::fmt;
@@ -63,25 +71,122 @@ impl FromStr for Role {
     }
 }
 
-/// One row of a link in the state table.
+/// One row of a link in the state table, with the node's report when it has one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StateRow {
     pub host: String,
     pub local_index: Option<i64>,
     pub weight: i64,
     pub role: Role,
-    /// Seconds since `lastHeartbeat`, by the server's clock; `None` if never.
+    /// Seconds since `lastHeartbeat`: the reading server's clock minus the writing node's.
     pub heartbeat_age: Option<i64>,
-    /// Seconds since `lastUpdate` (the last change of role).
+    /// Seconds since `lastUpdate` (the last change of role), computed the same way.
     pub update_age: Option<i64>,
     pub current_source: Option<String>,
+    /// What the node reported in `percona.replication_node`; `None` for a node that never
+    /// reported (the original script, or an older version of this tool).
+    pub report: Option<NodeReport>,
+    /// The reading server's clock (`UNIX_TIMESTAMP()`) when the row was read.
+    pub read_at: i64,
 }
 
-impl StateRow {
-    /// The row reported within the timeout.
-    pub fn is_fresh(&self, heartbeat_timeout: i64) -> bool {
-        matches!(self.heartbeat_age, Some(a) if a <= heartbeat_timeout)
+/// The state of a node's replication channel for a link, as it reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelState {
+    /// No channel is configured.
+    None,
+    /// Configured, no thread runs.
+    Stopped,
+    /// A thread runs (or the IO thread is connecting), but not both healthily.
+    Running,
+    /// Both threads run and the IO thread is connected.
+    Healthy,
+}
+
+impl ChannelState {
+    /// The state of a channel as `SHOW ... STATUS` reports it.
+    pub fn of(status: Option<&ReplicaStatus>) -> ChannelState {
+        use crate::flavor::Thread;
+        match status {
+            None => ChannelState::None,
+            Some(s) if s.is_healthy() => ChannelState::Healthy,
+            Some(s)
+                if matches!(s.io_running, Thread::Yes | Thread::Connecting)
+                    || s.sql_running == Thread::Yes =>
+            {
+                ChannelState::Running
+            }
+            Some(_) => ChannelState::Stopped,
+        }
     }
+
+    /// A thread of the channel runs: the node holds a connection to a source or applies.
+    pub fn runs(self) -> bool {
+        matches!(self, ChannelState::Running | ChannelState::Healthy)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelState::None => "none",
+            ChannelState::Stopped => "stopped",
+            ChannelState::Running => "running",
+            ChannelState::Healthy => "healthy",
+        }
+    }
+
+    /// Parses the stored text; anything unknown reads as `running`, the cautious answer.
+    pub fn parse(s: &str) -> ChannelState {
+        match s {
+            "none" => ChannelState::None,
+            "stopped" => ChannelState::Stopped,
+            "healthy" => ChannelState::Healthy,
+            _ => ChannelState::Running,
+        }
+    }
+}
+
+impl fmt::Display for ChannelState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A node's own report for a link, from `percona.replication_node`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeReport {
+    /// Advances by one with every report.
+    pub seq: u64,
+    /// `host:port` where peers reach the node's server, to fence it.
+    pub address: Option<String>,
+    pub channel: ChannelState,
+    pub source: Option<String>,
+    /// Seconds since the node's pause file appeared (by the reading server's clock), while
+    /// the node is paused.
+    pub paused_for: Option<i64>,
+    /// How many times the node stopped another node's channel before taking over this link.
+    pub fences: u64,
+}
+
+/// What a node writes into its report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportValues {
+    pub channel: ChannelState,
+    pub source: Option<String>,
+    /// Unix time the pause file appeared, while paused.
+    pub paused_since: Option<i64>,
+    /// Fences done since the last report.
+    pub new_fences: u64,
+}
+
+/// How a demotion makes sure the peer is still silent when the statement runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SilenceGuard {
+    /// The peer's report sequence is still the one this node watched stand still.
+    Seq(u64),
+    /// A node that does not report: its heartbeat is older than this many seconds, by the
+    /// servers' clocks.
+    OlderThan(i64),
 }
 
 /// Which generation of `percona.replication` this cluster has.
@@ -106,6 +211,8 @@ pub struct Schema {
     pub claim_records_failures: bool,
     /// `percona.cluster`, `percona.link` and `percona.weight` exist.
     pub has_topology_tables: bool,
+    /// `percona.replication_node` exists (it is created by the first report otherwise).
+    pub has_node_table: bool,
 }
 
 /// Why the state table cannot be used.
@@ -161,6 +268,7 @@ impl Schema {
             has_claim_table: table("replication_claim"),
             claim_records_failures: has("replication_claim", "failedKind"),
             has_topology_tables: table("cluster") && table("link") && table("weight"),
+            has_node_table: has("replication_node", "seq"),
         })
     }
 
@@ -218,19 +326,32 @@ impl Schema {
         format!("{} AND host = {}", self.where_link(key), quote(host))
     }
 
-    /// Reads every row of a link, ages computed by the server. The columns are always
-    /// `host, localIndex, weight, role, heartbeat_age, update_age, currentSource`.
+    /// Reads every row of a link with the node's report, ages computed by the server. The
+    /// columns are always `host, localIndex, weight, role, heartbeat_age, update_age,
+    /// currentSource, seq, address, channel, source, paused_for, fences, now`.
     pub fn select_rows(&self, key: &str) -> String {
+        let (report, join) = if self.has_node_table {
+            (
+                "n.seq, n.address, n.channel, n.source, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(n.pausedSince), n.fences",
+                format!(
+                    " LEFT JOIN {SCHEMA}.replication_node n ON n.connectionName = r.{k} AND n.host = r.host",
+                    k = self.key_column()
+                ),
+            )
+        } else {
+            ("NULL, NULL, NULL, NULL, NULL, NULL", String::new())
+        };
         format!(
-            "SELECT host, localIndex, {}, {}, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastUpdate), {} FROM {SCHEMA}.replication WHERE {} ORDER BY host",
-            if self.has_weight() { "weight" } else { "0" },
+            "SELECT r.host, r.localIndex, {}, r.{}, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), {}, {report}, UNIX_TIMESTAMP() FROM {SCHEMA}.replication r{join} WHERE r.{} = {} ORDER BY r.host",
+            if self.has_weight() { "r.weight" } else { "0" },
             self.role_column(),
             if self.has_current_source() {
-                "currentSource"
+                "r.currentSource"
             } else {
                 "NULL"
             },
-            self.where_link(key),
+            self.key_column(),
+            quote(key),
         )
     }
 
@@ -301,13 +422,56 @@ impl Schema {
         )
     }
 
-    /// Sets a silent peer's `Yes` back to `No`, only if it is still `Yes` and still silent, so
-    /// a peer that reported a moment ago is never demoted.
-    pub fn demote_silent(&self, key: &str, host: &str, heartbeat_timeout: i64) -> String {
+    /// Sets a silent peer's `Yes` back to `No`, only if it is still `Yes` and still silent when
+    /// the statement runs, so a peer that reported a moment ago is never demoted: its report
+    /// sequence has not moved (a compare-and-set, no clock involved), or, for a node that does
+    /// not report, its heartbeat is older than the threshold.
+    pub fn demote_silent(&self, key: &str, host: &str, guard: &SilenceGuard) -> String {
         let role = self.role_column();
+        match guard {
+            SilenceGuard::Seq(seq) => format!(
+                "UPDATE {SCHEMA}.replication r JOIN {SCHEMA}.replication_node n ON n.connectionName = r.{k} AND n.host = r.host SET r.{role} = 'No', r.lastUpdate = NOW() WHERE r.{k} = {} AND r.host = {} AND r.{role} = 'Yes' AND n.seq = {seq}",
+                quote(key),
+                quote(host),
+                k = self.key_column(),
+            ),
+            SilenceGuard::OlderThan(secs) => format!(
+                "UPDATE {SCHEMA}.replication SET {role} = 'No', lastUpdate = NOW() WHERE {} AND {role} = 'Yes' AND lastHeartbeat < NOW() - INTERVAL {secs} SECOND",
+                self.where_row(key, host)
+            ),
+        }
+    }
+
+    /// This node's report for a link: advances its sequence, records its address, channel,
+    /// source and pause, and adds the fences done since the last report. Creates the row on
+    /// the first report.
+    pub fn report(&self, key: &str, me: &Me, v: &ReportValues) -> String {
+        let addr = me.address.as_deref().map_or("NULL".into(), quote);
+        let src = v.source.as_deref().map_or("NULL".into(), quote);
+        let paused = v
+            .paused_since
+            .map_or("NULL".into(), |t| format!("FROM_UNIXTIME({t})"));
+        let ch = quote(v.channel.as_str());
         format!(
-            "UPDATE {SCHEMA}.replication SET {role} = 'No', lastUpdate = NOW() WHERE {} AND {role} = 'Yes' AND lastHeartbeat < NOW() - INTERVAL {heartbeat_timeout} SECOND",
-            self.where_row(key, host)
+            "INSERT INTO {SCHEMA}.replication_node (connectionName, host, address, seq, channel, source, pausedSince, fences, reportedAt) VALUES ({}, {}, {addr}, 1, {ch}, {src}, {paused}, {n}, NOW()) ON DUPLICATE KEY UPDATE address = {addr}, seq = seq + 1, channel = {ch}, source = {src}, pausedSince = {paused}, fences = fences + {n}, reportedAt = NOW()",
+            quote(key),
+            quote(&me.host),
+            n = v.new_fences,
+        )
+    }
+
+    /// A paused node that runs no channel marks itself paused without advancing its sequence:
+    /// it is alive, but neither a replica nor a candidate, so its peers let it go silent.
+    pub fn pause_mark(&self, key: &str, me: &Me, v: &ReportValues) -> String {
+        let addr = me.address.as_deref().map_or("NULL".into(), quote);
+        let paused = v
+            .paused_since
+            .map_or("NULL".into(), |t| format!("FROM_UNIXTIME({t})"));
+        let ch = quote(v.channel.as_str());
+        format!(
+            "INSERT INTO {SCHEMA}.replication_node (connectionName, host, address, seq, channel, source, pausedSince, fences, reportedAt) VALUES ({}, {}, {addr}, 0, {ch}, NULL, {paused}, 0, NOW()) ON DUPLICATE KEY UPDATE address = {addr}, channel = {ch}, pausedSince = {paused}, reportedAt = NOW()",
+            quote(key),
+            quote(&me.host),
         )
     }
 
@@ -392,6 +556,8 @@ pub struct Me {
     pub host: String,
     pub local_index: i64,
     pub weight: i64,
+    /// Where peers reach this node's server, recorded in its reports.
+    pub address: Option<String>,
 }
 
 /// The statements of one proposal; see [`Schema::propose`].
@@ -404,29 +570,59 @@ pub struct Proposal {
 }
 
 /// Whether this node may move to `Proposed`, given the link's rows as read inside the
-/// proposal's transaction: its own row must say `No`, and no other node may hold a fresh
-/// `Proposed` or `Yes`.
-pub fn may_propose(rows: &[StateRow], host: &str, heartbeat_timeout: i64) -> Result<(), String> {
-    match rows.iter().find(|r| r.host == host) {
+/// proposal's transaction: its own row must say `No`, and no other node may hold the link
+/// (see [`crate::clock::Freshness::holds`]). Every backend runs this same check.
+pub fn may_propose(rows: &[StateRow], fresh: &crate::clock::Freshness) -> Result<(), String> {
+    match rows.iter().find(|r| r.host == fresh.me) {
         None => return Err("this node has no row for the link".into()),
         Some(r) if r.role != Role::No => {
             return Err(format!("this node's row says {}, not No", r.role));
         }
         Some(_) => {}
     }
-    if let Some(other) = rows.iter().find(|r| {
-        r.host != host
-            && matches!(r.role, Role::Proposed | Role::Yes)
-            && r.is_fresh(heartbeat_timeout)
-    }) {
+    if let Some(other) = rows.iter().find(|r| fresh.holds(r)) {
         return Err(format!(
-            "{} already holds the link ({}, heartbeat {}s ago)",
+            "{} already holds the link ({})",
             other.host,
-            other.role,
-            other.heartbeat_age.unwrap_or(-1)
+            fresh.describe(other)
         ));
     }
     Ok(())
+}
+
+/// Parses the cells of [`Schema::select_rows`] (NULL as `None`).
+pub fn parse_rows(cells: Vec<Vec<Option<String>>>) -> Result<Vec<StateRow>, String> {
+    let secs = |v: Option<String>| v.and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64);
+    cells
+        .into_iter()
+        .map(|r| {
+            let g = |i: usize| r.get(i).cloned().flatten();
+            let role_text = g(3).unwrap_or_else(|| "No".into());
+            let report = g(7)
+                .and_then(|seq| seq.parse::<u64>().ok())
+                .map(|seq| NodeReport {
+                    seq,
+                    address: g(8),
+                    channel: ChannelState::parse(&g(9).unwrap_or_default()),
+                    source: g(10),
+                    paused_for: secs(g(11)),
+                    fences: g(12).and_then(|v| v.parse().ok()).unwrap_or(0),
+                });
+            Ok(StateRow {
+                host: g(0).unwrap_or_default(),
+                local_index: g(1).and_then(|v| v.parse().ok()),
+                weight: g(2).and_then(|v| v.parse().ok()).unwrap_or(0),
+                role: role_text
+                    .parse::<Role>()
+                    .map_err(|e| format!("row {:?}: {e}", g(0)))?,
+                heartbeat_age: secs(g(4)),
+                update_age: secs(g(5)),
+                current_source: g(6),
+                report,
+                read_at: secs(g(13)).unwrap_or(0),
+            })
+        })
+        .collect()
 }
 
 /// The claim table: one row per link, written by every proposal.
@@ -436,8 +632,15 @@ pub fn claim_table_ddl() -> String {
     )
 }
 
+/// The report table: one row per link and node, written only by that node.
+pub fn node_table_ddl() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {SCHEMA}.replication_node (connectionName varchar(64) NOT NULL, host varchar(255) NOT NULL, address varchar(255) NULL DEFAULT NULL, seq bigint unsigned NOT NULL DEFAULT 0, channel varchar(16) NOT NULL DEFAULT 'none', source varchar(255) NULL DEFAULT NULL, pausedSince timestamp NULL DEFAULT NULL, fences bigint unsigned NOT NULL DEFAULT 0, reportedAt timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (connectionName, host)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    )
+}
+
 /// What `init` creates: the multi-cluster generation (with `isReplica` and `currentSource`),
-/// the claim table, and the topology tables. Every statement is `IF NOT EXISTS`, so `init` is
+/// the claim table, the report table, and the topology tables. Every statement is `IF NOT EXISTS`, so `init` is
 /// idempotent, and so its events do no harm when async replication carries them to a cluster
 /// that already has the tables.
 pub fn init_ddl() -> Vec<String> {
@@ -447,6 +650,7 @@ pub fn init_ddl() -> Vec<String> {
             "CREATE TABLE IF NOT EXISTS {SCHEMA}.replication (host varchar(255) NOT NULL, weight int NOT NULL DEFAULT 0, localIndex int DEFAULT NULL, isReplica enum('No','Yes','Proposed','Failed') NOT NULL DEFAULT 'No', lastUpdate timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, lastHeartbeat timestamp NOT NULL DEFAULT '1971-01-01 00:00:00', connectionName varchar(64) NOT NULL, currentSource varchar(255) DEFAULT NULL, PRIMARY KEY (connectionName, host), KEY idx_host (host)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         ),
         claim_table_ddl(),
+        node_table_ddl(),
         format!(
             "CREATE TABLE IF NOT EXISTS {SCHEMA}.cluster (cluster varchar(31) NOT NULL, masterCandidates varchar(255) NOT NULL, replCreds varchar(255) NOT NULL, PRIMARY KEY (cluster)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         ),
@@ -500,6 +704,7 @@ mod tests {
             ],
         );
         c.extend(cols("replication_claim", &["connectionName", "failedKind"]));
+        c.extend(cols("replication_node", &["connectionName", "host", "seq"]));
         Schema::from_columns(&c).unwrap()
     }
 
@@ -508,6 +713,7 @@ mod tests {
             host: "DC1-1".into(),
             local_index: 2,
             weight: 10,
+            address: Some("10.0.1.1:3306".into()),
         }
     }
 
@@ -560,7 +766,7 @@ mod tests {
         let s = seed();
         assert_eq!(
             s.select_rows("DC1"),
-            "SELECT host, localIndex, 0, isSlave, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastUpdate), NULL FROM percona.replication WHERE cluster = 'DC1' ORDER BY host"
+            "SELECT r.host, r.localIndex, 0, r.isSlave, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), NULL, NULL, NULL, NULL, NULL, NULL, NULL, UNIX_TIMESTAMP() FROM percona.replication r WHERE r.cluster = 'DC1' ORDER BY r.host"
         );
         assert_eq!(
             s.insert_row("DC1", &me(), Role::No),
@@ -571,7 +777,7 @@ mod tests {
             "UPDATE percona.replication SET lastUpdate = lastUpdate, lastHeartbeat = NOW(), localIndex = 2 WHERE cluster = 'DC1' AND host = 'DC1-1'"
         );
         assert_eq!(
-            s.demote_silent("DC1", "DC1-3", 179),
+            s.demote_silent("DC1", "DC1-3", &SilenceGuard::OlderThan(179)),
             "UPDATE percona.replication SET isSlave = 'No', lastUpdate = NOW() WHERE cluster = 'DC1' AND host = 'DC1-3' AND isSlave = 'Yes' AND lastHeartbeat < NOW() - INTERVAL 179 SECOND"
         );
         let p = s.propose("DC1", &me());
@@ -582,7 +788,7 @@ mod tests {
         );
         assert!(
             p.lock_rows
-                .ends_with("WHERE cluster = 'DC1' ORDER BY host FOR UPDATE")
+                .ends_with("WHERE r.cluster = 'DC1' ORDER BY r.host FOR UPDATE")
         );
         assert_eq!(
             p.update,
@@ -595,7 +801,7 @@ mod tests {
         let s = multi();
         assert_eq!(
             s.select_rows("DC1-DC2"),
-            "SELECT host, localIndex, weight, isReplica, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(lastUpdate), currentSource FROM percona.replication WHERE connectionName = 'DC1-DC2' ORDER BY host"
+            "SELECT r.host, r.localIndex, r.weight, r.isReplica, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), r.currentSource, n.seq, n.address, n.channel, n.source, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(n.pausedSince), n.fences, UNIX_TIMESTAMP() FROM percona.replication r LEFT JOIN percona.replication_node n ON n.connectionName = r.connectionName AND n.host = r.host WHERE r.connectionName = 'DC1-DC2' ORDER BY r.host"
         );
         assert_eq!(
             s.insert_row("DC1-DC2", &me(), Role::Yes),
@@ -615,6 +821,83 @@ mod tests {
             "UPDATE percona.replication SET isReplica = 'No', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 2, weight = 10, currentSource = NULL WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'"
         );
         assert_eq!(s.propose("DC1-DC2", &me()).create_claim_table, None);
+    }
+
+    #[test]
+    fn reports_advance_a_sequence_and_demotions_compare_it() {
+        let s = multi();
+        let v = ReportValues {
+            channel: ChannelState::Healthy,
+            source: Some("10.0.2.1:3306".into()),
+            paused_since: None,
+            new_fences: 1,
+        };
+        assert_eq!(
+            s.report("DC1-DC2", &me(), &v),
+            "INSERT INTO percona.replication_node (connectionName, host, address, seq, channel, source, pausedSince, fences, reportedAt) VALUES ('DC1-DC2', 'DC1-1', '10.0.1.1:3306', 1, 'healthy', '10.0.2.1:3306', NULL, 1, NOW()) ON DUPLICATE KEY UPDATE address = '10.0.1.1:3306', seq = seq + 1, channel = 'healthy', source = '10.0.2.1:3306', pausedSince = NULL, fences = fences + 1, reportedAt = NOW()"
+        );
+        let paused = ReportValues {
+            channel: ChannelState::None,
+            source: None,
+            paused_since: Some(1_700_000_000),
+            new_fences: 0,
+        };
+        assert_eq!(
+            s.pause_mark("DC1-DC2", &me(), &paused),
+            "INSERT INTO percona.replication_node (connectionName, host, address, seq, channel, source, pausedSince, fences, reportedAt) VALUES ('DC1-DC2', 'DC1-1', '10.0.1.1:3306', 0, 'none', NULL, FROM_UNIXTIME(1700000000), 0, NOW()) ON DUPLICATE KEY UPDATE address = '10.0.1.1:3306', channel = 'none', pausedSince = FROM_UNIXTIME(1700000000), reportedAt = NOW()"
+        );
+        assert_eq!(
+            s.demote_silent("DC1-DC2", "DC1-3", &SilenceGuard::Seq(17)),
+            "UPDATE percona.replication r JOIN percona.replication_node n ON n.connectionName = r.connectionName AND n.host = r.host SET r.isReplica = 'No', r.lastUpdate = NOW() WHERE r.connectionName = 'DC1-DC2' AND r.host = 'DC1-3' AND r.isReplica = 'Yes' AND n.seq = 17"
+        );
+    }
+
+    #[test]
+    fn rows_parse_with_their_reports_and_the_readers_clock() {
+        let cell = |v: &str| (v != "NULL").then(|| v.to_string());
+        let line = |v: &[&str]| v.iter().map(|c| cell(c)).collect::<Vec<_>>();
+        let rows = parse_rows(vec![
+            line(&[
+                "DC1-1",
+                "0",
+                "5",
+                "Yes",
+                "12",
+                "300",
+                "10.0.2.1:3306",
+                "42",
+                "10.0.1.1:3306",
+                "healthy",
+                "10.0.2.1:3306",
+                "NULL",
+                "2",
+                "1700000000",
+            ]),
+            line(&[
+                "DC1-2",
+                "1",
+                "0",
+                "No",
+                "7",
+                "7",
+                "NULL",
+                "NULL",
+                "NULL",
+                "NULL",
+                "NULL",
+                "NULL",
+                "NULL",
+                "1700000000",
+            ]),
+        ])
+        .unwrap();
+        assert_eq!(rows[0].role, Role::Yes);
+        assert_eq!(rows[0].heartbeat_age, Some(12));
+        assert_eq!(rows[0].read_at, 1_700_000_000);
+        let r = rows[0].report.as_ref().unwrap();
+        assert_eq!((r.seq, r.channel, r.fences), (42, ChannelState::Healthy, 2));
+        assert_eq!(rows[1].report, None, "a node that never reported");
+        assert!(parse_rows(vec![line(&["x", "NULL", "NULL", "Maybe"])]).is_err());
     }
 
     #[test]
@@ -644,6 +927,7 @@ mod tests {
             host: "x' OR '1'='1".into(),
             local_index: 0,
             weight: 0,
+            address: None,
         };
         let sql = multi().update_own("DC1-DC2", &m, Some(Role::Yes), None);
         assert!(sql.ends_with(r"AND host = 'x\' OR \'1\'=\'1'"));
@@ -658,24 +942,27 @@ mod tests {
             heartbeat_age: Some(age),
             update_age: Some(age),
             current_source: None,
+            report: None,
+            read_at: 0,
         }
     }
 
     #[test]
     fn a_proposal_needs_own_row_at_no_and_nobody_else_holding_the_link() {
+        let judge = |me: &str| crate::clock::Observations::in_memory().freshness("L", me, 179);
         let ok = [row("a", Role::No, 1), row("b", Role::No, 1)];
-        assert!(may_propose(&ok, "a", 179).is_ok());
-        assert!(may_propose(&ok, "c", 179).is_err());
+        assert!(may_propose(&ok, &judge("a")).is_ok());
+        assert!(may_propose(&ok, &judge("c")).is_err());
         let taken = [row("a", Role::No, 1), row("b", Role::Proposed, 5)];
         assert!(
-            may_propose(&taken, "a", 179)
+            may_propose(&taken, &judge("a"))
                 .unwrap_err()
                 .contains("b already holds")
         );
         let stale = [row("a", Role::No, 1), row("b", Role::Yes, 500)];
-        assert!(may_propose(&stale, "a", 179).is_ok());
+        assert!(may_propose(&stale, &judge("a")).is_ok());
         let failed_self = [row("a", Role::Failed, 1)];
-        assert!(may_propose(&failed_self, "a", 179).is_err());
+        assert!(may_propose(&failed_self, &judge("a")).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! as text for a person or JSON for a program. Pure formatting; `lib.rs` gathers the data.
 //! Passwords are never part of the report.
 
+use crate::clock::Skew;
 use crate::flavor::ReplicaStatus;
 use crate::server::NodeFacts;
 use crate::state::{Generation, LinkFailure, StateRow};
@@ -11,10 +12,17 @@ use std::fmt::Write;
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub node: NodeFacts,
+    /// Where peers reach this node's server to fence it, as its reports record it.
+    pub address: Option<String>,
     /// `None` when the state table could not be read.
     pub generation: Option<Generation>,
     pub heartbeat_timeout: i64,
-    pub paused: bool,
+    /// The threshold every rule uses (the policy may lengthen `heartbeat_timeout`).
+    pub silent_after: i64,
+    /// When this node's pause file appeared (Unix time), if it exists.
+    pub paused_since: Option<i64>,
+    /// Peers whose clock this node found off by more than a quarter of the threshold.
+    pub skewed: Vec<Skew>,
     /// How the manager reached the local server: endpoint and TLS cipher.
     pub connection: String,
     pub links: Vec<LinkReport>,
@@ -28,11 +36,22 @@ pub struct LinkReport {
     pub remote: String,
     pub channel: String,
     pub sources: Vec<String>,
-    pub rows: Vec<StateRow>,
+    pub rows: Vec<RowView>,
     /// This node's channel for the link, if it has one.
     pub replica: Option<ReplicaStatus>,
     /// Why the link is failing, if a node recorded it.
     pub failure: Option<LinkFailure>,
+}
+
+/// A row as this node judges it.
+#[derive(Debug, Serialize)]
+pub struct RowView {
+    #[serde(flatten)]
+    pub row: StateRow,
+    /// How long this node has seen the node's report sequence stand still (or, for a node
+    /// that does not report, its heartbeat age).
+    pub silent_for: Option<i64>,
+    pub fresh: bool,
 }
 
 fn age(a: Option<i64>) -> String {
@@ -103,8 +122,28 @@ impl Report {
         if !n.gtid_position.is_empty() {
             let _ = writeln!(o, "GTID position: {}", n.gtid_position);
         }
-        if self.paused {
-            let _ = writeln!(o, "PAUSED: the pause file exists; runs do nothing");
+        let _ = writeln!(
+            o,
+            "peers fence it at {}; a node is silent after {} s without a report",
+            self.address
+                .as_deref()
+                .unwrap_or("(unknown: set [local] address)"),
+            self.silent_after
+        );
+        if let Some(since) = self.paused_since {
+            let _ = writeln!(
+                o,
+                "PAUSED since {}: runs report (heartbeat while the channel runs) and change nothing else",
+                chrono::DateTime::from_timestamp(since, 0)
+                    .map(|t| t
+                        .with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string())
+                    .unwrap_or_else(|| since.to_string())
+            );
+        }
+        for k in &self.skewed {
+            let _ = writeln!(o, "CLOCK: {}", k.describe());
         }
         for l in &self.links {
             let _ = writeln!(
@@ -122,21 +161,34 @@ impl Report {
             if l.rows.is_empty() {
                 let _ = writeln!(o, "  no state rows yet");
             }
-            for r in &l.rows {
-                let fresh = if r.is_fresh(self.heartbeat_timeout) {
-                    ""
-                } else {
-                    " (silent)"
+            for v in &l.rows {
+                let r = &v.row;
+                let fresh = if v.fresh { "" } else { " (silent)" };
+                let report = match &r.report {
+                    Some(p) => format!(
+                        "; report #{} channel {}{}{}",
+                        p.seq,
+                        p.channel,
+                        p.paused_for
+                            .map_or(String::new(), |s| format!(", PAUSED for {s}s")),
+                        if p.fences > 0 {
+                            format!(", fenced {} time(s)", p.fences)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    None => "; no report (original script?)".into(),
                 };
                 let _ = writeln!(
                     o,
-                    "  {:<20} {:<9} index {:<3} weight {:<4} heartbeat {}{} changed {} ago{}",
+                    "  {:<20} {:<9} index {:<3} weight {:<4} silent for {}{} (heartbeat {} by the clocks) changed {} ago{}{report}",
                     r.host,
                     r.role.as_str(),
                     r.local_index.map_or("-".into(), |i| i.to_string()),
                     r.weight,
-                    age(r.heartbeat_age),
+                    age(v.silent_for),
                     fresh,
+                    age(r.heartbeat_age),
                     age(r.update_age),
                     r.current_source
                         .as_ref()

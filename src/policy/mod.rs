@@ -3,14 +3,16 @@
 //! The built-in policy (`policies/default.rhai`) is embedded in the binary. A site policy is
 //! compiled on top of it: each function the site file defines replaces the built-in function of
 //! the same name and arity, so a site overrides only what it changes (see `policies/*.rhai`).
-//! The host calls `manage_link(node, link)` once per link on every run.
+//! The host ([`crate::host`]) calls `manage_link(node, link)` once per link on every run, and
+//! `silent_after(settings)` and `mail(...)` for its own choices and notifications.
 
 pub mod api;
 pub mod engine;
 
 use crate::error::{Error, Result};
-use api::{RunCtx, Shared};
-use rhai::{AST, CallFnOptions, Dynamic, EvalAltResult, Position, Scope};
+use crate::host::{self, PolicyHooks, RunCtx, Settings, Shared};
+use crate::topology::Link;
+use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, FuncArgs, Position, Scope};
 use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
@@ -122,42 +124,118 @@ impl Policy {
         })
     }
 
-    /// Runs `manage_link` for every link. A link whose policy call fails does not stop the
-    /// others; its error is returned in the report.
+    /// Runs every link: the host's rules around `manage_link`. A link whose policy call fails
+    /// does not stop the others; its error is returned in the report.
     pub fn run(&self, ctx: RunCtx) -> (RunCtx, Vec<LinkResult>) {
         let shared: Shared = Rc::new(RefCell::new(ctx));
-        let mut results = Vec::new();
-        {
+        let results = {
             let mut engine = engine::sandboxed(self.max_operations);
             api::register(&mut engine, &shared);
-            let (node, links) = {
-                let c = shared.borrow();
-                (
-                    api::facts_map(c.backend.facts()),
-                    c.links.iter().map(api::link_map).collect::<Vec<_>>(),
-                )
+            let hooks = Hooks {
+                engine: &engine,
+                policy: self,
+                shared: &shared,
             };
-            for link in links {
-                let key = link.get("key").map(|k| k.to_string()).unwrap_or_default();
-                let mut scope = Scope::new();
-                let r = engine.call_fn_with_options::<Dynamic>(
-                    CallFnOptions::new().eval_ast(false).rewind_scope(true),
-                    &mut scope,
-                    &self.ast,
-                    ENTRY,
-                    (Dynamic::from_map(node.clone()), Dynamic::from_map(link)),
-                );
-                results.push((
-                    key,
-                    r.map(|_| ()).map_err(|e| describe(&e, &self.entry_source)),
-                ));
-            }
-        }
+            host::run_links(&shared, &hooks)
+        };
         let ctx = match Rc::try_unwrap(shared) {
             Ok(cell) => cell.into_inner(),
             Err(_) => unreachable!("the engine holding the context was dropped"),
         };
         (ctx, results)
+    }
+
+    /// The policy's `silent_after(settings)`, for `status`, which does not run the policy: an
+    /// engine with `settings()` only. `None` when it fails.
+    pub fn silent_after(&self, settings: &Settings) -> Option<i64> {
+        let mut engine = engine::sandboxed(self.max_operations);
+        let s = settings.clone();
+        engine.register_fn("settings", move || api::settings_map(&s));
+        call(
+            &engine,
+            &self.ast,
+            "silent_after",
+            (api::settings_map(settings),),
+        )
+        .ok()
+        .and_then(|v| v.as_int().ok())
+    }
+
+    fn describe(&self, e: &EvalAltResult) -> String {
+        describe(e, &self.entry_source)
+    }
+}
+
+fn call(
+    engine: &Engine,
+    ast: &AST,
+    name: &str,
+    args: impl FuncArgs,
+) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
+    let mut scope = Scope::new();
+    engine.call_fn_with_options::<Dynamic>(
+        CallFnOptions::new().eval_ast(false).rewind_scope(true),
+        &mut scope,
+        ast,
+        name,
+        args,
+    )
+}
+
+/// The policy as the host reaches it.
+struct Hooks<'a> {
+    engine: &'a Engine,
+    policy: &'a Policy,
+    shared: &'a Shared,
+}
+
+impl Hooks<'_> {
+    fn node(&self) -> rhai::Map {
+        api::node_map(&self.shared.borrow())
+    }
+}
+
+impl PolicyHooks for Hooks<'_> {
+    fn manage_link(&self, link: &Link) -> std::result::Result<(), String> {
+        let args = (
+            Dynamic::from_map(self.node()),
+            Dynamic::from_map(api::link_map(link)),
+        );
+        call(self.engine, &self.policy.ast, ENTRY, args)
+            .map(|_| ())
+            .map_err(|e| self.policy.describe(&e))
+    }
+
+    fn silent_after(&self) -> std::result::Result<i64, String> {
+        let s = api::settings_map(&self.shared.borrow().settings);
+        let v = call(
+            self.engine,
+            &self.policy.ast,
+            "silent_after",
+            (Dynamic::from_map(s),),
+        )
+        .map_err(|e| self.policy.describe(&e))?;
+        v.as_int()
+            .map_err(|t| format!("silent_after returned a {t}, not a number of seconds"))
+    }
+
+    fn mail(
+        &self,
+        link: &Link,
+        event: &str,
+        subject: &str,
+        body: &str,
+    ) -> std::result::Result<(), String> {
+        let args = (
+            Dynamic::from_map(self.node()),
+            Dynamic::from_map(api::link_map(link)),
+            Dynamic::from(event.to_string()),
+            Dynamic::from(subject.to_string()),
+            Dynamic::from(body.to_string()),
+        );
+        call(self.engine, &self.policy.ast, "mail", args)
+            .map(|_| ())
+            .map_err(|e| self.policy.describe(&e))
     }
 }
 

@@ -12,8 +12,9 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-// A run may spend up to CONNECT on a source, plus 5 s on each probe of a hanging one; the
-// heartbeat timeout must stay above that, as 179 s stays above 30 s in production.
+// A run refreshes its heartbeat before every source attempt; one attempt takes at most the
+// probe (2 s on loopback) + CONNECT + 1 s, which the heartbeat timeout must exceed, as 179 s
+// exceeds 5 + 30 + 1 s in production.
 const HEARTBEAT: u64 = 10;
 const FAILED: u64 = 15;
 const CONNECT: u64 = 5;
@@ -551,7 +552,7 @@ fn fault_7_an_overlapping_run_on_one_node_exits_at_once() {
     let observed = Observed::default();
     report(
         "7-overlapping-runs",
-        "a second run on a node while the first waits 5 s on a source that hangs",
+        "a second run on a node while the first waits 2 s (the probe timeout) on a source that hangs",
         &observed,
         None,
         &format!(
@@ -804,5 +805,225 @@ fn fault_9c_chain_with_links_from_the_percona_tables() {
         fault_at,
         &[("DC1", "DC1-DC2"), ("DC1", "DC1-DC3"), ("DC2", "DC2-DC1"), ("DC3", "DC3-DC1")],
         "DC2 requested DO_DOMAIN_IDS=(1,3) and DC3 (1,2) from DC1, worked out from percona.link",
+    );
+}
+
+/// Checks `ok` every 250 ms for `period`, failing at the first moment it does not hold.
+fn holds_for(what: &str, period: Duration, mut ok: impl FnMut() -> Result<(), String>) {
+    let until = Instant::now() + period;
+    while Instant::now() < until {
+        if let Err(e) = ok() {
+            panic!(
+                "{what} stopped holding after {:?}: {e}",
+                period - (until - Instant::now())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn fault_10_the_replica_nodes_manager_is_paused() {
+    let r = Run::begin(options(), "f10");
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let fault_at = r.monitor.now();
+    r.sb.pause(&replica, true);
+    // A silent replica is replaced after one heartbeat timeout: for three, the paused one keeps
+    // reporting and nobody takes the link from it.
+    holds_for(
+        "the paused node as DC1's only replica",
+        Duration::from_secs(3 * HEARTBEAT),
+        || match r.sb.replica_of("DC1", "DC1-DC2")? {
+            (n, _) if n == replica => Ok(()),
+            (n, _) => Err(format!("{n} replicates")),
+        },
+    );
+    let status = r.sb.manager(&replica, &["status"]);
+    assert!(status.stdout.contains("PAUSED since "), "{}", status.all());
+    let peer = DC1.iter().find(|n| **n != replica).unwrap();
+    let seen = r.sb.manager(peer, &["status"]);
+    assert!(
+        seen.stdout.contains(", PAUSED for "),
+        "the other nodes see the pause: {}",
+        seen.stdout
+    );
+    r.sb.pause(&replica, false);
+    r.ticker.wait_ticks(2, Duration::from_secs(60));
+    r.finish(
+        "10-replica-manager-paused",
+        &format!(
+            "pause file on {replica}, DC1's replica, for 3 heartbeat timeouts ({} s), then removed",
+            3 * HEARTBEAT
+        ),
+        fault_at,
+        &LINKS,
+        "the paused replica kept reporting while its channel ran, so no other node took the link; status on every node showed the pause",
+    );
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn fault_11_the_replica_nodes_manager_stops_while_its_server_runs() {
+    let r = Run::begin(options(), "f11");
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let fault_at = r.monitor.now();
+    r.sb.set_manager_running(&replica, false);
+    let t = Instant::now();
+    let (next, _) = r.sb.await_new_replica("DC1", "DC1-DC2", &replica);
+    let took = t.elapsed();
+    // The old replica's server still runs, but its channel was fenced before the new one
+    // started (the monitor saw no moment with both).
+    let old = r.sb.channels(&replica).unwrap();
+    assert!(old.iter().all(|c| !c.running()), "{old:?}");
+    let fenced =
+        r.sb.mails_matching("DC1", &format!("stopped the channel of {replica}"));
+    assert_eq!(fenced.len(), 1, "{fenced:?}");
+    let count = r.sb.value(
+        &next,
+        &format!("SELECT fences FROM percona.replication_node WHERE connectionName = 'DC1-DC2' AND host = '{next}'"),
+    );
+    assert_eq!(count, "1", "the fence is counted in {next}'s report");
+    // Its manager comes back: it leaves the fenced channel reset and reports No.
+    r.sb.set_manager_running(&replica, true);
+    wait_until(
+        "the old replica to reset its fenced channel",
+        Duration::from_secs(30),
+        || {
+            let c = r.sb.channels(&replica)?;
+            if c.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{c:?}"))
+            }
+        },
+    );
+    r.finish(
+        "11-replica-manager-stopped",
+        &format!("the manager of {replica}, DC1's replica, stops running (no cron) while its server and channel run; it comes back later"),
+        fault_at,
+        &LINKS,
+        &format!(
+            "{next} took over {:.1} s after the last report of {replica}'s manager, after stopping {replica}'s channel (one fence, mailed and counted)",
+            took.as_secs_f64()
+        ),
+    );
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn fault_12_a_source_cut_off_from_its_own_cluster() {
+    let r = Run::begin(options(), "f12");
+    let (replica, ch) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let source = source_node(&r.sb, &ch.source);
+    let fault_at = r.monitor.now();
+    r.sb.script(&["isolate", &source], &[]);
+    let t = Instant::now();
+    let (after, ch2) = wait_until(
+        "DC1's replica to leave the source that was cut off",
+        Duration::from_secs(30),
+        || {
+            let (n, c) = r.sb.replica_of("DC1", "DC1-DC2")?;
+            if c.source != ch.source {
+                Ok((n, c))
+            } else {
+                Err(format!("still reading from {}", c.source))
+            }
+        },
+    );
+    let took = t.elapsed();
+    assert_eq!(
+        after, replica,
+        "the replica itself switches; no other node takes over"
+    );
+    let switched = r.sb.mails_matching("DC1", "switched source");
+    assert!(!switched.is_empty(), "the switch is mailed");
+    // Rows written in DC2 after the cut reach DC1 through the new source.
+    let survivor = DC2.iter().find(|n| **n != source).unwrap();
+    for i in 0..10 {
+        r.sb.insert(survivor, &format!("f12-after-cut-{i}"), "DC2");
+    }
+    for n in DC1 {
+        wait_until(
+            &format!("the rows written after the cut on {n}"),
+            Duration::from_secs(30),
+            || match r.sb.rows_with_prefix(n, "f12-after-cut-")? {
+                10 => Ok(()),
+                c => Err(format!("{c} of 10")),
+            },
+        );
+    }
+    r.sb.script(&["heal", &source], &[]);
+    r.sb.script(&["wait-synced", &source], &[]);
+    r.finish(
+        "12-source-cut-off",
+        &format!("gmcast.isolate=1 on {source}, the source of DC1's replica (it keeps serving its binlog, with nothing new), then heal"),
+        fault_at,
+        &LINKS,
+        &format!(
+            "{replica} saw {source} turn non-Primary and switched to {} {:.1} s after the cut; writes to DC2 after the cut reached DC1",
+            ch2.source,
+            took.as_secs_f64()
+        ),
+    );
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn fault_13_a_node_restarts_with_a_leftover_proposal() {
+    let r = Run::begin(options(), "f13");
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let x = DC1.iter().copied().find(|n| *n != replica).unwrap();
+    // What a run killed between START SLAVE and its last update leaves: a configured channel
+    // and a fresh Proposed row. Built by hand so that it happens every time: X's manager is
+    // stopped, X gets a channel (not started), its server dies, and its row is made a fresh
+    // Proposed with a weight above the real replica's.
+    r.sb.set_manager_running(x, false);
+    r.sb.wait_manager_idle(x);
+    let other_source = DC2.iter().map(|n| addr(n)).next_back().unwrap();
+    r.sb.sql(
+        x,
+        &format!("CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='{other_source}', MASTER_USER='repl', MASTER_PASSWORD='repl-pass', MASTER_USE_GTID=slave_pos, DO_DOMAIN_IDS=(2)"),
+    );
+    let fault_at = r.monitor.now();
+    r.sb.kill(x);
+    r.sb.start_node(x);
+    r.sb.sql(
+        &replica,
+        &format!(
+            "UPDATE percona.replication SET isReplica = 'Proposed', lastHeartbeat = NOW(), lastUpdate = NOW(), weight = 10 WHERE connectionName = 'DC1-DC2' AND host = '{x}'; UPDATE percona.replication_node SET seq = seq + 1, channel = 'healthy' WHERE connectionName = 'DC1-DC2' AND host = '{x}'"
+        ),
+    );
+    let stopped = r.sb.channels(x).unwrap();
+    assert!(
+        stopped.len() == 1 && !stopped[0].running(),
+        "skip-slave-start left the channel configured and stopped: {stopped:?}"
+    );
+    r.sb.set_manager_running(x, true);
+    wait_until(
+        &format!("{x} to withdraw its leftover proposal"),
+        Duration::from_secs(30),
+        || {
+            let roles = r.sb.roles(&replica, "DC1-DC2");
+            let c = r.sb.channels(x)?;
+            if roles.contains(&format!("{x}=No")) && c.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{roles:?} {c:?}"))
+            }
+        },
+    );
+    assert_eq!(r.sb.replica_of("DC1", "DC1-DC2").unwrap().0, replica);
+    let (observed, _) = r.finish(
+        "13-leftover-proposal",
+        &format!("{x} restarts (skip-slave-start) with a configured, stopped channel and a fresh Proposed row that outranks {replica}, the real replica"),
+        fault_at,
+        &LINKS,
+        &format!("{x} never became Yes, withdrew its proposal and reset its channel; {replica} never stopped"),
+    );
+    let gap = observed.interruption["DC1-DC2"];
+    assert!(
+        gap < Duration::from_secs(1),
+        "the real replica never stopped: DC1-DC2 was interrupted for {gap:?}"
     );
 }

@@ -114,6 +114,8 @@ pub struct Options {
     pub heartbeat: u64,
     pub failed: u64,
     pub connect: u64,
+    /// `[timeouts] probe`: on loopback a dead source refuses at once, so 2 s is plenty.
+    pub probe: u64,
     /// Run `init` on the first node of each cluster.
     pub init: bool,
     /// `SANDBOX_CLUSTERS`.
@@ -130,6 +132,7 @@ impl Default for Options {
             heartbeat: 179,
             failed: 180,
             connect: 20,
+            probe: 2,
             init: true,
             clusters: "DC1 DC2",
             links: None,
@@ -144,6 +147,8 @@ pub struct Sandbox {
     pub dir: PathBuf,
     /// Nodes that are down (killed), shared with the ticker and the monitor.
     pub down: Arc<Mutex<HashSet<String>>>,
+    /// Nodes whose manager does not run (no cron line) while their server runs.
+    pub no_manager: Arc<Mutex<HashSet<String>>>,
     /// Cluster name -> its nodes.
     pub clusters: BTreeMap<String, Vec<String>>,
 }
@@ -172,12 +177,14 @@ impl Sandbox {
             _one: one,
             dir,
             down: Arc::new(Mutex::new(HashSet::new())),
+            no_manager: Arc::new(Mutex::new(HashSet::new())),
             clusters: BTreeMap::new(),
         };
         let mut env: Vec<(&str, String)> = vec![
             ("SANDBOX_HEARTBEAT_TIMEOUT", o.heartbeat.to_string()),
             ("SANDBOX_FAILED_TIMEOUT", o.failed.to_string()),
             ("SANDBOX_CONNECT_TIMEOUT", o.connect.to_string()),
+            ("SANDBOX_PROBE_TIMEOUT", o.probe.to_string()),
             ("SANDBOX_CLUSTERS", o.clusters.to_string()),
         ];
         if let Some(l) = o.links {
@@ -414,6 +421,45 @@ impl Sandbox {
     pub fn kill(&self, node: &str) {
         self.down.lock().unwrap().insert(node.to_string());
         self.script(&["kill", node], &[]);
+    }
+
+    /// Stops (or resumes) the manager of a node while its server runs: no cron line.
+    pub fn set_manager_running(&self, node: &str, running: bool) {
+        let mut set = self.no_manager.lock().unwrap();
+        if running {
+            set.remove(node);
+        } else {
+            set.insert(node.to_string());
+        }
+    }
+
+    /// Waits until no run of the manager holds the node's lock file.
+    pub fn wait_manager_idle(&self, node: &str) {
+        let lock = self.dir.join(node).join("manager.lock");
+        wait_until(
+            &format!("{node}'s manager to finish its run"),
+            Duration::from_secs(60),
+            || {
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&lock)
+                    .map_err(|e| e.to_string())?;
+                f.try_lock().map_err(|e| format!("{e:?}"))
+            },
+        );
+    }
+
+    /// Creates (or removes) a node's pause file.
+    pub fn pause(&self, node: &str, paused: bool) {
+        let f = self.dir.join(node).join("manager.off");
+        if paused {
+            std::fs::write(&f, "maintenance\n").unwrap();
+        } else {
+            let _ = std::fs::remove_file(&f);
+        }
     }
 
     /// Starts a stopped node again and waits until it is Synced.
@@ -703,6 +749,8 @@ impl Writer {
 /// on the lock).
 pub struct Ticker {
     stop: Arc<AtomicBool>,
+    /// The sandbox's nodes without a manager, shared.
+    silenced: Arc<Mutex<HashSet<String>>>,
     handles: Vec<std::thread::JoinHandle<()>>,
     /// Every run: (node, exit code, stderr).
     pub runs: Arc<Mutex<Vec<(String, i32, String)>>>,
@@ -720,11 +768,14 @@ impl Ticker {
             .into_iter()
             .map(|node| {
                 let (s, r, k, down) = (stop.clone(), runs.clone(), counts.clone(), sb.down.clone());
+                let no_manager = sb.no_manager.clone();
                 let config = sb.config(&node);
                 std::thread::spawn(move || {
                     while !s.load(Ordering::Relaxed) {
                         let started = Instant::now();
-                        if !down.lock().unwrap().contains(&node) {
+                        if !down.lock().unwrap().contains(&node)
+                            && !no_manager.lock().unwrap().contains(&node)
+                        {
                             let o = Command::new(BIN)
                                 .args(["--config", &config, "run"])
                                 .stdin(Stdio::null())
@@ -748,15 +799,23 @@ impl Ticker {
             .collect();
         Ticker {
             stop,
+            silenced: sb.no_manager.clone(),
             handles,
             runs,
             counts,
         }
     }
 
-    /// Waits until every live node has completed `n` more runs.
+    /// Waits until every live node whose manager runs has completed `n` more runs.
     pub fn wait_ticks(&self, n: usize, timeout: Duration) {
-        let base: HashMap<String, usize> = self.counts.lock().unwrap().clone();
+        let base: HashMap<String, usize> = self
+            .counts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(node, _)| !self.silenced.lock().unwrap().contains(*node))
+            .map(|(n, c)| (n.clone(), *c))
+            .collect();
         wait_until(&format!("{n} more runs on every node"), timeout, || {
             let now = self.counts.lock().unwrap().clone();
             let behind: Vec<&String> = base

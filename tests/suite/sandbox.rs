@@ -372,3 +372,72 @@ fn links_can_come_from_the_percona_cluster_and_link_tables() {
     sb.await_rows("t1-", 10, Duration::from_secs(30));
     sb.await_rows("t2-", 10, Duration::from_secs(30));
 }
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_proposal_is_decided_by_the_same_check_in_dry_run_live_and_simulate() {
+    let sb = Sandbox::fresh(179, 180, 20);
+    sb.settle();
+    let (replica, _) = sb.only_replica(&DC1).unwrap();
+    let other = DC1.iter().find(|n| **n != replica).unwrap();
+    // A site policy that proposes whatever the rows say: the check inside the proposal must
+    // refuse it, in every backend.
+    let policy = sb.dir.join("propose-always.rhai");
+    std::fs::write(
+        &policy,
+        "fn manage_link(node, link) {\n    if !propose(link) { log(\"the proposal was refused\"); }\n}\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(sb.config(other)).unwrap();
+    let cfg = sb.dir.join(other).join("propose-always.toml");
+    std::fs::write(
+        &cfg,
+        format!("{text}\n[policy]\nfile = \"{}\"\n", policy.display()),
+    )
+    .unwrap();
+    let cfg = cfg.display().to_string();
+    let roles = sb.roles(other, "DC1-DC2");
+
+    let dry = sb.manager_with(&cfg, &["run", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.all());
+    assert!(
+        dry.stdout.contains(&format!("{other}: ROLLBACK")),
+        "{}",
+        dry.all()
+    );
+    assert!(!dry.stdout.contains("'Proposed'"), "{}", dry.all());
+    assert!(
+        dry.stderr
+            .contains(&format!("not proposed: {replica} already holds the link")),
+        "{}",
+        dry.all()
+    );
+
+    let live = sb.manager_with(&cfg, &["run"]);
+    assert_eq!(live.code, 0, "{}", live.all());
+    assert!(
+        live.stderr
+            .contains(&format!("not proposed: {replica} already holds the link")),
+        "{}",
+        live.all()
+    );
+    assert_eq!(sb.roles(other, "DC1-DC2"), roles, "nothing changed");
+
+    let sim = crate::harness::pxcrm(&[
+        "simulate",
+        "--scenario",
+        crate::harness::repo()
+            .join("tests/scenarios/healthy_replica_elsewhere.toml")
+            .to_str()
+            .unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert!(sim.stdout.contains("DC1-1: ROLLBACK"), "{}", sim.all());
+    assert!(
+        sim.stderr
+            .contains("not proposed: DC1-2 already holds the link"),
+        "{}",
+        sim.all()
+    );
+}

@@ -28,14 +28,32 @@ fn sim_with(name: &str, extra: &[&str]) -> Sim {
     Sim { out, node }
 }
 
+/// How every report to percona.replication_node starts.
+const REPORT: &str = "INSERT INTO percona.replication_node ";
+
 impl Sim {
-    /// The SQL statements, in order, without the node prefix.
-    fn statements(&self) -> Vec<String> {
+    /// Every SQL statement, in order, without the node prefix.
+    fn sql(&self) -> Vec<String> {
         self.lines()
             .into_iter()
             .filter(|l| {
                 !l.starts_with("MAIL ") && !l.starts_with("    |") && !l.starts_with("ERROR ")
             })
+            .collect()
+    }
+    /// The statements on the state table and the channel: [`Sim::sql`] without the node's
+    /// reports, which the host writes beside every own-row write.
+    fn statements(&self) -> Vec<String> {
+        self.sql()
+            .into_iter()
+            .filter(|l| !l.starts_with(REPORT))
+            .collect()
+    }
+    /// The node's reports to percona.replication_node.
+    fn reports(&self) -> Vec<String> {
+        self.sql()
+            .into_iter()
+            .filter(|l| l.starts_with(REPORT))
             .collect()
     }
     /// The subjects of the mails.
@@ -62,15 +80,16 @@ impl Sim {
             .unwrap_or_else(|| panic!("no final state in\n{}", self.out.all()))
             .to_string()
     }
-    /// Index of the first statement containing `needle`; panics if none does.
+    /// Index of the first statement containing `needle` among [`Sim::sql`]; panics if none
+    /// does.
     fn at(&self, needle: &str) -> usize {
-        self.statements()
+        self.sql()
             .iter()
             .position(|s| s.contains(needle))
             .unwrap_or_else(|| panic!("no statement contains {needle:?} in\n{}", self.out.all()))
     }
     fn has(&self, needle: &str) -> bool {
-        self.statements().iter().any(|s| s.contains(needle))
+        self.sql().iter().any(|s| s.contains(needle))
     }
     fn ok(self) -> Sim {
         assert_eq!(self.out.code, 0, "{}", self.out.all());
@@ -187,14 +206,22 @@ fn when_no_source_answers_the_candidate_reports_failed_and_mails() {
 #[test]
 fn a_replica_whose_source_dies_switches_to_another_source() {
     let s = sim("source_lost_switches_source").ok();
+    // The heartbeat is refreshed before the attempt (a failover never makes the replica look
+    // silent), and once more with the new source.
     assert_eq!(
         s.statements(),
         [
+            "UPDATE percona.replication SET lastUpdate = lastUpdate, lastHeartbeat = NOW(), localIndex = 0, weight = 0, currentSource = '10.0.2.1:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'",
             "STOP SLAVE 'DC1-DC2'",
             "CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='10.0.2.2', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='****', MASTER_USE_GTID=slave_pos, DO_DOMAIN_IDS=(2)",
             "START SLAVE 'DC1-DC2'",
             "UPDATE percona.replication SET lastUpdate = lastUpdate, lastHeartbeat = NOW(), localIndex = 0, weight = 0, currentSource = '10.0.2.2:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'",
         ]
+    );
+    assert!(
+        s.reports()[1].contains("'healthy', '10.0.2.2:3306'"),
+        "{:?}",
+        s.reports()
     );
     assert!(s.mails()[0].contains("DC1-1 switched source to 10.0.2.2:3306"));
 }
@@ -301,7 +328,9 @@ fn a_replica_outside_the_primary_component_stops_without_writing_the_table() {
     );
     assert!(s.mails()[0].contains("stopped replicating (node is non-Primary"));
     assert!(
-        s.out.stderr.contains("set_state skipped"),
+        s.out
+            .stderr
+            .contains("the state table cannot be written outside the Primary component"),
         "{}",
         s.out.all()
     );
@@ -455,7 +484,8 @@ fn a_policy_that_loops_forever_is_stopped_by_the_operation_limit() {
         "{}",
         s.out.all()
     );
-    assert!(!s.has("INSERT"));
+    // Nothing changed: a node whose policy fails does not even report (it looks silent).
+    assert!(s.sql().is_empty(), "{}", s.out.all());
 }
 
 #[test]
@@ -482,7 +512,7 @@ fn a_policy_calling_a_primitive_with_wrong_arguments_fails_cleanly() {
         "{}",
         s.out.all()
     );
-    assert!(s.statements().is_empty());
+    assert!(s.sql().is_empty(), "{}", s.out.all());
 }
 
 #[test]
@@ -568,4 +598,271 @@ fn a_retry_that_hits_the_same_data_error_blocks_the_link_again_without_mail() {
     assert!(s.has("failedKind = 'sql'"), "{}", s.out.all());
     assert!(!s.has("SET isReplica = 'Yes'"));
     assert!(s.mails().is_empty(), "{}", s.out.all());
+}
+
+// ---- the host's rules, whatever the policy -------------------------------------------------
+
+/// A site policy from text, run on a scenario.
+fn with_policy(scenario: &str, policy: &str) -> Sim {
+    let (_d, p) = temp_file("site.rhai", policy);
+    sim_with(scenario, &["--policy", p.to_str().unwrap()])
+}
+
+#[test]
+fn of_two_healthy_replicas_the_lower_ranked_stops_and_a_row_without_a_channel_stops_nobody() {
+    let s = sim("two_replicas_lower_rank_stops").ok();
+    assert!(s.at("STOP SLAVE 'DC1-DC2'") < s.at("SET isReplica = 'No'"));
+    assert!(s.mails()[0].contains("two replicas, DC1-2 stopped"));
+    for name in [
+        "two_replicas_other_runs_no_channel",
+        "two_replicas_other_is_the_script",
+    ] {
+        let s = sim(name).ok();
+        assert!(!s.has("STOP SLAVE"), "{name}: {}", s.out.all());
+        assert!(s.final_state().contains("IO=Yes SQL=Yes"), "{name}");
+    }
+}
+
+#[test]
+fn a_restarted_node_with_a_leftover_proposal_withdraws_and_the_real_replica_goes_on() {
+    let s = sim("leftover_proposal_with_stopped_channel").ok();
+    assert!(
+        !s.has("isReplica = 'Yes'"),
+        "never Yes with a stopped channel"
+    );
+    assert!(s.at("RESET SLAVE 'DC1-DC2' ALL") < s.at("SET isReplica = 'No'"));
+    assert_eq!(
+        s.final_state(),
+        "DC1-DC2: rows DC1-1=No DC1-2=Yes; no channel\n"
+    );
+}
+
+#[test]
+fn a_silent_holder_is_fenced_before_the_new_replica_starts() {
+    let s = sim("silent_replica_is_fenced_before_takeover").ok();
+    // Demoted only if its report sequence still stands at 55: no clock involved.
+    let demote = s.at("SET r.isReplica = 'No', r.lastUpdate = NOW() WHERE r.connectionName = 'DC1-DC2' AND r.host = 'DC1-2' AND r.isReplica = 'Yes' AND n.seq = 55");
+    let proposed = s.at("SET isReplica = 'Proposed'");
+    let fence = s.at("[on DC1-2 at 10.0.1.2:3306] STOP SLAVE 'DC1-DC2'");
+    let change = s.at("CHANGE MASTER 'DC1-DC2'");
+    assert!(demote < proposed && proposed < fence && fence < change);
+    assert!(
+        s.mails()
+            .iter()
+            .any(|m| m.contains("DC1-1 stopped the channel of DC1-2")),
+        "fencing is mailed: {:?}",
+        s.mails()
+    );
+    assert!(
+        s.out.stderr.contains("fenced DC1-2 at 10.0.1.2:3306"),
+        "and logged"
+    );
+    // ... and counted in the node's next report, the one right after the fence.
+    let reports = s.reports();
+    assert_eq!(
+        reports
+            .iter()
+            .filter(|r| r.contains("fences = fences + 1"))
+            .count(),
+        1,
+        "{reports:?}"
+    );
+    assert!(s.at("fences = fences + 1") > fence);
+    // A holder that does not answer is down or cut off: the takeover goes on.
+    let s = sim("silent_replica_unreachable_is_replaced").ok();
+    assert!(!s.has("[on DC1-2"));
+    assert!(s.has("CHANGE MASTER 'DC1-DC2'"));
+    assert!(
+        s.out.stderr.contains("could not fence DC1-2"),
+        "{}",
+        s.out.all()
+    );
+}
+
+#[test]
+fn a_peer_whose_clock_is_behind_is_not_silent_while_its_sequence_moves() {
+    let s = sim("skewed_clock_is_not_silence").ok();
+    assert_eq!(
+        s.statements().len(),
+        1,
+        "only this node's heartbeat: {}",
+        s.out.all()
+    );
+    assert!(!s.has("isReplica = 'No', r.lastUpdate"));
+}
+
+#[test]
+fn a_replica_whose_source_left_its_cluster_switches_in_the_same_run() {
+    let s = sim("source_cut_off_from_its_cluster").ok();
+    assert!(
+        s.out
+            .stderr
+            .contains("the current source 10.0.2.1:3306 answers, but is non-Primary"),
+        "{}",
+        s.out.all()
+    );
+    // 10.0.2.2 answers too but is not Primary either: a login alone is not enough.
+    assert!(!s.has("MASTER_HOST='10.0.2.2'") && !s.has("MASTER_HOST='10.0.2.1'"));
+    assert!(s.at("STOP SLAVE 'DC1-DC2'") < s.at("MASTER_HOST='10.0.2.3'"));
+    assert!(s.mails()[0].contains("switched source to 10.0.2.3:3306"));
+    assert!(
+        s.final_state()
+            .contains("channel from 10.0.2.3:3306 IO=Yes")
+    );
+}
+
+#[test]
+fn a_paused_replica_keeps_reporting_and_changes_nothing_else() {
+    let s = sim("paused_replica_keeps_reporting").ok();
+    assert_eq!(
+        s.statements(),
+        [
+            "UPDATE percona.replication SET lastUpdate = lastUpdate, lastHeartbeat = NOW(), localIndex = 0, weight = 0, currentSource = '10.0.2.1:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'"
+        ]
+    );
+    assert!(s.reports()[0].contains("seq = seq + 1, channel = 'healthy'"));
+    assert!(s.reports()[0].contains("pausedSince = FROM_UNIXTIME(999880)"));
+    // Idle and paused: marked paused, its sequence stands still, no election.
+    let s = sim("paused_idle_node_marks_itself").ok();
+    assert!(s.statements().is_empty(), "{}", s.out.all());
+    assert_eq!(s.reports().len(), 1);
+    assert!(
+        s.reports()[0]
+            .contains("VALUES ('DC1-DC2', 'DC1-1', NULL, 0, 'none', NULL, FROM_UNIXTIME(999880)")
+    );
+    assert!(!s.reports()[0].contains("seq = seq + 1"));
+}
+
+#[test]
+fn a_site_policy_cannot_reach_proposed_or_yes_without_the_host() {
+    let s = with_policy(
+        "elect_from_empty",
+        "fn manage_link(node, link) {\n    insert_row(link, \"No\");\n    set_state(link, \"Proposed\");\n    connect(link, link.sources[0]);\n}\n",
+    );
+    assert_eq!(s.out.code, 1);
+    assert!(
+        s.out
+            .stdout
+            .contains("set_state: Proposed is reached only through propose(link)"),
+        "{}",
+        s.out.all()
+    );
+    assert!(!s.has("CHANGE MASTER"));
+    let s = with_policy(
+        "elect_from_empty",
+        "fn manage_link(node, link) {\n    insert_row(link, \"Yes\");\n}\n",
+    );
+    assert_eq!(s.out.code, 1);
+    assert!(
+        s.out
+            .stdout
+            .contains("insert_row(link, \"Yes\") refused on DC1-1: it has no channel"),
+        "{}",
+        s.out.all()
+    );
+    // Yes for a node whose channel does not carry data: refused.
+    let s = with_policy(
+        "restarted_replica_reconnects",
+        "fn manage_link(node, link) {\n    set_state(link, \"Yes\");\n}\n",
+    );
+    assert!(
+        s.out.stdout.contains(
+            "set_state(link, \"Yes\") refused on DC1-1: its channel does not run healthily"
+        ),
+        "{}",
+        s.out.all()
+    );
+}
+
+#[test]
+fn a_site_policy_that_keeps_a_replica_outside_the_primary_component_cannot() {
+    // The policy does nothing at all; the host still stops the channel before calling it.
+    let s = with_policy(
+        "non_primary_replica_stops",
+        "fn manage_link(node, link) {\n}\n",
+    );
+    assert_eq!(
+        s.statements(),
+        ["STOP SLAVE 'DC1-DC2'", "RESET SLAVE 'DC1-DC2' ALL"]
+    );
+}
+
+#[test]
+fn a_site_policy_that_keeps_two_replicas_cannot() {
+    let s = with_policy(
+        "two_replicas_lower_rank_stops",
+        "fn manage_link(node, link) {\n    heartbeat(link);\n}\n",
+    )
+    .ok();
+    assert!(s.has("STOP SLAVE 'DC1-DC2'"), "{}", s.out.all());
+    assert!(s.final_state().contains("DC1-2=No; no channel"));
+}
+
+#[test]
+fn a_site_policy_that_leaves_a_replica_on_a_dead_source_does_not_hold_the_link() {
+    // The source died; the policy neither switches nor fails: the host gives the link up.
+    let s = with_policy(
+        "source_lost_no_other_answers",
+        "fn manage_link(node, link) {\n}\n",
+    );
+    assert!(s.at("RESET SLAVE 'DC1-DC2' ALL") < s.at("SET isReplica = 'Failed'"));
+    assert!(s.has("failedKind = 'connect'"), "{}", s.out.all());
+    assert!(
+        s.mails()[0].contains("failed as replica"),
+        "{:?}",
+        s.mails()
+    );
+}
+
+#[test]
+fn a_policy_may_lengthen_the_silence_threshold_but_never_shorten_it() {
+    // 400 s silent, threshold 179 s: replaced. A policy asking for 10 s changes nothing here
+    // but is clamped; one asking for 600 s keeps the replica.
+    let short = with_policy(
+        "silent_replica_is_fenced_before_takeover",
+        "fn silent_after(s) { 10 }\n",
+    )
+    .ok();
+    assert!(
+        short
+            .out
+            .stderr
+            .contains("is shorter than [timeouts] heartbeat (179 s); using 179 s"),
+        "{}",
+        short.out.all()
+    );
+    assert!(short.has("n.seq = 55"));
+    let long = with_policy(
+        "silent_replica_is_fenced_before_takeover",
+        "fn silent_after(s) { 600 }\n",
+    )
+    .ok();
+    assert!(
+        !long.has("n.seq = 55") && !long.has("CHANGE MASTER"),
+        "{}",
+        long.out.all()
+    );
+    // The same threshold is used by the demotion statement for a node that does not report.
+    let s = with_policy("silent_replica_is_replaced", "fn silent_after(s) { 300 }\n").ok();
+    assert!(
+        s.has("lastHeartbeat < NOW() - INTERVAL 300 SECOND"),
+        "{}",
+        s.out.all()
+    );
+}
+
+#[test]
+fn a_silent_node_that_still_replicates_is_fenced_once_another_node_holds_the_link() {
+    let s = sim("stray_channel_of_a_silent_node_is_fenced").ok();
+    assert!(
+        s.has("[on DC1-3 at 10.0.1.3:3306] STOP SLAVE 'DC1-DC2'"),
+        "{}",
+        s.out.all()
+    );
+    assert!(!s.has("CHANGE MASTER"), "this node takes nothing");
+    assert!(
+        s.mails()
+            .iter()
+            .any(|m| m.contains("stopped the channel of DC1-3"))
+    );
 }

@@ -1,0 +1,471 @@
+//! One notion of "silent", judged on one clock.
+//!
+//! Every report a node writes advances its sequence number in `percona.replication_node`. A
+//! reader does not trust the `lastHeartbeat` timestamp, which another node's clock wrote: it
+//! remembers, on its own server's clock, since when it has seen each peer's sequence stand
+//! still ([`Observations`], kept in `[files] state` between cron runs). A peer is silent when
+//! its sequence has not moved for longer than the threshold (`[timeouts] heartbeat`, or
+//! longer if the policy's `silent_after` says so). The age so measured is a lower bound of
+//! the real one, so a peer is never judged silent early, whatever the clocks say.
+//!
+//! Rows of nodes that do not report (the original script) have no sequence: they are judged
+//! by their `lastHeartbeat` age, as the script judges them, which needs the clocks in step.
+//!
+//! A reader also notices a peer whose clock is off by more than a quarter of the threshold
+//! (see [`Observations::observe`]), for `status` and one mail.
+
+use crate::state::{Role, StateRow};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// What this node has watched of one peer's report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// The sequence last seen.
+    pub seq: u64,
+    /// This node's clock when it first saw that sequence.
+    pub since: i64,
+    /// This node's clock when it last read the row.
+    pub checked: i64,
+}
+
+/// A peer whose clock is off by more than a quarter of the threshold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skew {
+    pub host: String,
+    /// `true`: the peer's clock is ahead of this node's; `false`: behind.
+    pub ahead: bool,
+    /// By at least this many seconds.
+    pub at_least: i64,
+}
+
+impl Skew {
+    pub fn describe(&self) -> String {
+        format!(
+            "the clock of {} is {} this node's by at least {} s",
+            self.host,
+            if self.ahead { "ahead of" } else { "behind" },
+            self.at_least
+        )
+    }
+}
+
+/// A fence this node tried on a silent peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceMemo {
+    /// The peer's report sequence then: a peer that reports again is judged afresh.
+    pub seq: u64,
+    /// This node's clock then.
+    pub at: i64,
+    /// The peer answered (its channel was stopped, or was not running): no need to try again.
+    pub reached: bool,
+}
+
+/// What a node remembers between runs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Observations {
+    #[serde(skip)]
+    path: Option<PathBuf>,
+    /// Link key -> peer -> what was seen.
+    #[serde(default)]
+    links: BTreeMap<String, BTreeMap<String, Seen>>,
+    /// Peers with a skewed clock, and whether it was mailed.
+    #[serde(default)]
+    skewed: BTreeMap<String, Skew>,
+    #[serde(default)]
+    skew_mailed: BTreeSet<String>,
+    /// Link key -> peer -> the fence this node tried at a report sequence.
+    #[serde(default)]
+    fenced: BTreeMap<String, BTreeMap<String, FenceMemo>>,
+}
+
+impl Observations {
+    /// Nothing remembered, nothing saved (dry-run without a file, simulate, tests).
+    pub fn in_memory() -> Observations {
+        Observations::default()
+    }
+
+    /// Reads the file; a missing file is an empty memory.
+    pub fn load(path: &Path) -> Result<Observations, String> {
+        let mut o = match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str::<Observations>(&text).map_err(|e| {
+                format!(
+                    "{}: not a file this tool wrote ({e}); delete it to start afresh",
+                    path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Observations::default(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        o.path = Some(path.to_path_buf());
+        Ok(o)
+    }
+
+    /// Reads the file for a run that must not write it (dry-run, status): an unreadable file
+    /// is an empty memory.
+    pub fn peek(path: &Path) -> Observations {
+        let mut o = Observations::load(path).unwrap_or_default();
+        o.path = None;
+        o
+    }
+
+    /// A run's memory: the file, or, when it cannot be read, an empty memory that will
+    /// replace it. The error says why.
+    pub fn open(path: &Path) -> (Observations, Option<String>) {
+        match Observations::load(path) {
+            Ok(o) => (o, None),
+            Err(e) => {
+                let o = Observations {
+                    path: Some(path.to_path_buf()),
+                    ..Observations::default()
+                };
+                (o, Some(e))
+            }
+        }
+    }
+
+    /// Writes the file atomically (a temporary file renamed over it), creating its directory.
+    pub fn save(&self) -> Result<(), String> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+    }
+
+    /// Records what one read of a link's rows shows, and returns the peers whose clock was
+    /// newly found skewed by more than `threshold / 4`.
+    ///
+    /// When a peer's sequence moved since this node last read it (at `checked`), the report
+    /// was written in between, so its true age is within `[0, now - checked]`; the age the
+    /// servers' clocks give is the true age minus the skew. That bounds the skew on both sides.
+    pub fn observe(&mut self, key: &str, me: &str, rows: &[StateRow], threshold: i64) -> Vec<Skew> {
+        let quarter = (threshold / 4).max(1);
+        if let Some(f) = self.fenced.get_mut(key) {
+            f.retain(|host, _| rows.iter().any(|r| &r.host == host));
+        }
+        let seen = self.links.entry(key.to_string()).or_default();
+        seen.retain(|host, _| rows.iter().any(|r| &r.host == host));
+        let mut found = Vec::new();
+        for r in rows.iter().filter(|r| r.host != me) {
+            let Some(rep) = &r.report else {
+                seen.remove(&r.host);
+                continue;
+            };
+            let now = r.read_at;
+            match seen.get_mut(&r.host) {
+                Some(s) if s.seq == rep.seq => s.checked = now,
+                Some(s) => {
+                    if let Some(age) = r.heartbeat_age {
+                        let (lo, hi) = (-age, (now - s.checked) - age);
+                        let skew = if lo > quarter {
+                            Some(Skew {
+                                host: r.host.clone(),
+                                ahead: true,
+                                at_least: lo,
+                            })
+                        } else if hi < -quarter {
+                            Some(Skew {
+                                host: r.host.clone(),
+                                ahead: false,
+                                at_least: -hi,
+                            })
+                        } else {
+                            None
+                        };
+                        match skew {
+                            Some(k) => {
+                                if !self.skewed.contains_key(&r.host) {
+                                    found.push(k.clone());
+                                }
+                                self.skewed.insert(r.host.clone(), k);
+                            }
+                            None => {
+                                self.skewed.remove(&r.host);
+                                self.skew_mailed.remove(&r.host);
+                            }
+                        }
+                    }
+                    *s = Seen {
+                        seq: rep.seq,
+                        since: now,
+                        checked: now,
+                    };
+                }
+                None => {
+                    seen.insert(
+                        r.host.clone(),
+                        Seen {
+                            seq: rep.seq,
+                            since: now,
+                            checked: now,
+                        },
+                    );
+                }
+            }
+        }
+        found
+    }
+
+    /// The judge of one link's rows, from what was observed so far.
+    pub fn freshness(&self, key: &str, me: &str, threshold: i64) -> Freshness {
+        Freshness {
+            me: me.to_string(),
+            threshold,
+            seen: self.links.get(key).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Peers whose clock is known to be skewed.
+    pub fn skewed(&self) -> impl Iterator<Item = &Skew> {
+        self.skewed.values()
+    }
+
+    /// Marks a skew as mailed; `true` the first time.
+    pub fn mark_skew_mailed(&mut self, host: &str) -> bool {
+        self.skew_mailed.insert(host.to_string())
+    }
+
+    /// Whether this node already fenced `host` for `key` at this report sequence: it reached
+    /// it, or tried less than `retry_after` seconds ago.
+    pub fn already_fenced(
+        &self,
+        key: &str,
+        host: &str,
+        seq: u64,
+        now: i64,
+        retry_after: i64,
+    ) -> bool {
+        self.fenced
+            .get(key)
+            .and_then(|m| m.get(host))
+            .is_some_and(|f| f.seq == seq && (f.reached || now - f.at < retry_after))
+    }
+
+    pub fn note_fenced(&mut self, key: &str, host: &str, memo: FenceMemo) {
+        self.fenced
+            .entry(key.to_string())
+            .or_default()
+            .insert(host.to_string(), memo);
+    }
+
+    /// For scenarios: this node has seen `host`'s sequence `seq` stand still since `since`.
+    pub fn remember(&mut self, key: &str, host: &str, seen: Seen) {
+        self.links
+            .entry(key.to_string())
+            .or_default()
+            .insert(host.to_string(), seen);
+    }
+}
+
+/// Judges one link's rows: the one notion of "silent" every rule uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Freshness {
+    /// This node: always fresh to itself.
+    pub me: String,
+    /// Seconds: the larger of `[timeouts] heartbeat` and the policy's `silent_after`.
+    pub threshold: i64,
+    pub seen: BTreeMap<String, Seen>,
+}
+
+impl Freshness {
+    /// Seconds the row has been silent: for a reporting node, how long this node has seen
+    /// its sequence stand still (0 when it has just moved or was never seen before); for a
+    /// node that does not report, the age of its heartbeat by the servers' clocks.
+    pub fn age(&self, r: &StateRow) -> Option<i64> {
+        if r.host == self.me {
+            return Some(0);
+        }
+        match &r.report {
+            Some(rep) => match self.seen.get(&r.host) {
+                Some(s) if s.seq == rep.seq => Some((r.read_at - s.since).max(0)),
+                _ => Some(0),
+            },
+            None => r.heartbeat_age,
+        }
+    }
+
+    /// Reported within the threshold.
+    pub fn is_fresh(&self, r: &StateRow) -> bool {
+        matches!(self.age(r), Some(a) if a <= self.threshold)
+    }
+
+    /// Another node that holds the link: fresh, and its row says `Yes` or `Proposed`, or its
+    /// report says its channel runs. Nobody may propose, connect or become `Yes` beside it.
+    pub fn holds(&self, r: &StateRow) -> bool {
+        r.host != self.me && self.is_fresh(r) && claims(r)
+    }
+
+    /// Another node that held the link and went silent: before this node replicates, it is
+    /// fenced.
+    pub fn silent_holder(&self, r: &StateRow) -> bool {
+        r.host != self.me && !self.is_fresh(r) && claims(r)
+    }
+
+    /// Another fresh node whose report says its channel runs healthy.
+    pub fn runs_healthy(&self, r: &StateRow) -> bool {
+        r.host != self.me
+            && self.is_fresh(r)
+            && r.report
+                .as_ref()
+                .is_some_and(|p| p.channel == crate::state::ChannelState::Healthy)
+    }
+
+    /// How a row looks to this judge, for messages.
+    pub fn describe(&self, r: &StateRow) -> String {
+        let age = self.age(r).map_or("never".into(), |a| format!("{a}s"));
+        match &r.report {
+            Some(p) => format!(
+                "{}, channel {}, report sequence unchanged for {age}",
+                r.role, p.channel
+            ),
+            None => format!("{}, heartbeat {age} ago", r.role),
+        }
+    }
+}
+
+/// The row claims the link: `Yes` or `Proposed`, or a channel that runs.
+fn claims(r: &StateRow) -> bool {
+    matches!(r.role, Role::Yes | Role::Proposed)
+        || r.report.as_ref().is_some_and(|p| p.channel.runs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{ChannelState, NodeReport};
+
+    fn row(host: &str, role: Role, seq: Option<u64>, server_age: i64, read_at: i64) -> StateRow {
+        StateRow {
+            host: host.into(),
+            local_index: Some(0),
+            weight: 0,
+            role,
+            heartbeat_age: Some(server_age),
+            update_age: Some(server_age),
+            current_source: None,
+            report: seq.map(|seq| NodeReport {
+                seq,
+                address: None,
+                channel: ChannelState::Healthy,
+                source: None,
+                paused_for: None,
+                fences: 0,
+            }),
+            read_at,
+        }
+    }
+
+    #[test]
+    fn a_peer_is_silent_only_after_its_sequence_stood_still_for_the_threshold_on_this_clock() {
+        let mut o = Observations::in_memory();
+        // The peer's clock is an hour behind: by the servers' clocks its heartbeat looks an
+        // hour old at every read, yet its sequence moves, so it is fresh.
+        for (t, seq) in [(1000, 1), (1060, 2), (1120, 3)] {
+            o.observe("L", "me", &[row("p", Role::Yes, Some(seq), 3600, t)], 179);
+            let f = o.freshness("L", "me", 179);
+            assert!(
+                f.is_fresh(&row("p", Role::Yes, Some(seq), 3600, t)),
+                "at {t}"
+            );
+        }
+        // Then it stops reporting: silent once its sequence stood still for more than 179 s.
+        for (t, fresh) in [(1180, true), (1299, true), (1300, false)] {
+            let r = row("p", Role::Yes, Some(3), 3600, t);
+            o.observe("L", "me", std::slice::from_ref(&r), 179);
+            let f = o.freshness("L", "me", 179);
+            assert_eq!(f.is_fresh(&r), fresh, "at {t}: age {:?}", f.age(&r));
+            assert_eq!(f.silent_holder(&r), !fresh);
+        }
+    }
+
+    #[test]
+    fn a_peer_first_seen_is_not_silent_whatever_its_timestamp() {
+        let mut o = Observations::in_memory();
+        let r = row("p", Role::Yes, Some(7), 100_000, 5000);
+        o.observe("L", "me", std::slice::from_ref(&r), 179);
+        assert_eq!(o.freshness("L", "me", 179).age(&r), Some(0));
+    }
+
+    #[test]
+    fn a_node_that_does_not_report_is_judged_by_its_heartbeat_age() {
+        let o = Observations::in_memory();
+        let f = o.freshness("L", "me", 179);
+        assert!(f.is_fresh(&row("script", Role::Yes, None, 179, 0)));
+        assert!(!f.is_fresh(&row("script", Role::Yes, None, 180, 0)));
+    }
+
+    #[test]
+    fn holding_the_link_means_fresh_and_yes_proposed_or_a_running_channel() {
+        let o = Observations::in_memory();
+        let f = o.freshness("L", "me", 179);
+        let mut r = row("p", Role::No, None, 10, 0);
+        assert!(!f.holds(&r), "a No row without a report does not hold");
+        r.role = Role::Proposed;
+        assert!(f.holds(&r));
+        let mut running_no = row("p", Role::No, Some(1), 10, 0);
+        assert!(f.holds(&running_no), "a No row whose channel runs holds");
+        running_no.report.as_mut().unwrap().channel = ChannelState::Stopped;
+        assert!(!f.holds(&running_no));
+        assert!(!f.holds(&row("me", Role::Yes, None, 10, 0)), "never itself");
+    }
+
+    #[test]
+    fn a_skewed_clock_is_noticed_once_a_sequence_moves() {
+        let mut o = Observations::in_memory();
+        o.observe("L", "me", &[row("p", Role::No, Some(1), 0, 1000)], 180);
+        // Written within the last 60 s, yet its heartbeat looks 300 s old: its clock is behind
+        // by at least 240 s.
+        let k = o.observe("L", "me", &[row("p", Role::No, Some(2), 300, 1060)], 180);
+        assert_eq!(
+            k,
+            [Skew {
+                host: "p".into(),
+                ahead: false,
+                at_least: 240
+            }]
+        );
+        // Reported once; still listed.
+        assert!(
+            o.observe("L", "me", &[row("p", Role::No, Some(3), 300, 1120)], 180)
+                .is_empty()
+        );
+        assert_eq!(o.skewed().count(), 1);
+        // A heartbeat 100 s in the future: ahead by at least 100 s.
+        let mut o = Observations::in_memory();
+        o.observe("L", "me", &[row("p", Role::No, Some(1), 0, 1000)], 180);
+        let k = o.observe("L", "me", &[row("p", Role::No, Some(2), -100, 1060)], 180);
+        assert!(k[0].ahead && k[0].at_least == 100, "{k:?}");
+        // Within a quarter of the threshold: nothing.
+        let mut o = Observations::in_memory();
+        o.observe("L", "me", &[row("p", Role::No, Some(1), 0, 1000)], 180);
+        assert!(
+            o.observe("L", "me", &[row("p", Role::No, Some(2), -40, 1060)], 180)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn observations_survive_a_save_and_a_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/observed.json");
+        let mut o = Observations::load(&p).unwrap();
+        o.observe("L", "me", &[row("p", Role::Yes, Some(4), 0, 1000)], 179);
+        o.save().unwrap();
+        let back = Observations::load(&p).unwrap();
+        assert_eq!(back.freshness("L", "me", 179).seen["p"].since, 1000);
+        std::fs::write(&p, "not json").unwrap();
+        assert!(
+            Observations::load(&p)
+                .unwrap_err()
+                .contains("delete it to start afresh")
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! The connections that can write: to the local server ([`LocalServer`]) and to a peer of the
+//! cluster being fenced ([`fence_peer`]).
+//!
+//! They live inside the executor so that the type system keeps the promise "the executor is
+//! the only writer": every read is public, but [`LocalServer::execute`] and the fence are
+//! visible to the executor module only, and no raw connection ever leaves it.
+
+use crate::config::Endpoint;
+use crate::error::{Error, Result};
+use crate::flavor::{Flavor, ReplicaStatus};
+use crate::server::{Login, NodeFacts, cell, describe, ssl_opts, usable_address};
+use crate::sql::{Channel, quote};
+use crate::state::{self, LinkFailure, Schema, SchemaProblem, StateRow};
+use crate::topology::{self, TableTopology};
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Cells of a result set, NULL as `None`.
+type Cells = Vec<Vec<Option<String>>>;
+
+/// Opens a connection with a login's credentials and TLS, to its endpoint or another one.
+fn open(login: &Login, endpoint: &Endpoint, connect_timeout: Duration) -> Result<Conn> {
+    let mut b = OptsBuilder::new()
+        .user(Some(login.user.clone()))
+        .pass(login.password.as_ref().map(|p| p.expose().to_string()))
+        .tcp_connect_timeout(Some(connect_timeout))
+        .read_timeout(Some(login.read_timeout))
+        .write_timeout(Some(login.read_timeout))
+        .prefer_socket(false)
+        .stmt_cache_size(0);
+    b = match endpoint {
+        Endpoint::Socket(p) => b.socket(Some(p.display().to_string())),
+        Endpoint::Tcp { host, port } => b.ip_or_hostname(Some(host.clone())).tcp_port(*port),
+    };
+    if let Some(t) = &login.tls {
+        b = b.ssl_opts(Some(ssl_opts(t)));
+    }
+    let mut conn = Conn::new(b).map_err(|e| Error::Connect {
+        endpoint: endpoint.to_string(),
+        message: describe(&e),
+    })?;
+    // NO_BACKSLASH_ESCAPES off, so that `sql::quote` is exact.
+    conn.query_drop(
+        "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
+    )
+    .map_err(|e| Error::db("preparing the session", e))?;
+    Ok(conn)
+}
+
+fn cells_of(rows: &[mysql::Row]) -> Cells {
+    rows.iter()
+        .map(|r| (0..r.len()).map(|i| r.as_ref(i).and_then(cell)).collect())
+        .collect()
+}
+
+fn maps_of(rows: &[mysql::Row]) -> Vec<HashMap<String, Option<String>>> {
+    rows.iter()
+        .map(|r| {
+            r.columns_ref()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.name_str().into_owned(), r.as_ref(i).and_then(cell)))
+                .collect()
+        })
+        .collect()
+}
+
+/// Every replica channel a connection's server reports.
+fn channels(
+    conn: &mut Conn,
+    flavor: &Flavor,
+) -> std::result::Result<Vec<ReplicaStatus>, mysql::Error> {
+    let d = flavor.dialect();
+    let rows: Vec<mysql::Row> = conn.query(d.show_replica_status())?;
+    Ok(maps_of(&rows)
+        .iter()
+        .map(|r| ReplicaStatus::from_row(d.status_columns(), r))
+        .collect())
+}
+
+/// A connection to the local server.
+pub struct LocalServer {
+    conn: Conn,
+    endpoint: String,
+}
+
+impl LocalServer {
+    pub fn connect(login: &Login) -> Result<LocalServer> {
+        Ok(LocalServer {
+            conn: open(login, &login.endpoint, login.connect_timeout)?,
+            endpoint: login.endpoint.to_string(),
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn query(&mut self, sql: &str) -> Result<Vec<mysql::Row>> {
+        self.conn
+            .query(sql)
+            .map_err(|e| Error::db(format!("reading `{sql}`"), e))
+    }
+
+    fn cells(&mut self, sql: &str) -> Result<Cells> {
+        Ok(cells_of(&self.query(sql)?))
+    }
+
+    fn first(&mut self, sql: &str) -> Result<Option<String>> {
+        Ok(self
+            .cells(sql)?
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten()))
+    }
+
+    fn name_values(&mut self, sql: &str) -> Result<HashMap<String, String>> {
+        Ok(self
+            .cells(sql)?
+            .into_iter()
+            .filter_map(|r| {
+                let mut it = r.into_iter();
+                Some((
+                    it.next()??.to_ascii_lowercase(),
+                    it.next()?.unwrap_or_default(),
+                ))
+            })
+            .collect())
+    }
+
+    /// The TLS cipher of this connection, if it is encrypted.
+    pub fn tls_cipher(&mut self) -> Result<Option<String>> {
+        Ok(self
+            .name_values("SHOW SESSION STATUS LIKE 'Ssl_cipher'")?
+            .remove("ssl_cipher")
+            .filter(|c| !c.is_empty()))
+    }
+
+    /// The node's facts. Uses `SHOW` statements only, which a node outside the Primary
+    /// component still answers.
+    pub fn facts(&mut self, local: &crate::config::Local) -> Result<NodeFacts> {
+        let status = self.name_values("SHOW GLOBAL STATUS LIKE 'wsrep%'")?;
+        let vars = self.name_values(
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'version_comment', 'hostname', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_node_name', 'wsrep_gtid_domain_id', 'gtid_binlog_pos', 'gtid_executed', 'wsrep_node_incoming_address')",
+        )?;
+        NodeFacts::from_status(&status, &vars, local)
+    }
+
+    /// Every replica channel of the node.
+    pub fn replica_statuses(&mut self, flavor: &Flavor) -> Result<Vec<ReplicaStatus>> {
+        channels(&mut self.conn, flavor).map_err(|e| Error::db("reading the replica status", e))
+    }
+
+    /// Reads through to the latest cluster-wide state before each read (Galera causal reads),
+    /// so a row another node committed a moment ago is seen. Only on a node that can act;
+    /// elsewhere reads would be refused.
+    pub fn enable_causal_reads(&mut self) -> Result<()> {
+        self.conn
+            .query_drop("SET SESSION wsrep_sync_wait = 1")
+            .map_err(|e| Error::db("enabling causal reads (wsrep_sync_wait)", e))
+    }
+
+    /// Allows reads on a node outside the Primary component (stale, for information only).
+    pub fn enable_dirty_reads(&mut self) -> Result<()> {
+        self.conn
+            .query_drop("SET SESSION wsrep_dirty_reads = ON")
+            .map_err(|e| Error::db("enabling dirty reads (wsrep_dirty_reads)", e))
+    }
+
+    /// Which generation of the state table exists.
+    pub fn schema(&mut self) -> Result<Schema> {
+        let cols: Vec<(String, String)> = self
+            .cells(&Schema::columns_query())?
+            .into_iter()
+            .filter_map(|r| {
+                let mut it = r.into_iter();
+                Some((it.next()??, it.next()??))
+            })
+            .collect();
+        Schema::from_columns(&cols).map_err(|p| match p {
+            SchemaProblem::Missing => Error::StateTableMissing,
+            SchemaProblem::Unrecognised(m) => Error::StateTableUnrecognised(m),
+        })
+    }
+
+    /// The rows of one link, with their nodes' reports.
+    pub fn rows(&mut self, schema: &Schema, key: &str) -> Result<Vec<StateRow>> {
+        let sql = schema.select_rows(key);
+        state::parse_rows(self.cells(&sql)?).map_err(Error::StateTableUnrecognised)
+    }
+
+    /// Why a link is failing, if a node recorded it.
+    pub fn failure(&mut self, schema: &Schema, key: &str) -> Result<Option<LinkFailure>> {
+        Ok(self
+            .cells(&schema.select_failure(key))?
+            .into_iter()
+            .next()
+            .map(|r| {
+                let g = |i: usize| r.get(i).cloned().flatten();
+                LinkFailure {
+                    host: g(0).unwrap_or_default(),
+                    kind: g(1).unwrap_or_default(),
+                    age: g(2).and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64),
+                    detail: g(3).unwrap_or_default(),
+                }
+            }))
+    }
+
+    /// The topology tables: every link and every cluster's candidates.
+    pub fn table_topology(&mut self) -> Result<TableTopology> {
+        let text = |rows: Cells| -> Vec<Vec<String>> {
+            rows.into_iter()
+                .map(|r| r.into_iter().map(Option::unwrap_or_default).collect())
+                .collect()
+        };
+        Ok(TableTopology {
+            edges: text(self.cells(&TableTopology::links_query())?)
+                .into_iter()
+                .map(|r| (r[0].clone(), r[1].clone()))
+                .collect(),
+            clusters: text(self.cells(&TableTopology::clusters_query())?)
+                .into_iter()
+                .map(|r| (r[0].clone(), (r[1].clone(), r[2].clone())))
+                .collect(),
+        })
+    }
+
+    /// This node's weight in `percona.weight`.
+    pub fn weight(&mut self, cluster: &str, node: &str) -> Result<Option<i64>> {
+        Ok(self
+            .first(&topology::weight_query(cluster, node))?
+            .and_then(|w| w.parse().ok()))
+    }
+
+    /// Where a member of the current view accepts client connections, from Galera 4's
+    /// `mysql.wsrep_cluster_members` (MariaDB 10.4+, PXC 8.0). `None` for a node that is not
+    /// a member now, or a server without the table (PXC 5.7).
+    pub fn member_address(&mut self, node: &str) -> Result<Option<String>> {
+        let sql = format!(
+            "SELECT node_incoming_address FROM mysql.wsrep_cluster_members WHERE CONVERT(node_name USING utf8mb4) = {}",
+            quote(node)
+        );
+        match self.conn.query_first::<Option<String>, _>(&sql) {
+            Ok(a) => Ok(a.flatten().filter(|a| usable_address(a))),
+            // No such table (PXC 5.7), or no right to read it: no address from membership.
+            Err(mysql::Error::MySqlError(e)) if matches!(e.code, 1146 | 1142 | 1044) => {
+                log::debug!("no membership table: {}", e.message);
+                Ok(None)
+            }
+            Err(e) => Err(Error::db("reading mysql.wsrep_cluster_members", e)),
+        }
+    }
+
+    /// Runs one statement and returns the number of affected rows. Only the executor calls
+    /// this: every write goes through it, so dry-run and simulation see all of them.
+    pub(super) fn execute(&mut self, sql: &str) -> std::result::Result<u64, mysql::Error> {
+        self.conn.query_drop(sql)?;
+        Ok(self.conn.affected_rows())
+    }
+
+    /// Runs a locking read inside the executor's transaction; the cells are parsed by the
+    /// caller, so a conflict stays a database error it can recognise.
+    pub(super) fn locking_cells(&mut self, sql: &str) -> std::result::Result<Cells, mysql::Error> {
+        let rows: Vec<mysql::Row> = self.conn.query(sql)?;
+        Ok(cells_of(&rows))
+    }
+}
+
+/// What fencing a peer found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FenceOutcome {
+    /// Its channel ran; it is stopped now.
+    Stopped,
+    /// It answered and runs no thread of the channel.
+    NotRunning,
+    /// It could not be reached (down, or cut off) or refused the login.
+    Unreachable(String),
+}
+
+/// Connects to a peer of the cluster with the manager's own login and a short timeout, and
+/// stops the channel if a thread of it runs. Reads first, so a peer that replicates nothing is
+/// left alone. In a dry run (`dry`) it only reads, and says what it would have done.
+pub(super) fn fence_peer(
+    login: &Login,
+    address: &str,
+    flavor: &Flavor,
+    channel: &Channel,
+    timeout: Duration,
+    dry: bool,
+) -> FenceOutcome {
+    let target = match crate::config::SourceAddr::parse(address, 3306) {
+        Ok(a) => Endpoint::Tcp {
+            host: a.host,
+            port: a.port,
+        },
+        Err(e) => return FenceOutcome::Unreachable(format!("bad address: {e}")),
+    };
+    let mut login = login.clone();
+    login.read_timeout = timeout;
+    let mut conn = match open(&login, &target, timeout) {
+        Ok(c) => c,
+        Err(e) => return FenceOutcome::Unreachable(e.to_string()),
+    };
+    let running = match channels(&mut conn, flavor) {
+        Ok(chs) => chs
+            .into_iter()
+            .find(|c| c.channel == channel.as_str())
+            .is_some_and(|c| state::ChannelState::of(Some(&c)).runs()),
+        Err(e) => return FenceOutcome::Unreachable(describe(&e)),
+    };
+    if !running {
+        return FenceOutcome::NotRunning;
+    }
+    if dry {
+        return FenceOutcome::Stopped;
+    }
+    match conn.query_drop(flavor.dialect().stop_replica(channel)) {
+        Ok(()) => FenceOutcome::Stopped,
+        Err(e) => {
+            FenceOutcome::Unreachable(format!("could not stop its channel: {}", describe(&e)))
+        }
+    }
+}

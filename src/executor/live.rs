@@ -1,0 +1,506 @@
+//! The backend on a real server, live or dry-run: the same reads, the same checks; live runs
+//! the statements, dry-run prints them.
+
+use super::conn::{self, FenceOutcome, LocalServer};
+use super::{Action, Backend, ConnectOutcome, Outcome, RenderCtx, proposal_lines, render, stalled};
+use crate::config::{Config, MailConfig, SETTLE, SourceAddr};
+use crate::error::{Error, Result};
+use crate::flavor::{ReplicaStatus, Thread};
+use crate::mail;
+use crate::server::{self, Login, NodeFacts, Probe};
+use crate::sql::Reveal;
+use crate::state::{self, LinkFailure, Me, Role, Schema, StateRow};
+use crate::topology::Link;
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Live or dry-run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Live,
+    DryRun,
+}
+
+/// The backend on a real server.
+pub struct LiveBackend {
+    server: LocalServer,
+    /// The manager's own login, also used to fence peers.
+    login: Login,
+    facts: NodeFacts,
+    me: Me,
+    schema: Option<Schema>,
+    mode: Mode,
+    mail: MailConfig,
+    probe_timeout: Duration,
+    out: Box<dyn Write>,
+    mail_failures: usize,
+    /// Dry-run only: own/peer roles as the printed writes would have left them, so the rest of
+    /// the run reads what a live run would read.
+    overlay: HashMap<(String, String), Role>,
+    /// Dry-run only: the report table's DDL was printed once already.
+    node_table_printed: bool,
+    /// Dry-run only: channels as the printed statements would have left them (a started
+    /// channel is assumed to run, as `await_replica` assumes), by channel name.
+    channel_overlay: HashMap<String, Option<ReplicaStatus>>,
+}
+
+impl LiveBackend {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        server: LocalServer,
+        login: Login,
+        facts: NodeFacts,
+        me: Me,
+        schema: Option<Schema>,
+        cfg: &Config,
+        mode: Mode,
+        out: Box<dyn Write>,
+    ) -> LiveBackend {
+        LiveBackend {
+            server,
+            login,
+            facts,
+            me,
+            schema,
+            mode,
+            mail: cfg.mail.clone(),
+            probe_timeout: cfg.timeouts.probe,
+            out,
+            mail_failures: 0,
+            overlay: HashMap::new(),
+            node_table_printed: false,
+            channel_overlay: HashMap::new(),
+        }
+    }
+
+    /// Reads which generation of the state table exists now (after `init`).
+    pub fn read_schema(&mut self) -> Result<Schema> {
+        self.server.schema()
+    }
+
+    fn print(&mut self, line: &str) {
+        let _ = writeln!(self.out, "{}: {line}", self.facts.name);
+    }
+
+    /// The schema as a statement should be rendered: in dry-run, the report table counts as
+    /// created once its DDL was printed.
+    fn render_schema(&self) -> Option<Schema> {
+        self.schema.clone().map(|mut s| {
+            s.has_node_table |= self.node_table_printed;
+            s
+        })
+    }
+
+    fn run_statements(&mut self, masked: &[String], real: &[String]) -> Result<u64> {
+        let mut affected = 0;
+        for (m, r) in masked.iter().zip(real) {
+            log::debug!("{}: {m}", self.facts.name);
+            affected = self
+                .server
+                .execute(r)
+                .map_err(|e| Error::db(format!("running `{m}`"), e))?;
+        }
+        Ok(affected)
+    }
+
+    fn propose_live(&mut self, key: &str, fresh: &crate::clock::Freshness) -> Result<Outcome> {
+        let schema = self
+            .schema
+            .clone()
+            .ok_or_else(|| Error::Node("the state table was not read on this node".into()))?;
+        let p = schema.propose(key, &self.me);
+        for m in proposal_lines(&schema, key, &self.me, true) {
+            log::debug!("{}: {m}", self.facts.name);
+        }
+        if let Some(ddl) = &p.create_claim_table {
+            self.server
+                .execute(ddl)
+                .map_err(|e| Error::db("creating percona.replication_claim", e))?;
+            if let Some(s) = &mut self.schema {
+                s.has_claim_table = true;
+                s.claim_records_failures = true;
+            }
+        }
+        let mut unreadable = None;
+        let result = (|| -> std::result::Result<Outcome, mysql::Error> {
+            self.server.execute("START TRANSACTION")?;
+            self.server.execute(&p.claim)?;
+            let cells = self.server.locking_cells(&p.lock_rows)?;
+            let rows = match state::parse_rows(cells) {
+                Ok(r) => r,
+                Err(e) => {
+                    unreadable = Some(e);
+                    self.server.execute("ROLLBACK")?;
+                    return Ok(Outcome::Lost("the rows could not be read".into()));
+                }
+            };
+            if let Err(why) = state::may_propose(&rows, fresh) {
+                self.server.execute("ROLLBACK")?;
+                return Ok(Outcome::Lost(why));
+            }
+            let n = self.server.execute(&p.update)?;
+            self.server.execute("COMMIT")?;
+            Ok(Outcome::Done { affected: n })
+        })();
+        if let Some(e) = unreadable {
+            return Err(Error::StateTableUnrecognised(e));
+        }
+        match result {
+            Ok(o) => Ok(o),
+            Err(e) if is_conflict(&e) => {
+                let _ = self.server.execute("ROLLBACK");
+                Ok(Outcome::Lost(format!(
+                    "another node proposed at the same moment and won ({})",
+                    server::describe(&e)
+                )))
+            }
+            Err(e) => {
+                let _ = self.server.execute("ROLLBACK");
+                Err(Error::db("proposing this node", e))
+            }
+        }
+    }
+
+    /// Dry-run: the same check on the rows as the printed writes would have left them.
+    fn propose_dry(
+        &mut self,
+        key: &str,
+        fresh: &crate::clock::Freshness,
+        link_rows: Vec<StateRow>,
+    ) -> Result<Outcome> {
+        let schema = self
+            .render_schema()
+            .ok_or_else(|| Error::Node("the state table was not read on this node".into()))?;
+        let verdict = state::may_propose(&link_rows, fresh);
+        for l in proposal_lines(&schema, key, &self.me, verdict.is_ok()) {
+            self.print(&l);
+        }
+        Ok(match verdict {
+            Ok(()) => {
+                self.overlay
+                    .insert((key.to_string(), self.me.host.clone()), Role::Proposed);
+                Outcome::Done { affected: 1 }
+            }
+            Err(why) => Outcome::Lost(why),
+        })
+    }
+
+    fn deliver(&mut self, m: &mail::Mail) {
+        match self.mode {
+            Mode::DryRun => {
+                for l in m.lines(&self.mail, &self.facts.name) {
+                    self.print(&l);
+                }
+            }
+            Mode::Live => {
+                log::info!("{}: mail: {}", self.facts.name, m.subject);
+                if let Err(e) = mail::deliver(&self.mail, &self.facts.name, m) {
+                    self.mail_failures += 1;
+                    log::error!(
+                        "{}: could not send the mail {:?}: {e} (check the [mail] section)",
+                        self.facts.name,
+                        m.subject
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A channel as a dry-run assumes it after `CHANGE` (threads stopped) and `START` (running).
+fn assumed(channel: &str, host: &str, port: u16, t: Thread) -> ReplicaStatus {
+    ReplicaStatus {
+        channel: channel.to_string(),
+        source_host: host.to_string(),
+        source_port: port,
+        source_user: String::new(),
+        io_running: t.clone(),
+        sql_running: t,
+        io_state: String::new(),
+        last_io_error: String::new(),
+        last_sql_error: String::new(),
+        lag_seconds: None,
+        gtid: Vec::new(),
+    }
+}
+
+/// Galera certification failures and lock conflicts: the other side won the race.
+fn is_conflict(e: &mysql::Error) -> bool {
+    match e {
+        mysql::Error::MySqlError(m) => matches!(m.code, 1213 | 1205 | 1180),
+        _ => false,
+    }
+}
+
+impl Backend for LiveBackend {
+    fn facts(&self) -> &NodeFacts {
+        &self.facts
+    }
+
+    fn me(&self) -> &Me {
+        &self.me
+    }
+
+    fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>> {
+        self.rows_by_key(&link.key)
+    }
+
+    fn replica(&mut self, link: &Link) -> Result<Option<ReplicaStatus>> {
+        self.channel_status(link.channel.as_str())
+    }
+
+    fn last_failure(&mut self, link: &Link) -> Result<Option<LinkFailure>> {
+        match &self.schema {
+            Some(s) if s.claim_records_failures => self.server.failure(s, &link.key),
+            _ => Ok(None),
+        }
+    }
+
+    fn probe(&mut self, link: &Link, source: &SourceAddr) -> std::result::Result<Probe, String> {
+        server::probe_source(link, source, self.probe_timeout)
+    }
+
+    fn member_address(&mut self, host: &str) -> Result<Option<String>> {
+        self.server.member_address(host)
+    }
+
+    fn await_replica(
+        &mut self,
+        link: &Link,
+        source: &SourceAddr,
+        deadline: Duration,
+    ) -> Result<ConnectOutcome> {
+        if self.mode == Mode::DryRun {
+            return Ok(ConnectOutcome {
+                ok: true,
+                detail: format!(
+                    "dry-run: {} is Primary and Synced, assumed to replicate",
+                    source.address()
+                ),
+                sql_error: String::new(),
+            });
+        }
+        let start = Instant::now();
+        let mut last = String::from("the channel did not appear");
+        // Healthy twice, SETTLE apart: a SQL thread that stops on the first event it applies
+        // is caught here, not one run later.
+        let mut healthy_since: Option<Instant> = None;
+        loop {
+            if let Some(s) = self.replica(link)? {
+                if s.is_healthy() {
+                    match healthy_since {
+                        Some(t) if t.elapsed() >= SETTLE => {
+                            return Ok(ConnectOutcome {
+                                ok: true,
+                                detail: s.io_state.clone(),
+                                sql_error: String::new(),
+                            });
+                        }
+                        Some(_) => {}
+                        None => healthy_since = Some(Instant::now()),
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                healthy_since = None;
+                last = stalled(&s);
+                // A thread that stopped (not merely connecting) will not recover by waiting.
+                if s.io_running == Thread::No || s.sql_running == Thread::No {
+                    return Ok(ConnectOutcome {
+                        ok: false,
+                        detail: last,
+                        sql_error: s.last_sql_error.clone(),
+                    });
+                }
+            }
+            if start.elapsed() >= deadline {
+                return Ok(ConnectOutcome {
+                    ok: false,
+                    detail: format!("not running after {}s: {last}", deadline.as_secs()),
+                    sql_error: String::new(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn apply(&mut self, action: &Action) -> Result<Outcome> {
+        if let Action::Notify(m) = action {
+            self.deliver(m);
+            return Ok(Outcome::Done { affected: 0 });
+        }
+        if let Action::Fence {
+            address, channel, ..
+        } = action
+        {
+            let dry = self.mode == Mode::DryRun;
+            let o = conn::fence_peer(
+                &self.login,
+                address,
+                &self.facts.flavor,
+                channel,
+                self.probe_timeout,
+                dry,
+            );
+            if o == FenceOutcome::Stopped {
+                let schema = self.render_schema();
+                let ctx = RenderCtx {
+                    schema: schema.as_ref(),
+                    me: &self.me,
+                    dialect: self.facts.flavor.dialect(),
+                };
+                for l in render(action, &ctx, Reveal::Masked)? {
+                    if dry {
+                        self.print(&l);
+                    } else {
+                        log::debug!("{}: {l}", self.facts.name);
+                    }
+                }
+            }
+            return Ok(Outcome::Fenced(o));
+        }
+        if let Action::Propose { key, fresh } = action {
+            return match self.mode {
+                Mode::Live => self.propose_live(key, fresh),
+                Mode::DryRun => {
+                    let link_rows = self.rows_by_key(key)?;
+                    self.propose_dry(key, fresh, link_rows)
+                }
+            };
+        }
+        let schema = self.render_schema();
+        let ctx = RenderCtx {
+            schema: schema.as_ref(),
+            me: &self.me,
+            dialect: self.facts.flavor.dialect(),
+        };
+        let masked = render(action, &ctx, Reveal::Masked)?;
+        match self.mode {
+            Mode::DryRun => {
+                for s in &masked {
+                    self.print(s);
+                }
+                if masked.iter().any(|s| s == &state::node_table_ddl()) {
+                    self.node_table_printed = true;
+                }
+                let me = self.me.host.clone();
+                match action {
+                    Action::InsertRow { key, role, .. }
+                    | Action::UpdateOwnRow {
+                        key,
+                        role: Some(role),
+                        ..
+                    } => {
+                        self.overlay.insert((key.clone(), me), *role);
+                    }
+                    Action::DemoteSilent { key, host, .. } => {
+                        self.overlay.insert((key.clone(), host.clone()), Role::No);
+                    }
+                    Action::ChangeSource { channel, spec } => {
+                        let s = assumed(channel.as_str(), &spec.host, spec.port, Thread::No);
+                        self.channel_overlay
+                            .insert(channel.as_str().to_string(), Some(s));
+                    }
+                    Action::StartReplica { channel } | Action::StopReplica { channel } => {
+                        let running = matches!(action, Action::StartReplica { .. });
+                        if let Some(mut s) = self.channel_status(channel.as_str())? {
+                            let t = if running { Thread::Yes } else { Thread::No };
+                            s.io_running = t.clone();
+                            s.sql_running = t;
+                            s.io_state = if running {
+                                "dry-run: assumed to replicate".into()
+                            } else {
+                                String::new()
+                            };
+                            self.channel_overlay
+                                .insert(channel.as_str().to_string(), Some(s));
+                        }
+                    }
+                    Action::ResetReplica { channel } => {
+                        self.channel_overlay
+                            .insert(channel.as_str().to_string(), None);
+                    }
+                    _ => {}
+                }
+                Ok(Outcome::Done { affected: 1 })
+            }
+            Mode::Live => {
+                let real = render(action, &ctx, Reveal::Secrets)?;
+                let affected = match self.run_statements(&masked, &real) {
+                    // A failure record shares the claim row with proposals: if one raced it,
+                    // write it again.
+                    Err(_) if matches!(action, Action::RecordFailure { .. }) => {
+                        self.run_statements(&masked, &real)?
+                    }
+                    r => r?,
+                };
+                if let Some(s) = &mut self.schema {
+                    if masked.iter().any(|m| m == &state::node_table_ddl()) {
+                        s.has_node_table = true;
+                    }
+                    if matches!(action, Action::RecordFailure { .. }) {
+                        s.has_claim_table = true;
+                        s.claim_records_failures = true;
+                    }
+                }
+                Ok(Outcome::Done { affected })
+            }
+        }
+    }
+
+    fn mail_failures(&self) -> usize {
+        self.mail_failures
+    }
+}
+
+impl LiveBackend {
+    /// A channel's status by name; in dry-run, as the printed statements would have left it.
+    fn channel_status(&mut self, channel: &str) -> Result<Option<ReplicaStatus>> {
+        if let Some(s) = self.channel_overlay.get(channel) {
+            return Ok(s.clone());
+        }
+        let flavor = self.facts.flavor.clone();
+        Ok(self
+            .server
+            .replica_statuses(&flavor)?
+            .into_iter()
+            .find(|s| s.channel == channel))
+    }
+
+    /// The rows of a link by its key; in dry-run, as the printed writes would have left them.
+    fn rows_by_key(&mut self, key: &str) -> Result<Vec<StateRow>> {
+        let Some(schema) = self.schema.clone() else {
+            return Ok(Vec::new());
+        };
+        let mut rows = self.server.rows(&schema, key)?;
+        if self.mode == Mode::DryRun {
+            let read_at = rows.first().map_or(0, |r| r.read_at);
+            for ((k, host), role) in &self.overlay {
+                if k != key {
+                    continue;
+                }
+                match rows.iter_mut().find(|r| &r.host == host) {
+                    Some(r) => {
+                        r.role = *role;
+                        if host == &self.me.host {
+                            r.heartbeat_age = Some(0);
+                        }
+                    }
+                    None => rows.push(StateRow {
+                        host: host.clone(),
+                        local_index: Some(self.me.local_index),
+                        weight: self.me.weight,
+                        role: *role,
+                        heartbeat_age: Some(0),
+                        update_age: Some(0),
+                        current_source: None,
+                        report: None,
+                        read_at,
+                    }),
+                }
+            }
+        }
+        Ok(rows)
+    }
+}

@@ -1,0 +1,281 @@
+//! The only writer. Every change a run makes — a state-table row, a report, a replication
+//! channel, a fence on a peer, a schema, a mail — is an [`Action`] handed to
+//! [`Backend::apply`]. There are three backends:
+//!
+//! * **live** ([`LiveBackend`] in [`Mode::Live`]): runs the statements, sends the mail;
+//! * **dry-run** ([`LiveBackend`] in [`Mode::DryRun`]): real reads, every write printed
+//!   (`<node>: <statement>`, secrets masked) and not run;
+//! * **simulated** (`simulate.rs`): a scenario in memory.
+//!
+//! All three render statements with the same [`render`], so what dry-run prints is exactly what
+//! a live run would send, but for masked secrets; and all three decide a proposal with the
+//! same check, [`crate::state::may_propose`]. The connections that can write live in
+//! [`conn`], visible to this module only: no other module can write, by construction.
+
+pub mod conn;
+mod live;
+
+pub use conn::{FenceOutcome, LocalServer};
+pub use live::{LiveBackend, Mode};
+
+use crate::clock::Freshness;
+use crate::config::SourceAddr;
+use crate::error::{Error, Result};
+use crate::flavor::{Dialect, ReplicaStatus, SourceSpec};
+use crate::mail::Mail;
+use crate::server::{NodeFacts, Probe};
+use crate::sql::{Channel, Reveal};
+use crate::state::{self, LinkFailure, Me, ReportValues, Role, Schema, SilenceGuard, StateRow};
+use crate::topology::Link;
+use std::time::Duration;
+
+/// What an own-row write does to the recorded source (`currentSource`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceUpdate {
+    Keep,
+    Set(String),
+    Clear,
+}
+
+/// A change to a server or the outside world.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Add this node's row for a link, and its first report.
+    InsertRow {
+        key: String,
+        role: Role,
+        report: ReportValues,
+    },
+    /// Refresh this node's row (its heartbeat) and report; change its role when `role` is set.
+    UpdateOwnRow {
+        key: String,
+        role: Option<Role>,
+        source: SourceUpdate,
+        report: ReportValues,
+    },
+    /// A paused node with no running channel: record the pause, leave the heartbeat alone.
+    PauseMark {
+        key: String,
+        report: ReportValues,
+    },
+    /// Set a silent peer's `Yes` to `No`, if it is still silent when the statement runs.
+    DemoteSilent {
+        key: String,
+        host: String,
+        guard: SilenceGuard,
+    },
+    /// Move this node to `Proposed`, race-safe (see [`state::Schema::propose`]), if
+    /// [`state::may_propose`] allows it on the rows read inside the transaction.
+    Propose {
+        key: String,
+        fresh: Freshness,
+    },
+    /// Record why the link is failing, for every node of the cluster to read.
+    RecordFailure {
+        key: String,
+        kind: String,
+        detail: String,
+    },
+    /// Forget the link's failure: it replicates again.
+    ClearFailure {
+        key: String,
+    },
+    ChangeSource {
+        channel: Channel,
+        spec: SourceSpec,
+    },
+    StartReplica {
+        channel: Channel,
+    },
+    StopReplica {
+        channel: Channel,
+    },
+    ResetReplica {
+        channel: Channel,
+    },
+    /// Stop the channel on a peer of the cluster, before taking over from it.
+    Fence {
+        host: String,
+        address: String,
+        channel: Channel,
+    },
+    /// Create the `percona` schema and tables (`init`).
+    InitSchema,
+    Notify(Mail),
+}
+
+/// What an action did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done (or printed, in dry-run); the affected row count where there is one.
+    Done { affected: u64 },
+    /// A proposal that lost: another node holds the link, or won a concurrent race.
+    Lost(String),
+    /// What a fence found.
+    Fenced(FenceOutcome),
+}
+
+/// What the renderer needs to know.
+pub struct RenderCtx<'a> {
+    pub schema: Option<&'a Schema>,
+    pub me: &'a Me,
+    pub dialect: &'a dyn Dialect,
+}
+
+/// The statements of an action, in order. Mail renders to no statement; a proposal renders to
+/// its winning path (see [`proposal_lines`] for a lost one).
+pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<String>> {
+    let schema = || {
+        ctx.schema.ok_or_else(|| {
+            Error::Node("the state table was not read on this node, so it cannot be written".into())
+        })
+    };
+    let node_table = |s: &Schema| -> Vec<String> {
+        (!s.has_node_table)
+            .then(state::node_table_ddl)
+            .into_iter()
+            .collect()
+    };
+    let d = ctx.dialect;
+    Ok(match action {
+        Action::InsertRow { key, role, report } => {
+            let s = schema()?;
+            let mut v = node_table(s);
+            v.push(s.insert_row(key, ctx.me, *role));
+            v.push(s.report(key, ctx.me, report));
+            v
+        }
+        Action::UpdateOwnRow {
+            key,
+            role,
+            source,
+            report,
+        } => {
+            let s = schema()?;
+            let src = match source {
+                SourceUpdate::Keep => None,
+                SourceUpdate::Set(a) => Some(Some(a.as_str())),
+                SourceUpdate::Clear => Some(None),
+            };
+            let mut v = node_table(s);
+            v.push(s.update_own(key, ctx.me, *role, src));
+            v.push(s.report(key, ctx.me, report));
+            v
+        }
+        Action::PauseMark { key, report } => {
+            let s = schema()?;
+            let mut v = node_table(s);
+            v.push(s.pause_mark(key, ctx.me, report));
+            v
+        }
+        Action::DemoteSilent { key, host, guard } => {
+            vec![schema()?.demote_silent(key, host, guard)]
+        }
+        Action::Propose { key, .. } => proposal_lines(schema()?, key, ctx.me, true),
+        Action::RecordFailure { key, kind, detail } => {
+            let s = schema()?;
+            if s.tracks_failures() {
+                s.record_failure(key, &ctx.me.host, kind, detail)
+            } else {
+                vec![]
+            }
+        }
+        Action::ClearFailure { key } => {
+            let s = schema()?;
+            if s.claim_records_failures {
+                vec![s.clear_failure(key)]
+            } else {
+                vec![]
+            }
+        }
+        Action::ChangeSource { channel, spec } => vec![d.change_source(channel, spec, reveal)],
+        Action::StartReplica { channel } => vec![d.start_replica(channel)],
+        Action::StopReplica { channel } => vec![d.stop_replica(channel)],
+        Action::ResetReplica { channel } => vec![d.reset_replica_all(channel)],
+        Action::Fence {
+            host,
+            address,
+            channel,
+        } => vec![format!(
+            "[on {host} at {address}] {}",
+            d.stop_replica(channel)
+        )],
+        Action::InitSchema => state::init_ddl(),
+        Action::Notify(_) => vec![],
+    })
+}
+
+/// The statements of a proposal as printed: the winning path ends with the update and
+/// `COMMIT`, a lost one with `ROLLBACK` after the locking read.
+pub fn proposal_lines(schema: &Schema, key: &str, me: &Me, won: bool) -> Vec<String> {
+    let p = schema.propose(key, me);
+    let mut v: Vec<String> = p.create_claim_table.into_iter().collect();
+    v.extend(["START TRANSACTION".to_string(), p.claim, p.lock_rows]);
+    if won {
+        v.extend([p.update, "COMMIT".to_string()]);
+    } else {
+        v.push("ROLLBACK".to_string());
+    }
+    v
+}
+
+/// The result of waiting for a channel to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectOutcome {
+    pub ok: bool,
+    /// The IO state or error that decided it.
+    pub detail: String,
+    /// The SQL thread's error, when it stopped on one: the data, not the source, is at fault.
+    pub sql_error: String,
+}
+
+/// Everything a run can ask of a node. Reads are methods; the one write is [`Backend::apply`].
+pub trait Backend {
+    fn facts(&self) -> &NodeFacts;
+    /// This node's identity as its rows and reports record it.
+    fn me(&self) -> &Me;
+    /// The rows of a link, with their nodes' reports (empty when the state table cannot be
+    /// read on this node).
+    fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>>;
+    /// The link's channel, if configured on this node.
+    fn replica(&mut self, link: &Link) -> Result<Option<ReplicaStatus>>;
+    /// Why the link is failing, if a node recorded it.
+    fn last_failure(&mut self, link: &Link) -> Result<Option<LinkFailure>>;
+    /// A read-only login to a source candidate: its GTID domain and place in its cluster, or
+    /// why it does not answer.
+    fn probe(&mut self, link: &Link, source: &SourceAddr) -> std::result::Result<Probe, String>;
+    /// Where a current member of the cluster accepts connections (for a peer that never
+    /// reported its address).
+    fn member_address(&mut self, host: &str) -> Result<Option<String>>;
+    /// Waits until the link's channel runs healthily from `source`, or the deadline passes.
+    fn await_replica(
+        &mut self,
+        link: &Link,
+        source: &SourceAddr,
+        deadline: Duration,
+    ) -> Result<ConnectOutcome>;
+    /// The write seam.
+    fn apply(&mut self, action: &Action) -> Result<Outcome>;
+    /// Mails that could not be delivered so far.
+    fn mail_failures(&self) -> usize;
+}
+
+/// The outcome of a channel that stopped or never came up, for [`Backend::await_replica`].
+pub fn stalled(s: &ReplicaStatus) -> String {
+    format!(
+        "IO thread {} ({}), SQL thread {}{}{}",
+        s.io_running,
+        s.io_state,
+        s.sql_running,
+        if s.last_io_error.is_empty() {
+            String::new()
+        } else {
+            format!("; IO error: {}", s.last_io_error)
+        },
+        if s.last_sql_error.is_empty() {
+            String::new()
+        } else {
+            format!("; SQL error: {}", s.last_sql_error)
+        },
+    )
+}

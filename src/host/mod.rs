@@ -1,0 +1,382 @@
+//! The host's side of a run: the rules that hold whatever the policy does.
+//!
+//! For each link, on every run, the host
+//! 1. **before the policy** ([`phases::before`]): stops the channel of a node that is not
+//!    Primary and Synced/Donor, and keeps a paused node reporting (and nothing else); neither
+//!    calls the policy. On an acting replica it checks the current source once
+//!    (reachable, Primary, Synced);
+//! 2. calls the policy's `manage_link(node, link)`, whose primitives are interlocked
+//!    ([`primitives`]): `Proposed` only through `propose`, `Yes` only for the winner of the
+//!    proposal or an uncontested node whose channel runs healthy, `connect` only for the holder,
+//!    after a health check of the candidate and after fencing every silent holder;
+//! 3. **after the policy** ([`phases::after`]), even when it failed: a channel runs only under
+//!    a `Yes` row with a healthy channel and source, and a `Yes` row only with such a channel;
+//!    of two fresh replicas that both run healthy, one stops; a silent node whose report says
+//!    its channel runs is fenced once another node holds the link; and the node reports once.
+//!
+//! "Silent" has one meaning everywhere: [`crate::clock::Freshness`] with the larger of
+//! `[timeouts] heartbeat` and the policy's `silent_after`.
+//!
+//! This module does not know Rhai: the policy is reached through [`PolicyHooks`].
+
+pub mod phases;
+pub mod primitives;
+
+use crate::clock::{Freshness, Observations, Skew};
+use crate::error::Result;
+use crate::executor::{Action, Backend, Outcome, SourceUpdate};
+use crate::state::{ChannelState, ReportValues, Role, StateRow};
+use crate::topology::Link;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Run-wide settings a policy reads through `settings()`.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `[timeouts] heartbeat`: the shortest "silent" threshold a policy may use.
+    pub heartbeat_timeout: i64,
+    pub failed_timeout: i64,
+    pub connect_timeout: Duration,
+    pub distribute: bool,
+    pub vars: rhai::Map,
+    /// The threshold every rule uses: the larger of `heartbeat_timeout` and the policy's
+    /// `silent_after`, set once at the start of a run.
+    pub silent_after: i64,
+}
+
+/// What the host asks of the policy: its entry point and the choices it makes.
+pub trait PolicyHooks {
+    /// `manage_link(node, link)`.
+    fn manage_link(&self, link: &Link) -> std::result::Result<(), String>;
+    /// `silent_after(settings)`: the policy's threshold, in seconds.
+    fn silent_after(&self) -> std::result::Result<i64, String>;
+    /// `mail(node, link, event, subject, body)`: every notification passes the policy.
+    fn mail(
+        &self,
+        link: &Link,
+        event: &str,
+        subject: &str,
+        body: &str,
+    ) -> std::result::Result<(), String>;
+}
+
+/// A notification the host raised, sent through the policy's `mail` hook.
+#[derive(Clone, Debug)]
+pub struct HostMail {
+    pub event: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// The state of one run, shared by the host and the policy's primitives.
+pub struct RunCtx {
+    pub backend: Box<dyn Backend>,
+    pub links: Vec<Link>,
+    pub settings: Settings,
+    /// What changed, in order, for the end-of-run log line.
+    pub events: Vec<String>,
+    /// What this node remembers of its peers' reports between runs.
+    pub observations: Observations,
+    /// When the pause file appeared (Unix time), while it exists: the node only reports.
+    pub paused_since: Option<i64>,
+    /// Peers whose clock was newly found skewed in this run.
+    pub skews: Vec<Skew>,
+    /// Notifications raised by the host, waiting for the policy's `mail` hook.
+    pub host_mail: Vec<HostMail>,
+    /// Sources connected this run, by link key.
+    connected: HashMap<String, String>,
+    /// `connect` calls this run, by link key.
+    attempts: HashMap<String, usize>,
+    /// Links whose proposal this node won in this run.
+    won: HashSet<String>,
+    /// Links whose own row and report were written in this run.
+    refreshed: HashSet<String>,
+    /// Links where this node has a row.
+    has_row: HashSet<String>,
+    /// The current source's health, checked once per run on a replica: `Err(why)` when it is
+    /// not worth replicating from.
+    source_check: HashMap<String, std::result::Result<(), String>>,
+    /// Links whose silent holders were fenced in this run.
+    fenced: HashSet<String>,
+    /// Fences that stopped a channel and are not yet counted in a report, by link key.
+    new_fences: HashMap<String, u64>,
+}
+
+pub type Shared = Rc<RefCell<RunCtx>>;
+
+impl RunCtx {
+    pub fn new(
+        backend: Box<dyn Backend>,
+        links: Vec<Link>,
+        settings: Settings,
+        observations: Observations,
+        paused_since: Option<i64>,
+    ) -> RunCtx {
+        RunCtx {
+            backend,
+            links,
+            settings,
+            events: Vec::new(),
+            observations,
+            paused_since,
+            skews: Vec::new(),
+            host_mail: Vec::new(),
+            connected: HashMap::new(),
+            attempts: HashMap::new(),
+            won: HashSet::new(),
+            refreshed: HashSet::new(),
+            has_row: HashSet::new(),
+            source_check: HashMap::new(),
+            fenced: HashSet::new(),
+            new_fences: HashMap::new(),
+        }
+    }
+
+    pub fn node(&self) -> String {
+        self.backend.facts().name.clone()
+    }
+
+    /// The one "silent" threshold.
+    pub fn threshold(&self) -> i64 {
+        self.settings.silent_after
+    }
+
+    /// Reads a link's rows, records what they show of the peers' reports, and returns them
+    /// with their judge.
+    pub fn read_rows(&mut self, link: &Link) -> Result<(Vec<StateRow>, Freshness)> {
+        let rows = self.backend.rows(link)?;
+        let me = self.node();
+        let t = self.threshold();
+        let skews = self.observations.observe(&link.key, &me, &rows, t);
+        self.skews.extend(skews);
+        if rows.iter().any(|r| r.host == me) {
+            self.has_row.insert(link.key.clone());
+        }
+        let fresh = self.observations.freshness(&link.key, &me, t);
+        Ok((rows, fresh))
+    }
+
+    /// What this node reports for a link now: its channel, its source, its pause, the fences
+    /// not yet counted.
+    pub fn report_values(&mut self, link: &Link) -> Result<ReportValues> {
+        let ch = self.backend.replica(link)?;
+        Ok(ReportValues {
+            channel: ChannelState::of(ch.as_ref()),
+            source: ch.map(|s| s.source()),
+            paused_since: self.paused_since,
+            new_fences: self.new_fences.remove(&link.key).unwrap_or(0),
+        })
+    }
+
+    /// Writes this node's row (its heartbeat, and its role when `role` is set) and its report.
+    pub fn refresh(&mut self, link: &Link, role: Option<Role>, source: SourceUpdate) -> Result<()> {
+        let report = self.report_values(link)?;
+        self.backend.apply(&Action::UpdateOwnRow {
+            key: link.key.clone(),
+            role,
+            source,
+            report,
+        })?;
+        self.refreshed.insert(link.key.clone());
+        if let Some(r) = role {
+            self.events.push(format!("{}: now {r}", link.name));
+        }
+        Ok(())
+    }
+
+    /// Refreshes this node's heartbeat on every link where it has a row, so a long failover
+    /// never lets it look silent.
+    pub fn refresh_all(&mut self) -> Result<()> {
+        let links: Vec<Link> = self
+            .links
+            .iter()
+            .filter(|l| self.has_row.contains(&l.key))
+            .cloned()
+            .collect();
+        for l in links {
+            let source = self.current_source(&l)?;
+            self.refresh(&l, None, source)?;
+        }
+        Ok(())
+    }
+
+    /// The source this node replicates from for a link, as an own-row write records it.
+    pub fn current_source(&mut self, link: &Link) -> Result<SourceUpdate> {
+        if let Some(s) = self.connected.get(&link.key) {
+            return Ok(SourceUpdate::Set(s.clone()));
+        }
+        Ok(match self.backend.replica(link)? {
+            Some(s) => SourceUpdate::Set(s.source()),
+            None => SourceUpdate::Clear,
+        })
+    }
+
+    /// `STOP` and `RESET ... ALL` the link's channel, if it has one.
+    pub fn stop_and_reset(&mut self, link: &Link) -> Result<bool> {
+        if self.backend.replica(link)?.is_none() {
+            return Ok(false);
+        }
+        self.backend.apply(&Action::StopReplica {
+            channel: link.channel.clone(),
+        })?;
+        self.backend.apply(&Action::ResetReplica {
+            channel: link.channel.clone(),
+        })?;
+        self.connected.remove(&link.key);
+        self.events
+            .push(format!("{}: replication stopped and reset", link.name));
+        Ok(true)
+    }
+
+    /// Whether this node's channel carries data: both threads run healthily, and the source
+    /// passed its check in this run (or was connected in this run).
+    pub fn carries_data(&mut self, link: &Link) -> Result<std::result::Result<(), String>> {
+        match self.backend.replica(link)? {
+            None => return Ok(Err("it has no channel".into())),
+            Some(s) if !s.is_healthy() => {
+                return Ok(Err(format!(
+                    "its channel does not run healthily ({})",
+                    crate::executor::stalled(&s)
+                )));
+            }
+            Some(_) => {}
+        }
+        Ok(match self.source_check.get(&link.key) {
+            Some(Err(why)) if !self.connected.contains_key(&link.key) => {
+                Err(format!("its source {why}"))
+            }
+            _ => Ok(()),
+        })
+    }
+
+    /// The current source's health as checked in this run, if it was.
+    pub fn source_check(&self, link: &Link) -> Option<&std::result::Result<(), String>> {
+        self.source_check.get(&link.key)
+    }
+
+    /// Queues a notification for the policy's `mail` hook.
+    pub fn mail(&mut self, event: &str, subject: String, body: String) {
+        self.host_mail.push(HostMail {
+            event: event.to_string(),
+            subject,
+            body,
+        });
+    }
+
+    /// Whether the node may write the state table (the Primary component).
+    pub fn writable(&self) -> bool {
+        self.backend.facts().is_primary()
+    }
+
+    /// Applies an action; the outcome.
+    pub fn apply(&mut self, action: Action) -> Result<Outcome> {
+        self.backend.apply(&action)
+    }
+}
+
+/// Runs every link: the host's phases around the policy's `manage_link`. A link whose policy
+/// call or rules fail does not stop the others; its error is returned.
+pub fn run_links(
+    shared: &Shared,
+    hooks: &dyn PolicyHooks,
+) -> Vec<(String, std::result::Result<(), String>)> {
+    // One notion of silent: the policy may lengthen the threshold, never shorten it.
+    let floor = shared.borrow().settings.heartbeat_timeout;
+    let threshold = match hooks.silent_after() {
+        Ok(t) if t >= floor => t,
+        Ok(t) => {
+            log::warn!(
+                "{}: the policy's silent_after ({t} s) is shorter than [timeouts] heartbeat ({floor} s); using {floor} s: a policy may lengthen the threshold, never shorten it",
+                shared.borrow().node()
+            );
+            floor
+        }
+        Err(e) => {
+            log::warn!(
+                "{}: the policy's silent_after failed ({e}); using [timeouts] heartbeat ({floor} s)",
+                shared.borrow().node()
+            );
+            floor
+        }
+    };
+    shared.borrow_mut().settings.silent_after = threshold;
+    let links = shared.borrow().links.clone();
+    let mut results = Vec::new();
+    for link in &links {
+        results.push((link.key.clone(), run_link(shared, hooks, link)));
+    }
+    mail_skews(shared, hooks, &links);
+    results
+}
+
+fn run_link(
+    shared: &Shared,
+    hooks: &dyn PolicyHooks,
+    link: &Link,
+) -> std::result::Result<(), String> {
+    let decision = phases::before(&mut shared.borrow_mut(), link).map_err(|e| e.to_string());
+    send_host_mail(shared, hooks, link);
+    let act = match decision {
+        Ok(phases::Decision::Act) => true,
+        Ok(phases::Decision::Done) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let policy = hooks.manage_link(link);
+    send_host_mail(shared, hooks, link);
+    // The rules hold whatever the policy did, also when it failed; but a node whose policy
+    // fails does not report, so it looks silent, like a node whose manager does not run.
+    let rules = if act {
+        phases::after(&mut shared.borrow_mut(), link, policy.is_ok()).map_err(|e| e.to_string())
+    } else {
+        Ok(())
+    };
+    send_host_mail(shared, hooks, link);
+    match (policy, rules) {
+        (Err(p), Err(r)) => Err(format!("{p}; then the host's rules failed: {r}")),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+/// Sends the host's notifications through the policy's `mail` hook.
+fn send_host_mail(shared: &Shared, hooks: &dyn PolicyHooks, link: &Link) {
+    let pending = std::mem::take(&mut shared.borrow_mut().host_mail);
+    for m in pending {
+        if let Err(e) = hooks.mail(link, &m.event, &m.subject, &m.body) {
+            log::error!(
+                "{}: the policy's mail hook failed for {:?}: {e}",
+                shared.borrow().node(),
+                m.subject
+            );
+        }
+    }
+}
+
+/// One mail per peer whose clock was found skewed.
+fn mail_skews(shared: &Shared, hooks: &dyn PolicyHooks, links: &[Link]) {
+    let skews = std::mem::take(&mut shared.borrow_mut().skews);
+    let Some(link) = links.first() else {
+        return;
+    };
+    for k in skews {
+        let node = shared.borrow().node();
+        log::warn!(
+            "{node}: {}; silence is judged by report sequences on this node's clock, so elections are safe, but set up NTP: the heartbeat ages shown in status and the failure ages are off",
+            k.describe()
+        );
+        if shared.borrow_mut().observations.mark_skew_mailed(&k.host) {
+            let subject = format!("clock of {} is off by at least {} s", k.host, k.at_least);
+            let body = format!(
+                "Seen from {node}, {}. Silence is judged by report sequences on one clock, so no replica is replaced early, but heartbeat ages shown by status, the failed timeout of records written by {} and nodes that still run replication_manager.sh depend on clocks in step. Check NTP on {}.",
+                k.describe(),
+                k.host,
+                k.host
+            );
+            if let Err(e) = hooks.mail(link, "clock-skew", &subject, &body) {
+                log::error!("{node}: the policy's mail hook failed: {e}");
+            }
+        }
+    }
+}

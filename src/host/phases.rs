@@ -1,0 +1,411 @@
+//! What the host does for a link before and after the policy's `manage_link`, whatever the
+//! policy is (see the module above for the list of rules).
+
+use super::RunCtx;
+use crate::clock::FenceMemo;
+use crate::config::SourceAddr;
+use crate::error::Result;
+use crate::executor::{Action, FenceOutcome, Outcome, SourceUpdate};
+use crate::flavor::ReplicaStatus;
+use crate::state::{ChannelState, Role, StateRow};
+use crate::topology::Link;
+
+/// Whether the policy is called for a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// The node acts: the policy decides.
+    Act,
+    /// The host did all there is to do (not Primary and Synced/Donor, or paused).
+    Done,
+}
+
+/// Before the policy: the rules for a node that must not act, and the check of the current
+/// source of an acting replica.
+pub fn before(c: &mut RunCtx, link: &Link) -> Result<Decision> {
+    let facts = c.backend.facts().clone();
+    let ch = c.backend.replica(link)?;
+    if !facts.can_act() {
+        if let Some(s) = &ch {
+            leave(c, link, s)?;
+        }
+        return Ok(Decision::Done);
+    }
+    if c.paused_since.is_some() {
+        report_paused(c, link, ch.as_ref())?;
+        return Ok(Decision::Done);
+    }
+    if let Some(s) = ch.filter(|s| s.is_healthy()) {
+        check_source(c, link, &s);
+    }
+    Ok(Decision::Act)
+}
+
+/// A node outside the Primary component, or not Synced/Donor, stops replicating: its SQL
+/// thread cannot apply in step with the cluster, and an IO thread left running keeps a
+/// connection that the source drops as soon as the replacement (same server id) connects.
+fn leave(c: &mut RunCtx, link: &Link, s: &ReplicaStatus) -> Result<()> {
+    let facts = c.backend.facts().clone();
+    c.stop_and_reset(link)?;
+    if c.writable() {
+        let (rows, _) = c.read_rows(link)?;
+        if rows
+            .iter()
+            .any(|r| r.host == facts.name && matches!(r.role, Role::Yes | Role::Proposed))
+        {
+            c.refresh(link, Some(Role::No), SourceUpdate::Clear)?;
+        }
+    } else {
+        log::warn!(
+            "{}: {}: the state table cannot be written outside the Primary component; the other nodes see this node go silent and take over",
+            facts.name,
+            link.name
+        );
+    }
+    c.mail(
+        "stopped",
+        format!(
+            "{}: {} stopped replicating (node is {}/{})",
+            link.name, facts.name, facts.cluster_status, facts.local_state_comment
+        ),
+        format!(
+            "{} is {} and {}, so it cannot stay the replica of {}. Its channel from {} is stopped and reset. Another node of {} takes over once this node is silent for {} s.",
+            facts.name,
+            facts.cluster_status,
+            facts.local_state_comment,
+            link.remote,
+            s.source(),
+            facts.cluster,
+            c.threshold()
+        ),
+    );
+    Ok(())
+}
+
+/// A paused node keeps reporting while its channel runs (it is alive, and nobody may take the
+/// link from it), and changes nothing else. One that runs no channel only marks itself
+/// paused: its sequence stands still, so its peers neither wait for it nor elect it.
+fn report_paused(c: &mut RunCtx, link: &Link, ch: Option<&ReplicaStatus>) -> Result<()> {
+    let (rows, _) = c.read_rows(link)?;
+    let me = c.node();
+    let Some(mine) = rows.iter().find(|r| r.host == me) else {
+        log::info!("{me}: {}: paused; adds no row", link.name);
+        return Ok(());
+    };
+    let state = ChannelState::of(ch);
+    if state.runs() {
+        let source = c.current_source(link)?;
+        c.refresh(link, None, source)?;
+    } else if mine
+        .report
+        .as_ref()
+        .is_none_or(|r| r.paused_for.is_none() || r.channel != state)
+    {
+        let report = c.report_values(link)?;
+        c.apply(Action::PauseMark {
+            key: link.key.clone(),
+            report,
+        })?;
+    }
+    Ok(())
+}
+
+/// Checks the source an acting replica reads from: it must answer the link's credentials and
+/// be Primary and Synced. A source cut off from its own cluster keeps serving its binlog, so
+/// the threads look healthy while no new write arrives; only this check sees it.
+fn check_source(c: &mut RunCtx, link: &Link, s: &ReplicaStatus) {
+    let address = s.source();
+    let src = link.source(&address).cloned().unwrap_or(SourceAddr {
+        host: s.source_host.clone(),
+        port: s.source_port,
+        weight: 0,
+    });
+    let verdict = match c.backend.probe(link, &src) {
+        Ok(p) => p.health(),
+        Err(e) => Err(format!("does not answer: {e}")),
+    };
+    if let Err(why) = &verdict {
+        log::warn!(
+            "{}: {}: the current source {address} {why}",
+            c.node(),
+            link.name
+        );
+    }
+    c.source_check.insert(link.key.clone(), verdict);
+}
+
+/// After the policy, whatever it did: the state table and the channel agree, a running channel
+/// carries data, two replicas do not both go on, stray channels of silent nodes are fenced,
+/// and the node reports, unless the policy failed (`policy_ok`): then it changes only what
+/// the rules require, and looks silent to its peers.
+pub fn after(c: &mut RunCtx, link: &Link, policy_ok: bool) -> Result<()> {
+    let me = c.node();
+    let ch = c.backend.replica(link)?;
+    let state = ChannelState::of(ch.as_ref());
+    let (rows, fresh) = c.read_rows(link)?;
+    let mine = rows.iter().find(|r| r.host == me).cloned();
+    let role = mine.as_ref().map(|r| r.role);
+    if state.runs() {
+        if role != Some(Role::Yes) {
+            let complete =
+                role == Some(Role::Proposed) && super::primitives::may_be_yes(c, link)?.is_ok();
+            if complete {
+                let source = c.current_source(link)?;
+                c.refresh(link, Some(Role::Yes), source)?;
+            } else {
+                unexpected(c, link, role, ch.as_ref())?;
+            }
+        } else if let Err(why) = c.carries_data(link)? {
+            give_up(c, link, ch.as_ref(), &why)?;
+        } else if let Some(mine) = &mine {
+            let rank = |r: &StateRow| (-r.weight, r.local_index.unwrap_or(1000), r.host.clone());
+            let first = rows
+                .iter()
+                .filter(|o| o.role == Role::Yes && fresh.runs_healthy(o))
+                .find(|o| rank(o) < rank(mine));
+            if let Some(o) = first {
+                c.stop_and_reset(link)?;
+                c.refresh(link, Some(Role::No), SourceUpdate::Clear)?;
+                c.mail(
+                    "two-replicas",
+                    format!("{}: two replicas, {me} stopped", link.name),
+                    format!(
+                        "{me} and {} both replicated {} with healthy channels. {me} stopped; {} goes on (higher weight, then lower index).",
+                        o.host, link.remote, o.host
+                    ),
+                );
+            }
+        }
+    } else if matches!(role, Some(Role::Yes | Role::Proposed)) {
+        // A row that holds the link without a running channel: nobody replicates under it.
+        if ch.is_some() {
+            give_up(
+                c,
+                link,
+                ch.as_ref(),
+                "its channel is configured but does not run",
+            )?;
+        } else {
+            c.refresh(link, Some(Role::No), SourceUpdate::Clear)?;
+            c.mail(
+                "not-replicating",
+                format!("{}: {me} is marked as the replica but does not replicate", link.name),
+                format!(
+                    "{me}'s row said {} but it has no replication channel for {}. The row is set to No; a replica is elected again.",
+                    role.map_or("", |r| r.as_str()),
+                    link.remote
+                ),
+            );
+        }
+    } else if role.is_none() && c.writable() && policy_ok {
+        let report = c.report_values(link)?;
+        c.apply(Action::InsertRow {
+            key: link.key.clone(),
+            role: Role::No,
+            report,
+        })?;
+        c.has_row.insert(link.key.clone());
+        c.refreshed.insert(link.key.clone());
+    }
+    fence_strays(c, link)?;
+    if policy_ok && !c.refreshed.contains(&link.key) && c.has_row.contains(&link.key) {
+        let source = c.current_source(link)?;
+        c.refresh(link, None, source)?;
+    }
+    Ok(())
+}
+
+/// A channel runs under a row that does not hold the link (or no row): it stops.
+fn unexpected(
+    c: &mut RunCtx,
+    link: &Link,
+    role: Option<Role>,
+    ch: Option<&ReplicaStatus>,
+) -> Result<()> {
+    let me = c.node();
+    let why = match role {
+        Some(Role::Proposed) => super::primitives::may_be_yes(c, link)?
+            .err()
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    c.stop_and_reset(link)?;
+    match role {
+        Some(Role::Proposed) => c.refresh(link, Some(Role::No), SourceUpdate::Clear)?,
+        None if c.writable() => {
+            let report = c.report_values(link)?;
+            c.apply(Action::InsertRow {
+                key: link.key.clone(),
+                role: Role::No,
+                report,
+            })?;
+            c.has_row.insert(link.key.clone());
+            c.refreshed.insert(link.key.clone());
+        }
+        _ => {}
+    }
+    let row = role.map_or("no row".to_string(), |r| format!("its row said {r}"));
+    c.mail(
+        "unexpected-replica",
+        format!("{}: {me} replicated while {row}, stopped", link.name),
+        format!(
+            "{me} had a channel from {} while {row}{}. A channel runs only under a Yes row; it is stopped and reset.",
+            ch.map_or("?".into(), |s| s.source()),
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" and could not become Yes: {why}")
+            }
+        ),
+    );
+    Ok(())
+}
+
+/// The replica's channel does not carry data and the policy left it: the node gives the link
+/// up as `Failed`, so another node can take it, and records why.
+fn give_up(c: &mut RunCtx, link: &Link, ch: Option<&ReplicaStatus>, why: &str) -> Result<()> {
+    let me = c.node();
+    let sql_error = ch.map(|s| s.last_sql_error.clone()).unwrap_or_default();
+    let kind = if !sql_error.is_empty() {
+        "sql"
+    } else if why.starts_with("its source") {
+        "unreachable"
+    } else {
+        "connect"
+    };
+    let already = c.backend.last_failure(link)?.is_some();
+    c.stop_and_reset(link)?;
+    c.refresh(link, Some(Role::Failed), SourceUpdate::Clear)?;
+    let body = format!(
+        "{me} was the replica of {} but {why}{}, and the policy left it so. The channel is stopped and reset and the row is Failed, so another node can take over.",
+        link.remote,
+        if sql_error.is_empty() {
+            String::new()
+        } else {
+            format!(" (SQL error: {sql_error})")
+        }
+    );
+    c.apply(Action::RecordFailure {
+        key: link.key.clone(),
+        kind: kind.into(),
+        detail: body.clone(),
+    })?;
+    c.mail(
+        if already { "still-failing" } else { "failed" },
+        format!("{}: {me} failed as replica: {why}", link.name),
+        body,
+    );
+    Ok(())
+}
+
+/// A silent node whose last report says its channel runs, while another node (or this one)
+/// holds the link: its manager stopped, or it was replaced by a node running the original
+/// script, which does not fence. Its channel is stopped once per report sequence.
+fn fence_strays(c: &mut RunCtx, link: &Link) -> Result<()> {
+    let (rows, fresh) = c.read_rows(link)?;
+    let me = c.node();
+    let i_hold = rows.iter().any(|r| r.host == me && r.role == Role::Yes)
+        && ChannelState::of(c.backend.replica(link)?.as_ref()) == ChannelState::Healthy;
+    if !i_hold && !rows.iter().any(|r| fresh.holds(r)) {
+        return Ok(());
+    }
+    let t = c.threshold();
+    for r in rows.iter().filter(|r| {
+        r.host != me && !fresh.is_fresh(r) && r.report.as_ref().is_some_and(|p| p.channel.runs())
+    }) {
+        let seq = r.report.as_ref().map_or(0, |p| p.seq);
+        if c.observations
+            .already_fenced(&link.key, &r.host, seq, r.read_at, t)
+        {
+            continue;
+        }
+        fence(
+            c,
+            link,
+            r,
+            "it is silent, its last report says its channel runs, and another node holds the link",
+        )?;
+    }
+    Ok(())
+}
+
+/// Stops a peer's channel before this node (or another) replicates in its place. A peer that
+/// does not answer is down, or cut off from the cluster, where it stops its own channel.
+/// Returns whether a channel was stopped; remembers the attempt for the peer's report.
+pub(crate) fn fence(c: &mut RunCtx, link: &Link, r: &StateRow, why: &str) -> Result<bool> {
+    let outcome = fence_once(c, link, r, why)?;
+    if let Some(rep) = &r.report {
+        c.observations.note_fenced(
+            &link.key,
+            &r.host,
+            FenceMemo {
+                seq: rep.seq,
+                at: r.read_at,
+                reached: outcome.is_some(),
+            },
+        );
+    }
+    Ok(outcome == Some(true))
+}
+
+/// One fence: `Some(stopped)` when the peer answered, `None` when it could not be reached.
+fn fence_once(c: &mut RunCtx, link: &Link, r: &StateRow, why: &str) -> Result<Option<bool>> {
+    let me = c.node();
+    let address = match r.report.as_ref().and_then(|p| p.address.clone()) {
+        Some(a) => Some(a),
+        None => c.backend.member_address(&r.host)?,
+    };
+    let Some(address) = address else {
+        log::warn!(
+            "{me}: {}: cannot fence {}: it never reported its address and is not a member of the current view (so it is down or cut off, and stops its own channel); going on",
+            link.name,
+            r.host
+        );
+        return Ok(None);
+    };
+    let o = c.apply(Action::Fence {
+        host: r.host.clone(),
+        address: address.clone(),
+        channel: link.channel.clone(),
+    })?;
+    Ok(match o {
+        Outcome::Fenced(FenceOutcome::Stopped) => {
+            *c.new_fences.entry(link.key.clone()).or_insert(0) += 1;
+            c.events
+                .push(format!("{}: fenced {} at {address}", link.name, r.host));
+            log::warn!(
+                "{me}: {}: fenced {} at {address}: {why}; its channel was running and is stopped",
+                link.name,
+                r.host
+            );
+            c.mail(
+                "fenced",
+                format!("{}: {me} stopped the channel of {}", link.name, r.host),
+                format!(
+                    "{} held the link to {} but {why}. {me} connected to its server at {address} and stopped its channel, so that two nodes never replicate the link at once.",
+                    r.host, link.remote
+                ),
+            );
+            Some(true)
+        }
+        Outcome::Fenced(FenceOutcome::NotRunning) => {
+            log::info!(
+                "{me}: {}: {} at {address} runs no channel for the link; nothing to fence",
+                link.name,
+                r.host
+            );
+            Some(false)
+        }
+        Outcome::Fenced(FenceOutcome::Unreachable(e)) => {
+            log::warn!(
+                "{me}: {}: could not fence {} at {address} ({e}); going on: it is down, or cut off from the cluster and stops its own channel",
+                link.name,
+                r.host
+            );
+            None
+        }
+        other => {
+            log::warn!("{me}: {}: unexpected fence outcome {other:?}", link.name);
+            None
+        }
+    })
+}

@@ -1,0 +1,431 @@
+//! The primitives a policy calls, with their interlocks. Each change goes through the
+//! executor; each refusal is an error naming the rule, so a site policy learns what it may not
+//! do. The Rhai glue is in `policy/api.rs`.
+
+use super::{RunCtx, phases};
+use crate::config::SourceAddr;
+use crate::executor::{Action, Outcome, SourceUpdate};
+use crate::server::Probe;
+use crate::state::{Role, SilenceGuard};
+use crate::topology::Link;
+
+/// A refusal or a host error, as the policy sees it.
+pub type Res<T> = std::result::Result<T, String>;
+
+fn host(e: crate::error::Error) -> String {
+    e.to_string()
+}
+
+/// The node may not write the state table outside the Primary component; the write is
+/// skipped with a line in the log.
+fn writable(c: &RunCtx, what: &str) -> bool {
+    if c.writable() {
+        return true;
+    }
+    log::warn!(
+        "{}: {what} skipped: the node is not in the Primary component, so the state table cannot be written; the other nodes will see it go silent",
+        c.node()
+    );
+    false
+}
+
+/// Whether this node may make its row `Yes` now: its channel carries data, and it won the
+/// proposal in this run or no other node holds the link. `Ok(Err(why))` when it may not.
+pub fn may_be_yes(c: &mut RunCtx, link: &Link) -> crate::error::Result<Res<()>> {
+    if let Err(why) = c.carries_data(link)? {
+        return Ok(Err(why));
+    }
+    if c.won.contains(&link.key) {
+        return Ok(Ok(()));
+    }
+    let (rows, fresh) = c.read_rows(link)?;
+    Ok(match rows.iter().find(|r| fresh.holds(r)) {
+        Some(o) => Err(format!("{} holds the link ({})", o.host, fresh.describe(o))),
+        None => Ok(()),
+    })
+}
+
+/// `insert_row(link, state)`: adds this node's row, as `No`, or as `Yes` for a node whose
+/// channel already carries data and that no other node contests (a link configured by hand).
+pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
+    match role {
+        Role::No => {}
+        Role::Yes => {
+            if let Err(why) = may_be_yes(c, link).map_err(host)? {
+                return Err(format!(
+                    "insert_row(link, \"Yes\") refused on {}: {why}",
+                    c.node()
+                ));
+            }
+        }
+        Role::Proposed => {
+            return Err("insert_row: Proposed is reached only through propose(link)".into());
+        }
+        Role::Failed => {
+            return Err(
+                "insert_row: a node adds its row as No (or Yes when it already replicates)".into(),
+            );
+        }
+    }
+    if !writable(c, "insert_row") {
+        return Ok(false);
+    }
+    let report = c.report_values(link).map_err(host)?;
+    c.apply(Action::InsertRow {
+        key: link.key.clone(),
+        role,
+        report,
+    })
+    .map_err(host)?;
+    c.has_row.insert(link.key.clone());
+    c.refreshed.insert(link.key.clone());
+    let n = c.node();
+    c.events.push(format!("{}: added {n} as {role}", link.name));
+    Ok(true)
+}
+
+/// `set_state(link, state)`: `No` and `Failed` always; `Yes` only under [`may_be_yes`];
+/// `Proposed` never (only `propose` reaches it).
+pub fn set_state(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
+    match role {
+        Role::Proposed => {
+            return Err(
+                "set_state: Proposed is reached only through propose(link), which is race-safe"
+                    .into(),
+            );
+        }
+        Role::Yes => {
+            if let Err(why) = may_be_yes(c, link).map_err(host)? {
+                return Err(format!(
+                    "set_state(link, \"Yes\") refused on {}: {why}",
+                    c.node()
+                ));
+            }
+        }
+        Role::No | Role::Failed => {}
+    }
+    if !writable(c, "set_state") {
+        return Ok(false);
+    }
+    let source = if role == Role::Yes {
+        c.current_source(link).map_err(host)?
+    } else {
+        SourceUpdate::Clear
+    };
+    c.refresh(link, Some(role), source).map_err(host)?;
+    Ok(true)
+}
+
+/// `heartbeat(link)`: refreshes this node's row and report.
+pub fn heartbeat(c: &mut RunCtx, link: &Link) -> Res<bool> {
+    if !writable(c, "heartbeat") {
+        return Ok(false);
+    }
+    let source = c.current_source(link).map_err(host)?;
+    c.refresh(link, None, source).map_err(host)?;
+    Ok(true)
+}
+
+/// `demote(link, host)`: sets a silent peer's `Yes` to `No`, only if the host judges it silent
+/// and it is still silent when the statement runs. `false` when nothing was demoted.
+pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
+    if peer == c.node() {
+        return Err("demote: use set_state to change this node's own row".into());
+    }
+    if !writable(c, "demote") {
+        return Ok(false);
+    }
+    let (rows, fresh) = c.read_rows(link).map_err(host)?;
+    let Some(row) = rows.iter().find(|r| r.host == peer) else {
+        return Ok(false);
+    };
+    if row.role != Role::Yes || fresh.is_fresh(row) {
+        log::debug!(
+            "{}: {}: not demoting {peer}: {}",
+            c.node(),
+            link.name,
+            fresh.describe(row)
+        );
+        return Ok(false);
+    }
+    let guard = match &row.report {
+        Some(r) => SilenceGuard::Seq(r.seq),
+        None => SilenceGuard::OlderThan(c.threshold()),
+    };
+    let o = c
+        .apply(Action::DemoteSilent {
+            key: link.key.clone(),
+            host: peer.to_string(),
+            guard,
+        })
+        .map_err(host)?;
+    let done = matches!(o, Outcome::Done { affected } if affected > 0);
+    if done {
+        c.events
+            .push(format!("{}: demoted silent {peer}", link.name));
+    }
+    Ok(done)
+}
+
+/// `propose(link)`: the race-safe move to `Proposed`; `true` if this node won.
+pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
+    if !c.backend.facts().can_act() {
+        log::warn!(
+            "{}: propose refused: the node is not Primary and Synced/Donor",
+            c.node()
+        );
+        return Ok(false);
+    }
+    let (_, fresh) = c.read_rows(link).map_err(host)?;
+    match c
+        .apply(Action::Propose {
+            key: link.key.clone(),
+            fresh,
+        })
+        .map_err(host)?
+    {
+        Outcome::Done { .. } => {
+            c.won.insert(link.key.clone());
+            c.events.push(format!("{}: proposed", link.name));
+            Ok(true)
+        }
+        Outcome::Lost(why) => {
+            log::info!("{}: {}: not proposed: {why}", c.node(), link.name);
+            Ok(false)
+        }
+        Outcome::Fenced(_) => Err("propose: unexpected outcome".into()),
+    }
+}
+
+/// `record_failure(link, kind, detail)`.
+pub fn record_failure(c: &mut RunCtx, link: &Link, kind: &str, detail: &str) -> Res<bool> {
+    if !matches!(kind, "sql" | "unreachable" | "connect") {
+        return Err(format!(
+            "record_failure: kind {kind:?} is not one of sql, unreachable, connect"
+        ));
+    }
+    if !writable(c, "record_failure") {
+        return Ok(false);
+    }
+    c.apply(Action::RecordFailure {
+        key: link.key.clone(),
+        kind: kind.to_string(),
+        detail: detail.to_string(),
+    })
+    .map_err(host)?;
+    Ok(true)
+}
+
+/// `clear_failure(link)`.
+pub fn clear_failure(c: &mut RunCtx, link: &Link) -> Res<bool> {
+    if !writable(c, "clear_failure") {
+        return Ok(false);
+    }
+    c.apply(Action::ClearFailure {
+        key: link.key.clone(),
+    })
+    .map_err(host)?;
+    Ok(true)
+}
+
+/// `stop_replica(link)`.
+pub fn stop_replica(c: &mut RunCtx, link: &Link) -> Res<bool> {
+    c.stop_and_reset(link).map_err(host)
+}
+
+/// What `probe` found of a candidate.
+pub struct Probed {
+    /// It answers and is Primary and Synced: worth replicating from.
+    pub ok: bool,
+    pub reachable: bool,
+    pub detail: String,
+    pub probe: Option<Probe>,
+}
+
+/// `probe(link, source)`: a read-only login to a candidate with the link's credentials, and
+/// its place in its cluster.
+pub fn probe(c: &mut RunCtx, link: &Link, src: &SourceAddr) -> Probed {
+    match c.backend.probe(link, src) {
+        Ok(p) => match p.health() {
+            Ok(()) => Probed {
+                ok: true,
+                reachable: true,
+                detail: "answers, Primary and Synced".into(),
+                probe: Some(p),
+            },
+            Err(why) => {
+                log::info!(
+                    "{}: {}: source {} {why}",
+                    c.node(),
+                    link.name,
+                    src.address()
+                );
+                Probed {
+                    ok: false,
+                    reachable: true,
+                    detail: why,
+                    probe: Some(p),
+                }
+            }
+        },
+        Err(e) => {
+            log::info!(
+                "{}: {}: source {} does not answer: {e}",
+                c.node(),
+                link.name,
+                src.address()
+            );
+            Probed {
+                ok: false,
+                reachable: false,
+                detail: format!("does not answer: {e}"),
+                probe: None,
+            }
+        }
+    }
+}
+
+/// What `connect` did.
+pub struct Connected {
+    pub ok: bool,
+    pub detail: String,
+    /// The SQL thread's error, when it stopped on one.
+    pub sql_error: String,
+}
+
+fn not_connected(detail: String) -> Res<Connected> {
+    Ok(Connected {
+        ok: false,
+        detail,
+        sql_error: String::new(),
+    })
+}
+
+/// `connect(link, source)`: this node must hold the link (`Proposed` or `Yes`) and nobody
+/// else may; the heartbeat is refreshed first (so a failover over many sources never makes
+/// this node look silent); the candidate must answer and be Primary and Synced; every node
+/// that held the link and went silent is fenced (once per run); then stop, `CHANGE`, `START`,
+/// and a poll until both threads run and still run a second later.
+pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Connected> {
+    let node = c.node();
+    if !c.backend.facts().can_act() {
+        return Err(format!(
+            "connect refused on {node}: the node is not Primary and Synced/Donor"
+        ));
+    }
+    let n = c.attempts.entry(l.key.clone()).or_insert(0);
+    *n += 1;
+    if *n > 2 * l.sources.len() + 2 {
+        return Err(format!(
+            "connect refused: more than {} attempts on link {} in one run",
+            2 * l.sources.len() + 2,
+            l.name
+        ));
+    }
+    // The interlock: this node must hold the link, and nobody else may.
+    let (rows, fresh) = c.read_rows(l).map_err(host)?;
+    match rows.iter().find(|r| r.host == node) {
+        Some(r) if matches!(r.role, Role::Proposed | Role::Yes) => {}
+        Some(r) => {
+            return Err(format!(
+                "connect refused on {node}: its row for {} says {}; a node must propose (or hold Yes) before it replicates",
+                l.name, r.role
+            ));
+        }
+        None => {
+            return Err(format!(
+                "connect refused on {node}: it has no row for {}",
+                l.name
+            ));
+        }
+    }
+    if let Some(other) = rows.iter().find(|r| fresh.holds(r)) {
+        return Err(format!(
+            "connect refused on {node}: {} holds {} ({}); two replicas of one link are never started",
+            other.host,
+            l.name,
+            fresh.describe(other)
+        ));
+    }
+    c.refresh_all().map_err(host)?;
+
+    // A login alone is not enough: the candidate must be in its cluster's Primary component.
+    let p = probe(c, l, src);
+    let Some(found) = p.probe.filter(|_| p.ok) else {
+        log::warn!("{node}: {}: source {}: {}", l.name, src.address(), p.detail);
+        return not_connected(p.detail);
+    };
+    let domains = match (&l.gtid_domains, found.gtid_domain_id) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => {
+            // In a chain, the remote also passes on the writes of the clusters behind it:
+            // request their domains too, or those writes would never arrive here.
+            let mut v = vec![d];
+            for b in &l.behind {
+                let learned = b
+                    .sources
+                    .iter()
+                    .find_map(|s| c.backend.probe(b, s).ok().and_then(|p| p.gtid_domain_id));
+                match learned {
+                    Some(d) if !v.contains(&d) => v.push(d),
+                    Some(_) => {}
+                    None => {
+                        let detail = format!(
+                            "cannot learn the GTID domain of {}, whose writes reach this cluster through {}: none of its candidates answers, and replicating without its domain would lose them",
+                            b.remote, l.remote
+                        );
+                        log::warn!("{node}: {}: {detail}", l.name);
+                        return not_connected(detail);
+                    }
+                }
+            }
+            v
+        }
+        (None, None) => Vec::new(),
+    };
+
+    // Fence before takeover: a node that held the link and went silent may still replicate.
+    if c.fenced.insert(l.key.clone()) {
+        let silent: Vec<_> = rows.iter().filter(|r| fresh.silent_holder(r)).collect();
+        for r in &silent {
+            phases::fence(c, l, r, "it went silent while holding the link").map_err(host)?;
+        }
+        // Fencing may have waited on peers that do not answer.
+        if !silent.is_empty() {
+            c.refresh_all().map_err(host)?;
+        }
+    }
+
+    if c.backend.replica(l).map_err(host)?.is_some() {
+        c.apply(Action::StopReplica {
+            channel: l.channel.clone(),
+        })
+        .map_err(host)?;
+    }
+    c.apply(Action::ChangeSource {
+        channel: l.channel.clone(),
+        spec: l.source_spec(src, domains),
+    })
+    .map_err(host)?;
+    c.apply(Action::StartReplica {
+        channel: l.channel.clone(),
+    })
+    .map_err(host)?;
+    let deadline = c.settings.connect_timeout;
+    let o = c.backend.await_replica(l, src, deadline).map_err(host)?;
+    if o.ok {
+        c.connected.insert(l.key.clone(), src.address());
+        c.source_check.insert(l.key.clone(), Ok(()));
+        // The row must record the new source: report again at the end of the run.
+        c.refreshed.remove(&l.key);
+        c.events
+            .push(format!("{}: replicating from {}", l.name, src.address()));
+    } else {
+        log::warn!("{node}: {}: source {}: {}", l.name, src.address(), o.detail);
+    }
+    Ok(Connected {
+        ok: o.ok,
+        detail: o.detail,
+        sql_error: o.sql_error,
+    })
+}
