@@ -31,8 +31,10 @@ fn options() -> Options {
 }
 
 /// A running scenario: clusters with their replicas elected, the monitor, the cron ticker and
-/// a writer per cluster.
+/// a writer per cluster. What every run of the manager logged is kept in
+/// `target/reliability/<tag>.runs.log`, also when the scenario fails.
 struct Run {
+    _log: RunsLog,
     sb: Sandbox,
     monitor: Monitor,
     ticker: Ticker,
@@ -62,6 +64,10 @@ impl Run {
             }
         });
         Run {
+            _log: RunsLog {
+                tag: tag.to_string(),
+                runs: ticker.runs.clone(),
+            },
             sb,
             monitor,
             ticker,
@@ -109,6 +115,26 @@ impl Run {
             .collect();
         assert!(panicked.is_empty(), "a run panicked: {panicked:?}");
         (observed, end)
+    }
+}
+
+/// Writes what every run logged when the scenario ends, however it ends.
+struct RunsLog {
+    tag: String,
+    runs: std::sync::Arc<std::sync::Mutex<Vec<(String, i32, String)>>>,
+}
+
+impl Drop for RunsLog {
+    fn drop(&mut self) {
+        let dir = crate::harness::repo().join("target/reliability");
+        let _ = std::fs::create_dir_all(&dir);
+        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let text: String = runs
+            .iter()
+            .filter(|(_, code, e)| *code != 0 || !e.is_empty())
+            .map(|(n, code, e)| format!("== {n} (exit {code})\n{e}"))
+            .collect();
+        let _ = std::fs::write(dir.join(format!("{}.runs.log", self.tag)), text);
     }
 }
 
@@ -876,9 +902,16 @@ fn fault_11_the_replica_nodes_manager_stops_while_its_server_runs() {
     // started (the monitor saw no moment with both).
     let old = r.sb.channels(&replica).unwrap();
     assert!(old.iter().all(|c| !c.running()), "{old:?}");
-    let fenced =
-        r.sb.mails_matching("DC1", &format!("stopped the channel of {replica}"));
-    assert_eq!(fenced.len(), 1, "{fenced:?}");
+    // The fence is mailed once the new replica's run ends.
+    let subject = format!("stopped the channel of {replica}");
+    wait_until(
+        "the fence to be mailed",
+        Duration::from_secs(30),
+        || match r.sb.mails_matching("DC1", &subject).len() {
+            1 => Ok(()),
+            n => Err(format!("{n} mails")),
+        },
+    );
     let count = r.sb.value(
         &next,
         &format!("SELECT fences FROM percona.replication_node WHERE connectionName = 'DC1-DC2' AND host = '{next}'"),
@@ -923,7 +956,7 @@ fn fault_12_a_source_cut_off_from_its_own_cluster() {
         "DC1's replica to leave the source that was cut off",
         Duration::from_secs(30),
         || {
-            let (n, c) = r.sb.replica_of("DC1", "DC1-DC2")?;
+            let (n, c) = r.sb.running_replica_of("DC1", "DC1-DC2")?;
             if c.source != ch.source {
                 Ok((n, c))
             } else {
@@ -936,8 +969,14 @@ fn fault_12_a_source_cut_off_from_its_own_cluster() {
         after, replica,
         "the replica itself switches; no other node takes over"
     );
-    let switched = r.sb.mails_matching("DC1", "switched source");
-    assert!(!switched.is_empty(), "the switch is mailed");
+    wait_until(
+        "the switch to be mailed",
+        Duration::from_secs(30),
+        || match r.sb.mails_matching("DC1", "switched source").len() {
+            0 => Err("no mail yet".into()),
+            _ => Ok(()),
+        },
+    );
     // Rows written in DC2 after the cut reach DC1 through the new source.
     let survivor = DC2.iter().find(|n| **n != source).unwrap();
     for i in 0..10 {

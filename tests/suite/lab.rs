@@ -384,13 +384,34 @@ impl Sandbox {
         }
     }
 
-    /// Waits until a node other than `gone` replicates the channel healthily.
+    /// The live node of a cluster that runs a thread of a channel, healthily, if exactly one
+    /// does; a channel configured on another node but stopped (a fenced one) is ignored.
+    pub fn running_replica_of(
+        &self,
+        cluster: &str,
+        channel: &str,
+    ) -> Result<(String, Channel), String> {
+        let nodes = self.nodes(cluster);
+        let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+        let r: Vec<_> = self
+            .replicas(&nodes)
+            .into_iter()
+            .filter(|(_, c)| c.name == channel && c.running())
+            .collect();
+        match r.as_slice() {
+            [(n, c)] if c.healthy() => Ok((n.clone(), c.clone())),
+            _ => Err(format!("{channel}: {r:?}")),
+        }
+    }
+
+    /// Waits until a node other than `gone` replicates the channel healthily, and no other
+    /// node runs a thread of it.
     pub fn await_new_replica(&self, cluster: &str, channel: &str, gone: &str) -> (String, Channel) {
         wait_until(
             &format!("a node of {cluster} other than {gone} to replicate {channel:?}"),
             Duration::from_secs(60),
             || {
-                let (n, c) = self.replica_of(cluster, channel)?;
+                let (n, c) = self.running_replica_of(cluster, channel)?;
                 if n != gone {
                     Ok((n, c))
                 } else {
@@ -501,17 +522,7 @@ impl Sandbox {
     /// The roles in the state table for a link, as `host=role` sorted. The link is a
     /// channel name; the default channel ("") means the seed generation's table.
     pub fn roles(&self, node: &str, link: &str) -> Vec<String> {
-        let q = if link.is_empty() {
-            format!(
-                "SELECT CONCAT(host, '=', isSlave) FROM percona.replication WHERE cluster = '{}' ORDER BY host",
-                cluster_of(node)
-            )
-        } else {
-            format!(
-                "SELECT CONCAT(host, '=', isReplica) FROM percona.replication WHERE connectionName = '{link}' ORDER BY host"
-            )
-        };
-        self.sql(node, &q)
+        self.sql(node, &roles_query(node, link))
             .into_iter()
             .map(|r| r[0].clone())
             .collect()
@@ -621,39 +632,61 @@ impl Sandbox {
                 Err(format!("{sums:?}"))
             }
         });
-        // Exactly one healthy replica per link, no channel in error, rows agree.
+        // Exactly one channel per link, healthy, with no error, and the state table on every
+        // live node naming its node, and only it, as Yes (waited for: a run may be between
+        // its START and its update when the check begins).
         for (cluster, channel) in links {
             let (replica, ch) = wait_until(
-                &format!("one healthy replica of {channel}"),
+                &format!(
+                    "one healthy replica of {channel}, the state table agreeing on every node"
+                ),
                 deadline,
-                || self.replica_of(cluster, channel),
+                || {
+                    let (replica, ch) = self.replica_of(cluster, channel)?;
+                    for n in self.nodes(cluster) {
+                        if self.is_down(&n) {
+                            continue;
+                        }
+                        let yes: Vec<String> = self
+                            .try_sql(&n, &roles_query(&n, channel))?
+                            .into_iter()
+                            .map(|r| r[0].clone())
+                            .filter(|r| r.ends_with("=Yes"))
+                            .collect();
+                        if yes != [format!("{replica}=Yes")] {
+                            return Err(format!(
+                                "{replica} replicates but the state table on {n} says {yes:?}"
+                            ));
+                        }
+                    }
+                    Ok((replica, ch))
+                },
             );
             assert_eq!(
                 (ch.io_errno.as_str(), ch.sql_errno.as_str()),
                 ("0", "0"),
                 "{channel} on {replica} has an error: {ch:?}"
             );
-            for n in self.nodes(cluster) {
-                if self.is_down(&n) {
-                    continue;
-                }
-                let yes: Vec<String> = self
-                    .roles(&n, channel)
-                    .into_iter()
-                    .filter(|r| r.ends_with("=Yes"))
-                    .collect();
-                assert_eq!(
-                    yes,
-                    [format!("{replica}=Yes")],
-                    "the state table on {n} disagrees with the channels"
-                );
-            }
         }
         assert!(!sums.is_empty());
         EndState {
             rows_written: written,
             rows_lost: lost.values().copied().max().unwrap_or(0),
         }
+    }
+}
+
+/// The query behind [`Sandbox::roles`].
+fn roles_query(node: &str, link: &str) -> String {
+    if link.is_empty() {
+        format!(
+            "SELECT CONCAT(host, '=', isSlave) FROM percona.replication WHERE cluster = '{}' ORDER BY host",
+            cluster_of(node)
+        )
+    } else {
+        format!(
+            "SELECT CONCAT(host, '=', isReplica) FROM percona.replication WHERE connectionName = '{link}' ORDER BY host"
+        )
     }
 }
 
@@ -669,7 +702,15 @@ pub struct EndState {
 pub struct Writer {
     stop: Arc<AtomicBool>,
     acked: Arc<AtomicUsize>,
-    handle: std::thread::JoinHandle<Vec<String>>,
+    handle: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+/// A writer of a test that failed stops with it, so it never writes into the next test's
+/// clusters.
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Writer {
@@ -718,7 +759,7 @@ impl Writer {
         Writer {
             stop,
             acked: acked_count,
-            handle,
+            handle: Some(handle),
         }
     }
 
@@ -737,9 +778,12 @@ impl Writer {
         self.acked.load(Ordering::Relaxed)
     }
 
-    pub fn stop(self) -> Vec<String> {
+    pub fn stop(mut self) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().unwrap()
+        self.handle
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default()
     }
 }
 
@@ -833,7 +877,7 @@ impl Ticker {
 
     pub fn stop(mut self) -> Vec<(String, i32, String)> {
         self.halt();
-        std::mem::take(&mut self.runs.lock().unwrap())
+        self.runs.lock().unwrap().clone()
     }
 
     fn halt(&mut self) {
@@ -937,13 +981,20 @@ impl Monitor {
 
     /// Stops sampling and analyses: split-brain moments over the whole run, interruptions
     /// after `fault_at`.
-    pub fn stop(self, fault_at: Duration) -> Observed {
+    pub fn stop(mut self, fault_at: Duration) -> Observed {
         self.stop.store(true, Ordering::Relaxed);
-        for h in self.handles {
+        for h in self.handles.drain(..) {
             let _ = h.join();
         }
         let samples = std::mem::take(&mut *self.samples.lock().unwrap());
         analyse(&samples, fault_at, self.started.elapsed())
+    }
+}
+
+/// The monitor of a test that failed stops with it.
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

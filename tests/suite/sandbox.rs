@@ -441,3 +441,58 @@ fn a_proposal_is_decided_by_the_same_check_in_dry_run_live_and_simulate() {
         sim.all()
     );
 }
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_replica_whose_clock_is_five_minutes_behind_is_not_replaced_and_the_skew_is_reported() {
+    // DC1-2's server runs with its wall clock 300 s behind (libfaketime), as on a host whose
+    // NTP broke, and it is the preferred replica (weight 10). By the servers' clocks its
+    // heartbeat always looks 300 s old, more than the 179 s timeout.
+    let sb = Sandbox::start(Options {
+        env: vec![("SANDBOX_CLOCK_DC1_2", "-300s".to_string())],
+        ..Options::default()
+    });
+    let skew: i64 = sb
+        .value("DC1-1", "SELECT UNIX_TIMESTAMP()")
+        .parse::<i64>()
+        .unwrap()
+        - sb.value("DC1-2", "SELECT UNIX_TIMESTAMP()")
+            .parse::<i64>()
+            .unwrap();
+    assert!(
+        (295..=305).contains(&skew),
+        "DC1-2's clock is behind by {skew} s"
+    );
+    let cfg = sb.config("DC1-2");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("[local]\n", "[local]\nweight = 10\n")).unwrap();
+    sb.settle();
+    assert_eq!(sb.only_replica(&DC1).unwrap().0, "DC1-2");
+    let age = sb.heartbeat_age("DC1-1", "DC1-DC2", "DC1-2");
+    assert!(age > 179, "by the clocks DC1-2 looks silent: {age} s");
+    // Runs go on: a judge that trusted the timestamps would demote DC1-2 at once.
+    for _ in 0..3 {
+        sb.round(&DC1);
+    }
+    assert_eq!(sb.only_replica(&DC1).unwrap().0, "DC1-2");
+    assert_eq!(
+        sb.roles("DC1-1", "DC1-DC2"),
+        ["DC1-1=No", "DC1-2=Yes", "DC1-3=No"]
+    );
+    assert!(sb.mails_matching("DC1", "is silent").is_empty());
+    // The skew is seen, shown and mailed once.
+    let status = sb.manager("DC1-1", &["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("CLOCK: the clock of DC1-2 is behind this node's by at least"),
+        "{}",
+        status.stdout
+    );
+    let mails: Vec<String> = sb
+        .mails("DC1-1")
+        .into_iter()
+        .filter(|m| m.contains("clock of DC1-2 is off"))
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+}

@@ -866,3 +866,11 @@ fn a_silent_node_that_still_replicates_is_fenced_once_another_node_holds_the_lin
             .any(|m| m.contains("stopped the channel of DC1-3"))
     );
 }
+
+#[test]
+fn a_channel_fenced_while_the_manager_was_away_is_reset_without_an_alarm() {
+    let s = sim("fenced_channel_is_reset_quietly").ok();
+    assert!(s.at("RESET SLAVE 'DC1-DC2' ALL") < s.at("SET isReplica = 'No'"));
+    assert!(s.mails().is_empty(), "{:?}", s.mails());
+    assert!(s.final_state().contains("DC1-1=No DC1-2=Yes; no channel"));
+}
