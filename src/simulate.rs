@@ -260,6 +260,18 @@ impl SimBackend {
     fn print(&mut self, line: &str) {
         let _ = writeln!(self.out, "{}: {line}", self.facts.name);
     }
+    /// Prints an action's statements, rendered as dry-run renders them.
+    fn print_rendered(&mut self, action: &Action) -> Result<()> {
+        let ctx = RenderCtx {
+            schema: Some(&self.schema),
+            me: &self.me,
+            dialect: self.facts.flavor.dialect(),
+        };
+        for s in executor::render(action, &ctx, Reveal::Masked)? {
+            let _ = writeln!(self.out, "{}: {s}", self.facts.name);
+        }
+        Ok(())
+    }
 }
 
 impl Backend for SimBackend {
@@ -340,7 +352,6 @@ impl Backend for SimBackend {
     fn apply(&mut self, action: &Action) -> Result<Outcome> {
         let me = self.me.clone();
         let host = me.host.clone();
-        let dialect = self.facts.flavor.dialect();
         if let Action::Propose { key, fresh } = action {
             let l = self
                 .link_mut(key)
@@ -386,25 +397,11 @@ impl Backend for SimBackend {
                 ),
             };
             if outcome == FenceOutcome::Stopped {
-                let ctx = RenderCtx {
-                    schema: Some(&self.schema),
-                    me: &me,
-                    dialect,
-                };
-                for s in executor::render(action, &ctx, Reveal::Masked)? {
-                    self.print(&s);
-                }
+                self.print_rendered(action)?;
             }
             return Ok(Outcome::Fenced(outcome));
         }
-        let ctx = RenderCtx {
-            schema: Some(&self.schema),
-            me: &me,
-            dialect,
-        };
-        for s in executor::render(action, &ctx, Reveal::Masked)? {
-            self.print(&s);
-        }
+        self.print_rendered(action)?;
         let report_of = |prev: Option<&NodeReport>, v: &state::ReportValues| NodeReport {
             seq: prev.map_or(1, |p| p.seq + 1),
             address: me.address.clone(),

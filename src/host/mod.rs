@@ -186,6 +186,21 @@ impl RunCtx {
         Ok(())
     }
 
+    /// Adds this node's row for a link, with its first report.
+    pub fn insert_own_row(&mut self, link: &Link, role: Role) -> Result<()> {
+        let report = self.report_values(link)?;
+        self.backend.apply(&Action::InsertRow {
+            key: link.key.clone(),
+            role,
+            report,
+        })?;
+        self.has_row.insert(link.key.clone());
+        self.refreshed.insert(link.key.clone());
+        self.events
+            .push(format!("{}: added {} as {role}", link.name, self.node()));
+        Ok(())
+    }
+
     /// Refreshes this node's heartbeat on every link where it has a row, so a long failover
     /// never lets it look silent.
     pub fn refresh_all(&mut self) -> Result<()> {

@@ -197,14 +197,7 @@ pub fn after(c: &mut RunCtx, link: &Link, policy_ok: bool) -> Result<()> {
             );
         }
     } else if role.is_none() && c.writable() && policy_ok {
-        let report = c.report_values(link)?;
-        c.apply(Action::InsertRow {
-            key: link.key.clone(),
-            role: Role::No,
-            report,
-        })?;
-        c.has_row.insert(link.key.clone());
-        c.refreshed.insert(link.key.clone());
+        c.insert_own_row(link, Role::No)?;
     }
     fence_strays(c, link)?;
     if policy_ok && !c.refreshed.contains(&link.key) && c.has_row.contains(&link.key) {
@@ -231,16 +224,7 @@ fn unexpected(
     c.stop_and_reset(link)?;
     match role {
         Some(Role::Proposed) => c.refresh(link, Some(Role::No), SourceUpdate::Clear)?,
-        None if c.writable() => {
-            let report = c.report_values(link)?;
-            c.apply(Action::InsertRow {
-                key: link.key.clone(),
-                role: Role::No,
-                report,
-            })?;
-            c.has_row.insert(link.key.clone());
-            c.refreshed.insert(link.key.clone());
-        }
+        None if c.writable() => c.insert_own_row(link, Role::No)?,
         _ => {}
     }
     let row = role.map_or("no row".to_string(), |r| format!("its row said {r}"));

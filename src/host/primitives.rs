@@ -70,17 +70,7 @@ pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
     if !writable(c, "insert_row") {
         return Ok(false);
     }
-    let report = c.report_values(link).map_err(host)?;
-    c.apply(Action::InsertRow {
-        key: link.key.clone(),
-        role,
-        report,
-    })
-    .map_err(host)?;
-    c.has_row.insert(link.key.clone());
-    c.refreshed.insert(link.key.clone());
-    let n = c.node();
-    c.events.push(format!("{}: added {n} as {role}", link.name));
+    c.insert_own_row(link, role).map_err(host)?;
     Ok(true)
 }
 
