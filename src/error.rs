@@ -1,8 +1,6 @@
 //! Typed errors. Each says what went wrong and what the operator should do, and maps to one
 //! documented exit code (see `EXIT CODES` in `--help` and the README).
 
-use crate::config::ConfigError;
-use crate::mycnf::OptionFileError;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -57,10 +55,10 @@ pub enum Error {
         file: PathBuf,
         message: String,
     },
-    /// A database error during the run.
+    /// A database error during the run; the driver's error is its source.
     Database {
         context: String,
-        message: String,
+        source: mysql::Error,
     },
     /// The server is of a flavour or version this tool does not support.
     Unsupported(String),
@@ -88,7 +86,7 @@ impl Error {
     pub fn db(context: impl Into<String>, e: mysql::Error) -> Error {
         Error::Database {
             context: context.into(),
-            message: crate::server::describe(&e),
+            source: e,
         }
     }
 }
@@ -123,14 +121,70 @@ impl fmt::Display for Error {
                 file.display()
             ),
             Error::File { file, message } => write!(f, "{}: {message}", file.display()),
-            Error::Database { context, message } => write!(f, "{context}: {message}"),
+            Error::Database { context, source } => write!(f, "{context}: {}", describe(source)),
             Error::Unsupported(m) => write!(f, "unsupported server: {m}"),
             Error::Node(m) => write!(f, "{m}"),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Database { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A configuration error, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// An option file that cannot be read or understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionFileError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for OptionFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file.display(), l, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// A MySQL client error in words, without the driver's debug framing.
+pub fn describe(e: &mysql::Error) -> String {
+    match e {
+        mysql::Error::DriverError(d) => d.to_string(),
+        mysql::Error::MySqlError(m) => format!("{} (error {})", m.message, m.code),
+        mysql::Error::IoError(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
 
 impl From<ConfigError> for Error {
     fn from(e: ConfigError) -> Error {

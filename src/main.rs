@@ -2,11 +2,12 @@
 //! codes. Everything else lives in the library.
 
 use clap::Parser;
-use pxc_replication_manager::cli::{Cli, Command, DEFAULT_CONFIG, PolicyCommand};
+use pxc_replication_manager::app::cli::{Cli, Command, DEFAULT_CONFIG, PolicyCommand};
+use pxc_replication_manager::app::scenario;
 use pxc_replication_manager::config::Config;
 use pxc_replication_manager::error::{Error, exit};
 use pxc_replication_manager::policy::{self, Policy};
-use pxc_replication_manager::{RunOptions, RunSummary, init, run_once, simulate, status};
+use pxc_replication_manager::{RunOptions, RunSummary, init, run_once, status_report};
 use std::path::Path;
 
 fn main() {
@@ -59,7 +60,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Status { json } => {
             let cfg = load_config(&cli)?;
             let policy = Policy::load(cfg.policy.file.as_deref(), cfg.policy.max_operations)?;
-            let report = status(&cfg, &policy, cli.defaults_file.as_deref())?;
+            let report = status_report(&cfg, &policy, cli.defaults_file.as_deref())?;
             println!(
                 "{}",
                 if *json {
@@ -99,7 +100,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             };
             let file = file.clone().or(from_config);
             let policy = Policy::load(file.as_deref(), policy::DEFAULT_MAX_OPERATIONS)?;
-            let r = simulate::simulate(scenario, &policy, stdout())?;
+            let r = scenario::simulate(scenario, &policy, stdout())?;
             Ok(if r.errors.is_empty() {
                 exit::OK
             } else {

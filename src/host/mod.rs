@@ -14,19 +14,20 @@
 //!    of two fresh replicas that both run healthy, one stops; a silent node whose report says
 //!    its channel runs is fenced once another node holds the link; and the node reports once.
 //!
-//! "Silent" has one meaning everywhere: [`crate::clock::Freshness`] with the larger of
+//! "Silent" has one meaning everywhere: [`crate::db::clock::Freshness`] with the larger of
 //! `[timeouts] heartbeat` and the policy's `silent_after`.
 //!
 //! This module does not know Rhai: the policy is reached through [`PolicyHooks`].
 
+pub mod fence;
 pub mod phases;
 pub mod primitives;
 
-use crate::clock::{Freshness, Observations, Skew};
+use crate::config::topology::Link;
+use crate::db::clock::{Freshness, Observations, Skew};
+use crate::db::state::{ChannelState, ReportValues, Role, StateRow};
 use crate::error::Result;
-use crate::executor::{Action, Backend, Outcome, SourceUpdate};
-use crate::state::{ChannelState, ReportValues, Role, StateRow};
-use crate::topology::Link;
+use crate::exec::{Action, Backend, Outcome, SourceUpdate};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -253,7 +254,7 @@ impl RunCtx {
             Some(s) if !s.is_healthy() => {
                 return Ok(Err(format!(
                     "its channel does not run healthily ({})",
-                    crate::executor::stalled(&s)
+                    crate::exec::stalled(&s)
                 )));
             }
             Some(_) => {}
@@ -269,6 +270,22 @@ impl RunCtx {
     /// The current source's health as checked in this run, if it was.
     pub fn source_check(&self, link: &Link) -> Option<&std::result::Result<(), String>> {
         self.source_check.get(&link.key)
+    }
+
+    /// Whether this node may make its row `Yes` now: its channel carries data, and it won the
+    /// proposal in this run or no other node holds the link. `Ok(Err(why))` when it may not.
+    pub fn may_be_yes(&mut self, link: &Link) -> Result<std::result::Result<(), String>> {
+        if let Err(why) = self.carries_data(link)? {
+            return Ok(Err(why));
+        }
+        if self.won.contains(&link.key) {
+            return Ok(Ok(()));
+        }
+        let (rows, fresh) = self.read_rows(link)?;
+        Ok(match rows.iter().find(|r| fresh.holds(r)) {
+            Some(o) => Err(format!("{} holds the link ({})", o.host, fresh.describe(o))),
+            None => Ok(()),
+        })
     }
 
     /// Queues a notification for the policy's `mail` hook.

@@ -2,12 +2,12 @@
 //! executor; each refusal is an error naming the rule, so a site policy learns what it may not
 //! do. The Rhai glue is in `policy/api.rs`.
 
-use super::{RunCtx, phases};
+use super::{RunCtx, fence};
 use crate::config::SourceAddr;
-use crate::executor::{Action, Outcome, SourceUpdate};
-use crate::server::Probe;
-use crate::state::{Role, SilenceGuard};
-use crate::topology::Link;
+use crate::config::topology::Link;
+use crate::db::state::{Role, SilenceGuard};
+use crate::exec::server::Probe;
+use crate::exec::{Action, Outcome, SourceUpdate};
 
 /// A refusal or a host error, as the policy sees it.
 pub type Res<T> = std::result::Result<T, String>;
@@ -29,29 +29,13 @@ fn writable(c: &RunCtx, what: &str) -> bool {
     false
 }
 
-/// Whether this node may make its row `Yes` now: its channel carries data, and it won the
-/// proposal in this run or no other node holds the link. `Ok(Err(why))` when it may not.
-pub fn may_be_yes(c: &mut RunCtx, link: &Link) -> crate::error::Result<Res<()>> {
-    if let Err(why) = c.carries_data(link)? {
-        return Ok(Err(why));
-    }
-    if c.won.contains(&link.key) {
-        return Ok(Ok(()));
-    }
-    let (rows, fresh) = c.read_rows(link)?;
-    Ok(match rows.iter().find(|r| fresh.holds(r)) {
-        Some(o) => Err(format!("{} holds the link ({})", o.host, fresh.describe(o))),
-        None => Ok(()),
-    })
-}
-
 /// `insert_row(link, state)`: adds this node's row, as `No`, or as `Yes` for a node whose
 /// channel already carries data and that no other node contests (a link configured by hand).
 pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
     match role {
         Role::No => {}
         Role::Yes => {
-            if let Err(why) = may_be_yes(c, link).map_err(host)? {
+            if let Err(why) = c.may_be_yes(link).map_err(host)? {
                 return Err(format!(
                     "insert_row(link, \"Yes\") refused on {}: {why}",
                     c.node()
@@ -74,7 +58,7 @@ pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
     Ok(true)
 }
 
-/// `set_state(link, state)`: `No` and `Failed` always; `Yes` only under [`may_be_yes`];
+/// `set_state(link, state)`: `No` and `Failed` always; `Yes` only under [`RunCtx::may_be_yes`];
 /// `Proposed` never (only `propose` reaches it).
 pub fn set_state(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
     match role {
@@ -85,7 +69,7 @@ pub fn set_state(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
             );
         }
         Role::Yes => {
-            if let Err(why) = may_be_yes(c, link).map_err(host)? {
+            if let Err(why) = c.may_be_yes(link).map_err(host)? {
                 return Err(format!(
                     "set_state(link, \"Yes\") refused on {}: {why}",
                     c.node()
@@ -378,7 +362,7 @@ pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Connected> {
     if c.fenced.insert(l.key.clone()) {
         let silent: Vec<_> = rows.iter().filter(|r| fresh.silent_holder(r)).collect();
         for r in &silent {
-            phases::fence(c, l, r, "it went silent while holding the link").map_err(host)?;
+            fence::fence(c, l, r, "it went silent while holding the link").map_err(host)?;
         }
         // Fencing may have waited on peers that do not answer.
         if !silent.is_empty() {

@@ -11,15 +11,15 @@
 //! * the rules around the policy's call (leave when not Primary, one replica, a running
 //!   channel carries data) are in [`crate::host::phases`].
 
-use crate::clock::Freshness;
 use crate::config::SourceAddr;
-use crate::flavor::ReplicaStatus;
+use crate::config::topology::Link;
+use crate::db::clock::Freshness;
+use crate::db::flavor::ReplicaStatus;
+use crate::db::state::{Role, StateRow};
+use crate::exec::mail::Mail;
+use crate::exec::server::NodeFacts;
 use crate::host::primitives;
 use crate::host::{RunCtx, Settings, Shared};
-use crate::mail::Mail;
-use crate::server::NodeFacts;
-use crate::state::{Role, StateRow};
-use crate::topology::Link;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
@@ -283,7 +283,7 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
     let c = ctx.clone();
     engine.register_fn("notify", move |subject: &str, body: &str| -> Res<()> {
         c.borrow_mut()
-            .apply(crate::executor::Action::Notify(Mail {
+            .apply(crate::exec::Action::Notify(Mail {
                 subject: subject.to_string(),
                 body: body.to_string(),
             }))

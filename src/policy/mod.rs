@@ -9,9 +9,9 @@
 pub mod api;
 pub mod engine;
 
+use crate::config::topology::Link;
 use crate::error::{Error, Result};
 use crate::host::{self, PolicyHooks, RunCtx, Settings, Shared};
-use crate::topology::Link;
 use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, FuncArgs, Position, Scope};
 use std::cell::RefCell;
 use std::path::Path;
@@ -23,8 +23,7 @@ pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.rhai");
 pub const DEFAULT_POLICY_NAME: &str = "policies/default.rhai (built in)";
 /// The entry point the host calls.
 pub const ENTRY: &str = "manage_link";
-/// `[policy] max_operations` when not set: the most Rhai operations one link's call may take.
-pub const DEFAULT_MAX_OPERATIONS: u64 = 200_000;
+pub use crate::config::DEFAULT_MAX_OPERATIONS;
 
 /// The outcome of `manage_link` for one link: its key, and the error if the call failed.
 pub type LinkResult = (String, std::result::Result<(), String>);

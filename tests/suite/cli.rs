@@ -270,3 +270,16 @@ fn a_second_run_while_one_holds_the_lock_exits_at_once_and_says_why() {
     assert_eq!(o.code, 3, "{}", o.all());
     drop(dir);
 }
+
+#[test]
+fn every_module_uses_only_the_layers_below_it_and_no_import_cycle_exists() {
+    let o = std::process::Command::new(repo().join("scripts/layers"))
+        .output()
+        .expect("scripts/layers runs (python3)");
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

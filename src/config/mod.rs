@@ -5,8 +5,11 @@
 //! missing one is reported before anything connects. Every error names the file, the line and
 //! the key. Unknown keys are errors. See `examples/` for annotated files.
 
-use crate::flavor::ReplicationTls;
-use crate::sql::{Channel, Secret};
+pub mod mycnf;
+pub mod topology;
+
+use crate::db::flavor::ReplicationTls;
+use crate::db::sql::{Channel, Secret};
 use serde::Deserialize;
 use std::fmt;
 use std::ops::Range;
@@ -14,27 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-/// A configuration error, located in its file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-            if let Some(c) = self.column {
-                write!(f, ":{c}")?;
-            }
-        }
-        write!(f, ": {}", self.message)
-    }
-}
+pub use crate::error::ConfigError;
 
 /// Where the manager connects to its local server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -400,6 +383,8 @@ pub const DEFAULT_LOCK_FILE: &str = "/tmp/pxc-replication-manager.lock";
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/pxc-replication-manager/observed.json";
 pub const DEFAULT_CONNECT_TIMEOUT: u64 = 30;
 pub const DEFAULT_PROBE_TIMEOUT: u64 = 5;
+/// `[policy] max_operations` when not set: the most Rhai operations one link's call may take.
+pub const DEFAULT_MAX_OPERATIONS: u64 = 200_000;
 
 impl Config {
     /// The configuration when no file is given: connect through `~/.my.cnf`, links from the
@@ -611,9 +596,7 @@ impl Config {
         let p = raw.policy;
         let policy = PolicyConfig {
             file: p.file.map(rel),
-            max_operations: p
-                .max_operations
-                .unwrap_or(crate::policy::DEFAULT_MAX_OPERATIONS),
+            max_operations: p.max_operations.unwrap_or(DEFAULT_MAX_OPERATIONS),
             distribute: p.distribute.unwrap_or(true),
             vars: p.vars.unwrap_or_default(),
         };
@@ -990,7 +973,7 @@ password = "secret"
                 .topology,
             TopologySource::Tables
         );
-        let cnf = crate::mycnf::read(&dir.join("client.cnf")).unwrap();
+        let cnf = crate::config::mycnf::read(&dir.join("client.cnf")).unwrap();
         assert_eq!(cnf.user.as_deref(), Some("pxcrm"));
         assert_eq!(cnf.password.unwrap().expose(), "change me");
     }

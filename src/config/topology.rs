@@ -8,10 +8,10 @@
 //! never spliced into SQL.
 
 use crate::config::{Config, LinkConfig, SourceAddr, TopologySource};
+use crate::db::flavor::{ReplicationTls, SourceSpec};
+use crate::db::sql::{Channel, Secret, quote};
+use crate::db::state::{SCHEMA, Schema};
 use crate::error::{Error, Result};
-use crate::flavor::{ReplicationTls, SourceSpec};
-use crate::sql::{Channel, Secret, quote};
-use crate::state::{SCHEMA, Schema};
 use std::collections::BTreeMap;
 
 /// A link, ready to act on.
@@ -388,7 +388,7 @@ pub fn parse_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Schema;
+    use crate::db::state::Schema;
     use std::path::Path;
 
     #[test]

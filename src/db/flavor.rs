@@ -2,12 +2,12 @@
 //! text differs between MariaDB, MySQL/PXC 5.7 and MySQL/PXC 8.0.23+ / 8.4.
 //!
 //! One [`Dialect`] implementation per flavour renders statements as text; nothing here talks to
-//! a server. Values go through [`crate::sql::quote`], channel names are [`Channel`]s (validated
+//! a server. Values go through [`crate::db::sql::quote`], channel names are [`Channel`]s (validated
 //! on construction), secrets are masked unless the caller asks to reveal them. Parsing of
 //! `SHOW ... STATUS` rows into a [`ReplicaStatus`] lives here too, because its column names are
 //! part of the dialect.
 
-use crate::sql::{Channel, Reveal, Secret, quote};
+use crate::db::sql::{Channel, Reveal, Secret, quote};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;

@@ -9,24 +9,26 @@
 //!
 //! All three render statements with the same [`render`], so what dry-run prints is exactly what
 //! a live run would send, but for masked secrets; and all three decide a proposal with the
-//! same check, [`crate::state::may_propose`]. The connections that can write live in
+//! same check, [`crate::db::clock::may_propose`]. The connections that can write live in
 //! [`conn`], visible to this module only: no other module can write, by construction.
 
 pub mod conn;
 mod live;
+pub mod mail;
+pub mod server;
 
 pub use conn::{FenceOutcome, LocalServer};
 pub use live::{LiveBackend, Mode};
 
-use crate::clock::Freshness;
 use crate::config::SourceAddr;
+use crate::config::topology::Link;
+use crate::db::clock::Freshness;
+use crate::db::flavor::{Dialect, ReplicaStatus, SourceSpec};
+use crate::db::sql::{Channel, Reveal};
+use crate::db::state::{self, LinkFailure, Me, ReportValues, Role, Schema, SilenceGuard, StateRow};
 use crate::error::{Error, Result};
-use crate::flavor::{Dialect, ReplicaStatus, SourceSpec};
-use crate::mail::Mail;
-use crate::server::{NodeFacts, Probe};
-use crate::sql::{Channel, Reveal};
-use crate::state::{self, LinkFailure, Me, ReportValues, Role, Schema, SilenceGuard, StateRow};
-use crate::topology::Link;
+use crate::exec::mail::Mail;
+use crate::exec::server::{NodeFacts, Probe};
 use std::time::Duration;
 
 /// What an own-row write does to the recorded source (`currentSource`).
@@ -65,7 +67,7 @@ pub enum Action {
         guard: SilenceGuard,
     },
     /// Move this node to `Proposed`, race-safe (see [`state::Schema::propose`]), if
-    /// [`state::may_propose`] allows it on the rows read inside the transaction.
+    /// [`crate::db::clock::may_propose`] allows it on the rows read inside the transaction.
     Propose {
         key: String,
         fresh: Freshness,

@@ -22,8 +22,8 @@
 //! minus the column, written by another node's clock): they are shown, and used only for rows
 //! of nodes that do not report (the original script); silence is judged by `clock.rs`.
 
-use crate::flavor::ReplicaStatus;
-use crate::sql::quote;
+use crate::db::flavor::ReplicaStatus;
+use crate::db::sql::quote;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -107,7 +107,7 @@ pub enum ChannelState {
 impl ChannelState {
     /// The state of a channel as `SHOW ... STATUS` reports it.
     pub fn of(status: Option<&ReplicaStatus>) -> ChannelState {
-        use crate::flavor::Thread;
+        use crate::db::flavor::Thread;
         match status {
             None => ChannelState::None,
             Some(s) if s.is_healthy() => ChannelState::Healthy,
@@ -199,6 +199,27 @@ pub enum Generation {
         has_weight: bool,
         has_current_source: bool,
     },
+}
+
+impl Generation {
+    /// The generation in words.
+    pub fn describe(&self) -> String {
+        match self {
+            Generation::Seed => "seed generation: one link per cluster, default channel".into(),
+            Generation::Multi {
+                role_column,
+                has_current_source,
+                ..
+            } => format!(
+                "multi-cluster generation with {role_column}{}",
+                if *has_current_source {
+                    " and currentSource"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
 }
 
 /// What exists in the `percona` schema.
@@ -569,27 +590,6 @@ pub struct Proposal {
     pub update: String,
 }
 
-/// Whether this node may move to `Proposed`, given the link's rows as read inside the
-/// proposal's transaction: its own row must say `No`, and no other node may hold the link
-/// (see [`crate::clock::Freshness::holds`]). Every backend runs this same check.
-pub fn may_propose(rows: &[StateRow], fresh: &crate::clock::Freshness) -> Result<(), String> {
-    match rows.iter().find(|r| r.host == fresh.me) {
-        None => return Err("this node has no row for the link".into()),
-        Some(r) if r.role != Role::No => {
-            return Err(format!("this node's row says {}, not No", r.role));
-        }
-        Some(_) => {}
-    }
-    if let Some(other) = rows.iter().find(|r| fresh.holds(r)) {
-        return Err(format!(
-            "{} already holds the link ({})",
-            other.host,
-            fresh.describe(other)
-        ));
-    }
-    Ok(())
-}
-
 /// Parses the cells of [`Schema::select_rows`] (NULL as `None`).
 pub fn parse_rows(cells: Vec<Vec<Option<String>>>) -> Result<Vec<StateRow>, String> {
     let secs = |v: Option<String>| v.and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64);
@@ -931,38 +931,6 @@ mod tests {
         };
         let sql = multi().update_own("DC1-DC2", &m, Some(Role::Yes), None);
         assert!(sql.ends_with(r"AND host = 'x\' OR \'1\'=\'1'"));
-    }
-
-    fn row(host: &str, role: Role, age: i64) -> StateRow {
-        StateRow {
-            host: host.into(),
-            local_index: Some(0),
-            weight: 0,
-            role,
-            heartbeat_age: Some(age),
-            update_age: Some(age),
-            current_source: None,
-            report: None,
-            read_at: 0,
-        }
-    }
-
-    #[test]
-    fn a_proposal_needs_own_row_at_no_and_nobody_else_holding_the_link() {
-        let judge = |me: &str| crate::clock::Observations::in_memory().freshness("L", me, 179);
-        let ok = [row("a", Role::No, 1), row("b", Role::No, 1)];
-        assert!(may_propose(&ok, &judge("a")).is_ok());
-        assert!(may_propose(&ok, &judge("c")).is_err());
-        let taken = [row("a", Role::No, 1), row("b", Role::Proposed, 5)];
-        assert!(
-            may_propose(&taken, &judge("a"))
-                .unwrap_err()
-                .contains("b already holds")
-        );
-        let stale = [row("a", Role::No, 1), row("b", Role::Yes, 500)];
-        assert!(may_propose(&stale, &judge("a")).is_ok());
-        let failed_self = [row("a", Role::Failed, 1)];
-        assert!(may_propose(&failed_self, &judge("a")).is_err());
     }
 
     #[test]

@@ -8,22 +8,22 @@
 //! dialect), decides a proposal with the same check, and applies it to the model. At the end
 //! the final rows and channels are printed after `--- final state`.
 
-use crate::clock::{Observations, Seen};
+use crate::config::topology::Link;
 use crate::config::{SourceAddr, line_col};
-use crate::error::{Error, Result};
-use crate::executor::{
-    self, Action, Backend, ConnectOutcome, FenceOutcome, Outcome, RenderCtx, SourceUpdate,
-};
-use crate::flavor::{Flavor, ReplicaStatus, Thread};
-use crate::host::{RunCtx, Settings};
-use crate::policy::Policy;
-use crate::server::{NodeFacts, Probe};
-use crate::sql::{Channel, Reveal, Secret};
-use crate::state::{
+use crate::db::clock::{Observations, Seen};
+use crate::db::flavor::{Flavor, ReplicaStatus, Thread};
+use crate::db::sql::{Channel, Reveal, Secret};
+use crate::db::state::{
     self, ChannelState, Generation, LinkFailure, Me, NodeReport, Role, Schema, SilenceGuard,
     StateRow,
 };
-use crate::topology::Link;
+use crate::error::{Error, Result};
+use crate::exec::server::{NodeFacts, Probe};
+use crate::exec::{
+    self, Action, Backend, ConnectOutcome, FenceOutcome, Outcome, RenderCtx, SourceUpdate,
+};
+use crate::host::{RunCtx, Settings};
+use crate::policy::Policy;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -267,7 +267,7 @@ impl SimBackend {
             me: &self.me,
             dialect: self.facts.flavor.dialect(),
         };
-        for s in executor::render(action, &ctx, Reveal::Masked)? {
+        for s in exec::render(action, &ctx, Reveal::Masked)? {
             let _ = writeln!(self.out, "{}: {s}", self.facts.name);
         }
         Ok(())
@@ -360,7 +360,7 @@ impl Backend for SimBackend {
                 Some(winner) => Err(format!(
                     "{winner} proposed at the same moment and won (certification conflict)"
                 )),
-                None => state::may_propose(&l.rows, fresh),
+                None => crate::db::clock::may_propose(&l.rows, fresh),
             };
             if verdict.is_ok()
                 && let Some(r) = l.rows.iter_mut().find(|r| r.host == host)
@@ -369,7 +369,7 @@ impl Backend for SimBackend {
                 r.heartbeat_age = Some(0);
                 r.update_age = Some(0);
             }
-            for line in executor::proposal_lines(&self.schema, key, &me, verdict.is_ok()) {
+            for line in exec::proposal_lines(&self.schema, key, &me, verdict.is_ok()) {
                 self.print(&line);
             }
             return Ok(match verdict {

@@ -6,12 +6,12 @@
 //! visible to the executor module only, and no raw connection ever leaves it.
 
 use crate::config::Endpoint;
+use crate::config::topology::{self, TableTopology};
+use crate::db::flavor::{Flavor, ReplicaStatus};
+use crate::db::sql::{Channel, quote};
+use crate::db::state::{self, LinkFailure, Schema, SchemaProblem, StateRow};
 use crate::error::{Error, Result};
-use crate::flavor::{Flavor, ReplicaStatus};
-use crate::server::{Login, NodeFacts, cell, describe, ssl_opts, usable_address};
-use crate::sql::{Channel, quote};
-use crate::state::{self, LinkFailure, Schema, SchemaProblem, StateRow};
-use crate::topology::{self, TableTopology};
+use crate::exec::server::{Login, NodeFacts, cell, describe, ssl_opts, usable_address};
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 use std::collections::HashMap;

@@ -14,7 +14,7 @@
 //! A reader also notices a peer whose clock is off by more than a quarter of the threshold
 //! (see [`Observations::observe`]), for `status` and one mail.
 
-use crate::state::{Role, StateRow};
+use crate::db::state::{Role, StateRow};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -315,7 +315,7 @@ impl Freshness {
             && self.is_fresh(r)
             && r.report
                 .as_ref()
-                .is_some_and(|p| p.channel == crate::state::ChannelState::Healthy)
+                .is_some_and(|p| p.channel == crate::db::state::ChannelState::Healthy)
     }
 
     /// How a row looks to this judge, for messages.
@@ -331,6 +331,27 @@ impl Freshness {
     }
 }
 
+/// Whether this node may move to `Proposed`, given the link's rows as read inside the
+/// proposal's transaction: its own row must say `No`, and no other node may hold the link
+/// (see [`Freshness::holds`]). Every backend runs this same check.
+pub fn may_propose(rows: &[StateRow], fresh: &Freshness) -> Result<(), String> {
+    match rows.iter().find(|r| r.host == fresh.me) {
+        None => return Err("this node has no row for the link".into()),
+        Some(r) if r.role != Role::No => {
+            return Err(format!("this node's row says {}, not No", r.role));
+        }
+        Some(_) => {}
+    }
+    if let Some(other) = rows.iter().find(|r| fresh.holds(r)) {
+        return Err(format!(
+            "{} already holds the link ({})",
+            other.host,
+            fresh.describe(other)
+        ));
+    }
+    Ok(())
+}
+
 /// The row claims the link: `Yes` or `Proposed`, or a channel that runs.
 fn claims(r: &StateRow) -> bool {
     matches!(r.role, Role::Yes | Role::Proposed)
@@ -340,7 +361,7 @@ fn claims(r: &StateRow) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{ChannelState, NodeReport};
+    use crate::db::state::{ChannelState, NodeReport};
 
     fn row(host: &str, role: Role, seq: Option<u64>, server_age: i64, read_at: i64) -> StateRow {
         StateRow {
@@ -450,6 +471,33 @@ mod tests {
             o.observe("L", "me", &[row("p", Role::No, Some(2), -40, 1060)], 180)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_proposal_needs_own_row_at_no_and_nobody_else_holding_the_link() {
+        let judge = |me: &str| Observations::in_memory().freshness("L", me, 179);
+        let ok = [
+            row("a", Role::No, None, 1, 0),
+            row("b", Role::No, None, 1, 0),
+        ];
+        assert!(may_propose(&ok, &judge("a")).is_ok());
+        assert!(may_propose(&ok, &judge("c")).is_err());
+        let taken = [
+            row("a", Role::No, None, 1, 0),
+            row("b", Role::Proposed, None, 5, 0),
+        ];
+        assert!(
+            may_propose(&taken, &judge("a"))
+                .unwrap_err()
+                .contains("b already holds")
+        );
+        let stale = [
+            row("a", Role::No, None, 1, 0),
+            row("b", Role::Yes, None, 500, 0),
+        ];
+        assert!(may_propose(&stale, &judge("a")).is_ok());
+        let failed_self = [row("a", Role::Failed, None, 1, 0)];
+        assert!(may_propose(&failed_self, &judge("a")).is_err());
     }
 
     #[test]

@@ -6,12 +6,12 @@
 //! Nothing here changes a server. The connections that can write live in the executor
 //! (`executor/conn.rs`), the one writer.
 
+use crate::config::mycnf::{self, ClientOptions};
+use crate::config::topology::Link;
 use crate::config::{Endpoint, Local, LocalTls, SourceAddr};
+use crate::db::flavor::Flavor;
+use crate::db::sql::Secret;
 use crate::error::{Error, Result};
-use crate::flavor::Flavor;
-use crate::mycnf::{self, ClientOptions};
-use crate::sql::Secret;
-use crate::topology::Link;
 use mysql::prelude::Queryable;
 use mysql::{ClientIdentity, Conn, OptsBuilder, SslOpts, Value};
 use serde::Serialize;
@@ -242,15 +242,7 @@ pub fn usable_address(a: &str) -> bool {
     !a.is_empty() && !a.eq_ignore_ascii_case("AUTO") && !a.starts_with("0.0.0.0")
 }
 
-/// A MySQL client error in words, without the driver's debug framing.
-pub fn describe(e: &mysql::Error) -> String {
-    match e {
-        mysql::Error::DriverError(d) => d.to_string(),
-        mysql::Error::MySqlError(m) => format!("{} (error {})", m.message, m.code),
-        mysql::Error::IoError(io) => io.to_string(),
-        other => other.to_string(),
-    }
-}
+pub use crate::error::describe;
 
 /// What a read-only login to a source candidate found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! follows `!include` and `!includedir`, and understands the quoting rules of the MySQL client
 //! library. Options this tool does not use are ignored, as every MySQL client does.
 
-use crate::sql::Secret;
+use crate::db::sql::Secret;
 use std::path::{Path, PathBuf};
 
 /// What an option file says about connecting.
@@ -20,22 +20,7 @@ pub struct ClientOptions {
     pub ssl_key: Option<PathBuf>,
 }
 
-/// An option file that cannot be read or understood.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OptionFileError {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl std::fmt::Display for OptionFileError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "{}:{}: {}", self.file.display(), l, self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
-        }
-    }
-}
+pub use crate::error::OptionFileError;
 
 const GROUPS: [&str; 2] = ["client", "pxc-replication-manager"];
 

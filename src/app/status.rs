@@ -2,10 +2,10 @@
 //! as text for a person or JSON for a program. Pure formatting; `lib.rs` gathers the data.
 //! Passwords are never part of the report.
 
-use crate::clock::Skew;
-use crate::flavor::ReplicaStatus;
-use crate::server::NodeFacts;
-use crate::state::{Generation, LinkFailure, StateRow};
+use crate::db::clock::Skew;
+use crate::db::flavor::ReplicaStatus;
+use crate::db::state::{Generation, LinkFailure, StateRow};
+use crate::exec::server::NodeFacts;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -116,7 +116,7 @@ impl Report {
             },
             self.generation
                 .as_ref()
-                .map_or("not readable".into(), crate::describe_generation)
+                .map_or("not readable".into(), Generation::describe)
         );
         let _ = writeln!(o, "connected to {}", self.connection);
         if !n.gtid_position.is_empty() {

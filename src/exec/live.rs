@@ -3,14 +3,14 @@
 
 use super::conn::{self, FenceOutcome, LocalServer};
 use super::{Action, Backend, ConnectOutcome, Outcome, RenderCtx, proposal_lines, render, stalled};
+use crate::config::topology::Link;
 use crate::config::{Config, MailConfig, SETTLE, SourceAddr};
+use crate::db::flavor::{ReplicaStatus, Thread};
+use crate::db::sql::Reveal;
+use crate::db::state::{self, LinkFailure, Me, Role, Schema, StateRow};
 use crate::error::{Error, Result};
-use crate::flavor::{ReplicaStatus, Thread};
-use crate::mail;
-use crate::server::{self, Login, NodeFacts, Probe};
-use crate::sql::Reveal;
-use crate::state::{self, LinkFailure, Me, Role, Schema, StateRow};
-use crate::topology::Link;
+use crate::exec::mail;
+use crate::exec::server::{self, Login, NodeFacts, Probe};
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -104,7 +104,7 @@ impl LiveBackend {
         Ok(affected)
     }
 
-    fn propose_live(&mut self, key: &str, fresh: &crate::clock::Freshness) -> Result<Outcome> {
+    fn propose_live(&mut self, key: &str, fresh: &crate::db::clock::Freshness) -> Result<Outcome> {
         let schema = self
             .schema
             .clone()
@@ -135,7 +135,7 @@ impl LiveBackend {
                     return Ok(Outcome::Lost("the rows could not be read".into()));
                 }
             };
-            if let Err(why) = state::may_propose(&rows, fresh) {
+            if let Err(why) = crate::db::clock::may_propose(&rows, fresh) {
                 self.server.execute("ROLLBACK")?;
                 return Ok(Outcome::Lost(why));
             }
@@ -166,13 +166,13 @@ impl LiveBackend {
     fn propose_dry(
         &mut self,
         key: &str,
-        fresh: &crate::clock::Freshness,
+        fresh: &crate::db::clock::Freshness,
         link_rows: Vec<StateRow>,
     ) -> Result<Outcome> {
         let schema = self
             .render_schema()
             .ok_or_else(|| Error::Node("the state table was not read on this node".into()))?;
-        let verdict = state::may_propose(&link_rows, fresh);
+        let verdict = crate::db::clock::may_propose(&link_rows, fresh);
         for l in proposal_lines(&schema, key, &self.me, verdict.is_ok()) {
             self.print(&l);
         }

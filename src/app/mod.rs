@@ -1,0 +1,422 @@
+//! The surfaces: the entry points a command, the coming daemon or a test calls again and
+//! again ([`run_once`], [`status`], [`init`], [`scenario::simulate`]), the one place that
+//! assembles a run ([`open_local`], [`settings`]), and what only the command line needs: the
+//! arguments ([`cli`]), the pause file and the run lock ([`guard`]), the `status` report
+//! ([`status`]) and scenario files ([`scenario`]).
+
+pub mod cli;
+pub mod guard;
+pub mod scenario;
+pub mod status;
+
+use crate::config::Config;
+use crate::config::topology::{self, Link};
+use crate::db::clock::Observations;
+use crate::db::state::{Generation, Me, Schema};
+use crate::error::{self, Error, Result};
+use crate::exec::server::{Login, NodeFacts};
+use crate::exec::{Action, Backend, LiveBackend, LocalServer, Mode};
+use crate::host::{RunCtx, Settings};
+use crate::policy::{self, Policy};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Read, print every write, change nothing.
+    pub dry_run: bool,
+    /// `--defaults-file`: the MySQL option file to log in with.
+    pub defaults_file: Option<PathBuf>,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub node: String,
+    /// What changed, in order.
+    pub events: Vec<String>,
+    /// Links whose policy call or rules failed, with the error.
+    pub link_errors: Vec<(String, String)>,
+    pub mail_failures: usize,
+    /// When the pause file appeared, if it exists: the run only reported.
+    pub paused_since: Option<i64>,
+    /// Why the node's memory of its peers (`[files] state`) could not be kept.
+    pub state_error: Option<String>,
+}
+
+impl RunSummary {
+    /// The exit code: 0, or 1 when a link, a mail or the state file failed.
+    pub fn exit_code(&self) -> i32 {
+        if !self.link_errors.is_empty() || self.mail_failures > 0 || self.state_error.is_some() {
+            error::exit::PARTIAL
+        } else {
+            error::exit::OK
+        }
+    }
+}
+
+/// The run-wide settings handed to the policy; `silent_after` starts at the configured
+/// heartbeat timeout and is raised by the policy's `silent_after` at the start of a run.
+pub fn settings(cfg: &Config) -> Settings {
+    Settings {
+        heartbeat_timeout: cfg.timeouts.heartbeat,
+        failed_timeout: cfg.timeouts.failed,
+        connect_timeout: cfg.timeouts.connect,
+        distribute: cfg.policy.distribute,
+        vars: cfg
+            .policy
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), policy::api::toml_to_dynamic(v)))
+            .collect(),
+        silent_after: cfg.timeouts.heartbeat,
+    }
+}
+
+/// The "silent" threshold a run uses: the larger of the configured heartbeat timeout and the
+/// policy's `silent_after`.
+pub fn threshold(cfg: &Config, policy: &Policy) -> i64 {
+    let floor = cfg.timeouts.heartbeat;
+    policy
+        .silent_after(&settings(cfg))
+        .map_or(floor, |t| t.max(floor))
+}
+
+/// The local node, read and resolved: connection, facts, schema and links.
+pub struct LocalNode {
+    pub server: LocalServer,
+    pub login: Login,
+    pub facts: NodeFacts,
+    /// This node as its rows and reports record it.
+    pub me: Me,
+    /// `None` when the state table could not be read (a node outside the Primary component).
+    pub schema: Option<Schema>,
+    pub links: Vec<Link>,
+}
+
+/// Connects to the local server and reads what every command needs.
+pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<LocalNode> {
+    let login = Login::resolve(&cfg.local, defaults_file)?;
+    let mut server = LocalServer::connect(&login)?;
+    let mut facts = server.facts(&cfg.local)?;
+    if facts.can_act() {
+        server.enable_causal_reads()?;
+    } else if let Err(e) = server.enable_dirty_reads() {
+        log::debug!("dirty reads not available: {e}");
+    }
+    let schema = match server.schema() {
+        Ok(s) => Some(s),
+        Err(e) if !facts.can_act() && !matches!(e, Error::StateTableMissing) => {
+            log::warn!(
+                "{}: cannot read the state table while {}/{}: {e}",
+                facts.name,
+                facts.cluster_status,
+                facts.local_state_comment
+            );
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let has_topology = schema.as_ref().is_some_and(|s| s.has_topology_tables);
+    if cfg.local.weight.is_none()
+        && has_topology
+        && let Some(w) = server.weight(&facts.cluster, &facts.name)?
+    {
+        facts.weight = w;
+    }
+    let tables = if topology::wants_tables(cfg) {
+        if !has_topology {
+            return Err(Error::Node(format!(
+                "no link to manage: {} has no [[link]] section and this cluster has no percona.link table; add [[link]] sections (see examples/) or fill percona.cluster and percona.link",
+                cfg.source_name()
+            )));
+        }
+        Some(server.table_topology()?)
+    } else {
+        None
+    };
+    // Outside the Primary component the schema may be unreadable; the links are then taken as
+    // the multi-cluster generation's named channels, unless the node's default channel reads
+    // from one of the only link's sources (the seed generation).
+    let assumed = match &schema {
+        Some(s) => s.clone(),
+        None => {
+            let seed_like = cfg.links.len() == 1
+                && server.replica_statuses(&facts.flavor)?.iter().any(|r| {
+                    r.channel.is_empty()
+                        && cfg.links[0].sources.iter().any(|s| s.host == r.source_host)
+                });
+            Schema {
+                generation: if seed_like {
+                    Generation::Seed
+                } else {
+                    Generation::Multi {
+                        role_column: "isReplica",
+                        has_weight: false,
+                        has_current_source: false,
+                    }
+                },
+                has_claim_table: false,
+                claim_records_failures: false,
+                has_topology_tables: false,
+                has_node_table: false,
+            }
+        }
+    };
+    let links = topology::resolve(cfg, &facts.cluster, &assumed, tables.as_ref())?;
+    if links.is_empty() {
+        log::warn!(
+            "{}: no link to manage for cluster {} (percona.link has no row with clusterSlave = {:?})",
+            facts.name,
+            facts.cluster,
+            facts.cluster
+        );
+    }
+    // Where peers reach this server to fence it: the config, else this node's entry in the
+    // current view, else wsrep_node_incoming_address.
+    let address = match &cfg.local.address {
+        Some(a) => Some(a.clone()),
+        None => server
+            .member_address(&facts.name)?
+            .or_else(|| facts.incoming_address.clone()),
+    };
+    let me = Me {
+        host: facts.name.clone(),
+        local_index: facts.local_index,
+        weight: facts.weight,
+        address,
+    };
+    Ok(LocalNode {
+        server,
+        login,
+        facts,
+        me,
+        schema,
+        links,
+    })
+}
+
+/// One pass over every link: what cron runs every minute.
+pub fn run_once(
+    cfg: &Config,
+    policy: &Policy,
+    opts: &RunOptions,
+    mut out: Box<dyn Write>,
+) -> Result<RunSummary> {
+    let paused_since = guard::paused_since(&cfg.files.pause);
+    if paused_since.is_some() {
+        if opts.dry_run {
+            let _ = writeln!(
+                out,
+                "# pause file {} exists: a live run reports (heartbeats while its channel runs) and changes nothing else",
+                cfg.files.pause.display()
+            );
+        } else {
+            log::info!(
+                "pause file {} exists: reporting only, changing nothing (remove it to resume)",
+                cfg.files.pause.display()
+            );
+        }
+    }
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(guard::lock(&cfg.files.lock)?)
+    };
+    let node = match open_local(cfg, opts.defaults_file.as_deref()) {
+        Ok(n) => n,
+        // Paused for maintenance of a server that is down: nothing to report, and no alarm.
+        Err(e @ Error::Connect { .. }) if paused_since.is_some() => {
+            log::info!("paused, and the local server does not answer ({e}): nothing to report");
+            return Ok(RunSummary {
+                paused_since,
+                ..RunSummary::default()
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let name = node.facts.name.clone();
+    log::debug!(
+        "{name}: {} {} {}/{} index {} weight {}, {} link(s), policy {}",
+        node.facts.flavor.label(),
+        node.facts.cluster,
+        node.facts.cluster_status,
+        node.facts.local_state_comment,
+        node.facts.local_index,
+        node.facts.weight,
+        node.links.len(),
+        policy.name
+    );
+    let (mode, observations, mut state_error) = if opts.dry_run {
+        (Mode::DryRun, Observations::peek(&cfg.files.state), None)
+    } else {
+        let (o, e) = Observations::open(&cfg.files.state);
+        (Mode::Live, o, e)
+    };
+    let backend = LiveBackend::new(
+        node.server,
+        node.login,
+        node.facts,
+        node.me,
+        node.schema,
+        cfg,
+        mode,
+        out,
+    );
+    let ctx = RunCtx::new(
+        Box::new(backend),
+        node.links,
+        settings(cfg),
+        observations,
+        paused_since,
+    );
+    let (ctx, results) = policy.run(ctx);
+    let mut link_errors = Vec::new();
+    for (key, r) in results {
+        if let Err(e) = r {
+            log::error!("{name}: link {key}: {e}");
+            link_errors.push((key, e));
+        }
+    }
+    if ctx.events.is_empty() {
+        log::debug!("{name}: nothing changed");
+    } else {
+        log::info!("{name}: {}", ctx.events.join("; "));
+    }
+    if let Err(e) = ctx.observations.save() {
+        state_error = Some(e);
+    }
+    if let Some(e) = &state_error {
+        log::error!(
+            "{name}: [files] state: {e}. Without this memory the node cannot tell a silent peer from a live one, so it never takes over from one: fix the path or its permissions"
+        );
+    }
+    Ok(RunSummary {
+        node: name,
+        events: ctx.events,
+        link_errors,
+        mail_failures: ctx.backend.mail_failures(),
+        paused_since,
+        state_error,
+    })
+}
+
+/// `status`: the links, their rows as this node judges them, and this node's channels.
+pub fn status_report(
+    cfg: &Config,
+    policy: &Policy,
+    defaults_file: Option<&std::path::Path>,
+) -> Result<status::Report> {
+    let mut node = open_local(cfg, defaults_file)?;
+    let channels = node.server.replica_statuses(&node.facts.flavor)?;
+    let threshold = threshold(cfg, policy);
+    let mut memory = Observations::peek(&cfg.files.state);
+    let mut links = Vec::new();
+    for l in &node.links {
+        let (rows, failure) = match &node.schema {
+            Some(s) if s.claim_records_failures => (
+                node.server.rows(s, &l.key)?,
+                node.server.failure(s, &l.key)?,
+            ),
+            Some(s) => (node.server.rows(s, &l.key)?, None),
+            None => (Vec::new(), None),
+        };
+        memory.observe(&l.key, &node.facts.name, &rows, threshold);
+        let fresh = memory.freshness(&l.key, &node.facts.name, threshold);
+        links.push(status::LinkReport {
+            key: l.key.clone(),
+            remote: l.remote.clone(),
+            channel: l.channel.as_str().to_string(),
+            sources: l.sources.iter().map(|s| s.address()).collect(),
+            rows: rows
+                .into_iter()
+                .map(|row| status::RowView {
+                    silent_for: fresh.age(&row),
+                    fresh: fresh.is_fresh(&row),
+                    row,
+                })
+                .collect(),
+            failure,
+            replica: channels
+                .iter()
+                .find(|c| c.channel == l.channel.as_str())
+                .cloned(),
+        });
+    }
+    let cipher = node.server.tls_cipher()?;
+    let managed: Vec<String> = node
+        .links
+        .iter()
+        .map(|l| l.channel.as_str().to_string())
+        .collect();
+    Ok(status::Report {
+        node: node.facts.clone(),
+        address: node.me.address.clone(),
+        generation: node.schema.as_ref().map(|s| s.generation.clone()),
+        heartbeat_timeout: cfg.timeouts.heartbeat,
+        silent_after: threshold,
+        paused_since: guard::paused_since(&cfg.files.pause),
+        connection: format!(
+            "{} {}",
+            node.server.endpoint(),
+            match cipher {
+                Some(c) => format!("(TLS, {c})"),
+                None => "(not encrypted)".into(),
+            }
+        ),
+        links,
+        skewed: memory.skewed().cloned().collect(),
+        other_channels: channels
+            .into_iter()
+            .filter(|c| !managed.contains(&c.channel))
+            .collect(),
+    })
+}
+
+/// `init`: creates the `percona` schema and tables, idempotently.
+pub fn init(
+    cfg: &Config,
+    defaults_file: Option<&std::path::Path>,
+    dry_run: bool,
+    out: Box<dyn Write>,
+) -> Result<String> {
+    let login = Login::resolve(&cfg.local, defaults_file)?;
+    let mut server = LocalServer::connect(&login)?;
+    let facts = server.facts(&cfg.local)?;
+    if !facts.is_primary() {
+        return Err(Error::Node(format!(
+            "{} is {}: run init on a node of the Primary component",
+            facts.name, facts.cluster_status
+        )));
+    }
+    let before = server.schema().ok();
+    let mode = if dry_run { Mode::DryRun } else { Mode::Live };
+    let name = facts.name.clone();
+    let me = Me {
+        host: facts.name.clone(),
+        local_index: facts.local_index,
+        weight: facts.weight,
+        address: None,
+    };
+    let mut backend = LiveBackend::new(server, login, facts, me, None, cfg, mode, out);
+    backend.apply(&Action::InitSchema)?;
+    let after = if dry_run {
+        before.clone()
+    } else {
+        backend.read_schema().ok()
+    };
+    Ok(match (&before, &after) {
+        (Some(b), _) => format!(
+            "{name}: percona.replication already existed ({}); missing tables were created",
+            b.generation.describe()
+        ),
+        (None, Some(a)) => format!(
+            "{name}: created the percona schema ({})",
+            a.generation.describe()
+        ),
+        (None, None) => {
+            format!("{name}: dry-run: the statements above would create the percona schema")
+        }
+    })
+}
