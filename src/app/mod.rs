@@ -74,6 +74,18 @@ pub fn settings(cfg: &Config) -> Settings {
     }
 }
 
+/// The one place that assembles a run: its settings from the config, and its state over a
+/// backend. `run`, `simulate` and the coming daemon all call it.
+pub fn run_ctx(
+    cfg: &Config,
+    backend: Box<dyn Backend>,
+    links: Vec<Link>,
+    observations: Observations,
+    paused_since: Option<i64>,
+) -> RunCtx {
+    RunCtx::new(backend, links, settings(cfg), observations, paused_since)
+}
+
 /// The "silent" threshold a run uses: the larger of the configured heartbeat timeout and the
 /// policy's `silent_after`.
 pub fn threshold(cfg: &Config, policy: &Policy) -> i64 {
@@ -264,10 +276,10 @@ pub fn run_once(
         mode,
         out,
     );
-    let ctx = RunCtx::new(
+    let ctx = run_ctx(
+        cfg,
         Box::new(backend),
         node.links,
-        settings(cfg),
         observations,
         paused_since,
     );

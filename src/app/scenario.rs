@@ -8,21 +8,17 @@
 //! dialect), decides a proposal with the same check, and applies it to the model. At the end
 //! the final rows and channels are printed after `--- final state`.
 
-use crate::config::topology::Link;
-use crate::config::{SourceAddr, line_col};
+use crate::config::topology::{self, Link};
+use crate::config::{Config, LinkConfig, SourceAddr, TopologySource, line_col};
 use crate::db::clock::{Observations, Seen};
-use crate::db::flavor::{Flavor, ReplicaStatus, Thread};
-use crate::db::sql::{Channel, Reveal, Secret};
+use crate::db::flavor::Flavor;
+use crate::db::sql::Secret;
 use crate::db::state::{
-    self, ChannelState, Generation, LinkFailure, Me, NodeReport, Role, Schema, SilenceGuard,
-    StateRow,
+    ChannelState, Generation, LinkFailure, Me, NodeReport, Role, Schema, StateRow,
 };
 use crate::error::{Error, Result};
-use crate::exec::server::{NodeFacts, Probe};
-use crate::exec::{
-    self, Action, Backend, ConnectOutcome, FenceOutcome, Outcome, RenderCtx, SourceUpdate,
-};
-use crate::host::{RunCtx, Settings};
+use crate::exec::server::NodeFacts;
+use crate::exec::sim::{NOW, PeerServer, SimBackend, SimLink, channel_status};
 use crate::policy::Policy;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -62,9 +58,9 @@ struct ScenarioNode {
     /// A server version string, e.g. "10.11.6-MariaDB", "5.7.44", "8.0.36", "8.4.3".
     #[serde(default = "mariadb")]
     version: String,
-    /// "multi" (isReplica, currentSource), "multi-isslave" (2017) or "seed".
-    #[serde(default = "multi")]
-    generation: String,
+    /// Which state table the cluster has.
+    #[serde(default)]
+    generation: ScenarioGeneration,
     /// The pause file appeared this many seconds ago.
     paused_for: Option<i64>,
     /// Where peers reach this node's server (recorded in its reports).
@@ -83,8 +79,36 @@ fn three() -> i64 {
 fn mariadb() -> String {
     "10.11.6-MariaDB".into()
 }
-fn multi() -> String {
-    "multi".into()
+
+/// The state table's generation in a scenario.
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum ScenarioGeneration {
+    /// The seed's single-link table: `cluster`, `isSlave`, the default channel.
+    Seed,
+    /// The multi-cluster table with `isReplica` and `currentSource`.
+    #[default]
+    Multi,
+    /// The 2017 multi-cluster table with `isSlave` and no `currentSource`.
+    MultiIsslave,
+}
+
+impl ScenarioGeneration {
+    fn generation(self) -> Generation {
+        match self {
+            ScenarioGeneration::Seed => Generation::Seed,
+            ScenarioGeneration::Multi => Generation::Multi {
+                role_column: "isReplica",
+                has_weight: true,
+                has_current_source: true,
+            },
+            ScenarioGeneration::MultiIsslave => Generation::Multi {
+                role_column: "isSlave",
+                has_weight: true,
+                has_current_source: false,
+            },
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -94,9 +118,6 @@ struct ScenarioTimeouts {
     failed: Option<i64>,
     connect: Option<u64>,
 }
-
-/// The clock of a simulated run (Unix seconds); ages are relative to it.
-const NOW: i64 = 1_000_000;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -168,7 +189,7 @@ fn yes() -> String {
 #[serde(deny_unknown_fields)]
 struct ScenarioRow {
     host: String,
-    state: String,
+    state: Role,
     local_index: Option<i64>,
     #[serde(default)]
     weight: i64,
@@ -177,16 +198,16 @@ struct ScenarioRow {
     current_source: Option<String>,
     /// The node's report in percona.replication_node; none for the original script.
     report: Option<ScenarioReport>,
-    /// What the node's server says to a fence: "replicating" (its channel runs), "idle", or
-    /// "down" (the default: it does not answer).
+    /// What the node's server says to a fence: `replicating` (its channel runs), `idle`, or
+    /// `down` (the default: it does not answer).
     #[serde(default = "down")]
-    server: String,
+    server: PeerServer,
     /// Its address in the current view (mysql.wsrep_cluster_members), if it is a member.
     member: Option<String>,
 }
 
-fn down() -> String {
-    "down".into()
+fn down() -> PeerServer {
+    PeerServer::Down
 }
 
 #[derive(Deserialize)]
@@ -194,9 +215,8 @@ fn down() -> String {
 struct ScenarioReport {
     #[serde(default = "one")]
     seq: u64,
-    /// none, stopped, running or healthy.
     #[serde(default = "none")]
-    channel: String,
+    channel: ChannelState,
     address: Option<String>,
     source: Option<String>,
     paused_for: Option<i64>,
@@ -208,403 +228,8 @@ struct ScenarioReport {
 fn one() -> u64 {
     1
 }
-fn none() -> String {
-    "none".into()
-}
-
-/// One link in the model.
-struct SimLink {
-    link: Link,
-    answering: Vec<String>,
-    unhealthy: Vec<String>,
-    /// Each row's server as a fence finds it: "replicating", "idle" or "down".
-    servers: BTreeMap<String, String>,
-    /// Current members' addresses.
-    members: BTreeMap<String, String>,
-    gtid_domain: Option<u32>,
-    race_lost_to: Option<String>,
-    sql_fails: Option<String>,
-    rows: Vec<StateRow>,
-    replica: Option<ReplicaStatus>,
-    failure: Option<LinkFailure>,
-}
-
-/// The simulated backend.
-pub struct SimBackend {
-    facts: NodeFacts,
-    me: Me,
-    schema: Schema,
-    links: Vec<SimLink>,
-    mail: crate::config::MailConfig,
-    out: Box<dyn Write>,
-}
-
-impl SimBackend {
-    fn link_mut(&mut self, key: &str) -> Option<&mut SimLink> {
-        self.links.iter_mut().find(|l| l.link.key == key)
-    }
-    fn by_channel(&mut self, ch: &Channel) -> Option<&mut SimLink> {
-        self.links.iter_mut().find(|l| &l.link.channel == ch)
-    }
-    fn listed(list: &[String], addr: &str) -> bool {
-        list.iter().any(|a| {
-            a == addr
-                || SourceAddr::parse(a, 3306)
-                    .map(|s| s.address() == addr)
-                    .unwrap_or(false)
-        })
-    }
-    fn answers(l: &SimLink, addr: &str) -> bool {
-        SimBackend::listed(&l.answering, addr)
-    }
-    fn print(&mut self, line: &str) {
-        let _ = writeln!(self.out, "{}: {line}", self.facts.name);
-    }
-    /// Prints an action's statements, rendered as dry-run renders them.
-    fn print_rendered(&mut self, action: &Action) -> Result<()> {
-        let ctx = RenderCtx {
-            schema: Some(&self.schema),
-            me: &self.me,
-            dialect: self.facts.flavor.dialect(),
-        };
-        for s in exec::render(action, &ctx, Reveal::Masked)? {
-            let _ = writeln!(self.out, "{}: {s}", self.facts.name);
-        }
-        Ok(())
-    }
-}
-
-impl Backend for SimBackend {
-    fn facts(&self) -> &NodeFacts {
-        &self.facts
-    }
-
-    fn me(&self) -> &Me {
-        &self.me
-    }
-
-    fn member_address(&mut self, host: &str) -> Result<Option<String>> {
-        Ok(self.links.iter().find_map(|l| l.members.get(host).cloned()))
-    }
-
-    fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>> {
-        Ok(self
-            .link_mut(&link.key)
-            .map(|l| l.rows.clone())
-            .unwrap_or_default())
-    }
-
-    fn replica(&mut self, link: &Link) -> Result<Option<ReplicaStatus>> {
-        Ok(self.link_mut(&link.key).and_then(|l| l.replica.clone()))
-    }
-
-    fn last_failure(&mut self, link: &Link) -> Result<Option<LinkFailure>> {
-        Ok(self.link_mut(&link.key).and_then(|l| l.failure.clone()))
-    }
-
-    fn probe(&mut self, link: &Link, source: &SourceAddr) -> std::result::Result<Probe, String> {
-        let l = self
-            .link_mut(&link.key)
-            .ok_or_else(|| "unknown link".to_string())?;
-        let addr = source.address();
-        if SimBackend::answers(l, &addr) {
-            let healthy = !SimBackend::listed(&l.unhealthy, &addr);
-            Ok(Probe {
-                gtid_domain_id: l.gtid_domain,
-                cluster_status: Some(if healthy { "Primary" } else { "non-Primary" }.into()),
-                local_state: Some(if healthy { 4 } else { 0 }),
-                local_state_comment: Some(if healthy { "Synced" } else { "Initialized" }.into()),
-            })
-        } else {
-            Err(format!(
-                "Can't connect to MySQL server on '{}' (scenario: not answering)",
-                source.address()
-            ))
-        }
-    }
-
-    fn await_replica(
-        &mut self,
-        link: &Link,
-        _source: &SourceAddr,
-        _deadline: Duration,
-    ) -> Result<ConnectOutcome> {
-        let r = self.link_mut(&link.key).and_then(|l| l.replica.clone());
-        Ok(match r {
-            Some(r) if r.is_healthy() => ConnectOutcome {
-                ok: true,
-                detail: r.io_state,
-                sql_error: String::new(),
-            },
-            Some(r) => ConnectOutcome {
-                ok: false,
-                detail: format!("IO thread {} ({})", r.io_running, r.io_state),
-                sql_error: r.last_sql_error,
-            },
-            None => ConnectOutcome {
-                ok: false,
-                detail: "no channel".into(),
-                sql_error: String::new(),
-            },
-        })
-    }
-
-    fn apply(&mut self, action: &Action) -> Result<Outcome> {
-        let me = self.me.clone();
-        let host = me.host.clone();
-        if let Action::Propose { key, fresh } = action {
-            let l = self
-                .link_mut(key)
-                .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
-            let verdict = match &l.race_lost_to {
-                Some(winner) => Err(format!(
-                    "{winner} proposed at the same moment and won (certification conflict)"
-                )),
-                None => crate::db::clock::may_propose(&l.rows, fresh),
-            };
-            if verdict.is_ok()
-                && let Some(r) = l.rows.iter_mut().find(|r| r.host == host)
-            {
-                r.role = Role::Proposed;
-                r.heartbeat_age = Some(0);
-                r.update_age = Some(0);
-            }
-            for line in exec::proposal_lines(&self.schema, key, &me, verdict.is_ok()) {
-                self.print(&line);
-            }
-            return Ok(match verdict {
-                Ok(()) => Outcome::Done { affected: 1 },
-                Err(why) => Outcome::Lost(why),
-            });
-        }
-        if let Action::Fence { host: peer, .. } = action {
-            let found = self
-                .links
-                .iter_mut()
-                .find_map(|l| l.servers.get_mut(peer))
-                .map(|s| {
-                    let was = s.clone();
-                    if was == "replicating" {
-                        *s = "idle".into();
-                    }
-                    was
-                });
-            let outcome = match found.as_deref() {
-                Some("replicating") => FenceOutcome::Stopped,
-                Some("idle") => FenceOutcome::NotRunning,
-                _ => FenceOutcome::Unreachable(
-                    "Can't connect to MySQL server (scenario: down)".into(),
-                ),
-            };
-            if outcome == FenceOutcome::Stopped {
-                self.print_rendered(action)?;
-            }
-            return Ok(Outcome::Fenced(outcome));
-        }
-        self.print_rendered(action)?;
-        let report_of = |prev: Option<&NodeReport>, v: &state::ReportValues| NodeReport {
-            seq: prev.map_or(1, |p| p.seq + 1),
-            address: me.address.clone(),
-            channel: v.channel,
-            source: v.source.clone(),
-            paused_for: v.paused_since.map(|t| NOW - t),
-            fences: prev.map_or(0, |p| p.fences) + v.new_fences,
-        };
-        let outcome = match action {
-            Action::Notify(m) => {
-                let lines = m.lines(&self.mail, &self.facts.name);
-                for l in lines {
-                    self.print(&l);
-                }
-                Outcome::Done { affected: 0 }
-            }
-            Action::InsertRow { key, role, report } => {
-                let l = self
-                    .link_mut(key)
-                    .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
-                l.rows.push(StateRow {
-                    host: host.clone(),
-                    local_index: Some(me.local_index),
-                    weight: me.weight,
-                    role: *role,
-                    heartbeat_age: Some(0),
-                    update_age: Some(0),
-                    current_source: None,
-                    report: Some(report_of(None, report)),
-                    read_at: NOW,
-                });
-                l.rows.sort_by(|a, b| a.host.cmp(&b.host));
-                Outcome::Done { affected: 1 }
-            }
-            Action::UpdateOwnRow {
-                key,
-                role,
-                source,
-                report,
-            } => {
-                let l = self
-                    .link_mut(key)
-                    .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
-                let mut n = 0;
-                if let Some(r) = l.rows.iter_mut().find(|r| r.host == host) {
-                    r.heartbeat_age = Some(0);
-                    r.local_index = Some(me.local_index);
-                    if let Some(role) = role {
-                        r.role = *role;
-                        r.update_age = Some(0);
-                    }
-                    match source {
-                        SourceUpdate::Keep => {}
-                        SourceUpdate::Set(a) => r.current_source = Some(a.clone()),
-                        SourceUpdate::Clear => r.current_source = None,
-                    }
-                    r.report = Some(report_of(r.report.as_ref(), report));
-                    n = 1;
-                }
-                Outcome::Done { affected: n }
-            }
-            Action::PauseMark { key, report } => {
-                let l = self
-                    .link_mut(key)
-                    .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
-                if let Some(r) = l.rows.iter_mut().find(|r| r.host == host) {
-                    let mut p = report_of(r.report.as_ref(), report);
-                    p.seq = r.report.as_ref().map_or(0, |p| p.seq);
-                    r.report = Some(p);
-                }
-                Outcome::Done { affected: 1 }
-            }
-            Action::DemoteSilent {
-                key,
-                host: peer,
-                guard,
-            } => {
-                let l = self
-                    .link_mut(key)
-                    .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
-                let mut n = 0;
-                if let Some(r) = l.rows.iter_mut().find(|r| {
-                    &r.host == peer
-                        && r.role == Role::Yes
-                        && match guard {
-                            SilenceGuard::Seq(s) => r.report.as_ref().is_some_and(|p| p.seq == *s),
-                            SilenceGuard::OlderThan(t) => r.heartbeat_age.is_none_or(|a| a > *t),
-                        }
-                }) {
-                    r.role = Role::No;
-                    r.update_age = Some(0);
-                    n = 1;
-                }
-                Outcome::Done { affected: n }
-            }
-            Action::ChangeSource { channel, spec } => {
-                let l = self
-                    .by_channel(channel)
-                    .ok_or_else(|| Error::Scenario(format!("no link uses channel {channel}")))?;
-                l.replica = Some(status(channel, &spec.host, spec.port, "No", "No", ""));
-                Outcome::Done { affected: 0 }
-            }
-            Action::StartReplica { channel } => {
-                let l = self
-                    .by_channel(channel)
-                    .ok_or_else(|| Error::Scenario(format!("no link uses channel {channel}")))?;
-                if let Some(r) = l.replica.clone() {
-                    let up = SimBackend::answers(l, &r.source());
-                    let mut s = status(
-                        channel,
-                        &r.source_host,
-                        r.source_port,
-                        if up { "Yes" } else { "Connecting" },
-                        "Yes",
-                        if up {
-                            "Waiting for master to send event"
-                        } else {
-                            "Connecting to master"
-                        },
-                    );
-                    if let (true, Some(e)) = (up, &l.sql_fails) {
-                        s.sql_running = Thread::No;
-                        s.last_sql_error = e.clone();
-                    }
-                    l.replica = Some(s);
-                }
-                Outcome::Done { affected: 0 }
-            }
-            Action::StopReplica { channel } => {
-                if let Some(r) = self.by_channel(channel).and_then(|l| l.replica.as_mut()) {
-                    r.io_running = Thread::No;
-                    r.sql_running = Thread::No;
-                    r.io_state.clear();
-                }
-                Outcome::Done { affected: 0 }
-            }
-            Action::ResetReplica { channel } => {
-                if let Some(l) = self.by_channel(channel) {
-                    l.replica = None;
-                }
-                Outcome::Done { affected: 0 }
-            }
-            Action::RecordFailure { key, kind, detail } => {
-                let l = self
-                    .link_mut(key)
-                    .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
-                l.failure = Some(LinkFailure {
-                    host: host.clone(),
-                    kind: kind.clone(),
-                    age: Some(0),
-                    detail: detail.clone(),
-                });
-                Outcome::Done { affected: 1 }
-            }
-            Action::ClearFailure { key } => {
-                let l = self
-                    .link_mut(key)
-                    .ok_or_else(|| Error::Scenario(format!("no link {key}")))?;
-                let n = u64::from(l.failure.take().is_some());
-                Outcome::Done { affected: n }
-            }
-            Action::InitSchema | Action::Propose { .. } | Action::Fence { .. } => {
-                Outcome::Done { affected: 0 }
-            }
-        };
-        Ok(outcome)
-    }
-
-    fn mail_failures(&self) -> usize {
-        0
-    }
-}
-
-fn status(
-    ch: &Channel,
-    host: &str,
-    port: u16,
-    io: &str,
-    sql: &str,
-    io_state: &str,
-) -> ReplicaStatus {
-    ReplicaStatus {
-        channel: ch.as_str().to_string(),
-        source_host: host.to_string(),
-        source_port: port,
-        source_user: "repl".into(),
-        io_running: thread(io),
-        sql_running: thread(sql),
-        io_state: io_state.to_string(),
-        last_io_error: String::new(),
-        last_sql_error: String::new(),
-        lag_seconds: None,
-        gtid: Vec::new(),
-    }
-}
-
-fn thread(s: &str) -> Thread {
-    match s {
-        "Yes" => Thread::Yes,
-        "No" => Thread::No,
-        "Connecting" => Thread::Connecting,
-        o => Thread::Other(o.into()),
-    }
+fn none() -> ChannelState {
+    ChannelState::None
 }
 
 /// What a simulation ended with.
@@ -613,254 +238,229 @@ pub struct SimResult {
     pub errors: Vec<(String, String)>,
 }
 
-/// Loads a scenario and runs the policy on it, printing the actions and the final state.
-pub fn simulate(
-    scenario_path: &Path,
-    policy: &Policy,
-    mut out: Box<dyn Write>,
-) -> Result<SimResult> {
-    let text = std::fs::read_to_string(scenario_path)
-        .map_err(|e| Error::Scenario(format!("{}: cannot read: {e}", scenario_path.display())))?;
-    let bad = |msg: String| Error::Scenario(format!("{}: {msg}", scenario_path.display()));
-    let sc: Scenario = toml::from_str(&text).map_err(|e| {
+/// Reads a scenario file; errors name the file, the line and the key.
+fn load(path: &Path) -> Result<Scenario> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Scenario(format!("{}: cannot read: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
         let (l, c) = e.span().map_or((0, 0), |s| line_col(&text, s.start));
         Error::Scenario(format!(
             "{}:{l}:{c}: {}",
-            scenario_path.display(),
+            path.display(),
             e.message().trim()
         ))
-    })?;
-    let flavor =
-        Flavor::detect(&sc.node.version, "").map_err(|e| bad(format!("[node] version: {e}")))?;
-    let generation = match sc.node.generation.as_str() {
-        "seed" => Generation::Seed,
-        "multi" => Generation::Multi {
-            role_column: "isReplica",
-            has_weight: true,
-            has_current_source: true,
-        },
-        "multi-isslave" => Generation::Multi {
-            role_column: "isSlave",
-            has_weight: true,
-            has_current_source: false,
-        },
-        other => {
-            return Err(bad(format!(
-                "[node] generation {other:?}: expected seed, multi or multi-isslave"
-            )));
+    })
+}
+
+impl Scenario {
+    /// The configuration the scenario describes: its timeouts, policy settings, mail
+    /// recipients and links, on top of the defaults.
+    fn config(&self) -> std::result::Result<Config, String> {
+        let mut cfg = Config::defaults();
+        let t = &self.timeouts;
+        cfg.timeouts.heartbeat = t.heartbeat.unwrap_or(cfg.timeouts.heartbeat);
+        cfg.timeouts.failed = t.failed.unwrap_or(cfg.timeouts.failed);
+        if let Some(c) = t.connect {
+            cfg.timeouts.connect = Duration::from_secs(c);
         }
-    };
-    let schema = Schema {
-        generation: generation.clone(),
-        has_claim_table: true,
-        claim_records_failures: true,
-        has_topology_tables: false,
-        has_node_table: true,
-    };
-    let mut observations = Observations::in_memory();
-    let mut links = Vec::new();
-    for l in sc.link {
-        let sources = l
-            .sources
-            .iter()
-            .map(|s| SourceAddr::parse(s, 3306))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| bad(format!("link {}: {e}", l.remote)))?;
-        let (key, channel) = if generation == Generation::Seed {
-            (sc.node.cluster.clone(), Channel::default_channel())
-        } else {
-            let k = format!("{}-{}", sc.node.cluster, l.remote);
-            let ch = Channel::named(&k).map_err(bad)?;
-            (k, ch)
+        cfg.policy.distribute = self.policy.distribute.unwrap_or(true);
+        cfg.policy.vars = self.policy.vars.clone().unwrap_or_default();
+        cfg.mail.to = self
+            .mail
+            .to
+            .clone()
+            .unwrap_or_else(|| vec!["dba@example.com".into()]);
+        cfg.topology = TopologySource::Config;
+        for l in &self.link {
+            let sources = l
+                .sources
+                .iter()
+                .map(|s| SourceAddr::parse(s, 3306))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| format!("link {}: {e}", l.remote))?;
+            cfg.links.push(LinkConfig {
+                remote: l.remote.clone(),
+                sources,
+                user: "repl".into(),
+                password: Secret::new("scenario-password"),
+                gtid_domains: None,
+                tls: None,
+                line: None,
+            });
+        }
+        Ok(cfg)
+    }
+
+    /// The node's facts and identity.
+    fn node(&self, flavor: Flavor) -> std::result::Result<(NodeFacts, Me), String> {
+        let n = &self.node;
+        let facts = NodeFacts {
+            name: n.name.clone(),
+            cluster: n.cluster.clone(),
+            cluster_status: n.cluster_status.clone(),
+            local_state: n.state,
+            local_state_comment: match n.state {
+                1 => "Joining",
+                2 => "Donor/Desynced",
+                3 => "Joined",
+                4 => "Synced",
+                _ => "Unknown",
+            }
+            .into(),
+            local_index: n.local_index,
+            cluster_size: n.cluster_size,
+            flavor,
+            gtid_domain_id: None,
+            gtid_position: String::new(),
+            weight: n.weight,
+            incoming_address: None,
         };
-        let rows = l
-            .row
+        let address = match &n.address {
+            Some(a) => Some(
+                SourceAddr::parse(a, 3306)
+                    .map_err(|e| format!("[node] address: {e}"))?
+                    .address(),
+            ),
+            None => None,
+        };
+        let me = Me {
+            host: n.name.clone(),
+            local_index: n.local_index,
+            weight: n.weight,
+            address,
+        };
+        Ok((facts, me))
+    }
+}
+
+impl ScenarioLink {
+    /// The link's rows, and what this node has seen of their reports.
+    fn rows(&self, key: &str, seen: &mut Observations) -> Vec<StateRow> {
+        self.row
             .iter()
             .map(|r| {
-                let report = match &r.report {
-                    Some(p) => {
-                        if !matches!(p.channel.as_str(), "none" | "stopped" | "running" | "healthy") {
-                            return Err(bad(format!(
-                                "row {}: report channel {:?}: expected none, stopped, running or healthy",
-                                r.host, p.channel
-                            )));
-                        }
-                        if let Some(u) = p.unchanged_for {
-                            let since = NOW - u;
-                            observations.remember(
-                                &key,
-                                &r.host,
-                                Seen {
-                                    seq: p.seq,
-                                    since,
-                                    checked: since,
-                                },
-                            );
-                        }
-                        Some(NodeReport {
-                            seq: p.seq,
-                            address: p.address.clone(),
-                            channel: ChannelState::parse(&p.channel),
-                            source: p.source.clone(),
-                            paused_for: p.paused_for,
-                            fences: 0,
-                        })
+                let report = r.report.as_ref().map(|p| {
+                    if let Some(u) = p.unchanged_for {
+                        let since = NOW - u;
+                        seen.remember(
+                            key,
+                            &r.host,
+                            Seen {
+                                seq: p.seq,
+                                since,
+                                checked: since,
+                            },
+                        );
                     }
-                    None => None,
-                };
-                if !matches!(r.server.as_str(), "replicating" | "idle" | "down") {
-                    return Err(bad(format!(
-                        "row {}: server {:?}: expected replicating, idle or down",
-                        r.host, r.server
-                    )));
-                }
-                Ok(StateRow {
+                    NodeReport {
+                        seq: p.seq,
+                        address: p.address.clone(),
+                        channel: p.channel,
+                        source: p.source.clone(),
+                        paused_for: p.paused_for,
+                        fences: 0,
+                    }
+                });
+                StateRow {
                     host: r.host.clone(),
                     local_index: r.local_index,
                     weight: r.weight,
-                    role: r
-                        .state
-                        .parse()
-                        .map_err(|e| bad(format!("row {}: {e}", r.host)))?,
+                    role: r.state,
                     heartbeat_age: r.heartbeat_age,
                     update_age: r.update_age.or(r.heartbeat_age),
                     current_source: r.current_source.clone(),
                     report,
                     read_at: NOW,
-                })
+                }
             })
-            .collect::<Result<Vec<_>>>()?;
-        let servers = l
-            .row
-            .iter()
-            .map(|r| (r.host.clone(), r.server.clone()))
-            .collect();
-        let members = l
-            .row
-            .iter()
-            .filter_map(|r| r.member.clone().map(|m| (r.host.clone(), m)))
-            .collect();
-        let replica = match &l.replica {
+            .collect()
+    }
+
+    /// The link in the simulated backend's model.
+    fn model(self, link: Link, seen: &mut Observations) -> std::result::Result<SimLink, String> {
+        let rows = self.rows(&link.key, seen);
+        let replica = match &self.replica {
             Some(r) => {
                 let a = SourceAddr::parse(&r.source, 3306)
-                    .map_err(|e| bad(format!("link {} replica: {e}", l.remote)))?;
-                let mut s = status(&channel, &a.host, a.port, &r.io, &r.sql, &r.io_state);
+                    .map_err(|e| format!("link {} replica: {e}", self.remote))?;
+                let mut s =
+                    channel_status(&link.channel, &a.host, a.port, &r.io, &r.sql, &r.io_state);
                 s.last_io_error = r.io_error.clone();
                 s.last_sql_error = r.sql_error.clone();
                 Some(s)
             }
             None => None,
         };
-        links.push(SimLink {
-            link: Link {
-                name: format!("{}-{}", sc.node.cluster, l.remote),
-                remote: l.remote.clone(),
-                key,
-                channel,
-                sources,
-                user: "repl".into(),
-                password: Secret::new("scenario-password"),
-                tls: None,
-                gtid_domains: None,
-                behind: Vec::new(),
-            },
-            answering: l.answering.unwrap_or_else(|| l.sources.clone()),
-            unhealthy: l.unhealthy,
-            servers,
-            members,
-            gtid_domain: l.gtid_domain,
-            race_lost_to: l.race_lost_to,
-            sql_fails: l.sql_fails,
+        Ok(SimLink {
+            answering: self.answering.unwrap_or_else(|| self.sources.clone()),
+            unhealthy: self.unhealthy,
+            servers: self
+                .row
+                .iter()
+                .map(|r| (r.host.clone(), r.server))
+                .collect(),
+            members: self
+                .row
+                .iter()
+                .filter_map(|r| r.member.clone().map(|m| (r.host.clone(), m)))
+                .collect(),
+            gtid_domain: self.gtid_domain,
+            race_lost_to: self.race_lost_to,
+            sql_fails: self.sql_fails,
             rows,
             replica,
-            failure: l.failure.map(|f| LinkFailure {
+            failure: self.failure.map(|f| LinkFailure {
                 host: f.host,
                 kind: f.kind,
                 age: Some(f.age),
                 detail: f.detail,
             }),
-        });
+            link,
+        })
     }
-    let facts = NodeFacts {
-        name: sc.node.name,
-        cluster: sc.node.cluster,
-        cluster_status: sc.node.cluster_status,
-        local_state: sc.node.state,
-        local_state_comment: match sc.node.state {
-            1 => "Joining",
-            2 => "Donor/Desynced",
-            3 => "Joined",
-            4 => "Synced",
-            _ => "Unknown",
-        }
-        .into(),
-        local_index: sc.node.local_index,
-        cluster_size: sc.node.cluster_size,
-        flavor,
-        gtid_domain_id: None,
-        gtid_position: String::new(),
-        weight: sc.node.weight,
-        incoming_address: None,
+}
+
+/// Loads a scenario and runs the policy on it, printing the actions and the final state.
+pub fn simulate(
+    scenario_path: &Path,
+    policy: &Policy,
+    mut out: Box<dyn Write>,
+) -> Result<SimResult> {
+    let bad = |msg: String| Error::Scenario(format!("{}: {msg}", scenario_path.display()));
+    let mut sc = load(scenario_path)?;
+    let flavor =
+        Flavor::detect(&sc.node.version, "").map_err(|e| bad(format!("[node] version: {e}")))?;
+    let schema = Schema {
+        generation: sc.node.generation.generation(),
+        has_claim_table: true,
+        claim_records_failures: true,
+        has_topology_tables: false,
+        has_node_table: true,
     };
-    let address = match &sc.node.address {
-        Some(a) => Some(
-            SourceAddr::parse(a, 3306)
-                .map_err(|e| bad(format!("[node] address: {e}")))?
-                .address(),
-        ),
-        None => None,
-    };
-    let me = Me {
-        host: facts.name.clone(),
-        local_index: facts.local_index,
-        weight: facts.weight,
-        address,
-    };
-    let mut mail = crate::config::Config::defaults().mail;
-    mail.to = sc.mail.to.unwrap_or_else(|| vec!["dba@example.com".into()]);
-    let settings = Settings {
-        heartbeat_timeout: sc
-            .timeouts
-            .heartbeat
-            .unwrap_or(crate::config::DEFAULT_HEARTBEAT_TIMEOUT),
-        failed_timeout: sc
-            .timeouts
-            .failed
-            .unwrap_or(crate::config::DEFAULT_FAILED_TIMEOUT),
-        connect_timeout: Duration::from_secs(sc.timeouts.connect.unwrap_or(30)),
-        distribute: sc.policy.distribute.unwrap_or(true),
-        vars: sc
-            .policy
-            .vars
-            .unwrap_or_default()
-            .iter()
-            .map(|(k, v)| (k.as_str().into(), crate::policy::api::toml_to_dynamic(v)))
-            .collect(),
-        silent_after: 0,
-    };
-    let settings = Settings {
-        silent_after: settings.heartbeat_timeout,
-        ..settings
-    };
+    let cfg = sc.config().map_err(bad)?;
+    let links =
+        topology::resolve(&cfg, &sc.node.cluster, &schema, None).map_err(|e| bad(e.to_string()))?;
+    let (facts, me) = sc.node(flavor).map_err(bad)?;
+    let mut seen = Observations::in_memory();
+    let mut model = Vec::new();
+    for (l, link) in std::mem::take(&mut sc.link)
+        .into_iter()
+        .zip(links.iter().cloned())
+    {
+        model.push(l.model(link, &mut seen).map_err(bad)?);
+    }
     let node_name = facts.name.clone();
-    let link_list: Vec<Link> = links.iter().map(|l| l.link.clone()).collect();
     let (sink, buffer) = SharedOut::new();
     let backend = SimBackend {
         facts,
         me,
         schema,
-        links,
-        mail,
+        links: model,
+        mail: cfg.mail.clone(),
         out: Box::new(sink),
     };
     let paused_since = sc.node.paused_for.map(|p| NOW - p);
-    let ctx = RunCtx::new(
-        Box::new(backend),
-        link_list.clone(),
-        settings,
-        observations,
-        paused_since,
-    );
+    let ctx = super::run_ctx(&cfg, Box::new(backend), links.clone(), seen, paused_since);
     let (ctx, results) = policy.run(ctx);
     let _ = out.write_all(&buffer.take());
     let mut errors = Vec::new();
@@ -872,7 +472,7 @@ pub fn simulate(
     }
     let _ = writeln!(out, "--- final state");
     let mut backend = ctx.backend;
-    for l in &link_list {
+    for l in &links {
         let rows = backend.rows(l)?;
         let rows: BTreeMap<_, _> = rows.iter().map(|r| (r.host.clone(), r.role)).collect();
         let rows: Vec<String> = rows.iter().map(|(h, r)| format!("{h}={r}")).collect();

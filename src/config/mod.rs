@@ -632,7 +632,7 @@ impl Config {
                 ));
             }
             if let Some(c) = &local.cluster {
-                Channel::named(&format!("{c}-{remote}"))
+                Channel::named(&topology::link_name(c, &remote))
                     .map_err(|e| at(Some(remote_span.clone()), format!("{ctx}: {e}")))?;
             }
             let default_port = raw_link.port.unwrap_or(3306);

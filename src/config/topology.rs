@@ -180,7 +180,7 @@ pub fn resolve(
                 for c in t.behind(&remote, local_cluster).into_iter().skip(1) {
                     let lc = t.link_config(&c, &format!("{via}, through which {c} replicates"))?;
                     far.push(Link {
-                        name: format!("{local_cluster}-{c} (through {remote})"),
+                        name: format!("{} (through {remote})", link_name(local_cluster, &c)),
                         remote: lc.remote,
                         key: String::new(),
                         channel: Channel::default_channel(),
@@ -217,16 +217,10 @@ pub fn resolve(
                     ),
                 )));
             }
-            let (key, channel) = if schema.is_seed() {
-                (local_cluster.to_string(), Channel::default_channel())
-            } else {
-                let name = format!("{local_cluster}-{}", l.remote);
-                let ch = Channel::named(&name)
-                    .map_err(|e| Error::Config(cfg.link_error(&l, e)))?;
-                (name, ch)
-            };
+            let (name, key, channel) = naming(local_cluster, &l.remote, schema.is_seed())
+                .map_err(|e| Error::Config(cfg.link_error(&l, e)))?;
             Ok(Link {
-                name: format!("{local_cluster}-{}", l.remote),
+                name,
                 behind: behind.remove(&l.remote).unwrap_or_default(),
                 remote: l.remote,
                 key,
@@ -239,6 +233,27 @@ pub fn resolve(
             })
         })
         .collect()
+}
+
+/// How logs and mail name a link: `<local>-<remote>`, in both generations.
+pub fn link_name(local_cluster: &str, remote: &str) -> String {
+    format!("{local_cluster}-{remote}")
+}
+
+/// A link's name, its key in the state table and its channel: the key and the channel are
+/// named like the link, or, in the seed generation, the local cluster's name and the default
+/// channel.
+pub fn naming(
+    local_cluster: &str,
+    remote: &str,
+    seed: bool,
+) -> std::result::Result<(String, String, Channel), String> {
+    let name = link_name(local_cluster, remote);
+    if seed {
+        return Ok((name, local_cluster.to_string(), Channel::default_channel()));
+    }
+    let channel = Channel::named(&name)?;
+    Ok((name.clone(), name, channel))
 }
 
 /// Credentials parsed from a `replCreds` fragment.

@@ -322,7 +322,8 @@ pub enum Thread {
 }
 
 impl Thread {
-    fn parse(s: &str) -> Thread {
+    /// The thread state as `SHOW ... STATUS` prints it (an empty cell is `No`).
+    pub fn parse(s: &str) -> Thread {
         match s {
             "Yes" => Thread::Yes,
             "No" | "" => Thread::No,

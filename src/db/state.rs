@@ -31,7 +31,7 @@ use std::str::FromStr;
 pub const SCHEMA: &str = "percona";
 
 /// A node's role for one link, as written in the state table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum Role {
     No,
     Yes,
@@ -91,7 +91,7 @@ pub struct StateRow {
 }
 
 /// The state of a node's replication channel for a link, as it reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelState {
     /// No channel is configured.

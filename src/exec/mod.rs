@@ -16,6 +16,7 @@ pub mod conn;
 mod live;
 pub mod mail;
 pub mod server;
+pub mod sim;
 
 pub use conn::{FenceOutcome, LocalServer};
 pub use live::{LiveBackend, Mode};

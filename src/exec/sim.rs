@@ -1,0 +1,419 @@
+//! The simulated backend: one node's view of its cluster, in memory. It renders every write
+//! with the same [`super::render`] as dry-run (printing `<node>: <statement>` in the node's
+//! dialect), decides a proposal with the same check as the other backends, and applies each
+//! write to the model. `app::scenario` builds it from a scenario file.
+
+use super::{
+    Action, Backend, ConnectOutcome, FenceOutcome, Outcome, RenderCtx, SourceUpdate,
+    proposal_lines, render,
+};
+use crate::config::topology::Link;
+use crate::config::{MailConfig, SourceAddr};
+use crate::db::clock::may_propose;
+use crate::db::flavor::{ReplicaStatus, Thread};
+use crate::db::sql::{Channel, Reveal};
+use crate::db::state::{
+    LinkFailure, Me, NodeReport, ReportValues, Role, Schema, SilenceGuard, StateRow,
+};
+use crate::error::{Error, Result};
+use crate::exec::server::{NodeFacts, Probe};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+/// The clock of a simulated run (Unix seconds); ages are relative to it.
+pub const NOW: i64 = 1_000_000;
+
+/// What a fence finds on a peer's server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerServer {
+    /// Its channel runs: the fence stops it.
+    Replicating,
+    /// It answers and runs no channel.
+    Idle,
+    /// It does not answer.
+    Down,
+}
+
+/// One link in the model.
+pub struct SimLink {
+    pub link: Link,
+    /// The candidates that answer.
+    pub answering: Vec<String>,
+    /// The candidates that answer but are not Primary and Synced.
+    pub unhealthy: Vec<String>,
+    /// Each row's server as a fence finds it.
+    pub servers: BTreeMap<String, PeerServer>,
+    /// Current members' addresses.
+    pub members: BTreeMap<String, String>,
+    /// What the sources report as `wsrep_gtid_domain_id`.
+    pub gtid_domain: Option<u32>,
+    /// Another node wins any proposal race on this link.
+    pub race_lost_to: Option<String>,
+    /// The SQL thread stops with this error as soon as the channel starts.
+    pub sql_fails: Option<String>,
+    pub rows: Vec<StateRow>,
+    pub replica: Option<ReplicaStatus>,
+    pub failure: Option<LinkFailure>,
+}
+
+/// The simulated backend.
+pub struct SimBackend {
+    pub facts: NodeFacts,
+    pub me: Me,
+    pub schema: Schema,
+    pub links: Vec<SimLink>,
+    pub mail: MailConfig,
+    pub out: Box<dyn Write>,
+}
+
+/// A channel's status in the model.
+pub fn channel_status(
+    ch: &Channel,
+    host: &str,
+    port: u16,
+    io: &str,
+    sql: &str,
+    io_state: &str,
+) -> ReplicaStatus {
+    ReplicaStatus {
+        channel: ch.as_str().to_string(),
+        source_host: host.to_string(),
+        source_port: port,
+        source_user: "repl".into(),
+        io_running: Thread::parse(io),
+        sql_running: Thread::parse(sql),
+        io_state: io_state.to_string(),
+        last_io_error: String::new(),
+        last_sql_error: String::new(),
+        lag_seconds: None,
+        gtid: Vec::new(),
+    }
+}
+
+/// Whether a list of candidates names an address.
+fn listed(list: &[String], addr: &str) -> bool {
+    list.iter().any(|a| {
+        a == addr
+            || SourceAddr::parse(a, 3306)
+                .map(|s| s.address() == addr)
+                .unwrap_or(false)
+    })
+}
+
+/// A node's report after a write of this node.
+fn next_report(me: &Me, prev: Option<&NodeReport>, v: &ReportValues) -> NodeReport {
+    NodeReport {
+        seq: prev.map_or(1, |p| p.seq + 1),
+        address: me.address.clone(),
+        channel: v.channel,
+        source: v.source.clone(),
+        paused_for: v.paused_since.map(|t| NOW - t),
+        fences: prev.map_or(0, |p| p.fences) + v.new_fences,
+    }
+}
+
+impl SimBackend {
+    fn link(&mut self, key: &str) -> Result<&mut SimLink> {
+        self.links
+            .iter_mut()
+            .find(|l| l.link.key == key)
+            .ok_or_else(|| Error::Scenario(format!("no link {key}")))
+    }
+
+    fn by_channel(&mut self, ch: &Channel) -> Result<&mut SimLink> {
+        self.links
+            .iter_mut()
+            .find(|l| &l.link.channel == ch)
+            .ok_or_else(|| Error::Scenario(format!("no link uses channel {ch}")))
+    }
+
+    fn print(&mut self, line: &str) {
+        let _ = writeln!(self.out, "{}: {line}", self.facts.name);
+    }
+
+    /// Prints an action's statements, rendered as dry-run renders them.
+    fn print_rendered(&mut self, action: &Action) -> Result<()> {
+        let ctx = RenderCtx {
+            schema: Some(&self.schema),
+            me: &self.me,
+            dialect: self.facts.flavor.dialect(),
+        };
+        for s in render(action, &ctx, Reveal::Masked)? {
+            self.print(&s);
+        }
+        Ok(())
+    }
+
+    fn propose(&mut self, key: &str, fresh: &crate::db::clock::Freshness) -> Result<Outcome> {
+        let me = self.me.clone();
+        let l = self.link(key)?;
+        let verdict = match &l.race_lost_to {
+            Some(winner) => Err(format!(
+                "{winner} proposed at the same moment and won (certification conflict)"
+            )),
+            None => may_propose(&l.rows, fresh),
+        };
+        if verdict.is_ok()
+            && let Some(r) = l.rows.iter_mut().find(|r| r.host == me.host)
+        {
+            r.role = Role::Proposed;
+            r.heartbeat_age = Some(0);
+            r.update_age = Some(0);
+        }
+        for line in proposal_lines(&self.schema, key, &me, verdict.is_ok()) {
+            self.print(&line);
+        }
+        Ok(match verdict {
+            Ok(()) => Outcome::Done { affected: 1 },
+            Err(why) => Outcome::Lost(why),
+        })
+    }
+
+    fn fence(&mut self, peer: &str, action: &Action) -> Result<Outcome> {
+        let server = self.links.iter_mut().find_map(|l| l.servers.get_mut(peer));
+        let outcome = match server {
+            Some(s) if *s == PeerServer::Replicating => {
+                *s = PeerServer::Idle;
+                FenceOutcome::Stopped
+            }
+            Some(s) if *s == PeerServer::Idle => FenceOutcome::NotRunning,
+            _ => FenceOutcome::Unreachable("Can't connect to MySQL server (scenario: down)".into()),
+        };
+        if outcome == FenceOutcome::Stopped {
+            self.print_rendered(action)?;
+        }
+        Ok(Outcome::Fenced(outcome))
+    }
+
+    /// This node's own row: added, refreshed (with a new role or source), or marked paused.
+    fn write_own(&mut self, action: &Action) -> Result<Outcome> {
+        let me = self.me.clone();
+        match action {
+            Action::InsertRow { key, role, report } => {
+                let l = self.link(key)?;
+                l.rows.push(StateRow {
+                    host: me.host.clone(),
+                    local_index: Some(me.local_index),
+                    weight: me.weight,
+                    role: *role,
+                    heartbeat_age: Some(0),
+                    update_age: Some(0),
+                    current_source: None,
+                    report: Some(next_report(&me, None, report)),
+                    read_at: NOW,
+                });
+                l.rows.sort_by(|a, b| a.host.cmp(&b.host));
+                Ok(Outcome::Done { affected: 1 })
+            }
+            Action::UpdateOwnRow {
+                key,
+                role,
+                source,
+                report,
+            } => {
+                let l = self.link(key)?;
+                let Some(r) = l.rows.iter_mut().find(|r| r.host == me.host) else {
+                    return Ok(Outcome::Done { affected: 0 });
+                };
+                r.heartbeat_age = Some(0);
+                r.local_index = Some(me.local_index);
+                if let Some(role) = role {
+                    r.role = *role;
+                    r.update_age = Some(0);
+                }
+                match source {
+                    SourceUpdate::Keep => {}
+                    SourceUpdate::Set(a) => r.current_source = Some(a.clone()),
+                    SourceUpdate::Clear => r.current_source = None,
+                }
+                r.report = Some(next_report(&me, r.report.as_ref(), report));
+                Ok(Outcome::Done { affected: 1 })
+            }
+            Action::PauseMark { key, report } => {
+                let l = self.link(key)?;
+                if let Some(r) = l.rows.iter_mut().find(|r| r.host == me.host) {
+                    let mut p = next_report(&me, r.report.as_ref(), report);
+                    p.seq = r.report.as_ref().map_or(0, |p| p.seq);
+                    r.report = Some(p);
+                }
+                Ok(Outcome::Done { affected: 1 })
+            }
+            other => Err(Error::Scenario(format!("not an own-row write: {other:?}"))),
+        }
+    }
+
+    fn demote(&mut self, key: &str, peer: &str, guard: &SilenceGuard) -> Result<Outcome> {
+        let l = self.link(key)?;
+        let still_silent = |r: &StateRow| match guard {
+            SilenceGuard::Seq(s) => r.report.as_ref().is_some_and(|p| p.seq == *s),
+            SilenceGuard::OlderThan(t) => r.heartbeat_age.is_none_or(|a| a > *t),
+        };
+        let mut n = 0;
+        if let Some(r) = l
+            .rows
+            .iter_mut()
+            .find(|r| r.host == peer && r.role == Role::Yes && still_silent(r))
+        {
+            r.role = Role::No;
+            r.update_age = Some(0);
+            n = 1;
+        }
+        Ok(Outcome::Done { affected: n })
+    }
+
+    /// `CHANGE`, `START`, `STOP`, `RESET` on this node's channel.
+    fn channel(&mut self, action: &Action) -> Result<Outcome> {
+        match action {
+            Action::ChangeSource { channel, spec } => {
+                let l = self.by_channel(channel)?;
+                l.replica = Some(channel_status(
+                    channel, &spec.host, spec.port, "No", "No", "",
+                ));
+            }
+            Action::StartReplica { channel } => {
+                let l = self.by_channel(channel)?;
+                if let Some(r) = l.replica.clone() {
+                    let up = listed(&l.answering, &r.source());
+                    let (io, state) = if up {
+                        ("Yes", "Waiting for master to send event")
+                    } else {
+                        ("Connecting", "Connecting to master")
+                    };
+                    let mut s =
+                        channel_status(channel, &r.source_host, r.source_port, io, "Yes", state);
+                    if let (true, Some(e)) = (up, &l.sql_fails) {
+                        s.sql_running = Thread::No;
+                        s.last_sql_error = e.clone();
+                    }
+                    l.replica = Some(s);
+                }
+            }
+            Action::StopReplica { channel } => {
+                if let Some(r) = self.by_channel(channel)?.replica.as_mut() {
+                    r.io_running = Thread::No;
+                    r.sql_running = Thread::No;
+                    r.io_state.clear();
+                }
+            }
+            Action::ResetReplica { channel } => self.by_channel(channel)?.replica = None,
+            other => return Err(Error::Scenario(format!("not a channel action: {other:?}"))),
+        }
+        Ok(Outcome::Done { affected: 0 })
+    }
+}
+
+impl Backend for SimBackend {
+    fn facts(&self) -> &NodeFacts {
+        &self.facts
+    }
+
+    fn me(&self) -> &Me {
+        &self.me
+    }
+
+    fn member_address(&mut self, host: &str) -> Result<Option<String>> {
+        Ok(self.links.iter().find_map(|l| l.members.get(host).cloned()))
+    }
+
+    fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>> {
+        Ok(self.link(&link.key)?.rows.clone())
+    }
+
+    fn replica(&mut self, link: &Link) -> Result<Option<ReplicaStatus>> {
+        Ok(self.link(&link.key)?.replica.clone())
+    }
+
+    fn last_failure(&mut self, link: &Link) -> Result<Option<LinkFailure>> {
+        Ok(self.link(&link.key)?.failure.clone())
+    }
+
+    fn probe(&mut self, link: &Link, source: &SourceAddr) -> std::result::Result<Probe, String> {
+        let l = self.link(&link.key).map_err(|e| e.to_string())?;
+        let addr = source.address();
+        if !listed(&l.answering, &addr) {
+            return Err(format!(
+                "Can't connect to MySQL server on '{addr}' (scenario: not answering)"
+            ));
+        }
+        let healthy = !listed(&l.unhealthy, &addr);
+        Ok(Probe {
+            gtid_domain_id: l.gtid_domain,
+            cluster_status: Some(if healthy { "Primary" } else { "non-Primary" }.into()),
+            local_state: Some(if healthy { 4 } else { 0 }),
+            local_state_comment: Some(if healthy { "Synced" } else { "Initialized" }.into()),
+        })
+    }
+
+    fn await_replica(
+        &mut self,
+        link: &Link,
+        _source: &SourceAddr,
+        _deadline: Duration,
+    ) -> Result<ConnectOutcome> {
+        Ok(match self.link(&link.key)?.replica.clone() {
+            Some(r) if r.is_healthy() => ConnectOutcome {
+                ok: true,
+                detail: r.io_state,
+                sql_error: String::new(),
+            },
+            Some(r) => ConnectOutcome {
+                ok: false,
+                detail: format!("IO thread {} ({})", r.io_running, r.io_state),
+                sql_error: r.last_sql_error,
+            },
+            None => ConnectOutcome {
+                ok: false,
+                detail: "no channel".into(),
+                sql_error: String::new(),
+            },
+        })
+    }
+
+    fn apply(&mut self, action: &Action) -> Result<Outcome> {
+        match action {
+            Action::Propose { key, fresh } => return self.propose(key, fresh),
+            Action::Fence { host, .. } => return self.fence(host, action),
+            _ => {}
+        }
+        self.print_rendered(action)?;
+        match action {
+            Action::Notify(m) => {
+                for l in m.lines(&self.mail, &self.facts.name) {
+                    self.print(&l);
+                }
+                Ok(Outcome::Done { affected: 0 })
+            }
+            Action::InsertRow { .. } | Action::UpdateOwnRow { .. } | Action::PauseMark { .. } => {
+                self.write_own(action)
+            }
+            Action::DemoteSilent { key, host, guard } => self.demote(key, host, guard),
+            Action::ChangeSource { .. }
+            | Action::StartReplica { .. }
+            | Action::StopReplica { .. }
+            | Action::ResetReplica { .. } => self.channel(action),
+            Action::RecordFailure { key, kind, detail } => {
+                let host = self.me.host.clone();
+                self.link(key)?.failure = Some(LinkFailure {
+                    host,
+                    kind: kind.clone(),
+                    age: Some(0),
+                    detail: detail.clone(),
+                });
+                Ok(Outcome::Done { affected: 1 })
+            }
+            Action::ClearFailure { key } => {
+                let n = u64::from(self.link(key)?.failure.take().is_some());
+                Ok(Outcome::Done { affected: n })
+            }
+            Action::InitSchema | Action::Propose { .. } | Action::Fence { .. } => {
+                Ok(Outcome::Done { affected: 0 })
+            }
+        }
+    }
+
+    fn mail_failures(&self) -> usize {
+        0
+    }
+}
