@@ -874,3 +874,67 @@ fn a_channel_fenced_while_the_manager_was_away_is_reset_without_an_alarm() {
     assert!(s.mails().is_empty(), "{:?}", s.mails());
     assert!(s.final_state().contains("DC1-1=No DC1-2=Yes; no channel"));
 }
+
+// ---- golden files ----------------------------------------------------------------------------
+
+/// Where two texts first differ, with a few lines of context, for a failure message.
+fn first_difference(want: &str, got: &str) -> String {
+    let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
+    let i = w
+        .iter()
+        .zip(&g)
+        .position(|(a, b)| a != b)
+        .unwrap_or(w.len().min(g.len()));
+    let from = i.saturating_sub(2);
+    let show = |v: &[&str], sign: char| {
+        v.iter()
+            .skip(from)
+            .take(i - from + 3)
+            .map(|l| format!("{sign} {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        "first difference at line {}:\n{}\n---\n{}",
+        i + 1,
+        show(&w, '-'),
+        show(&g, '+')
+    )
+}
+
+#[test]
+fn every_scenario_prints_exactly_its_golden_file() {
+    // PXCRM_BLESS=1 cargo test golden  rewrites the .expected files; review the diff.
+    let bless = std::env::var_os("PXCRM_BLESS").is_some();
+    let dir = repo().join("tests/scenarios");
+    let mut scenarios: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    scenarios.sort();
+    assert!(scenarios.len() >= 40, "{scenarios:?}");
+    let mut failures = Vec::new();
+    for path in &scenarios {
+        let out = pxcrm(&["simulate", "--scenario", path.to_str().unwrap()]);
+        let got = format!("exit {}\n{}", out.code, out.stdout);
+        let golden = path.with_extension("expected");
+        if bless {
+            std::fs::write(&golden, &got).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&golden) {
+            Ok(want) if want == got => {}
+            Ok(want) => failures.push(format!(
+                "{}: {}",
+                golden.display(),
+                first_difference(&want, &got)
+            )),
+            Err(e) => failures.push(format!(
+                "{}: {e} (PXCRM_BLESS=1 writes it)",
+                golden.display()
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
