@@ -319,77 +319,53 @@ fn bad_input_changes_nothing_and_leaves_the_running_channel_alone() {
         p.display().to_string()
     };
     let cfg = sb.config(&replica);
-    // Config errors.
-    assert_refused(
-        &sb.manager_with(
-            &variant(&sb, &replica, "b1.toml", |t| {
-                t.replace("[files]", "[files\n")
-            }),
-            &["run"],
+    // Config errors: each variant of the node's config, and what the refusal must say.
+    let configs: [(&str, &str, &str, &str); 7] = [
+        ("b1.toml", "[files]", "[files\n", "b1.toml:"),
+        (
+            "b2.toml",
+            "[files]",
+            "[files]\nbogus = 1",
+            "unknown field `bogus`",
         ),
-        2,
-        "b1.toml:",
-    );
-    assert_refused(
-        &sb.manager_with(
-            &variant(&sb, &replica, "b2.toml", |t| {
-                t.replace("[files]", "[files]\nbogus = 1")
-            }),
-            &["run"],
+        (
+            "b3.toml",
+            "heartbeat = 179",
+            "heartbeat = \"179\"",
+            "invalid type",
         ),
-        2,
-        "unknown field `bogus`",
-    );
-    assert_refused(
-        &sb.manager_with(
-            &variant(&sb, &replica, "b3.toml", |t| {
-                t.replace("heartbeat = 179", "heartbeat = \"179\"")
-            }),
-            &["run"],
+        (
+            "b4.toml",
+            "repl.password",
+            "missing.password",
+            "password_file: cannot read",
         ),
-        2,
-        "invalid type",
-    );
-    assert_refused(
-        &sb.manager_with(
-            &variant(&sb, &replica, "b4.toml", |t| {
-                t.replace("repl.password", "missing.password")
-            }),
-            &["run"],
+        (
+            "b5.toml",
+            "client.cnf",
+            "missing.cnf",
+            "cannot read the MySQL option file",
         ),
-        2,
-        "password_file: cannot read",
-    );
-    assert_refused(
-        &sb.manager_with(
-            &variant(&sb, &replica, "b5.toml", |t| {
-                t.replace("client.cnf", "missing.cnf")
-            }),
-            &["run"],
+        (
+            "b6.toml",
+            "remote = \"DC2\"",
+            "remote = \"DC1\"",
+            "own cluster",
         ),
-        2,
-        "cannot read the MySQL option file",
-    );
-    assert_refused(
-        &sb.manager_with(
-            &variant(&sb, &replica, "b6.toml", |t| {
-                t.replace("remote = \"DC2\"", "remote = \"DC1\"")
-            }),
-            &["run"],
+        (
+            "b7.toml",
+            "\"127.0.0.22\"",
+            "\"127.0.0.21:3306\"",
+            "listed twice",
         ),
-        2,
-        "own cluster",
-    );
-    assert_refused(
-        &sb.manager_with(
-            &variant(&sb, &replica, "b7.toml", |t| {
-                t.replace("\"127.0.0.22\"", "\"127.0.0.21:3306\"")
-            }),
-            &["run"],
-        ),
-        2,
-        "listed twice",
-    );
+    ];
+    for (name, from, to, needle) in configs {
+        let c = variant(&sb, &replica, name, |t| {
+            assert!(t.contains(from), "{name}: the config has no {from:?}");
+            t.replace(from, to)
+        });
+        assert_refused(&sb.manager_with(&c, &["run"]), 2, needle);
+    }
     // Policy errors: syntax, throw, endless loop, wrong arguments.
     let policies = [
         (
