@@ -14,10 +14,10 @@ use crate::db::clock::{Observations, Seen};
 use crate::db::flavor::Flavor;
 use crate::db::sql::Secret;
 use crate::db::state::{
-    ChannelState, Generation, LinkFailure, Me, NodeReport, Role, Schema, StateRow,
+    ChannelState, FailureKind, Generation, LinkFailure, Me, NodeReport, Role, Schema, StateRow,
 };
 use crate::error::{Error, Result};
-use crate::exec::server::NodeFacts;
+use crate::exec::server::{ClusterStatus, LocalState, NodeFacts};
 use crate::exec::sim::{NOW, PeerServer, SimBackend, SimLink, channel_status};
 use crate::policy::Policy;
 use serde::Deserialize;
@@ -159,7 +159,7 @@ struct ScenarioLink {
 #[serde(deny_unknown_fields)]
 struct ScenarioFailure {
     host: String,
-    kind: String,
+    kind: FailureKind,
     age: i64,
     #[serde(default)]
     detail: String,
@@ -297,14 +297,11 @@ impl Scenario {
         let facts = NodeFacts {
             name: n.name.clone(),
             cluster: n.cluster.clone(),
-            cluster_status: n.cluster_status.clone(),
-            local_state: n.state,
-            local_state_comment: match n.state {
-                1 => "Joining",
-                2 => "Donor/Desynced",
-                3 => "Joined",
-                4 => "Synced",
-                _ => "Unknown",
+            cluster_status: ClusterStatus::parse(&n.cluster_status),
+            local_state: LocalState::from_code(n.state),
+            local_state_comment: match LocalState::from_code(n.state) {
+                LocalState::Donor => "Donor/Desynced",
+                other => other.name(),
             }
             .into(),
             local_index: n.local_index,

@@ -40,6 +40,8 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 4] = [Role::No, Role::Yes, Role::Proposed, Role::Failed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::No => "No",
@@ -105,6 +107,13 @@ pub enum ChannelState {
 }
 
 impl ChannelState {
+    pub const ALL: [ChannelState; 4] = [
+        ChannelState::None,
+        ChannelState::Stopped,
+        ChannelState::Running,
+        ChannelState::Healthy,
+    ];
+
     /// The state of a channel as `SHOW ... STATUS` reports it.
     pub fn of(status: Option<&ReplicaStatus>) -> ChannelState {
         use crate::db::flavor::Thread;
@@ -534,7 +543,13 @@ impl Schema {
 
     /// Records that the link is failing, and why (`kind`: `sql`, `unreachable`, `connect`).
     /// Every node of the cluster reads it before it takes the link.
-    pub fn record_failure(&self, key: &str, host: &str, kind: &str, detail: &str) -> Vec<String> {
+    pub fn record_failure(
+        &self,
+        key: &str,
+        host: &str,
+        kind: FailureKind,
+        detail: &str,
+    ) -> Vec<String> {
         let detail: String = detail.chars().take(1000).collect();
         let mut v: Vec<String> = (!self.has_claim_table)
             .then(claim_table_ddl)
@@ -544,7 +559,7 @@ impl Schema {
             "INSERT INTO {SCHEMA}.replication_claim (connectionName, host, claims, claimedAt, failedHost, failedKind, failedAt, failedDetail) VALUES ({k}, {h}, 0, NOW(), {h}, {kind}, NOW(), {d}) ON DUPLICATE KEY UPDATE failedHost = {h}, failedKind = {kind}, failedAt = NOW(), failedDetail = {d}",
             k = quote(key),
             h = quote(host),
-            kind = quote(kind),
+            kind = quote(kind.as_str()),
             d = quote(&detail),
         ));
         v
@@ -559,13 +574,55 @@ impl Schema {
     }
 }
 
+/// Why a link failed, as the node that failed records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// The SQL thread stopped on an error: the data needs an operator.
+    Sql,
+    /// No source answered (as Primary and Synced).
+    Unreachable,
+    /// Sources answered but replication did not start.
+    Connect,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 3] = [
+        FailureKind::Sql,
+        FailureKind::Unreachable,
+        FailureKind::Connect,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Sql => "sql",
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::Connect => "connect",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FailureKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<FailureKind, String> {
+        FailureKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("kind {s:?} is not one of sql, unreachable, connect"))
+    }
+}
+
 /// Why a link is failing, as recorded by the node that failed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LinkFailure {
     pub host: String,
-    /// `sql` (the SQL thread stopped on an error: the data needs an operator), `unreachable`
-    /// (no source answered), `connect` (sources answered but replication did not start).
-    pub kind: String,
+    pub kind: FailureKind,
     /// Seconds since it was recorded.
     pub age: Option<i64>,
     pub detail: String,
@@ -905,7 +962,7 @@ mod tests {
         let s = multi();
         assert!(s.tracks_failures());
         assert_eq!(
-            s.record_failure("DC1-DC2", "DC1-1", "sql", "Duplicate entry 'x'"),
+            s.record_failure("DC1-DC2", "DC1-1", FailureKind::Sql, "Duplicate entry 'x'"),
             vec![
                 "INSERT INTO percona.replication_claim (connectionName, host, claims, claimedAt, failedHost, failedKind, failedAt, failedDetail) VALUES ('DC1-DC2', 'DC1-1', 0, NOW(), 'DC1-1', 'sql', NOW(), 'Duplicate entry \\'x\\'') ON DUPLICATE KEY UPDATE failedHost = 'DC1-1', failedKind = 'sql', failedAt = NOW(), failedDetail = 'Duplicate entry \\'x\\''"
             ]
@@ -916,7 +973,7 @@ mod tests {
         );
         // Without a claim table yet, the first record creates it.
         assert_eq!(
-            seed().record_failure("DC1", "DC1-1", "unreachable", "")[0],
+            seed().record_failure("DC1", "DC1-1", FailureKind::Unreachable, "")[0],
             claim_table_ddl()
         );
     }

@@ -201,7 +201,10 @@ impl LocalServer {
                 let g = |i: usize| r.get(i).cloned().flatten();
                 LinkFailure {
                     host: g(0).unwrap_or_default(),
-                    kind: g(1).unwrap_or_default(),
+                    // Only this tool writes the column; anything else reads as the mildest.
+                    kind: g(1)
+                        .and_then(|k| k.parse().ok())
+                        .unwrap_or(crate::db::state::FailureKind::Connect),
                     age: g(2).and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64),
                     detail: g(3).unwrap_or_default(),
                 }

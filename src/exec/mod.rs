@@ -26,7 +26,9 @@ use crate::config::topology::Link;
 use crate::db::clock::Freshness;
 use crate::db::flavor::{Dialect, ReplicaStatus, SourceSpec};
 use crate::db::sql::{Channel, Reveal};
-use crate::db::state::{self, LinkFailure, Me, ReportValues, Role, Schema, SilenceGuard, StateRow};
+use crate::db::state::{
+    self, FailureKind, LinkFailure, Me, ReportValues, Role, Schema, SilenceGuard, StateRow,
+};
 use crate::error::{Error, Result};
 use crate::exec::mail::Mail;
 use crate::exec::server::{NodeFacts, Probe};
@@ -76,7 +78,7 @@ pub enum Action {
     /// Record why the link is failing, for every node of the cluster to read.
     RecordFailure {
         key: String,
-        kind: String,
+        kind: FailureKind,
         detail: String,
     },
     /// Forget the link's failure: it replicates again.
@@ -178,7 +180,7 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
         Action::RecordFailure { key, kind, detail } => {
             let s = schema()?;
             if s.tracks_failures() {
-                s.record_failure(key, &ctx.me.host, kind, detail)
+                s.record_failure(key, &ctx.me.host, *kind, detail)
             } else {
                 vec![]
             }

@@ -19,6 +19,120 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// `wsrep_cluster_status`: whether the node is in its cluster's Primary component.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub enum ClusterStatus {
+    Primary,
+    NonPrimary,
+    Disconnected,
+    /// Anything else the server says, kept as said.
+    Other(String),
+}
+
+impl ClusterStatus {
+    pub const KNOWN: [ClusterStatus; 3] = [
+        ClusterStatus::Primary,
+        ClusterStatus::NonPrimary,
+        ClusterStatus::Disconnected,
+    ];
+
+    pub fn parse(s: &str) -> ClusterStatus {
+        match s {
+            "Primary" => ClusterStatus::Primary,
+            "non-Primary" => ClusterStatus::NonPrimary,
+            "Disconnected" => ClusterStatus::Disconnected,
+            o => ClusterStatus::Other(o.to_string()),
+        }
+    }
+
+    /// As the server writes it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ClusterStatus::Primary => "Primary",
+            ClusterStatus::NonPrimary => "non-Primary",
+            ClusterStatus::Disconnected => "Disconnected",
+            ClusterStatus::Other(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for ClusterStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<ClusterStatus> for String {
+    fn from(c: ClusterStatus) -> String {
+        c.as_str().to_string()
+    }
+}
+
+/// `wsrep_local_state`: where the node is in joining its cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "i64")]
+pub enum LocalState {
+    Joining,
+    Donor,
+    Joined,
+    Synced,
+    /// Another code (0: not started or cut off).
+    Other(i64),
+}
+
+impl LocalState {
+    pub const KNOWN: [LocalState; 4] = [
+        LocalState::Joining,
+        LocalState::Donor,
+        LocalState::Joined,
+        LocalState::Synced,
+    ];
+
+    pub fn from_code(code: i64) -> LocalState {
+        match code {
+            1 => LocalState::Joining,
+            2 => LocalState::Donor,
+            3 => LocalState::Joined,
+            4 => LocalState::Synced,
+            o => LocalState::Other(o),
+        }
+    }
+
+    pub fn code(self) -> i64 {
+        match self {
+            LocalState::Joining => 1,
+            LocalState::Donor => 2,
+            LocalState::Joined => 3,
+            LocalState::Synced => 4,
+            LocalState::Other(o) => o,
+        }
+    }
+
+    /// Its name, as `wsrep_local_state_comment` usually says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalState::Joining => "Joining",
+            LocalState::Donor => "Donor",
+            LocalState::Joined => "Joined",
+            LocalState::Synced => "Synced",
+            LocalState::Other(_) => "Unknown",
+        }
+    }
+}
+
+impl From<LocalState> for i64 {
+    fn from(s: LocalState) -> i64 {
+        s.code()
+    }
+}
+
+impl std::fmt::Display for LocalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.code())
+    }
+}
+
 /// What the node says about itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NodeFacts {
@@ -26,10 +140,8 @@ pub struct NodeFacts {
     pub name: String,
     /// `wsrep_cluster_name`, or the config's `cluster`.
     pub cluster: String,
-    /// `wsrep_cluster_status`: `Primary`, `non-Primary` or `Disconnected`.
-    pub cluster_status: String,
-    /// `wsrep_local_state`: 1 Joining, 2 Donor, 3 Joined, 4 Synced.
-    pub local_state: i64,
+    pub cluster_status: ClusterStatus,
+    pub local_state: LocalState,
     pub local_state_comment: String,
     /// `wsrep_local_index`: this node's position in the cluster, the default election order.
     pub local_index: i64,
@@ -48,12 +160,12 @@ pub struct NodeFacts {
 impl NodeFacts {
     /// In the Primary component: the state table can be written.
     pub fn is_primary(&self) -> bool {
-        self.cluster_status == "Primary"
+        self.cluster_status == ClusterStatus::Primary
     }
 
     /// Primary and Synced (4) or Donor (2): the only states in which the node acts.
     pub fn can_act(&self) -> bool {
-        self.is_primary() && matches!(self.local_state, 2 | 4)
+        self.is_primary() && matches!(self.local_state, LocalState::Donor | LocalState::Synced)
     }
 
     /// Builds the facts from `SHOW GLOBAL STATUS` and `SHOW GLOBAL VARIABLES` (name -> value).
@@ -98,9 +210,8 @@ impl NodeFacts {
             cluster,
             cluster_status: status
                 .get("wsrep_cluster_status")
-                .cloned()
-                .unwrap_or_else(|| "Disconnected".into()),
-            local_state: int("wsrep_local_state").unwrap_or(0),
+                .map_or(ClusterStatus::Disconnected, |s| ClusterStatus::parse(s)),
+            local_state: LocalState::from_code(int("wsrep_local_state").unwrap_or(0)),
             local_state_comment: status
                 .get("wsrep_local_state_comment")
                 .cloned()
@@ -250,9 +361,9 @@ pub struct Probe {
     /// MariaDB: the candidate's `wsrep_gtid_domain_id`.
     pub gtid_domain_id: Option<u32>,
     /// `wsrep_cluster_status`; `None` on a server without Galera.
-    pub cluster_status: Option<String>,
-    /// `wsrep_local_state` (4 is Synced) and its comment.
-    pub local_state: Option<i64>,
+    pub cluster_status: Option<ClusterStatus>,
+    /// `wsrep_local_state` and its comment.
+    pub local_state: Option<LocalState>,
     pub local_state_comment: Option<String>,
 }
 
@@ -262,7 +373,7 @@ impl Probe {
     pub fn health(&self) -> std::result::Result<(), String> {
         match (&self.cluster_status, self.local_state) {
             (None, _) => Ok(()),
-            (Some(c), Some(4)) if c == "Primary" => Ok(()),
+            (Some(ClusterStatus::Primary), Some(LocalState::Synced)) => Ok(()),
             (Some(c), st) => Err(format!(
                 "answers, but is {c}/{} (a source must be Primary and Synced)",
                 self.local_state_comment
@@ -314,8 +425,13 @@ pub fn probe_source(
         .collect();
     Ok(Probe {
         gtid_domain_id: domain.flatten().and_then(|d| d.parse().ok()),
-        cluster_status: status.get("wsrep_cluster_status").cloned(),
-        local_state: status.get("wsrep_local_state").and_then(|v| v.parse().ok()),
+        cluster_status: status
+            .get("wsrep_cluster_status")
+            .map(|s| ClusterStatus::parse(s)),
+        local_state: status
+            .get("wsrep_local_state")
+            .and_then(|v| v.parse().ok())
+            .map(LocalState::from_code),
         local_state_comment: status.get("wsrep_local_state_comment").cloned(),
     })
 }
@@ -380,8 +496,8 @@ mod tests {
     #[test]
     fn a_source_must_be_primary_and_synced() {
         let p = |c: Option<&str>, st: Option<i64>| Probe {
-            cluster_status: c.map(str::to_string),
-            local_state: st,
+            cluster_status: c.map(ClusterStatus::parse),
+            local_state: st.map(LocalState::from_code),
             local_state_comment: st.map(|s| if s == 4 { "Synced" } else { "Initialized" }.into()),
             ..Probe::default()
         };

@@ -16,7 +16,7 @@ use crate::db::state::{
     LinkFailure, Me, NodeReport, ReportValues, Role, Schema, SilenceGuard, StateRow,
 };
 use crate::error::{Error, Result};
-use crate::exec::server::{NodeFacts, Probe};
+use crate::exec::server::{ClusterStatus, LocalState, NodeFacts, Probe};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
@@ -340,8 +340,16 @@ impl Backend for SimBackend {
         let healthy = !listed(&l.unhealthy, &addr);
         Ok(Probe {
             gtid_domain_id: l.gtid_domain,
-            cluster_status: Some(if healthy { "Primary" } else { "non-Primary" }.into()),
-            local_state: Some(if healthy { 4 } else { 0 }),
+            cluster_status: Some(if healthy {
+                ClusterStatus::Primary
+            } else {
+                ClusterStatus::NonPrimary
+            }),
+            local_state: Some(if healthy {
+                LocalState::Synced
+            } else {
+                LocalState::Other(0)
+            }),
             local_state_comment: Some(if healthy { "Synced" } else { "Initialized" }.into()),
         })
     }
@@ -397,7 +405,7 @@ impl Backend for SimBackend {
                 let host = self.me.host.clone();
                 self.link(key)?.failure = Some(LinkFailure {
                     host,
-                    kind: kind.clone(),
+                    kind: *kind,
                     age: Some(0),
                     detail: detail.clone(),
                 });

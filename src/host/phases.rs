@@ -5,7 +5,7 @@ use super::RunCtx;
 use crate::config::SourceAddr;
 use crate::config::topology::Link;
 use crate::db::flavor::ReplicaStatus;
-use crate::db::state::{ChannelState, Role, StateRow};
+use crate::db::state::{ChannelState, FailureKind, Role, StateRow};
 use crate::error::Result;
 use crate::exec::{Action, SourceUpdate};
 
@@ -246,11 +246,11 @@ fn give_up(c: &mut RunCtx, link: &Link, ch: Option<&ReplicaStatus>, why: &str) -
     let me = c.node();
     let sql_error = ch.map(|s| s.last_sql_error.clone()).unwrap_or_default();
     let kind = if !sql_error.is_empty() {
-        "sql"
+        FailureKind::Sql
     } else if why.starts_with("its source") {
-        "unreachable"
+        FailureKind::Unreachable
     } else {
-        "connect"
+        FailureKind::Connect
     };
     let already = c.backend.last_failure(link)?.is_some();
     c.stop_and_reset(link)?;
@@ -266,7 +266,7 @@ fn give_up(c: &mut RunCtx, link: &Link, ch: Option<&ReplicaStatus>, why: &str) -
     );
     c.apply(Action::RecordFailure {
         key: link.key.clone(),
-        kind: kind.into(),
+        kind,
         detail: body.clone(),
     })?;
     c.mail(

@@ -5,7 +5,7 @@
 use super::{RunCtx, fence};
 use crate::config::SourceAddr;
 use crate::config::topology::Link;
-use crate::db::state::{Role, SilenceGuard};
+use crate::db::state::{FailureKind, Role, SilenceGuard};
 use crate::exec::server::Probe;
 use crate::exec::{Action, Outcome, SourceUpdate};
 
@@ -172,18 +172,13 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
 }
 
 /// `record_failure(link, kind, detail)`.
-pub fn record_failure(c: &mut RunCtx, link: &Link, kind: &str, detail: &str) -> Res<bool> {
-    if !matches!(kind, "sql" | "unreachable" | "connect") {
-        return Err(format!(
-            "record_failure: kind {kind:?} is not one of sql, unreachable, connect"
-        ));
-    }
+pub fn record_failure(c: &mut RunCtx, link: &Link, kind: FailureKind, detail: &str) -> Res<bool> {
     if !writable(c, "record_failure") {
         return Ok(false);
     }
     c.apply(Action::RecordFailure {
         key: link.key.clone(),
-        kind: kind.to_string(),
+        kind,
         detail: detail.to_string(),
     })
     .map_err(host)?;

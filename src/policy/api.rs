@@ -41,8 +41,8 @@ pub fn facts_map(f: &NodeFacts, address: Option<&str>) -> Map {
     let mut m = Map::new();
     m.insert("name".into(), f.name.clone().into());
     m.insert("cluster".into(), f.cluster.clone().into());
-    m.insert("cluster_status".into(), f.cluster_status.clone().into());
-    m.insert("state".into(), f.local_state.into());
+    m.insert("cluster_status".into(), f.cluster_status.as_str().into());
+    m.insert("state".into(), f.local_state.code().into());
     m.insert("state_comment".into(), f.local_state_comment.clone().into());
     m.insert("local_index".into(), f.local_index.into());
     m.insert("cluster_size".into(), f.cluster_size.into());
@@ -252,7 +252,7 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
             Some(f) => {
                 let mut m = Map::new();
                 m.insert("host".into(), f.host.into());
-                m.insert("kind".into(), f.kind.into());
+                m.insert("kind".into(), f.kind.as_str().into());
                 m.insert("age".into(), opt(f.age));
                 m.insert("detail".into(), f.detail.into());
                 m.into()
@@ -312,6 +312,9 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
                                              kind: &str,
                                              detail: &str|
      -> Res<bool> {
+        let kind = kind
+            .parse()
+            .map_err(|e: String| format!("record_failure: {e}"))?;
         refused(primitives::record_failure(c, &l, kind, detail))
     });
     on_link!(engine, ctx, "clear_failure", |c, l| -> Res<bool> {

@@ -67,3 +67,28 @@ mod tests {
         assert!(e.compile(r#"import "/etc/passwd" as p;"#).is_err());
     }
 }
+
+#[cfg(test)]
+mod constant_probe {
+    #[test]
+    fn probe() {
+        let mut e = super::sandboxed(10_000);
+        let mut m = rhai::Module::new();
+        let mut role = rhai::Map::new();
+        role.insert("Yes".into(), "Yes".into());
+        m.set_var("ROLE", role);
+        e.register_global_module(m.into());
+        e.set_optimization_level(rhai::OptimizationLevel::None);
+        let mut scope = rhai::Scope::new();
+        let mut r2 = rhai::Map::new();
+        r2.insert("Yes".into(), "Yes".into());
+        scope.push_constant("ROLE", r2);
+        let ast = e
+            .compile_with_scope(&scope, "fn f(r) { r == ROLE.Yes }")
+            .unwrap();
+        let v: bool = e
+            .call_fn(&mut rhai::Scope::new(), &ast, "f", ("Yes".to_string(),))
+            .unwrap();
+        assert!(v);
+    }
+}
