@@ -188,6 +188,14 @@ pub struct ReportValues {
     pub new_fences: u64,
 }
 
+/// What an own-row write does to the recorded source (`currentSource`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceUpdate {
+    Keep,
+    Set(String),
+    Clear,
+}
+
 /// How a demotion makes sure the peer is still silent when the statement runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SilenceGuard {
@@ -422,7 +430,7 @@ impl Schema {
         key: &str,
         me: &Me,
         role: Option<Role>,
-        source: Option<Option<&str>>,
+        source: &SourceUpdate,
     ) -> String {
         let mut set = Vec::new();
         match role {
@@ -439,11 +447,12 @@ impl Schema {
         if self.has_weight() {
             set.push(format!("weight = {}", me.weight));
         }
-        if let (Some(src), true) = (source, self.has_current_source()) {
-            set.push(format!(
-                "currentSource = {}",
-                src.map(quote).unwrap_or_else(|| "NULL".into())
-            ));
+        if self.has_current_source() {
+            match source {
+                SourceUpdate::Keep => {}
+                SourceUpdate::Set(a) => set.push(format!("currentSource = {}", quote(a))),
+                SourceUpdate::Clear => set.push("currentSource = NULL".into()),
+            }
         }
         format!(
             "UPDATE {SCHEMA}.replication SET {} WHERE {}",
@@ -521,7 +530,7 @@ impl Schema {
                 quote(&me.host)
             ),
             lock_rows: format!("{} FOR UPDATE", self.select_rows(key)),
-            update: self.update_own(key, me, Some(Role::Proposed), None),
+            update: self.update_own(key, me, Some(Role::Proposed), &SourceUpdate::Keep),
         }
     }
 }
@@ -830,7 +839,12 @@ mod tests {
             "INSERT INTO percona.replication (host, cluster, localIndex, isSlave, lastUpdate, lastHeartbeat) VALUES ('DC1-1', 'DC1', 2, 'No', NOW(), NOW())"
         );
         assert_eq!(
-            s.update_own("DC1", &me(), None, Some(Some("10.0.0.1:3306"))),
+            s.update_own(
+                "DC1",
+                &me(),
+                None,
+                &SourceUpdate::Set("10.0.0.1:3306".into())
+            ),
             "UPDATE percona.replication SET lastUpdate = lastUpdate, lastHeartbeat = NOW(), localIndex = 2 WHERE cluster = 'DC1' AND host = 'DC1-1'"
         );
         assert_eq!(
@@ -869,12 +883,12 @@ mod tests {
                 "DC1-DC2",
                 &me(),
                 Some(Role::Yes),
-                Some(Some("10.0.2.1:3306"))
+                &SourceUpdate::Set("10.0.2.1:3306".into())
             ),
             "UPDATE percona.replication SET isReplica = 'Yes', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 2, weight = 10, currentSource = '10.0.2.1:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'"
         );
         assert_eq!(
-            s.update_own("DC1-DC2", &me(), Some(Role::No), Some(None)),
+            s.update_own("DC1-DC2", &me(), Some(Role::No), &SourceUpdate::Clear),
             "UPDATE percona.replication SET isReplica = 'No', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 2, weight = 10, currentSource = NULL WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'"
         );
         assert_eq!(s.propose("DC1-DC2", &me()).create_claim_table, None);
@@ -986,7 +1000,7 @@ mod tests {
             weight: 0,
             address: None,
         };
-        let sql = multi().update_own("DC1-DC2", &m, Some(Role::Yes), None);
+        let sql = multi().update_own("DC1-DC2", &m, Some(Role::Yes), &SourceUpdate::Keep);
         assert!(sql.ends_with(r"AND host = 'x\' OR \'1\'=\'1'"));
     }
 

@@ -272,14 +272,10 @@ impl Backend for LiveBackend {
         deadline: Duration,
     ) -> Result<ConnectOutcome> {
         if self.mode == Mode::DryRun {
-            return Ok(ConnectOutcome {
-                ok: true,
-                detail: format!(
-                    "dry-run: {} is Primary and Synced, assumed to replicate",
-                    source.address()
-                ),
-                sql_error: String::new(),
-            });
+            return Ok(ConnectOutcome::Replicating(format!(
+                "dry-run: {} is Primary and Synced, assumed to replicate",
+                source.address()
+            )));
         }
         let start = Instant::now();
         let mut last = String::from("the channel did not appear");
@@ -291,11 +287,7 @@ impl Backend for LiveBackend {
                 if s.is_healthy() {
                     match healthy_since {
                         Some(t) if t.elapsed() >= SETTLE => {
-                            return Ok(ConnectOutcome {
-                                ok: true,
-                                detail: s.io_state.clone(),
-                                sql_error: String::new(),
-                            });
+                            return Ok(ConnectOutcome::Replicating(s.io_state.clone()));
                         }
                         Some(_) => {}
                         None => healthy_since = Some(Instant::now()),
@@ -307,19 +299,18 @@ impl Backend for LiveBackend {
                 last = stalled(&s);
                 // A thread that stopped (not merely connecting) will not recover by waiting.
                 if s.io_running == Thread::No || s.sql_running == Thread::No {
-                    return Ok(ConnectOutcome {
-                        ok: false,
-                        detail: last,
-                        sql_error: s.last_sql_error.clone(),
+                    return Ok(if s.last_sql_error.is_empty() {
+                        ConnectOutcome::NotRunning(last)
+                    } else {
+                        ConnectOutcome::SqlError(s.last_sql_error.clone())
                     });
                 }
             }
             if start.elapsed() >= deadline {
-                return Ok(ConnectOutcome {
-                    ok: false,
-                    detail: format!("not running after {}s: {last}", deadline.as_secs()),
-                    sql_error: String::new(),
-                });
+                return Ok(ConnectOutcome::NotRunning(format!(
+                    "not running after {}s: {last}",
+                    deadline.as_secs()
+                )));
             }
             std::thread::sleep(Duration::from_millis(250));
         }

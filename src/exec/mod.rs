@@ -34,13 +34,7 @@ use crate::exec::mail::Mail;
 use crate::exec::server::{NodeFacts, Probe};
 use std::time::Duration;
 
-/// What an own-row write does to the recorded source (`currentSource`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SourceUpdate {
-    Keep,
-    Set(String),
-    Clear,
-}
+pub use crate::db::state::SourceUpdate;
 
 /// A change to a server or the outside world.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,13 +151,8 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
             report,
         } => {
             let s = schema()?;
-            let src = match source {
-                SourceUpdate::Keep => None,
-                SourceUpdate::Set(a) => Some(Some(a.as_str())),
-                SourceUpdate::Clear => Some(None),
-            };
             let mut v = node_table(s);
-            v.push(s.update_own(key, ctx.me, *role, src));
+            v.push(s.update_own(key, ctx.me, *role, source));
             v.push(s.report(key, ctx.me, report));
             v
         }
@@ -226,12 +215,45 @@ pub fn proposal_lines(schema: &Schema, key: &str, me: &Me, won: bool) -> Vec<Str
 
 /// The result of waiting for a channel to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectOutcome {
-    pub ok: bool,
-    /// The IO state or error that decided it.
-    pub detail: String,
-    /// The SQL thread's error, when it stopped on one: the data, not the source, is at fault.
-    pub sql_error: String,
+pub enum ConnectOutcome {
+    /// Both threads run, and still ran a second later; the IO state.
+    Replicating(String),
+    /// It did not run in time, or a thread stopped without an SQL error: the source, or the
+    /// way to it, is at fault.
+    NotRunning(String),
+    /// The SQL thread stopped on an error: the data, not the source, is at fault.
+    SqlError(String),
+}
+
+impl ConnectOutcome {
+    /// The outcomes' names, as the policy sees them (`CONNECT.<key>`): key, value.
+    pub const NAMES: [(&'static str, &'static str); 3] = [
+        ("replicating", "replicating"),
+        ("not_running", "not-running"),
+        ("sql_error", "sql-error"),
+    ];
+
+    /// Its name, as the policy sees it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConnectOutcome::Replicating(_) => "replicating",
+            ConnectOutcome::NotRunning(_) => "not-running",
+            ConnectOutcome::SqlError(_) => "sql-error",
+        }
+    }
+
+    pub fn is_replicating(&self) -> bool {
+        matches!(self, ConnectOutcome::Replicating(_))
+    }
+
+    /// What decided it, in words.
+    pub fn detail(&self) -> &str {
+        match self {
+            ConnectOutcome::Replicating(d)
+            | ConnectOutcome::NotRunning(d)
+            | ConnectOutcome::SqlError(d) => d,
+        }
+    }
 }
 
 /// Everything a run can ask of a node. Reads are methods; the one write is [`Backend::apply`].

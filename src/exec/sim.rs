@@ -361,21 +361,12 @@ impl Backend for SimBackend {
         _deadline: Duration,
     ) -> Result<ConnectOutcome> {
         Ok(match self.link(&link.key)?.replica.clone() {
-            Some(r) if r.is_healthy() => ConnectOutcome {
-                ok: true,
-                detail: r.io_state,
-                sql_error: String::new(),
-            },
-            Some(r) => ConnectOutcome {
-                ok: false,
-                detail: format!("IO thread {} ({})", r.io_running, r.io_state),
-                sql_error: r.last_sql_error,
-            },
-            None => ConnectOutcome {
-                ok: false,
-                detail: "no channel".into(),
-                sql_error: String::new(),
-            },
+            Some(r) if r.is_healthy() => ConnectOutcome::Replicating(r.io_state),
+            Some(r) if !r.last_sql_error.is_empty() => ConnectOutcome::SqlError(r.last_sql_error),
+            Some(r) => {
+                ConnectOutcome::NotRunning(format!("IO thread {} ({})", r.io_running, r.io_state))
+            }
+            None => ConnectOutcome::NotRunning("no channel".into()),
         })
     }
 

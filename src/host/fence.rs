@@ -3,7 +3,7 @@
 //! the holder's report (each node records where it can be reached), else from the cluster's
 //! membership. Every fence that stops a channel is logged, mailed and counted.
 
-use super::RunCtx;
+use super::{Event, RunCtx};
 use crate::config::topology::Link;
 use crate::db::clock::FenceMemo;
 use crate::db::state::StateRow;
@@ -60,7 +60,7 @@ fn fence_once(c: &mut RunCtx, link: &Link, r: &StateRow, why: &str) -> Result<Op
                 r.host
             );
             c.mail(
-                "fenced",
+                Event::Fenced,
                 format!("{}: {me} stopped the channel of {}", link.name, r.host),
                 format!(
                     "{} held the link to {} but {why}. {me} connected to its server at {address} and stopped its channel, so that two nodes never replicate the link at once.",

@@ -63,10 +63,70 @@ pub trait PolicyHooks {
     ) -> std::result::Result<(), String>;
 }
 
+/// What a notification is about: the `event` the policy's `mail` hook receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    NewReplica,
+    Failed,
+    StillFailing,
+    SilentReplica,
+    SourceSwitch,
+    Resumed,
+    Stopped,
+    Adopted,
+    UnexpectedReplica,
+    NotReplicating,
+    TwoReplicas,
+    Fenced,
+    ClockSkew,
+}
+
+impl Event {
+    pub const ALL: [Event; 13] = [
+        Event::NewReplica,
+        Event::Failed,
+        Event::StillFailing,
+        Event::SilentReplica,
+        Event::SourceSwitch,
+        Event::Resumed,
+        Event::Stopped,
+        Event::Adopted,
+        Event::UnexpectedReplica,
+        Event::NotReplicating,
+        Event::TwoReplicas,
+        Event::Fenced,
+        Event::ClockSkew,
+    ];
+
+    /// As the policy receives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::NewReplica => "new-replica",
+            Event::Failed => "failed",
+            Event::StillFailing => "still-failing",
+            Event::SilentReplica => "silent-replica",
+            Event::SourceSwitch => "source-switch",
+            Event::Resumed => "resumed",
+            Event::Stopped => "stopped",
+            Event::Adopted => "adopted",
+            Event::UnexpectedReplica => "unexpected-replica",
+            Event::NotReplicating => "not-replicating",
+            Event::TwoReplicas => "two-replicas",
+            Event::Fenced => "fenced",
+            Event::ClockSkew => "clock-skew",
+        }
+    }
+
+    /// Its key in the policy's `EVENT` constant: `EVENT.still_failing`.
+    pub fn key(self) -> String {
+        self.as_str().replace('-', "_")
+    }
+}
+
 /// A notification the host raised, sent through the policy's `mail` hook.
 #[derive(Clone, Debug)]
 pub struct HostMail {
-    pub event: String,
+    pub event: Event,
     pub subject: String,
     pub body: String,
 }
@@ -289,9 +349,9 @@ impl RunCtx {
     }
 
     /// Queues a notification for the policy's `mail` hook.
-    pub fn mail(&mut self, event: &str, subject: String, body: String) {
+    pub fn mail(&mut self, event: Event, subject: String, body: String) {
         self.host_mail.push(HostMail {
-            event: event.to_string(),
+            event,
             subject,
             body,
         });
@@ -376,7 +436,7 @@ fn run_link(
 fn send_host_mail(shared: &Shared, hooks: &dyn PolicyHooks, link: &Link) {
     let pending = std::mem::take(&mut shared.borrow_mut().host_mail);
     for m in pending {
-        if let Err(e) = hooks.mail(link, &m.event, &m.subject, &m.body) {
+        if let Err(e) = hooks.mail(link, m.event.as_str(), &m.subject, &m.body) {
             log::error!(
                 "{}: the policy's mail hook failed for {:?}: {e}",
                 shared.borrow().node(),
@@ -406,7 +466,7 @@ fn mail_skews(shared: &Shared, hooks: &dyn PolicyHooks, links: &[Link]) {
                 k.host,
                 k.host
             );
-            if let Err(e) = hooks.mail(link, "clock-skew", &subject, &body) {
+            if let Err(e) = hooks.mail(link, Event::ClockSkew.as_str(), &subject, &body) {
                 log::error!("{node}: the policy's mail hook failed: {e}");
             }
         }

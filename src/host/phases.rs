@@ -1,7 +1,7 @@
 //! What the host does for a link before and after the policy's `manage_link`, whatever the
 //! policy is (see the module above for the list of rules).
 
-use super::RunCtx;
+use super::{Event, RunCtx};
 use crate::config::SourceAddr;
 use crate::config::topology::Link;
 use crate::db::flavor::ReplicaStatus;
@@ -61,7 +61,7 @@ fn leave(c: &mut RunCtx, link: &Link, s: &ReplicaStatus) -> Result<()> {
         );
     }
     c.mail(
-        "stopped",
+        Event::Stopped,
         format!(
             "{}: {} stopped replicating (node is {}/{})",
             link.name, facts.name, facts.cluster_status, facts.local_state_comment
@@ -164,7 +164,7 @@ pub fn after(c: &mut RunCtx, link: &Link, policy_ok: bool) -> Result<()> {
                 c.stop_and_reset(link)?;
                 c.refresh(link, Some(Role::No), SourceUpdate::Clear)?;
                 c.mail(
-                    "two-replicas",
+                    Event::TwoReplicas,
                     format!("{}: two replicas, {me} stopped", link.name),
                     format!(
                         "{me} and {} both replicated {} with healthy channels. {me} stopped; {} goes on (higher weight, then lower index).",
@@ -185,7 +185,7 @@ pub fn after(c: &mut RunCtx, link: &Link, policy_ok: bool) -> Result<()> {
         } else {
             c.refresh(link, Some(Role::No), SourceUpdate::Clear)?;
             c.mail(
-                "not-replicating",
+                Event::NotReplicating,
                 format!("{}: {me} is marked as the replica but does not replicate", link.name),
                 format!(
                     "{me}'s row said {} but it has no replication channel for {}. The row is set to No; a replica is elected again.",
@@ -225,7 +225,7 @@ fn unexpected(
     }
     let row = role.map_or("no row".to_string(), |r| format!("its row said {r}"));
     c.mail(
-        "unexpected-replica",
+        Event::UnexpectedReplica,
         format!("{}: {me} replicated while {row}, stopped", link.name),
         format!(
             "{me} had a channel from {} while {row}{}. A channel runs only under a Yes row; it is stopped and reset.",
@@ -270,7 +270,11 @@ fn give_up(c: &mut RunCtx, link: &Link, ch: Option<&ReplicaStatus>, why: &str) -
         detail: body.clone(),
     })?;
     c.mail(
-        if already { "still-failing" } else { "failed" },
+        if already {
+            Event::StillFailing
+        } else {
+            Event::Failed
+        },
         format!("{}: {me} failed as replica: {why}", link.name),
         body,
     );

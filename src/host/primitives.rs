@@ -7,7 +7,7 @@ use crate::config::SourceAddr;
 use crate::config::topology::Link;
 use crate::db::state::{FailureKind, Role, SilenceGuard};
 use crate::exec::server::Probe;
-use crate::exec::{Action, Outcome, SourceUpdate};
+use crate::exec::{Action, ConnectOutcome, Outcome, SourceUpdate};
 
 /// A refusal or a host error, as the policy sees it.
 pub type Res<T> = std::result::Result<T, String>;
@@ -254,20 +254,8 @@ pub fn probe(c: &mut RunCtx, link: &Link, src: &SourceAddr) -> Probed {
     }
 }
 
-/// What `connect` did.
-pub struct Connected {
-    pub ok: bool,
-    pub detail: String,
-    /// The SQL thread's error, when it stopped on one.
-    pub sql_error: String,
-}
-
-fn not_connected(detail: String) -> Res<Connected> {
-    Ok(Connected {
-        ok: false,
-        detail,
-        sql_error: String::new(),
-    })
+fn not_connected(detail: String) -> Res<ConnectOutcome> {
+    Ok(ConnectOutcome::NotRunning(detail))
 }
 
 /// `connect(link, source)`: this node must hold the link (`Proposed` or `Yes`) and nobody
@@ -275,7 +263,7 @@ fn not_connected(detail: String) -> Res<Connected> {
 /// this node look silent); the candidate must answer and be Primary and Synced; every node
 /// that held the link and went silent is fenced (once per run); then stop, `CHANGE`, `START`,
 /// and a poll until both threads run and still run a second later.
-pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Connected> {
+pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<ConnectOutcome> {
     let node = c.node();
     if !c.backend.facts().can_act() {
         return Err(format!(
@@ -382,7 +370,7 @@ pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Connected> {
     .map_err(host)?;
     let deadline = c.settings.connect_timeout;
     let o = c.backend.await_replica(l, src, deadline).map_err(host)?;
-    if o.ok {
+    if o.is_replicating() {
         c.connected.insert(l.key.clone(), src.address());
         c.source_check.insert(l.key.clone(), Ok(()));
         // The row must record the new source: report again at the end of the run.
@@ -390,11 +378,12 @@ pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<Connected> {
         c.events
             .push(format!("{}: replicating from {}", l.name, src.address()));
     } else {
-        log::warn!("{node}: {}: source {}: {}", l.name, src.address(), o.detail);
+        log::warn!(
+            "{node}: {}: source {}: {}",
+            l.name,
+            src.address(),
+            o.detail()
+        );
     }
-    Ok(Connected {
-        ok: o.ok,
-        detail: o.detail,
-        sql_error: o.sql_error,
-    })
+    Ok(o)
 }

@@ -333,9 +333,9 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
         let r = refused(primitives::connect(c, &l, &src))?;
         let mut m = Map::new();
         m.insert("source".into(), src.address().into());
-        m.insert("ok".into(), r.ok.into());
-        m.insert("detail".into(), r.detail.into());
-        m.insert("sql_error".into(), r.sql_error.into());
+        m.insert("ok".into(), r.is_replicating().into());
+        m.insert("outcome".into(), r.name().into());
+        m.insert("detail".into(), r.detail().to_string().into());
         Ok(m)
     });
     on_link!(engine, ctx, "stop_replica", |c, l| -> Res<bool> {

@@ -7,6 +7,7 @@
 //! `silent_after(settings)` and `mail(...)` for its own choices and notifications.
 
 pub mod api;
+pub mod constants;
 pub mod engine;
 
 use crate::config::topology::Link;
@@ -52,12 +53,14 @@ impl std::fmt::Debug for Policy {
 
 fn compile(text: &str, name: &str, max_operations: u64) -> Result<AST> {
     let engine = engine::sandboxed(max_operations);
-    let mut ast = engine.compile(text).map_err(|e| Error::PolicyCompile {
-        file: name.to_string(),
-        line: e.1.line().unwrap_or(0),
-        column: e.1.position().unwrap_or(0),
-        message: e.0.to_string(),
-    })?;
+    let mut ast = engine
+        .compile_with_scope(&constants::scope(), text)
+        .map_err(|e| Error::PolicyCompile {
+            file: name.to_string(),
+            line: e.1.line().unwrap_or(0),
+            column: e.1.position().unwrap_or(0),
+            message: e.0.to_string(),
+        })?;
     ast.set_source(name);
     Ok(ast)
 }

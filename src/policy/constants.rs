@@ -1,0 +1,105 @@
+//! The names a policy compares against, as Rhai constants, each a map built from the Rust type
+//! it names, so that the host and the policy cannot disagree on a spelling:
+//!
+//! | constant | values |
+//! | --- | --- |
+//! | `ROLE` | `ROLE.No`, `ROLE.Yes`, `ROLE.Proposed`, `ROLE.Failed` (a row's `state`) |
+//! | `THREAD` | `THREAD.Yes`, `THREAD.No`, `THREAD.Connecting` (a replica's `io`, `sql`) |
+//! | `CHANNEL` | `CHANNEL.none`, `.stopped`, `.running`, `.healthy` (a row's reported `channel`) |
+//! | `FAILURE` | `FAILURE.sql`, `.unreachable`, `.connect` (a failure's `kind`) |
+//! | `CLUSTER` | `CLUSTER.Primary`, `.NonPrimary`, `.Disconnected` (`node.cluster_status`) |
+//! | `NODE_STATE` | `NODE_STATE.Joining`, `.Donor`, `.Joined`, `.Synced` (`node.state`) |
+//! | `CONNECT` | `CONNECT.replicating`, `.not_running`, `.sql_error` (`connect(...).outcome`) |
+//! | `EVENT` | `EVENT.new_replica`, `.failed`, `.still_failing`, ... (the `mail` hook's `event`) |
+//!
+//! The values are the strings (or numbers) the host uses, so a policy that compares against
+//! bare strings keeps working; the shipped policy uses the names.
+
+use crate::db::flavor::Thread;
+use crate::db::state::{ChannelState, FailureKind, Role};
+use crate::exec::ConnectOutcome;
+use crate::exec::server::{ClusterStatus, LocalState};
+use crate::host::Event;
+use rhai::{Dynamic, Map, Module, Scope};
+
+fn map<K: Into<String>, V: Into<Dynamic>>(pairs: impl IntoIterator<Item = (K, V)>) -> Map {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.into().into(), v.into()))
+        .collect()
+}
+
+/// Every constant, by name.
+pub fn all() -> Vec<(&'static str, Map)> {
+    vec![
+        ("ROLE", map(Role::ALL.map(|r| (r.as_str(), r.as_str())))),
+        (
+            "THREAD",
+            map([Thread::Yes, Thread::No, Thread::Connecting].map(|t| {
+                let s = t.to_string();
+                (s.clone(), s)
+            })),
+        ),
+        (
+            "CHANNEL",
+            map(ChannelState::ALL.map(|c| (c.as_str(), c.as_str()))),
+        ),
+        (
+            "FAILURE",
+            map(FailureKind::ALL.map(|k| (k.as_str(), k.as_str()))),
+        ),
+        (
+            "CLUSTER",
+            map(ClusterStatus::KNOWN.map(|c| (format!("{c:?}"), c.as_str().to_string()))),
+        ),
+        (
+            "NODE_STATE",
+            map(LocalState::KNOWN.map(|s| (s.name(), s.code()))),
+        ),
+        ("CONNECT", map(ConnectOutcome::NAMES)),
+        ("EVENT", map(Event::ALL.map(|e| (e.key(), e.as_str())))),
+    ]
+}
+
+/// The constants as a module the engine registers globally: what a policy reads at run time.
+pub fn module() -> Module {
+    let mut m = Module::new();
+    for (name, value) in all() {
+        m.set_var(name, value);
+    }
+    m
+}
+
+/// The constants as a scope a policy is compiled with: strict variables accept them.
+pub fn scope() -> Scope<'static> {
+    let mut s = Scope::new();
+    for (name, value) in all() {
+        s.push_constant(name, value);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_compares_against_names_inside_its_functions() {
+        let engine = crate::policy::engine::sandboxed(10_000);
+        let ast = engine
+            .compile_with_scope(
+                &scope(),
+                "fn f(r, e, n) { r == ROLE.Yes && e == EVENT.still_failing && n == NODE_STATE.Synced && CLUSTER.NonPrimary == \"non-Primary\" }",
+            )
+            .unwrap();
+        let yes: bool = engine
+            .call_fn(
+                &mut Scope::new(),
+                &ast,
+                "f",
+                ("Yes".to_string(), "still-failing".to_string(), 4_i64),
+            )
+            .unwrap();
+        assert!(yes);
+    }
+}
