@@ -13,24 +13,65 @@
 //! | `EVENT` | `EVENT.new_replica`, `.failed`, `.still_failing`, ... (the `mail` hook's `event`) |
 //!
 //! The values are the strings (or numbers) the host uses, so a policy that compares against
-//! bare strings keeps working; the shipped policy uses the names.
+//! bare strings keeps working; the shipped policy uses the names. A name that does not exist
+//! (`ROLE.Yse`) is an error that lists the names that do, where a misspelt string would
+//! silently never match.
 
 use crate::db::flavor::Thread;
 use crate::db::state::{ChannelState, FailureKind, Role};
 use crate::exec::ConnectOutcome;
 use crate::exec::server::{ClusterStatus, LocalState};
 use crate::host::Event;
-use rhai::{Dynamic, Map, Module, Scope};
+use rhai::{Dynamic, Engine, EvalAltResult, Module, Scope};
+use std::collections::BTreeMap;
 
-fn map<K: Into<String>, V: Into<Dynamic>>(pairs: impl IntoIterator<Item = (K, V)>) -> Map {
+/// One constant: a closed set of names and their values.
+#[derive(Clone, Debug)]
+pub struct Names {
+    constant: &'static str,
+    values: BTreeMap<String, Dynamic>,
+}
+
+impl Names {
+    fn get(&mut self, name: &str) -> Result<Dynamic, Box<EvalAltResult>> {
+        self.values.get(name).cloned().ok_or_else(|| {
+            let known: Vec<&str> = self.values.keys().map(String::as_str).collect();
+            format!(
+                "{}.{name} does not exist; {} has: {}",
+                self.constant,
+                self.constant,
+                known.join(", ")
+            )
+            .into()
+        })
+    }
+}
+
+/// Makes `ROLE.Yes` (and `ROLE["Yes"]`) work, and `ROLE.Yse` an error.
+pub fn register_type(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<Names>("Names")
+        .register_indexer_get(Names::get);
+}
+
+fn map<K: Into<String>, V: Into<Dynamic>>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> BTreeMap<String, Dynamic> {
     pairs
         .into_iter()
-        .map(|(k, v)| (k.into().into(), v.into()))
+        .map(|(k, v)| (k.into(), v.into()))
         .collect()
 }
 
 /// Every constant, by name.
-pub fn all() -> Vec<(&'static str, Map)> {
+pub fn all() -> Vec<Names> {
+    raw()
+        .into_iter()
+        .map(|(constant, values)| Names { constant, values })
+        .collect()
+}
+
+fn raw() -> Vec<(&'static str, BTreeMap<String, Dynamic>)> {
     vec![
         ("ROLE", map(Role::ALL.map(|r| (r.as_str(), r.as_str())))),
         (
@@ -64,8 +105,8 @@ pub fn all() -> Vec<(&'static str, Map)> {
 /// The constants as a module the engine registers globally: what a policy reads at run time.
 pub fn module() -> Module {
     let mut m = Module::new();
-    for (name, value) in all() {
-        m.set_var(name, value);
+    for n in all() {
+        m.set_var(n.constant, n);
     }
     m
 }
@@ -73,8 +114,8 @@ pub fn module() -> Module {
 /// The constants as a scope a policy is compiled with: strict variables accept them.
 pub fn scope() -> Scope<'static> {
     let mut s = Scope::new();
-    for (name, value) in all() {
-        s.push_constant(name, value);
+    for n in all() {
+        s.push_constant(n.constant, n);
     }
     s
 }
@@ -101,5 +142,21 @@ mod tests {
             )
             .unwrap();
         assert!(yes);
+    }
+
+    #[test]
+    fn a_name_that_does_not_exist_is_an_error_that_lists_the_names() {
+        let engine = crate::policy::engine::sandboxed(10_000);
+        let ast = engine
+            .compile_with_scope(&scope(), "fn f(r) { r == ROLE.Yse }")
+            .unwrap();
+        let e = engine
+            .call_fn::<bool>(&mut Scope::new(), &ast, "f", ("Yes".to_string(),))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ROLE.Yse does not exist; ROLE has: Failed, No, Proposed, Yes"),
+            "{e}"
+        );
     }
 }

@@ -22,6 +22,7 @@ pub fn sandboxed(max_operations: u64) -> Engine {
     e.set_max_map_size(10_000);
     e.set_strict_variables(true);
     e.disable_symbol("eval");
+    super::constants::register_type(&mut e);
     e.register_global_module(super::constants::module().into());
     e.on_print(|s| log::info!("policy: {s}"));
     e.on_debug(|s, _src, pos| log::debug!("policy ({pos}): {s}"));
