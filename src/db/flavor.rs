@@ -1,8 +1,9 @@
 //! Server flavours: detection from the version string, and every replication statement whose
 //! text differs between MariaDB, MySQL/PXC 5.7 and MySQL/PXC 8.0.23+ / 8.4.
 //!
-//! One [`Dialect`] implementation per flavour renders statements as text; nothing here talks to
-//! a server. Values go through [`crate::db::sql::quote`], channel names are [`Channel`]s (validated
+//! Two [`Dialect`]s render statements as text: [`MariaDb`], and [`MySql`], one statement shape
+//! for every MySQL/PXC release with its words (`MASTER`/`SOURCE`, `SLAVE`/`REPLICA`) as data
+//! ([`Vocabulary`]). Nothing here talks to a server. Values go through [`crate::db::sql::quote`], channel names are [`Channel`]s (validated
 //! on construction), secrets are masked unless the caller asks to reveal them. Parsing of
 //! `SHOW ... STATUS` rows into a [`ReplicaStatus`] lives here too, because its column names are
 //! part of the dialect.
@@ -59,13 +60,9 @@ impl Flavor {
     pub fn dialect(&self) -> &'static dyn Dialect {
         match self {
             Flavor::MariaDb { .. } => &MariaDb,
-            Flavor::MySqlLegacy { version } if *version >= (8, 0, 4) => &MySqlLegacy {
-                get_public_key: true,
-            },
-            Flavor::MySqlLegacy { .. } => &MySqlLegacy {
-                get_public_key: false,
-            },
-            Flavor::MySqlModern { .. } => &MySqlModern,
+            Flavor::MySqlLegacy { version } if *version >= (8, 0, 4) => &MYSQL_80_LEGACY,
+            Flavor::MySqlLegacy { .. } => &MYSQL_57,
+            Flavor::MySqlModern { .. } => &MYSQL_MODERN,
         }
     }
 
@@ -123,7 +120,7 @@ pub trait Dialect: Sync {
     /// Lists every channel's status, one row per channel.
     fn show_replica_status(&self) -> &'static str;
     /// The column names of that status.
-    fn status_columns(&self) -> &'static StatusColumns;
+    fn status_columns(&self) -> &StatusColumns;
 }
 
 /// The column names of a dialect's replica status.
@@ -201,7 +198,7 @@ impl Dialect for MariaDb {
     fn show_replica_status(&self) -> &'static str {
         "SHOW ALL SLAVES STATUS"
     }
-    fn status_columns(&self) -> &'static StatusColumns {
+    fn status_columns(&self) -> &StatusColumns {
         &StatusColumns {
             channel: "Connection_name",
             source_host: "Master_Host",
@@ -216,6 +213,58 @@ impl Dialect for MariaDb {
     }
 }
 
+/// The words a MySQL release uses for replication, and the columns of its status.
+#[derive(Debug)]
+pub struct Vocabulary {
+    /// `CHANGE MASTER TO` or `CHANGE REPLICATION SOURCE TO`.
+    pub change: &'static str,
+    /// The options' prefix: `MASTER` or `SOURCE` (`MASTER_HOST`, `SOURCE_SSL`).
+    pub option: &'static str,
+    /// `SLAVE` or `REPLICA`, in `START`, `STOP` and `RESET`.
+    pub replica: &'static str,
+    /// `SHOW SLAVE STATUS` or `SHOW REPLICA STATUS`.
+    pub show: &'static str,
+    /// Fetch the source's RSA key for `caching_sha2_password` (8.0.4 and later).
+    pub public_key: bool,
+    pub columns: StatusColumns,
+}
+
+/// MySQL/PXC 5.7.
+pub const MYSQL_57: MySql = MySql(Vocabulary {
+    change: "CHANGE MASTER TO",
+    option: "MASTER",
+    replica: "SLAVE",
+    show: "SHOW SLAVE STATUS",
+    public_key: false,
+    columns: LEGACY_COLUMNS,
+});
+
+/// MySQL/PXC 8.0.4 to 8.0.22: the old words, and the public key.
+pub const MYSQL_80_LEGACY: MySql = MySql(Vocabulary {
+    public_key: true,
+    ..MYSQL_57.0
+});
+
+/// MySQL/PXC 8.0.23+ and 8.4: the `SOURCE`/`REPLICA` words.
+pub const MYSQL_MODERN: MySql = MySql(Vocabulary {
+    change: "CHANGE REPLICATION SOURCE TO",
+    option: "SOURCE",
+    replica: "REPLICA",
+    show: "SHOW REPLICA STATUS",
+    public_key: true,
+    columns: StatusColumns {
+        channel: "Channel_Name",
+        source_host: "Source_Host",
+        source_port: "Source_Port",
+        source_user: "Source_User",
+        io_running: "Replica_IO_Running",
+        sql_running: "Replica_SQL_Running",
+        io_state: "Replica_IO_State",
+        lag: "Seconds_Behind_Source",
+        gtid: &["Retrieved_Gtid_Set", "Executed_Gtid_Set"],
+    },
+});
+
 const LEGACY_COLUMNS: StatusColumns = StatusColumns {
     channel: "Channel_Name",
     source_host: "Master_Host",
@@ -228,85 +277,45 @@ const LEGACY_COLUMNS: StatusColumns = StatusColumns {
     gtid: &["Retrieved_Gtid_Set", "Executed_Gtid_Set"],
 };
 
-/// MySQL/PXC 5.7 and 8.0 before 8.0.23.
-pub struct MySqlLegacy {
-    /// 8.0.4+ can fetch the source's RSA key for `caching_sha2_password`.
-    pub get_public_key: bool,
-}
+/// MySQL and Percona XtraDB Cluster, every release: one statement shape, its words as data.
+/// Every statement names its channel (`FOR CHANNEL ''` for the default one).
+#[derive(Debug)]
+pub struct MySql(pub Vocabulary);
 
-impl Dialect for MySqlLegacy {
+impl Dialect for MySql {
     fn change_source(&self, channel: &Channel, s: &SourceSpec, reveal: Reveal) -> String {
+        let w = &self.0;
+        let o = w.option;
         format!(
-            "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={}, MASTER_USER={}, MASTER_PASSWORD={}, MASTER_AUTO_POSITION=1{}{}{}",
+            "{} {o}_HOST={}, {o}_PORT={}, {o}_USER={}, {o}_PASSWORD={}, {o}_AUTO_POSITION=1{}{}{}",
+            w.change,
             quote(&s.host),
             s.port,
             quote(&s.user),
             reveal.quote_secret(&s.password),
-            if self.get_public_key {
-                ", GET_MASTER_PUBLIC_KEY=1"
+            if w.public_key {
+                format!(", GET_{o}_PUBLIC_KEY=1")
             } else {
-                ""
+                String::new()
             },
-            tls_clause("MASTER", &s.tls),
+            tls_clause(o, &s.tls),
             for_channel(channel),
         )
     }
     fn start_replica(&self, channel: &Channel) -> String {
-        format!("START SLAVE{}", for_channel(channel))
+        format!("START {}{}", self.0.replica, for_channel(channel))
     }
     fn stop_replica(&self, channel: &Channel) -> String {
-        format!("STOP SLAVE{}", for_channel(channel))
+        format!("STOP {}{}", self.0.replica, for_channel(channel))
     }
     fn reset_replica_all(&self, channel: &Channel) -> String {
-        format!("RESET SLAVE ALL{}", for_channel(channel))
+        format!("RESET {} ALL{}", self.0.replica, for_channel(channel))
     }
     fn show_replica_status(&self) -> &'static str {
-        "SHOW SLAVE STATUS"
+        self.0.show
     }
-    fn status_columns(&self) -> &'static StatusColumns {
-        &LEGACY_COLUMNS
-    }
-}
-
-/// MySQL/PXC 8.0.23+ and 8.4: the `SOURCE`/`REPLICA` vocabulary.
-pub struct MySqlModern;
-
-impl Dialect for MySqlModern {
-    fn change_source(&self, channel: &Channel, s: &SourceSpec, reveal: Reveal) -> String {
-        format!(
-            "CHANGE REPLICATION SOURCE TO SOURCE_HOST={}, SOURCE_PORT={}, SOURCE_USER={}, SOURCE_PASSWORD={}, SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1{}{}",
-            quote(&s.host),
-            s.port,
-            quote(&s.user),
-            reveal.quote_secret(&s.password),
-            tls_clause("SOURCE", &s.tls),
-            for_channel(channel),
-        )
-    }
-    fn start_replica(&self, channel: &Channel) -> String {
-        format!("START REPLICA{}", for_channel(channel))
-    }
-    fn stop_replica(&self, channel: &Channel) -> String {
-        format!("STOP REPLICA{}", for_channel(channel))
-    }
-    fn reset_replica_all(&self, channel: &Channel) -> String {
-        format!("RESET REPLICA ALL{}", for_channel(channel))
-    }
-    fn show_replica_status(&self) -> &'static str {
-        "SHOW REPLICA STATUS"
-    }
-    fn status_columns(&self) -> &'static StatusColumns {
-        &StatusColumns {
-            channel: "Channel_Name",
-            source_host: "Source_Host",
-            source_port: "Source_Port",
-            source_user: "Source_User",
-            io_running: "Replica_IO_Running",
-            sql_running: "Replica_SQL_Running",
-            io_state: "Replica_IO_State",
-            lag: "Seconds_Behind_Source",
-            gtid: &["Retrieved_Gtid_Set", "Executed_Gtid_Set"],
-        }
+    fn status_columns(&self) -> &StatusColumns {
+        &self.0.columns
     }
 }
 
@@ -616,7 +625,7 @@ mod tests {
         assert_eq!(maria.lag_seconds, Some(0));
 
         let modern = ReplicaStatus::from_row(
-            MySqlModern.status_columns(),
+            MYSQL_MODERN.status_columns(),
             &row(&[
                 ("Channel_Name", Some("DC1-DC2")),
                 ("Source_Host", Some("10.0.2.1")),
