@@ -409,330 +409,24 @@ impl Config {
     /// Checks a configuration given as text; `file` is used in error messages and to resolve
     /// relative paths.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        let at = |span: Option<Range<usize>>, message: String| {
-            let (line, column) = match span {
-                Some(s) => {
-                    let (l, c) = line_col(text, s.start);
-                    (Some(l), Some(c))
-                }
-                None => (None, None),
-            };
-            ConfigError {
-                file: file.to_path_buf(),
-                line,
-                column,
-                message,
-            }
+        let src = Source {
+            text,
+            file,
+            base: file.parent().unwrap_or(Path::new(".")),
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            at(
+            src.at(
                 e.span(),
                 e.message().trim_end().replace("\n", "; ").to_string(),
             )
         })?;
-        let base = file.parent().unwrap_or(Path::new("."));
-        let rel = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
-
-        // [local]
-        let l = raw.local;
-        let endpoint = match (l.socket, l.host) {
-            (Some(_), Some(_)) => {
-                return Err(at(
-                    None,
-                    "[local]: set either `socket` or `host`, not both".into(),
-                ));
-            }
-            (Some(s), None) => {
-                if l.port.is_some() {
-                    return Err(at(
-                        None,
-                        "[local]: `port` goes with `host`, not `socket`".into(),
-                    ));
-                }
-                Some(Endpoint::Socket(rel(s)))
-            }
-            (None, Some(h)) => Some(Endpoint::Tcp {
-                host: h,
-                port: l.port.unwrap_or(3306),
-            }),
-            (None, None) => l.port.map(|port| Endpoint::Tcp {
-                host: "127.0.0.1".into(),
-                port,
-            }),
-        };
-        let cluster = match l.cluster {
-            Some(c) => {
-                if c.get_ref().is_empty() {
-                    return Err(at(
-                        Some(c.span()),
-                        "[local] cluster: must not be empty".into(),
-                    ));
-                }
-                Some(c.into_inner())
-            }
-            None => None,
-        };
-        let address = match l.address {
-            Some(a) => {
-                let parsed = SourceAddr::parse(a.get_ref(), 3306)
-                    .map_err(|e| at(Some(a.span()), format!("[local] address: {e}")))?;
-                Some(parsed.address())
-            }
-            None => None,
-        };
-        let local = Local {
-            address,
-            cluster,
-            node: l.node,
-            weight: l.weight,
-            endpoint,
-            defaults_file: l.defaults_file.map(rel),
-            connect_timeout: Duration::from_secs(l.connect_timeout.unwrap_or(10).max(1)),
-            read_timeout: Duration::from_secs(l.read_timeout.unwrap_or(60).max(1)),
-            tls: l.tls.map(|t| LocalTls {
-                ca: t.ca.map(rel),
-                cert: t.cert.map(rel),
-                key: t.key.map(rel),
-                verify: t.verify.unwrap_or(true),
-            }),
-        };
-
-        // [timeouts]
-        let t = raw.timeouts;
-        let positive = |v: &Option<Spanned<i64>>, key: &str, default: i64| match v {
-            Some(s) if *s.get_ref() <= 0 => Err(at(
-                Some(s.span()),
-                format!("[timeouts] {key}: must be a positive number of seconds"),
-            )),
-            Some(s) => Ok(*s.get_ref()),
-            None => Ok(default),
-        };
-        let seconds = |v: &Option<Spanned<u64>>, key: &str, default: u64| match v {
-            Some(s) if *s.get_ref() == 0 => Err(at(
-                Some(s.span()),
-                format!("[timeouts] {key}: must be a positive number of seconds"),
-            )),
-            Some(s) => Ok(Duration::from_secs(*s.get_ref())),
-            None => Ok(Duration::from_secs(default)),
-        };
-        let timeouts = Timeouts {
-            heartbeat: positive(&t.heartbeat, "heartbeat", DEFAULT_HEARTBEAT_TIMEOUT)?,
-            failed: positive(&t.failed, "failed", DEFAULT_FAILED_TIMEOUT)?,
-            connect: seconds(&t.connect, "connect", DEFAULT_CONNECT_TIMEOUT)?,
-            probe: seconds(&t.probe, "probe", DEFAULT_PROBE_TIMEOUT)?,
-        };
-
-        let worst = timeouts.longest_silence().as_secs();
-        if worst as i64 >= timeouts.heartbeat {
-            return Err(at(
-                t.heartbeat.as_ref().map(|s| s.span()),
-                format!(
-                    "[timeouts] heartbeat ({} s) must be longer than the longest time a run goes without refreshing its heartbeat: one source attempt, probe ({} s) + connect ({} s) + {} s for the channel to settle = {worst} s. A run refreshes its heartbeat before every attempt, so the number of sources does not add to it; leave room for the cron interval too (the defaults: 179 s > 60 s + {} s)",
-                    timeouts.heartbeat,
-                    timeouts.probe.as_secs(),
-                    timeouts.connect.as_secs(),
-                    SETTLE.as_secs(),
-                    DEFAULT_PROBE_TIMEOUT + DEFAULT_CONNECT_TIMEOUT + SETTLE.as_secs(),
-                ),
-            ));
-        }
-        let files = Files {
-            pause: rel(raw.files.pause.unwrap_or_else(|| DEFAULT_PAUSE_FILE.into())),
-            lock: rel(raw.files.lock.unwrap_or_else(|| DEFAULT_LOCK_FILE.into())),
-            state: rel(raw.files.state.unwrap_or_else(|| DEFAULT_STATE_FILE.into())),
-        };
-
-        // [mail]
-        let m = raw.mail;
-        let to = m.to.unwrap_or_default();
-        let transport = m.transport.unwrap_or(if to.is_empty() {
-            Transport::None
-        } else {
-            Transport::Sendmail
-        });
-        if transport != Transport::None && to.is_empty() {
-            return Err(at(
-                None,
-                "[mail] to: list at least one recipient, or set transport = \"none\"".into(),
-            ));
-        }
-        if transport == Transport::Smtp && m.smtp_host.is_none() {
-            return Err(at(
-                None,
-                "[mail] smtp_host: required with transport = \"smtp\"".into(),
-            ));
-        }
-        if transport == Transport::File && m.directory.is_none() {
-            return Err(at(
-                None,
-                "[mail] directory: required with transport = \"file\"".into(),
-            ));
-        }
-        let smtp_password = match m.smtp_password_file {
-            Some(p) => Some(
-                read_secret(&rel(p.get_ref().clone()))
-                    .map_err(|e| at(Some(p.span()), format!("[mail] smtp_password_file: {e}")))?,
-            ),
-            None => None,
-        };
-        let mail = MailConfig {
-            transport,
-            to,
-            from: m
-                .from
-                .unwrap_or_else(|| "pxc-replication-manager@localhost".into()),
-            subject_prefix: m
-                .subject_prefix
-                .unwrap_or_else(|| "[pxc-replication-manager]".into()),
-            sendmail_command: m.sendmail_command,
-            smtp_host: m.smtp_host.unwrap_or_default(),
-            smtp_port: m.smtp_port,
-            smtp_security: m.smtp_security.unwrap_or(SmtpSecurity::Starttls),
-            smtp_user: m.smtp_user,
-            smtp_password,
-            directory: m.directory.map(rel),
-        };
-
-        let p = raw.policy;
-        let policy = PolicyConfig {
-            file: p.file.map(rel),
-            max_operations: p.max_operations.unwrap_or(DEFAULT_MAX_OPERATIONS),
-            distribute: p.distribute.unwrap_or(true),
-            vars: p.vars.unwrap_or_default(),
-        };
-
-        // [[link]]
-        let mut links: Vec<LinkConfig> = Vec::new();
-        for spanned in raw.link {
-            let line = line_col(text, spanned.span().start).0;
-            let raw_link = spanned.into_inner();
-            let remote = raw_link.remote.get_ref().clone();
-            let remote_span = raw_link.remote.span();
-            let ctx = format!("[[link]] remote = {remote:?}");
-            if remote.is_empty() {
-                return Err(at(
-                    Some(remote_span),
-                    "[[link]] remote: must not be empty".into(),
-                ));
-            }
-            Channel::named(&remote)
-                .map_err(|e| at(Some(remote_span.clone()), format!("{ctx}: remote: {e}")))?;
-            if local.cluster.as_deref() == Some(remote.as_str()) {
-                return Err(at(
-                    Some(remote_span),
-                    format!(
-                        "{ctx}: this is the local cluster; a link names a remote cluster to replicate from"
-                    ),
-                ));
-            }
-            if links.iter().any(|l| l.remote == remote) {
-                return Err(at(
-                    Some(remote_span),
-                    format!("{ctx}: a second link to the same remote cluster"),
-                ));
-            }
-            if let Some(c) = &local.cluster {
-                Channel::named(&topology::link_name(c, &remote))
-                    .map_err(|e| at(Some(remote_span.clone()), format!("{ctx}: {e}")))?;
-            }
-            let default_port = raw_link.port.unwrap_or(3306);
-            let sources_span = raw_link.sources.span();
-            let mut sources: Vec<SourceAddr> = Vec::new();
-            for s in raw_link.sources.into_inner() {
-                let span = s.span();
-                let addr = match s.into_inner() {
-                    toml::Value::String(v) => SourceAddr::parse(&v, default_port),
-                    toml::Value::Table(t) => {
-                        let table: RawSourceTable = toml::Value::Table(t)
-                            .try_into()
-                            .map_err(|e: toml::de::Error| {
-                                at(Some(span.clone()), format!("{ctx}: sources: {}", e.message().trim()))
-                            })?;
-                        SourceAddr::parse(&table.host, table.port.unwrap_or(default_port))
-                            .map(|mut a| {
-                                if let Some(p) = table.port {
-                                    a.port = p;
-                                }
-                                a.weight = table.weight.unwrap_or(0);
-                                a
-                            })
-                    }
-                    other => Err(format!(
-                        "expected \"host[:port]\" or {{ host = .., port = .., weight = .. }}, found a {}",
-                        other.type_str()
-                    )),
-                }
-                .map_err(|e| at(Some(span.clone()), format!("{ctx}: sources: {e}")))?;
-                if sources
-                    .iter()
-                    .any(|o| o.host == addr.host && o.port == addr.port)
-                {
-                    return Err(at(
-                        Some(span),
-                        format!("{ctx}: sources: {} is listed twice", addr.address()),
-                    ));
-                }
-                sources.push(addr);
-            }
-            if sources.is_empty() {
-                return Err(at(
-                    Some(sources_span),
-                    format!("{ctx}: sources: list at least one source candidate"),
-                ));
-            }
-            if raw_link.user.is_empty() {
-                return Err(at(
-                    Some(line_span(text, line)),
-                    format!("{ctx}: user: must not be empty"),
-                ));
-            }
-            let password = match (raw_link.password, raw_link.password_file) {
-                (Some(_), Some(pf)) => {
-                    return Err(at(
-                        Some(pf.span()),
-                        format!("{ctx}: set either `password` or `password_file`, not both"),
-                    ));
-                }
-                (Some(p), None) => Secret::new(p),
-                (None, Some(pf)) => read_secret(&rel(pf.get_ref().clone()))
-                    .map_err(|e| at(Some(pf.span()), format!("{ctx}: password_file: {e}")))?,
-                (None, None) => {
-                    return Err(at(
-                        Some(line_span(text, line)),
-                        format!("{ctx}: set `password` or `password_file`"),
-                    ));
-                }
-            };
-            links.push(LinkConfig {
-                remote,
-                sources,
-                user: raw_link.user,
-                password,
-                gtid_domains: raw_link.gtid_domains,
-                tls: raw_link.tls.map(|t| ReplicationTls {
-                    ca: t.ca,
-                    cert: t.cert,
-                    key: t.key,
-                    verify_server_cert: t.verify_server_cert.unwrap_or(true),
-                }),
-                line: Some(line),
-            });
-        }
-
-        let topology = raw.topology.from.unwrap_or(TopologySource::Auto);
-        if topology == TopologySource::Config && links.is_empty() {
-            return Err(at(
-                None,
-                "[topology] from = \"config\" but there is no [[link]] section".into(),
-            ));
-        }
-        if topology == TopologySource::Tables && !links.is_empty() {
-            return Err(at(
-                None,
-                "[topology] from = \"tables\" but [[link]] sections are present: remove one or the other".into(),
-            ));
-        }
-
+        let local = raw.local.check(&src)?;
+        let timeouts = raw.timeouts.check(&src)?;
+        let files = raw.files.check(&src);
+        let mail = raw.mail.check(&src)?;
+        let policy = raw.policy.check(&src);
+        let links = check_links(raw.link, &local, &src)?;
+        let topology = raw.topology.check(&links, &src)?;
         Ok(Config {
             path: Some(file.to_path_buf()),
             local,
@@ -764,6 +458,402 @@ impl Config {
             column: None,
             message: format!("[[link]] remote = {:?}: {message}", link.remote),
         }
+    }
+}
+
+/// Where a config is being read: its text, for lines and columns, and its file, for messages
+/// and relative paths.
+struct Source<'a> {
+    text: &'a str,
+    file: &'a Path,
+    base: &'a Path,
+}
+
+impl Source<'_> {
+    /// An error at a place in the file (or about the file as a whole).
+    fn at(&self, span: Option<Range<usize>>, message: String) -> ConfigError {
+        let (line, column) = match span {
+            Some(s) => {
+                let (l, c) = line_col(self.text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// A path relative to the config file's directory.
+    fn rel(&self, p: PathBuf) -> PathBuf {
+        if p.is_relative() {
+            self.base.join(p)
+        } else {
+            p
+        }
+    }
+}
+
+impl RawLocal {
+    /// `[local]`.
+    fn check(self, src: &Source) -> Result<Local, ConfigError> {
+        let l = self;
+        let endpoint = match (l.socket, l.host) {
+            (Some(_), Some(_)) => {
+                return Err(src.at(
+                    None,
+                    "[local]: set either `socket` or `host`, not both".into(),
+                ));
+            }
+            (Some(s), None) => {
+                if l.port.is_some() {
+                    return Err(src.at(
+                        None,
+                        "[local]: `port` goes with `host`, not `socket`".into(),
+                    ));
+                }
+                Some(Endpoint::Socket(src.rel(s)))
+            }
+            (None, Some(h)) => Some(Endpoint::Tcp {
+                host: h,
+                port: l.port.unwrap_or(3306),
+            }),
+            (None, None) => l.port.map(|port| Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port,
+            }),
+        };
+        let cluster = match l.cluster {
+            Some(c) => {
+                if c.get_ref().is_empty() {
+                    return Err(src.at(Some(c.span()), "[local] cluster: must not be empty".into()));
+                }
+                Some(c.into_inner())
+            }
+            None => None,
+        };
+        let address = match l.address {
+            Some(a) => {
+                let parsed = SourceAddr::parse(a.get_ref(), 3306)
+                    .map_err(|e| src.at(Some(a.span()), format!("[local] address: {e}")))?;
+                Some(parsed.address())
+            }
+            None => None,
+        };
+        let local = Local {
+            address,
+            cluster,
+            node: l.node,
+            weight: l.weight,
+            endpoint,
+            defaults_file: l.defaults_file.map(|p| src.rel(p)),
+            connect_timeout: Duration::from_secs(l.connect_timeout.unwrap_or(10).max(1)),
+            read_timeout: Duration::from_secs(l.read_timeout.unwrap_or(60).max(1)),
+            tls: l.tls.map(|t| LocalTls {
+                ca: t.ca.map(|p| src.rel(p)),
+                cert: t.cert.map(|p| src.rel(p)),
+                key: t.key.map(|p| src.rel(p)),
+                verify: t.verify.unwrap_or(true),
+            }),
+        };
+        Ok(local)
+    }
+}
+
+impl RawTimeouts {
+    /// `[timeouts]`, and the one rule between them.
+    fn check(self, src: &Source) -> Result<Timeouts, ConfigError> {
+        let t = self;
+        let positive = |v: &Option<Spanned<i64>>, key: &str, default: i64| match v {
+            Some(s) if *s.get_ref() <= 0 => Err(src.at(
+                Some(s.span()),
+                format!("[timeouts] {key}: must be a positive number of seconds"),
+            )),
+            Some(s) => Ok(*s.get_ref()),
+            None => Ok(default),
+        };
+        let seconds = |v: &Option<Spanned<u64>>, key: &str, default: u64| match v {
+            Some(s) if *s.get_ref() == 0 => Err(src.at(
+                Some(s.span()),
+                format!("[timeouts] {key}: must be a positive number of seconds"),
+            )),
+            Some(s) => Ok(Duration::from_secs(*s.get_ref())),
+            None => Ok(Duration::from_secs(default)),
+        };
+        let timeouts = Timeouts {
+            heartbeat: positive(&t.heartbeat, "heartbeat", DEFAULT_HEARTBEAT_TIMEOUT)?,
+            failed: positive(&t.failed, "failed", DEFAULT_FAILED_TIMEOUT)?,
+            connect: seconds(&t.connect, "connect", DEFAULT_CONNECT_TIMEOUT)?,
+            probe: seconds(&t.probe, "probe", DEFAULT_PROBE_TIMEOUT)?,
+        };
+
+        let worst = timeouts.longest_silence().as_secs();
+        if worst as i64 >= timeouts.heartbeat {
+            return Err(src.at(
+            t.heartbeat.as_ref().map(|s| s.span()),
+            format!(
+                "[timeouts] heartbeat ({} s) must be longer than the longest time a run goes without refreshing its heartbeat: one source attempt, probe ({} s) + connect ({} s) + {} s for the channel to settle = {worst} s. A run refreshes its heartbeat before every attempt, so the number of sources does not add to it; leave room for the cron interval too (the defaults: 179 s > 60 s + {} s)",
+                timeouts.heartbeat,
+                timeouts.probe.as_secs(),
+                timeouts.connect.as_secs(),
+                SETTLE.as_secs(),
+                DEFAULT_PROBE_TIMEOUT + DEFAULT_CONNECT_TIMEOUT + SETTLE.as_secs(),
+            ),
+        ));
+        }
+        Ok(timeouts)
+    }
+}
+
+impl RawFiles {
+    /// `[files]`.
+    fn check(self, src: &Source) -> Files {
+        Files {
+            pause: src.rel(self.pause.unwrap_or_else(|| DEFAULT_PAUSE_FILE.into())),
+            lock: src.rel(self.lock.unwrap_or_else(|| DEFAULT_LOCK_FILE.into())),
+            state: src.rel(self.state.unwrap_or_else(|| DEFAULT_STATE_FILE.into())),
+        }
+    }
+}
+
+impl RawMail {
+    /// `[mail]`.
+    fn check(self, src: &Source) -> Result<MailConfig, ConfigError> {
+        let m = self;
+        let to = m.to.unwrap_or_default();
+        let transport = m.transport.unwrap_or(if to.is_empty() {
+            Transport::None
+        } else {
+            Transport::Sendmail
+        });
+        if transport != Transport::None && to.is_empty() {
+            return Err(src.at(
+                None,
+                "[mail] to: list at least one recipient, or set transport = \"none\"".into(),
+            ));
+        }
+        if transport == Transport::Smtp && m.smtp_host.is_none() {
+            return Err(src.at(
+                None,
+                "[mail] smtp_host: required with transport = \"smtp\"".into(),
+            ));
+        }
+        if transport == Transport::File && m.directory.is_none() {
+            return Err(src.at(
+                None,
+                "[mail] directory: required with transport = \"file\"".into(),
+            ));
+        }
+        let smtp_password =
+            match m.smtp_password_file {
+                Some(p) => Some(read_secret(&src.rel(p.get_ref().clone())).map_err(|e| {
+                    src.at(Some(p.span()), format!("[mail] smtp_password_file: {e}"))
+                })?),
+                None => None,
+            };
+        let mail = MailConfig {
+            transport,
+            to,
+            from: m
+                .from
+                .unwrap_or_else(|| "pxc-replication-manager@localhost".into()),
+            subject_prefix: m
+                .subject_prefix
+                .unwrap_or_else(|| "[pxc-replication-manager]".into()),
+            sendmail_command: m.sendmail_command,
+            smtp_host: m.smtp_host.unwrap_or_default(),
+            smtp_port: m.smtp_port,
+            smtp_security: m.smtp_security.unwrap_or(SmtpSecurity::Starttls),
+            smtp_user: m.smtp_user,
+            smtp_password,
+            directory: m.directory.map(|p| src.rel(p)),
+        };
+        Ok(mail)
+    }
+}
+
+impl RawPolicy {
+    /// `[policy]`.
+    fn check(self, src: &Source) -> PolicyConfig {
+        let p = self;
+        PolicyConfig {
+            file: p.file.map(|p| src.rel(p)),
+            max_operations: p.max_operations.unwrap_or(DEFAULT_MAX_OPERATIONS),
+            distribute: p.distribute.unwrap_or(true),
+            vars: p.vars.unwrap_or_default(),
+        }
+    }
+}
+
+/// Every `[[link]]`.
+fn check_links(
+    raw: Vec<Spanned<RawLink>>,
+    local: &Local,
+    src: &Source,
+) -> Result<Vec<LinkConfig>, ConfigError> {
+    let mut links: Vec<LinkConfig> = Vec::new();
+    for spanned in raw {
+        let line = line_col(src.text, spanned.span().start).0;
+        let link = spanned.into_inner().check(line, local, &links, src)?;
+        links.push(link);
+    }
+    Ok(links)
+}
+
+impl RawLink {
+    /// One `[[link]]` (at `line`), beside the links before it.
+    fn check(
+        self,
+        line: usize,
+        local: &Local,
+        earlier: &[LinkConfig],
+        src: &Source,
+    ) -> Result<LinkConfig, ConfigError> {
+        let remote = self.remote.get_ref().clone();
+        let remote_span = self.remote.span();
+        let ctx = format!("[[link]] remote = {remote:?}");
+        if remote.is_empty() {
+            return Err(src.at(
+                Some(remote_span),
+                "[[link]] remote: must not be empty".into(),
+            ));
+        }
+        Channel::named(&remote)
+            .map_err(|e| src.at(Some(remote_span.clone()), format!("{ctx}: remote: {e}")))?;
+        if local.cluster.as_deref() == Some(remote.as_str()) {
+            return Err(src.at(
+                Some(remote_span),
+                format!(
+                    "{ctx}: this is the local cluster; a link names a remote cluster to replicate from"
+                ),
+            ));
+        }
+        if earlier.iter().any(|l| l.remote == remote) {
+            return Err(src.at(
+                Some(remote_span),
+                format!("{ctx}: a second link to the same remote cluster"),
+            ));
+        }
+        if let Some(c) = &local.cluster {
+            Channel::named(&topology::link_name(c, &remote))
+                .map_err(|e| src.at(Some(remote_span.clone()), format!("{ctx}: {e}")))?;
+        }
+        let sources = check_sources(self.sources, self.port.unwrap_or(3306), &ctx, src)?;
+        if self.user.is_empty() {
+            return Err(src.at(
+                Some(line_span(src.text, line)),
+                format!("{ctx}: user: must not be empty"),
+            ));
+        }
+        let password = match (self.password, self.password_file) {
+            (Some(_), Some(pf)) => {
+                return Err(src.at(
+                    Some(pf.span()),
+                    format!("{ctx}: set either `password` or `password_file`, not both"),
+                ));
+            }
+            (Some(p), None) => Secret::new(p),
+            (None, Some(pf)) => read_secret(&src.rel(pf.get_ref().clone()))
+                .map_err(|e| src.at(Some(pf.span()), format!("{ctx}: password_file: {e}")))?,
+            (None, None) => {
+                return Err(src.at(
+                    Some(line_span(src.text, line)),
+                    format!("{ctx}: set `password` or `password_file`"),
+                ));
+            }
+        };
+        Ok(LinkConfig {
+            remote,
+            sources,
+            user: self.user,
+            password,
+            gtid_domains: self.gtid_domains,
+            tls: self.tls.map(|t| ReplicationTls {
+                ca: t.ca,
+                cert: t.cert,
+                key: t.key,
+                verify_server_cert: t.verify_server_cert.unwrap_or(true),
+            }),
+            line: Some(line),
+        })
+    }
+}
+
+/// A link's `sources`: strings or tables, at least one, none twice.
+fn check_sources(
+    raw: Spanned<Vec<Spanned<toml::Value>>>,
+    default_port: u16,
+    ctx: &str,
+    src: &Source,
+) -> Result<Vec<SourceAddr>, ConfigError> {
+    let sources_span = raw.span();
+    let mut sources: Vec<SourceAddr> = Vec::new();
+    for s in raw.into_inner() {
+        let span = s.span();
+        let addr = source_addr(s.into_inner(), default_port)
+            .map_err(|e| src.at(Some(span.clone()), format!("{ctx}: sources: {e}")))?;
+        if sources
+            .iter()
+            .any(|o| o.host == addr.host && o.port == addr.port)
+        {
+            return Err(src.at(
+                Some(span),
+                format!("{ctx}: sources: {} is listed twice", addr.address()),
+            ));
+        }
+        sources.push(addr);
+    }
+    if sources.is_empty() {
+        return Err(src.at(
+            Some(sources_span),
+            format!("{ctx}: sources: list at least one source candidate"),
+        ));
+    }
+    Ok(sources)
+}
+
+/// One source candidate: `"host[:port]"` or `{ host, port, weight }`.
+fn source_addr(v: toml::Value, default_port: u16) -> Result<SourceAddr, String> {
+    match v {
+        toml::Value::String(v) => SourceAddr::parse(&v, default_port),
+        toml::Value::Table(t) => {
+            let table: RawSourceTable = toml::Value::Table(t)
+                .try_into()
+                .map_err(|e: toml::de::Error| e.message().trim().to_string())?;
+            let mut a = SourceAddr::parse(&table.host, table.port.unwrap_or(default_port))?;
+            if let Some(p) = table.port {
+                a.port = p;
+            }
+            a.weight = table.weight.unwrap_or(0);
+            Ok(a)
+        }
+        other => Err(format!(
+            "expected \"host[:port]\" or {{ host = .., port = .., weight = .. }}, found a {}",
+            other.type_str()
+        )),
+    }
+}
+
+impl RawTopology {
+    /// `[topology]`, which must agree with the links.
+    fn check(self, links: &[LinkConfig], src: &Source) -> Result<TopologySource, ConfigError> {
+        let topology = self.from.unwrap_or(TopologySource::Auto);
+        if topology == TopologySource::Config && links.is_empty() {
+            return Err(src.at(
+                None,
+                "[topology] from = \"config\" but there is no [[link]] section".into(),
+            ));
+        }
+        if topology == TopologySource::Tables && !links.is_empty() {
+            return Err(src.at(
+            None,
+            "[topology] from = \"tables\" but [[link]] sections are present: remove one or the other".into(),
+        ));
+        }
+        Ok(topology)
     }
 }
 
