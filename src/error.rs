@@ -23,11 +23,14 @@ pub mod exit {
     pub const DATABASE: i32 = 6;
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
-    Config(ConfigError),
-    OptionFile(OptionFileError),
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    #[error("MySQL option file error: {0}")]
+    OptionFile(#[from] OptionFileError),
     /// A policy that does not compile.
+    #[error("{file}:{line}:{column}: {message}")]
     PolicyCompile {
         file: String,
         line: usize,
@@ -35,34 +38,51 @@ pub enum Error {
         message: String,
     },
     /// A scenario file for `simulate` that cannot be used.
+    #[error("scenario error: {0}")]
     Scenario(String),
     /// The local server cannot be reached, or refused the login.
+    #[error(
+        "cannot connect to the local server at {endpoint}: {} (check that the server runs, the [local] section of the config, and the user and password in the MySQL option file)",
+        describe(source)
+    )]
     Connect {
         endpoint: String,
-        message: String,
+        source: mysql::Error,
     },
     /// `percona.replication` does not exist.
+    #[error(
+        "the state table percona.replication does not exist on this cluster: run `pxc-replication-manager init` on one node (see `init --dry-run` first)"
+    )]
     StateTableMissing,
     /// `percona.replication` exists but is not one of the known generations.
+    #[error(
+        "percona.replication is not a state table this tool knows: {0} (expected the seed generation with `cluster`, or the multi-cluster one with `connectionName`)"
+    )]
     StateTableUnrecognised(String),
     /// Another run holds the lock.
-    Locked {
-        file: PathBuf,
-        holder: String,
-    },
-    /// An I/O error on a file the run needs (lock file, mail directory).
+    #[error(
+        "another run holds the lock {} ({holder}); this run exits without doing anything. If no other run is active, the lock is released automatically when its process exits",
+        file.display()
+    )]
+    Locked { file: PathBuf, holder: String },
+    /// An I/O error on a file the run needs (the lock file).
+    #[error("{}: {message}", file.display())]
     File {
         file: PathBuf,
         message: String,
+        source: std::io::Error,
     },
     /// A database error during the run; the driver's error is its source.
+    #[error("{context}: {}", describe(source))]
     Database {
         context: String,
         source: mysql::Error,
     },
     /// The server is of a flavour or version this tool does not support.
-    Unsupported(String),
+    #[error("unsupported server: {0}")]
+    Unsupported(#[from] FlavorError),
     /// Something about the local node that stops the run (e.g. not a Galera node).
+    #[error("{0}")]
     Node(String),
 }
 
@@ -91,50 +111,28 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Config(e) => write!(f, "configuration error: {e}"),
-            Error::OptionFile(e) => write!(f, "MySQL option file error: {e}"),
-            Error::PolicyCompile {
-                file,
-                line,
-                column,
-                message,
-            } => write!(f, "{file}:{line}:{column}: {message}"),
-            Error::Scenario(m) => write!(f, "scenario error: {m}"),
-            Error::Connect { endpoint, message } => write!(
-                f,
-                "cannot connect to the local server at {endpoint}: {message} (check that the server runs, the [local] section of the config, and the user and password in the MySQL option file)"
-            ),
-            Error::StateTableMissing => write!(
-                f,
-                "the state table percona.replication does not exist on this cluster: run `pxc-replication-manager init` on one node (see `init --dry-run` first)"
-            ),
-            Error::StateTableUnrecognised(m) => write!(
-                f,
-                "percona.replication is not a state table this tool knows: {m} (expected the seed generation with `cluster`, or the multi-cluster one with `connectionName`)"
-            ),
-            Error::Locked { file, holder } => write!(
-                f,
-                "another run holds the lock {} ({holder}); this run exits without doing anything. If no other run is active, the lock is released automatically when its process exits",
-                file.display()
-            ),
-            Error::File { file, message } => write!(f, "{}: {message}", file.display()),
-            Error::Database { context, source } => write!(f, "{context}: {}", describe(source)),
-            Error::Unsupported(m) => write!(f, "unsupported server: {m}"),
-            Error::Node(m) => write!(f, "{m}"),
-        }
-    }
+/// Why a name cannot be a channel name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("channel name {0:?} must be 1 to 64 characters long")]
+    Length(String),
+    #[error(
+        "channel name {name:?} contains {bad:?}; only letters, digits, '_', '.' and '-' are allowed"
+    )]
+    Character { name: String, bad: char },
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Database { source, .. } => Some(source),
-            _ => None,
-        }
-    }
+/// Why a server's flavour is not one this tool speaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlavorError {
+    #[error("cannot read a server version from @@version = {0:?}")]
+    Unreadable(String),
+    #[error(
+        "MariaDB {0} is not supported: MariaDB 10.4 or later is needed (named connections with DO_DOMAIN_IDS)"
+    )]
+    OldMariaDb(String),
+    #[error("MySQL {0} is not supported: 5.7 or later is needed (replication channels)")]
+    OldMySql(String),
 }
 
 /// A configuration error, located in its file.
@@ -145,6 +143,8 @@ pub struct ConfigError {
     pub column: Option<usize>,
     pub message: String,
 }
+
+impl std::error::Error for ConfigError {}
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -167,6 +167,8 @@ pub struct OptionFileError {
     pub message: String,
 }
 
+impl std::error::Error for OptionFileError {}
+
 impl std::fmt::Display for OptionFileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.line {
@@ -183,17 +185,5 @@ pub fn describe(e: &mysql::Error) -> String {
         mysql::Error::MySqlError(m) => format!("{} (error {})", m.message, m.code),
         mysql::Error::IoError(io) => io.to_string(),
         other => other.to_string(),
-    }
-}
-
-impl From<ConfigError> for Error {
-    fn from(e: ConfigError) -> Error {
-        Error::Config(e)
-    }
-}
-
-impl From<OptionFileError> for Error {
-    fn from(e: OptionFileError) -> Error {
-        Error::OptionFile(e)
     }
 }

@@ -43,6 +43,7 @@ pub fn lock(path: &Path) -> Result<RunLock> {
         message: format!(
             "cannot open the lock file: {e} (set [files] lock to a path this user can write)"
         ),
+        source: e,
     };
     let mut file = OpenOptions::new()
         .read(true)

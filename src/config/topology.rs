@@ -9,7 +9,7 @@
 
 use crate::config::{Config, LinkConfig, SourceAddr, TopologySource};
 use crate::db::flavor::{ReplicationTls, SourceSpec};
-use crate::db::sql::{Channel, Secret, quote};
+use crate::db::sql::{Channel, NameError, Secret, quote};
 use crate::db::state::{SCHEMA, Schema};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -218,7 +218,7 @@ pub fn resolve(
                 )));
             }
             let (name, key, channel) = naming(local_cluster, &l.remote, schema.is_seed())
-                .map_err(|e| Error::Config(cfg.link_error(&l, e)))?;
+                .map_err(|e| Error::Config(cfg.link_error(&l, e.to_string())))?;
             Ok(Link {
                 name,
                 behind: behind.remove(&l.remote).unwrap_or_default(),
@@ -247,7 +247,7 @@ pub fn naming(
     local_cluster: &str,
     remote: &str,
     seed: bool,
-) -> std::result::Result<(String, String, Channel), String> {
+) -> std::result::Result<(String, String, Channel), NameError> {
     let name = link_name(local_cluster, remote);
     if seed {
         return Ok((name, local_cluster.to_string(), Channel::default_channel()));

@@ -13,6 +13,8 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
 
+pub use crate::error::FlavorError;
+
 /// The server family and version, as detected from `@@version` and `@@version_comment`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Flavor {
@@ -27,23 +29,18 @@ pub enum Flavor {
 impl Flavor {
     /// Detects the flavour from `@@version` (e.g. `10.11.6-MariaDB-log`, `8.0.36-28.1`) and
     /// `@@version_comment` (e.g. `Percona XtraDB Cluster (GPL) ...`).
-    pub fn detect(version: &str, version_comment: &str) -> Result<Flavor, String> {
-        let v = parse_version(version)
-            .ok_or_else(|| format!("cannot read a server version from @@version = {version:?}"))?;
+    pub fn detect(version: &str, version_comment: &str) -> Result<Flavor, FlavorError> {
+        let v = parse_version(version).ok_or_else(|| FlavorError::Unreadable(version.into()))?;
         let is_mariadb = version.to_ascii_lowercase().contains("mariadb")
             || version_comment.to_ascii_lowercase().contains("mariadb");
         if is_mariadb {
             if v < (10, 4, 0) {
-                return Err(format!(
-                    "MariaDB {version} is not supported: MariaDB 10.4 or later is needed (named connections with DO_DOMAIN_IDS)"
-                ));
+                return Err(FlavorError::OldMariaDb(version.into()));
             }
             return Ok(Flavor::MariaDb { version: v });
         }
         if v < (5, 7, 0) {
-            return Err(format!(
-                "MySQL {version} is not supported: 5.7 or later is needed (replication channels)"
-            ));
+            return Err(FlavorError::OldMySql(version.into()));
         }
         if v >= (8, 0, 23) {
             Ok(Flavor::MySqlModern { version: v })

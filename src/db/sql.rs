@@ -27,6 +27,8 @@ pub fn quote(value: &str) -> String {
     out
 }
 
+pub use crate::error::NameError;
+
 /// A replication channel (MySQL) or connection name (MariaDB). The empty name is the server's
 /// default channel, which the seed generation of the state table uses.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -42,19 +44,18 @@ impl Channel {
     /// A named channel: 1 to 64 characters from `A-Z a-z 0-9 _ . -`. Both servers allow more,
     /// but these are the characters cluster names use in practice, and keeping to them means a
     /// channel name can never surprise a statement, a log line or a shell.
-    pub fn named(name: &str) -> Result<Channel, String> {
+    pub fn named(name: &str) -> Result<Channel, NameError> {
         if name.is_empty() || name.len() > 64 {
-            return Err(format!(
-                "channel name {name:?} must be 1 to 64 characters long"
-            ));
+            return Err(NameError::Length(name.to_string()));
         }
         if let Some(bad) = name
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
         {
-            return Err(format!(
-                "channel name {name:?} contains {bad:?}; only letters, digits, '_', '.' and '-' are allowed"
-            ));
+            return Err(NameError::Character {
+                name: name.to_string(),
+                bad,
+            });
         }
         Ok(Channel(name.to_string()))
     }

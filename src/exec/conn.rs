@@ -37,9 +37,9 @@ fn open(login: &Login, endpoint: &Endpoint, connect_timeout: Duration) -> Result
     if let Some(t) = &login.tls {
         b = b.ssl_opts(Some(ssl_opts(t)));
     }
-    let mut conn = Conn::new(b).map_err(|e| Error::Connect {
+    let mut conn = Conn::new(b).map_err(|source| Error::Connect {
         endpoint: endpoint.to_string(),
-        message: describe(&e),
+        source,
     })?;
     // NO_BACKSLASH_ESCAPES off, so that `sql::quote` is exact.
     conn.query_drop(
