@@ -135,6 +135,119 @@ pub enum FlavorError {
     OldMySql(String),
 }
 
+/// Why a text is not a `host[:port]` address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{address:?}: {why}")]
+pub struct AddrError {
+    pub address: String,
+    pub why: AddrProblem,
+}
+
+/// What is wrong with an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddrProblem {
+    #[error("missing ']' after an IPv6 address")]
+    MissingBracket,
+    #[error("unexpected {0:?} after ']'")]
+    AfterBracket(String),
+    #[error("the host is empty")]
+    EmptyHost,
+    #[error("a host name cannot contain spaces, quotes, backslashes or semicolons")]
+    BadHost,
+    #[error("{0:?} is not a port number")]
+    BadPort(String),
+}
+
+/// A file that should hold a secret (a password) on its first line.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is empty", .0.display())]
+    Empty(PathBuf),
+}
+
+/// Why a source candidate (or a peer) could not be probed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The login failed: refused, unreachable, timed out.
+    #[error("{}", describe(.0))]
+    Login(#[source] mysql::Error),
+    /// It answered the login, then not the query.
+    #[error("{}", describe(.0))]
+    Query(#[source] mysql::Error),
+    /// A simulated candidate that does not answer.
+    #[error("{0}")]
+    Simulated(String),
+}
+
+/// The node's memory of its peers (`[files] state`) could not be kept.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a file this tool wrote ({source}); delete it to start afresh", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A mail that could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("[mail] {field} = {value:?}: {source}")]
+    Address {
+        field: &'static str,
+        value: String,
+        source: lettre::address::AddressError,
+    },
+    #[error("building the mail: {0}")]
+    Build(#[source] lettre::error::Error),
+    #[error("sendmail: {0}")]
+    Sendmail(#[source] lettre::transport::sendmail::Error),
+    #[error("mail directory {}: {source}", dir.display())]
+    Directory {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing the mail into {}: {source}", dir.display())]
+    File {
+        dir: PathBuf,
+        source: lettre::transport::file::Error,
+    },
+    #[error("SMTP via {host}: {source}")]
+    Smtp {
+        host: String,
+        source: lettre::transport::smtp::Error,
+    },
+}
+
+/// A `masterCandidates` list of `percona.cluster` that is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CandidatesError {
+    #[error(transparent)]
+    Addr(#[from] AddrError),
+    #[error("no candidates listed")]
+    Empty,
+}
+
+/// A `replCreds` fragment of `percona.cluster` that is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReplCredsError(pub String);
+
 /// A configuration error, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

@@ -42,7 +42,7 @@ pub struct RunSummary {
     /// When the pause file appeared, if it exists: the run only reported.
     pub paused_since: Option<i64>,
     /// Why the node's memory of its peers (`[files] state`) could not be kept.
-    pub state_error: Option<String>,
+    pub state_error: Option<crate::error::StateFileError>,
 }
 
 impl RunSummary {

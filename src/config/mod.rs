@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
-pub use crate::error::ConfigError;
+pub use crate::error::{AddrError, AddrProblem, ConfigError, SecretFileError};
 
 /// Where the manager connects to its local server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,16 +171,20 @@ pub struct SourceAddr {
 
 impl SourceAddr {
     /// Parses `host`, `host:port`, `[v6]` or `[v6]:port`.
-    pub fn parse(s: &str, default_port: u16) -> Result<SourceAddr, String> {
+    pub fn parse(s: &str, default_port: u16) -> Result<SourceAddr, AddrError> {
         let s = s.trim();
+        let bad = |why: AddrProblem| AddrError {
+            address: s.to_string(),
+            why,
+        };
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             let (h, tail) = rest
                 .split_once(']')
-                .ok_or_else(|| format!("{s:?}: missing ']' after an IPv6 address"))?;
+                .ok_or_else(|| bad(AddrProblem::MissingBracket))?;
             match tail.strip_prefix(':') {
                 Some(p) => (h, Some(p)),
                 None if tail.is_empty() => (h, None),
-                None => return Err(format!("{s:?}: unexpected {tail:?} after ']'")),
+                None => return Err(bad(AddrProblem::AfterBracket(tail.to_string()))),
             }
         } else if s.matches(':').count() == 1 {
             let (h, p) = s.split_once(':').unwrap_or((s, ""));
@@ -189,15 +193,13 @@ impl SourceAddr {
             (s, None)
         };
         if host.is_empty() {
-            return Err(format!("{s:?}: the host is empty"));
+            return Err(bad(AddrProblem::EmptyHost));
         }
         if host
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '\'' | '"' | '\\' | ';'))
         {
-            return Err(format!(
-                "{s:?}: a host name cannot contain spaces, quotes, backslashes or semicolons"
-            ));
+            return Err(bad(AddrProblem::BadHost));
         }
         let port = match port {
             None => default_port,
@@ -205,7 +207,7 @@ impl SourceAddr {
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| format!("{s:?}: {p:?} is not a port number"))?,
+                .ok_or_else(|| bad(AddrProblem::BadPort(p.to_string())))?,
         };
         Ok(SourceAddr {
             host: host.to_string(),
@@ -818,12 +820,13 @@ fn check_sources(
 /// One source candidate: `"host[:port]"` or `{ host, port, weight }`.
 fn source_addr(v: toml::Value, default_port: u16) -> Result<SourceAddr, String> {
     match v {
-        toml::Value::String(v) => SourceAddr::parse(&v, default_port),
+        toml::Value::String(v) => SourceAddr::parse(&v, default_port).map_err(|e| e.to_string()),
         toml::Value::Table(t) => {
             let table: RawSourceTable = toml::Value::Table(t)
                 .try_into()
                 .map_err(|e: toml::de::Error| e.message().trim().to_string())?;
-            let mut a = SourceAddr::parse(&table.host, table.port.unwrap_or(default_port))?;
+            let mut a = SourceAddr::parse(&table.host, table.port.unwrap_or(default_port))
+                .map_err(|e| e.to_string())?;
             if let Some(p) = table.port {
                 a.port = p;
             }
@@ -858,12 +861,14 @@ impl RawTopology {
 }
 
 /// Reads a secret from a file: the first line, without its line ending.
-pub fn read_secret(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn read_secret(path: &Path) -> Result<Secret, SecretFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SecretFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let first = text.lines().next().unwrap_or("");
     if first.is_empty() {
-        return Err(format!("{} is empty", path.display()));
+        return Err(SecretFileError::Empty(path.to_path_buf()));
     }
     Ok(Secret::new(first))
 }

@@ -11,6 +11,7 @@ use crate::config::{Config, LinkConfig, SourceAddr, TopologySource};
 use crate::db::flavor::{ReplicationTls, SourceSpec};
 use crate::db::sql::{Channel, NameError, Secret, quote};
 use crate::db::state::{SCHEMA, Schema};
+pub use crate::error::{CandidatesError, ReplCredsError};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
@@ -266,7 +267,11 @@ pub struct ReplCreds {
 
 /// Parses `master_user='repl', master_password='pass', master_port=3307` (also the `source_`
 /// spellings, any case, and a harmless `master_auto_position=1`). Refuses anything else.
-pub fn parse_repl_creds(s: &str) -> std::result::Result<ReplCreds, String> {
+pub fn parse_repl_creds(s: &str) -> std::result::Result<ReplCreds, ReplCredsError> {
+    repl_creds(s).map_err(ReplCredsError)
+}
+
+fn repl_creds(s: &str) -> std::result::Result<ReplCreds, String> {
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
     let (mut user, mut password, mut port) = (None, None, None);
@@ -383,7 +388,7 @@ enum Value {
 pub fn parse_candidates(
     s: &str,
     default_port: u16,
-) -> std::result::Result<Vec<SourceAddr>, String> {
+) -> std::result::Result<Vec<SourceAddr>, CandidatesError> {
     let mut out: Vec<SourceAddr> = Vec::new();
     for item in s
         .split(|c: char| c.is_whitespace() || c == ',')
@@ -395,7 +400,7 @@ pub fn parse_candidates(
         }
     }
     if out.is_empty() {
-        return Err("no candidates listed".into());
+        return Err(CandidatesError::Empty);
     }
     Ok(out)
 }

@@ -15,6 +15,7 @@
 //! (see [`Observations::observe`]), for `status` and one mail.
 
 use crate::db::state::{Role, StateRow};
+use crate::error::StateFileError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -87,16 +88,21 @@ impl Observations {
     }
 
     /// Reads the file; a missing file is an empty memory.
-    pub fn load(path: &Path) -> Result<Observations, String> {
+    pub fn load(path: &Path) -> Result<Observations, StateFileError> {
         let mut o = match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str::<Observations>(&text).map_err(|e| {
-                format!(
-                    "{}: not a file this tool wrote ({e}); delete it to start afresh",
-                    path.display()
-                )
+            Ok(text) => serde_json::from_str::<Observations>(&text).map_err(|source| {
+                StateFileError::Unreadable {
+                    path: path.to_path_buf(),
+                    source,
+                }
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Observations::default(),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => {
+                return Err(StateFileError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         };
         o.path = Some(path.to_path_buf());
         Ok(o)
@@ -112,7 +118,7 @@ impl Observations {
 
     /// A run's memory: the file, or, when it cannot be read, an empty memory that will
     /// replace it. The error says why.
-    pub fn open(path: &Path) -> (Observations, Option<String>) {
+    pub fn open(path: &Path) -> (Observations, Option<StateFileError>) {
         match Observations::load(path) {
             Ok(o) => (o, None),
             Err(e) => {
@@ -126,18 +132,25 @@ impl Observations {
     }
 
     /// Writes the file atomically (a temporary file renamed over it), creating its directory.
-    pub fn save(&self) -> Result<(), String> {
+    pub fn save(&self) -> Result<(), StateFileError> {
         let Some(path) = &self.path else {
             return Ok(());
         };
+        let write = |p: &Path, source| StateFileError::Write {
+            path: p.to_path_buf(),
+            source,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| write(dir, e))?;
         }
-        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        let text =
+            serde_json::to_string_pretty(self).map_err(|source| StateFileError::Unreadable {
+                path: path.clone(),
+                source,
+            })?;
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+        std::fs::write(&tmp, text).map_err(|e| write(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| write(path, e))
     }
 
     /// Records what one read of a link's rows shows, and returns the peers whose clock was
@@ -513,6 +526,7 @@ mod tests {
         assert!(
             Observations::load(&p)
                 .unwrap_err()
+                .to_string()
                 .contains("delete it to start afresh")
         );
     }

@@ -8,7 +8,7 @@ use crate::config::{Config, MailConfig, SETTLE, SourceAddr};
 use crate::db::flavor::{ReplicaStatus, Thread};
 use crate::db::sql::Reveal;
 use crate::db::state::{self, LinkFailure, Me, Role, Schema, StateRow};
-use crate::error::{Error, Result};
+use crate::error::{Error, ProbeError, Result};
 use crate::exec::mail;
 use crate::exec::server::{self, Login, NodeFacts, Probe};
 use std::collections::HashMap;
@@ -257,7 +257,11 @@ impl Backend for LiveBackend {
         }
     }
 
-    fn probe(&mut self, link: &Link, source: &SourceAddr) -> std::result::Result<Probe, String> {
+    fn probe(
+        &mut self,
+        link: &Link,
+        source: &SourceAddr,
+    ) -> std::result::Result<Probe, ProbeError> {
         server::probe_source(link, source, self.probe_timeout)
     }
 

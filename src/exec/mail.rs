@@ -9,6 +9,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{FileTransport, Message, SendmailTransport, SmtpTransport, Transport as _};
 use std::time::Duration;
 
+pub use crate::error::MailError;
+
 /// One notification.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mail {
@@ -36,24 +38,25 @@ impl Mail {
 }
 
 /// Sends a mail through the configured transport. With `transport = "none"` it does nothing.
-pub fn deliver(cfg: &MailConfig, node: &str, mail: &Mail) -> Result<(), String> {
+pub fn deliver(cfg: &MailConfig, node: &str, mail: &Mail) -> Result<(), MailError> {
     if cfg.transport == Transport::None {
         return Ok(());
     }
+    let address = |field, value: &str| {
+        value.parse().map_err(|source| MailError::Address {
+            field,
+            value: value.to_string(),
+            source,
+        })
+    };
     let mut b = Message::builder()
-        .from(
-            cfg.from
-                .parse()
-                .map_err(|e| format!("[mail] from = {:?}: {e}", cfg.from))?,
-        )
+        .from(address("from", &cfg.from)?)
         .subject(mail.full_subject(cfg, node))
         .header(ContentType::TEXT_PLAIN);
     for to in &cfg.to {
-        b = b.to(to.parse().map_err(|e| format!("[mail] to: {to:?}: {e}"))?);
+        b = b.to(address("to", to)?);
     }
-    let msg = b
-        .body(mail.body.clone())
-        .map_err(|e| format!("building the mail: {e}"))?;
+    let msg = b.body(mail.body.clone()).map_err(MailError::Build)?;
     match cfg.transport {
         Transport::None => Ok(()),
         Transport::Sendmail => {
@@ -61,18 +64,18 @@ pub fn deliver(cfg: &MailConfig, node: &str, mail: &Mail) -> Result<(), String> 
                 Some(c) => SendmailTransport::new_with_command(c.as_os_str()),
                 None => SendmailTransport::new(),
             };
-            t.send(&msg)
-                .map(|_| ())
-                .map_err(|e| format!("sendmail: {e}"))
+            t.send(&msg).map(|_| ()).map_err(MailError::Sendmail)
         }
         Transport::File => {
             let dir = cfg.directory.clone().unwrap_or_default();
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| format!("mail directory {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(&dir).map_err(|source| MailError::Directory {
+                dir: dir.clone(),
+                source,
+            })?;
             FileTransport::new(&dir)
                 .send(&msg)
                 .map(|_| ())
-                .map_err(|e| format!("writing the mail into {}: {e}", dir.display()))
+                .map_err(|source| MailError::File { dir, source })
         }
         Transport::Smtp => {
             let host = cfg.smtp_host.as_str();
@@ -81,7 +84,10 @@ pub fn deliver(cfg: &MailConfig, node: &str, mail: &Mail) -> Result<(), String> 
                 SmtpSecurity::Starttls => SmtpTransport::starttls_relay(host),
                 SmtpSecurity::None => Ok(SmtpTransport::builder_dangerous(host)),
             }
-            .map_err(|e| format!("SMTP relay {host}: {e}"))?;
+            .map_err(|source| MailError::Smtp {
+                host: host.to_string(),
+                source,
+            })?;
             let mut builder = builder.timeout(Some(Duration::from_secs(20)));
             if let Some(p) = cfg.smtp_port {
                 builder = builder.port(p);
@@ -93,7 +99,10 @@ pub fn deliver(cfg: &MailConfig, node: &str, mail: &Mail) -> Result<(), String> 
                 .build()
                 .send(&msg)
                 .map(|_| ())
-                .map_err(|e| format!("SMTP via {host}: {e}"))
+                .map_err(|source| MailError::Smtp {
+                    host: host.to_string(),
+                    source,
+                })
         }
     }
 }
@@ -169,7 +178,12 @@ mod tests {
             subject: "s".into(),
             body: "b".into(),
         };
-        assert!(deliver(&cfg, "n", &m).unwrap_err().starts_with("sendmail:"));
+        assert!(
+            deliver(&cfg, "n", &m)
+                .unwrap_err()
+                .to_string()
+                .starts_with("sendmail:")
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::db::sql::{Channel, Reveal};
 use crate::db::state::{
     self, FailureKind, LinkFailure, Me, ReportValues, Role, Schema, SilenceGuard, StateRow,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ProbeError, Result};
 use crate::exec::mail::Mail;
 use crate::exec::server::{NodeFacts, Probe};
 use std::time::Duration;
@@ -270,7 +270,8 @@ pub trait Backend {
     fn last_failure(&mut self, link: &Link) -> Result<Option<LinkFailure>>;
     /// A read-only login to a source candidate: its GTID domain and place in its cluster, or
     /// why it does not answer.
-    fn probe(&mut self, link: &Link, source: &SourceAddr) -> std::result::Result<Probe, String>;
+    fn probe(&mut self, link: &Link, source: &SourceAddr)
+    -> std::result::Result<Probe, ProbeError>;
     /// Where a current member of the cluster accepts connections (for a peer that never
     /// reported its address).
     fn member_address(&mut self, host: &str) -> Result<Option<String>>;

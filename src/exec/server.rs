@@ -353,7 +353,7 @@ pub fn usable_address(a: &str) -> bool {
     !a.is_empty() && !a.eq_ignore_ascii_case("AUTO") && !a.starts_with("0.0.0.0")
 }
 
-pub use crate::error::describe;
+pub use crate::error::{ProbeError, describe};
 
 /// What a read-only login to a source candidate found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -392,7 +392,7 @@ pub fn probe_source(
     link: &Link,
     source: &SourceAddr,
     timeout: Duration,
-) -> std::result::Result<Probe, String> {
+) -> std::result::Result<Probe, ProbeError> {
     let mut b = OptsBuilder::new()
         .ip_or_hostname(Some(source.host.clone()))
         .tcp_port(source.port)
@@ -411,15 +411,15 @@ pub fn probe_source(
             verify: t.verify_server_cert,
         })));
     }
-    let mut conn = Conn::new(b).map_err(|e| describe(&e))?;
+    let mut conn = Conn::new(b).map_err(ProbeError::Login)?;
     let domain: Option<Option<String>> = conn
         .query_first("SELECT IF(@@version LIKE '%MariaDB%', @@wsrep_gtid_domain_id, NULL)")
-        .map_err(|e| describe(&e))?;
+        .map_err(ProbeError::Query)?;
     let status: HashMap<String, String> = conn
         .query::<(String, String), _>(
             "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', 'wsrep_local_state', 'wsrep_local_state_comment')",
         )
-        .map_err(|e| describe(&e))?
+        .map_err(ProbeError::Query)?
         .into_iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();

@@ -15,7 +15,7 @@ use crate::db::sql::{Channel, Reveal};
 use crate::db::state::{
     LinkFailure, Me, NodeReport, ReportValues, Role, Schema, SilenceGuard, StateRow,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ProbeError, Result};
 use crate::exec::server::{ClusterStatus, LocalState, NodeFacts, Probe};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -329,13 +329,19 @@ impl Backend for SimBackend {
         Ok(self.link(&link.key)?.failure.clone())
     }
 
-    fn probe(&mut self, link: &Link, source: &SourceAddr) -> std::result::Result<Probe, String> {
-        let l = self.link(&link.key).map_err(|e| e.to_string())?;
+    fn probe(
+        &mut self,
+        link: &Link,
+        source: &SourceAddr,
+    ) -> std::result::Result<Probe, ProbeError> {
+        let l = self
+            .link(&link.key)
+            .map_err(|e| ProbeError::Simulated(e.to_string()))?;
         let addr = source.address();
         if !listed(&l.answering, &addr) {
-            return Err(format!(
+            return Err(ProbeError::Simulated(format!(
                 "Can't connect to MySQL server on '{addr}' (scenario: not answering)"
-            ));
+            )));
         }
         let healthy = !listed(&l.unhealthy, &addr);
         Ok(Probe {
