@@ -117,19 +117,7 @@ pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Resu
     } else if let Err(e) = server.enable_dirty_reads() {
         log::debug!("dirty reads not available: {e}");
     }
-    let schema = match server.schema() {
-        Ok(s) => Some(s),
-        Err(e) if !facts.can_act() && !matches!(e, Error::StateTableMissing) => {
-            log::warn!(
-                "{}: cannot read the state table while {}/{}: {e}",
-                facts.name,
-                facts.cluster_status,
-                facts.local_state_comment
-            );
-            None
-        }
-        Err(e) => return Err(e),
-    };
+    let schema = read_schema(&mut server, &facts)?;
     let has_topology = schema.as_ref().is_some_and(|s| s.has_topology_tables);
     if cfg.local.weight.is_none()
         && has_topology
@@ -148,33 +136,9 @@ pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Resu
     } else {
         None
     };
-    // Outside the Primary component the schema may be unreadable; the links are then taken as
-    // the multi-cluster generation's named channels, unless the node's default channel reads
-    // from one of the only link's sources (the seed generation).
     let assumed = match &schema {
         Some(s) => s.clone(),
-        None => {
-            let seed_like = cfg.links.len() == 1
-                && server.replica_statuses(&facts.flavor)?.iter().any(|r| {
-                    r.channel.is_empty()
-                        && cfg.links[0].sources.iter().any(|s| s.host == r.source_host)
-                });
-            Schema {
-                generation: if seed_like {
-                    Generation::Seed
-                } else {
-                    Generation::Multi {
-                        role_column: "isReplica",
-                        has_weight: false,
-                        has_current_source: false,
-                    }
-                },
-                has_claim_table: false,
-                claim_records_failures: false,
-                has_topology_tables: false,
-                has_node_table: false,
-            }
-        }
+        None => assumed_schema(cfg, &mut server, &facts)?,
     };
     let links = topology::resolve(cfg, &facts.cluster, &assumed, tables.as_ref())?;
     if links.is_empty() {
@@ -209,6 +173,49 @@ pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Resu
     })
 }
 
+/// The state table's generation; `None` on a node outside the Primary component that cannot
+/// read it.
+fn read_schema(server: &mut LocalServer, facts: &NodeFacts) -> Result<Option<Schema>> {
+    match server.schema() {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if !facts.can_act() && !matches!(e, Error::StateTableMissing) => {
+            log::warn!(
+                "{}: cannot read the state table while {}/{}: {e}",
+                facts.name,
+                facts.cluster_status,
+                facts.local_state_comment
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Outside the Primary component the schema may be unreadable; the links are then taken as the
+/// multi-cluster generation's named channels, unless the node's default channel reads from one
+/// of the only link's sources (the seed generation).
+fn assumed_schema(cfg: &Config, server: &mut LocalServer, facts: &NodeFacts) -> Result<Schema> {
+    let seed_like = cfg.links.len() == 1
+        && server.replica_statuses(&facts.flavor)?.iter().any(|r| {
+            r.channel.is_empty() && cfg.links[0].sources.iter().any(|s| s.host == r.source_host)
+        });
+    Ok(Schema {
+        generation: if seed_like {
+            Generation::Seed
+        } else {
+            Generation::Multi {
+                role_column: "isReplica",
+                has_weight: false,
+                has_current_source: false,
+            }
+        },
+        has_claim_table: false,
+        claim_records_failures: false,
+        has_topology_tables: false,
+        has_node_table: false,
+    })
+}
+
 /// One pass over every link: what cron runs every minute.
 pub fn run_once(
     cfg: &Config,
@@ -218,18 +225,7 @@ pub fn run_once(
 ) -> Result<RunSummary> {
     let paused_since = guard::paused_since(&cfg.files.pause);
     if paused_since.is_some() {
-        if opts.dry_run {
-            let _ = writeln!(
-                out,
-                "# pause file {} exists: a live run reports (heartbeats while its channel runs) and changes nothing else",
-                cfg.files.pause.display()
-            );
-        } else {
-            log::info!(
-                "pause file {} exists: reporting only, changing nothing (remove it to resume)",
-                cfg.files.pause.display()
-            );
-        }
+        say_paused(cfg, opts, &mut out);
     }
     let _lock = if opts.dry_run {
         None
@@ -284,6 +280,36 @@ pub fn run_once(
         paused_since,
     );
     let (ctx, results) = policy.run(ctx);
+    if let Err(e) = ctx.observations.save() {
+        state_error = Some(e);
+    }
+    Ok(summarize(name, ctx, results, paused_since, state_error))
+}
+
+/// Says that the pause file exists, and what a paused run does.
+fn say_paused(cfg: &Config, opts: &RunOptions, out: &mut Box<dyn Write>) {
+    if opts.dry_run {
+        let _ = writeln!(
+            out,
+            "# pause file {} exists: a live run reports (heartbeats while its channel runs) and changes nothing else",
+            cfg.files.pause.display()
+        );
+    } else {
+        log::info!(
+            "pause file {} exists: reporting only, changing nothing (remove it to resume)",
+            cfg.files.pause.display()
+        );
+    }
+}
+
+/// What a run did, logged for the operator and returned.
+fn summarize(
+    name: String,
+    ctx: RunCtx,
+    results: Vec<policy::LinkResult>,
+    paused_since: Option<i64>,
+    state_error: Option<crate::error::StateFileError>,
+) -> RunSummary {
     let mut link_errors = Vec::new();
     for (key, r) in results {
         if let Err(e) = r {
@@ -296,22 +322,19 @@ pub fn run_once(
     } else {
         log::info!("{name}: {}", ctx.events.join("; "));
     }
-    if let Err(e) = ctx.observations.save() {
-        state_error = Some(e);
-    }
     if let Some(e) = &state_error {
         log::error!(
             "{name}: [files] state: {e}. Without this memory the node cannot tell a silent peer from a live one, so it never takes over from one: fix the path or its permissions"
         );
     }
-    Ok(RunSummary {
+    RunSummary {
         node: name,
         events: ctx.events,
         link_errors,
         mail_failures: ctx.backend.mail_failures(),
         paused_since,
         state_error,
-    })
+    }
 }
 
 /// `status`: the links, their rows as this node judges them, and this node's channels.

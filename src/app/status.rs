@@ -91,6 +91,23 @@ impl Report {
     }
 
     pub fn to_text(&self) -> String {
+        let mut o = self.node_text();
+        for l in &self.links {
+            o.push_str(&l.to_text());
+        }
+        for c in &self.other_channels {
+            let _ = writeln!(
+                o,
+                "\nunmanaged channel {:?}: {}",
+                c.channel,
+                channel_line(c)
+            );
+        }
+        o
+    }
+
+    /// The node's own lines: its place in the cluster, the pause, clock skews.
+    fn node_text(&self) -> String {
         let n = &self.node;
         let mut o = String::new();
         let _ = writeln!(
@@ -145,83 +162,87 @@ impl Report {
         for k in &self.skewed {
             let _ = writeln!(o, "CLOCK: {}", k.describe());
         }
-        for l in &self.links {
-            let _ = writeln!(
-                o,
-                "\nlink {} (from {}, channel {}): sources {}",
-                l.key,
-                l.remote,
-                if l.channel.is_empty() {
-                    "(default)"
-                } else {
-                    &l.channel
-                },
-                l.sources.join(", ")
-            );
-            if l.rows.is_empty() {
-                let _ = writeln!(o, "  no state rows yet");
-            }
-            for v in &l.rows {
-                let r = &v.row;
-                let fresh = if v.fresh { "" } else { " (silent)" };
-                let report = match &r.report {
-                    Some(p) => format!(
-                        "; report #{} channel {}{}{}",
-                        p.seq,
-                        p.channel,
-                        p.paused_for
-                            .map_or(String::new(), |s| format!(", PAUSED for {s}s")),
-                        if p.fences > 0 {
-                            format!(", fenced {} time(s)", p.fences)
-                        } else {
-                            String::new()
-                        }
-                    ),
-                    None => "; no report (original script?)".into(),
-                };
-                let _ = writeln!(
-                    o,
-                    "  {:<20} {:<9} index {:<3} weight {:<4} silent for {}{} (heartbeat {} by the clocks) changed {} ago{}{report}",
-                    r.host,
-                    r.role.as_str(),
-                    r.local_index.map_or("-".into(), |i| i.to_string()),
-                    r.weight,
-                    age(v.silent_for),
-                    fresh,
-                    age(r.heartbeat_age),
-                    age(r.update_age),
-                    r.current_source
-                        .as_ref()
-                        .map_or(String::new(), |s| format!(" source {s}"))
-                );
-            }
-            if let Some(f) = &l.failure {
-                let _ = writeln!(
-                    o,
-                    "  FAILING ({}) since {} ago, recorded by {}: {}",
-                    f.kind,
-                    age(f.age),
-                    f.host,
-                    f.detail.lines().next().unwrap_or("")
-                );
-            }
-            match &l.replica {
-                Some(r) => {
-                    let _ = writeln!(o, "  this node replicates: {}", channel_line(r));
-                }
-                None => {
-                    let _ = writeln!(o, "  this node does not replicate this link");
-                }
-            }
+        o
+    }
+}
+
+impl LinkReport {
+    /// A link: its rows as this node judges them, its failure, this node's channel.
+    fn to_text(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "\nlink {} (from {}, channel {}): sources {}",
+            self.key,
+            self.remote,
+            if self.channel.is_empty() {
+                "(default)"
+            } else {
+                &self.channel
+            },
+            self.sources.join(", ")
+        );
+        if self.rows.is_empty() {
+            let _ = writeln!(o, "  no state rows yet");
         }
-        for c in &self.other_channels {
+        for v in &self.rows {
+            let _ = writeln!(o, "  {}", v.to_text());
+        }
+        if let Some(f) = &self.failure {
             let _ = writeln!(
                 o,
-                "\nunmanaged channel {:?}: {}",
-                c.channel,
-                channel_line(c)
+                "  FAILING ({}) since {} ago, recorded by {}: {}",
+                f.kind,
+                age(f.age),
+                f.host,
+                f.detail.lines().next().unwrap_or("")
             );
+        }
+        match &self.replica {
+            Some(r) => {
+                let _ = writeln!(o, "  this node replicates: {}", channel_line(r));
+            }
+            None => {
+                let _ = writeln!(o, "  this node does not replicate this link");
+            }
         }
         o
+    }
+}
+
+impl RowView {
+    /// One row, on one line.
+    fn to_text(&self) -> String {
+        let r = &self.row;
+        let fresh = if self.fresh { "" } else { " (silent)" };
+        let report = match &r.report {
+            Some(p) => format!(
+                "; report #{} channel {}{}{}",
+                p.seq,
+                p.channel,
+                p.paused_for
+                    .map_or(String::new(), |s| format!(", PAUSED for {s}s")),
+                if p.fences > 0 {
+                    format!(", fenced {} time(s)", p.fences)
+                } else {
+                    String::new()
+                }
+            ),
+            None => "; no report (original script?)".into(),
+        };
+        format!(
+            "{:<20} {:<9} index {:<3} weight {:<4} silent for {}{} (heartbeat {} by the clocks) changed {} ago{}{report}",
+            r.host,
+            r.role.as_str(),
+            r.local_index.map_or("-".into(), |i| i.to_string()),
+            r.weight,
+            age(self.silent_for),
+            fresh,
+            age(r.heartbeat_age),
+            age(r.update_age),
+            r.current_source
+                .as_ref()
+                .map_or(String::new(), |s| format!(" source {s}"))
+        )
     }
 }

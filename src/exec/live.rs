@@ -321,126 +321,19 @@ impl Backend for LiveBackend {
     }
 
     fn apply(&mut self, action: &Action) -> Result<Outcome> {
-        if let Action::Notify(m) = action {
-            self.deliver(m);
-            return Ok(Outcome::Done { affected: 0 });
-        }
-        if let Action::Fence {
-            address, channel, ..
-        } = action
-        {
-            let dry = self.mode == Mode::DryRun;
-            let o = conn::fence_peer(
-                &self.login,
-                address,
-                &self.facts.flavor,
-                channel,
-                self.probe_timeout,
-                dry,
-            );
-            if o == FenceOutcome::Stopped {
-                let schema = self.render_schema();
-                let ctx = RenderCtx {
-                    schema: schema.as_ref(),
-                    me: &self.me,
-                    dialect: self.facts.flavor.dialect(),
-                };
-                for l in render(action, &ctx, Reveal::Masked)? {
-                    if dry {
-                        self.print(&l);
-                    } else {
-                        log::debug!("{}: {l}", self.facts.name);
-                    }
-                }
+        match (action, self.mode) {
+            (Action::Notify(m), _) => {
+                self.deliver(m);
+                Ok(Outcome::Done { affected: 0 })
             }
-            return Ok(Outcome::Fenced(o));
-        }
-        if let Action::Propose { key, fresh } = action {
-            return match self.mode {
-                Mode::Live => self.propose_live(key, fresh),
-                Mode::DryRun => {
-                    let link_rows = self.rows_by_key(key)?;
-                    self.propose_dry(key, fresh, link_rows)
-                }
-            };
-        }
-        let schema = self.render_schema();
-        let ctx = RenderCtx {
-            schema: schema.as_ref(),
-            me: &self.me,
-            dialect: self.facts.flavor.dialect(),
-        };
-        let masked = render(action, &ctx, Reveal::Masked)?;
-        match self.mode {
-            Mode::DryRun => {
-                for s in &masked {
-                    self.print(s);
-                }
-                if masked.iter().any(|s| s == &state::node_table_ddl()) {
-                    self.node_table_printed = true;
-                }
-                let me = self.me.host.clone();
-                match action {
-                    Action::InsertRow { key, role, .. }
-                    | Action::UpdateOwnRow {
-                        key,
-                        role: Some(role),
-                        ..
-                    } => {
-                        self.overlay.insert((key.clone(), me), *role);
-                    }
-                    Action::DemoteSilent { key, host, .. } => {
-                        self.overlay.insert((key.clone(), host.clone()), Role::No);
-                    }
-                    Action::ChangeSource { channel, spec } => {
-                        let s = assumed(channel.as_str(), &spec.host, spec.port, Thread::No);
-                        self.channel_overlay
-                            .insert(channel.as_str().to_string(), Some(s));
-                    }
-                    Action::StartReplica { channel } | Action::StopReplica { channel } => {
-                        let running = matches!(action, Action::StartReplica { .. });
-                        if let Some(mut s) = self.channel_status(channel.as_str())? {
-                            let t = if running { Thread::Yes } else { Thread::No };
-                            s.io_running = t.clone();
-                            s.sql_running = t;
-                            s.io_state = if running {
-                                "dry-run: assumed to replicate".into()
-                            } else {
-                                String::new()
-                            };
-                            self.channel_overlay
-                                .insert(channel.as_str().to_string(), Some(s));
-                        }
-                    }
-                    Action::ResetReplica { channel } => {
-                        self.channel_overlay
-                            .insert(channel.as_str().to_string(), None);
-                    }
-                    _ => {}
-                }
-                Ok(Outcome::Done { affected: 1 })
+            (Action::Fence { .. }, _) => self.fence(action),
+            (Action::Propose { key, fresh }, Mode::Live) => self.propose_live(key, fresh),
+            (Action::Propose { key, fresh }, Mode::DryRun) => {
+                let link_rows = self.rows_by_key(key)?;
+                self.propose_dry(key, fresh, link_rows)
             }
-            Mode::Live => {
-                let real = render(action, &ctx, Reveal::Secrets)?;
-                let affected = match self.run_statements(&masked, &real) {
-                    // A failure record shares the claim row with proposals: if one raced it,
-                    // write it again.
-                    Err(_) if matches!(action, Action::RecordFailure { .. }) => {
-                        self.run_statements(&masked, &real)?
-                    }
-                    r => r?,
-                };
-                if let Some(s) = &mut self.schema {
-                    if masked.iter().any(|m| m == &state::node_table_ddl()) {
-                        s.has_node_table = true;
-                    }
-                    if matches!(action, Action::RecordFailure { .. }) {
-                        s.has_claim_table = true;
-                        s.claim_records_failures = true;
-                    }
-                }
-                Ok(Outcome::Done { affected })
-            }
+            (_, Mode::DryRun) => self.print_instead(action),
+            (_, Mode::Live) => self.run(action),
         }
     }
 
@@ -450,6 +343,128 @@ impl Backend for LiveBackend {
 }
 
 impl LiveBackend {
+    /// The masked statements of an action, as they are printed and logged.
+    fn masked(&self, action: &Action) -> Result<Vec<String>> {
+        let schema = self.render_schema();
+        let ctx = RenderCtx {
+            schema: schema.as_ref(),
+            me: &self.me,
+            dialect: self.facts.flavor.dialect(),
+        };
+        render(action, &ctx, Reveal::Masked)
+    }
+
+    /// Stops a peer's channel (dry-run: says whether it would).
+    fn fence(&mut self, action: &Action) -> Result<Outcome> {
+        let Action::Fence {
+            address, channel, ..
+        } = action
+        else {
+            return Err(Error::Node(format!("not a fence: {action:?}")));
+        };
+        let dry = self.mode == Mode::DryRun;
+        let o = conn::fence_peer(
+            &self.login,
+            address,
+            &self.facts.flavor,
+            channel,
+            self.probe_timeout,
+            dry,
+        );
+        if o == FenceOutcome::Stopped {
+            for l in self.masked(action)? {
+                if dry {
+                    self.print(&l);
+                } else {
+                    log::debug!("{}: {l}", self.facts.name);
+                }
+            }
+        }
+        Ok(Outcome::Fenced(o))
+    }
+
+    /// Live: runs the statements, and learns which tables now exist.
+    fn run(&mut self, action: &Action) -> Result<Outcome> {
+        let masked = self.masked(action)?;
+        let schema = self.render_schema();
+        let ctx = RenderCtx {
+            schema: schema.as_ref(),
+            me: &self.me,
+            dialect: self.facts.flavor.dialect(),
+        };
+        let real = render(action, &ctx, Reveal::Secrets)?;
+        let affected = match self.run_statements(&masked, &real) {
+            // A failure record shares the claim row with proposals: if one raced it, write it
+            // again.
+            Err(_) if matches!(action, Action::RecordFailure { .. }) => {
+                self.run_statements(&masked, &real)?
+            }
+            r => r?,
+        };
+        if let Some(s) = &mut self.schema {
+            if masked.iter().any(|m| m == &state::node_table_ddl()) {
+                s.has_node_table = true;
+            }
+            if matches!(action, Action::RecordFailure { .. }) {
+                s.has_claim_table = true;
+                s.claim_records_failures = true;
+            }
+        }
+        Ok(Outcome::Done { affected })
+    }
+
+    /// Dry-run: prints the statements, and remembers what they would have changed, so the rest
+    /// of the run reads what a live run would read.
+    fn print_instead(&mut self, action: &Action) -> Result<Outcome> {
+        let masked = self.masked(action)?;
+        for s in &masked {
+            self.print(s);
+        }
+        if masked.iter().any(|s| s == &state::node_table_ddl()) {
+            self.node_table_printed = true;
+        }
+        let me = self.me.host.clone();
+        match action {
+            Action::InsertRow { key, role, .. }
+            | Action::UpdateOwnRow {
+                key,
+                role: Some(role),
+                ..
+            } => {
+                self.overlay.insert((key.clone(), me), *role);
+            }
+            Action::DemoteSilent { key, host, .. } => {
+                self.overlay.insert((key.clone(), host.clone()), Role::No);
+            }
+            Action::ChangeSource { channel, spec } => {
+                let s = assumed(channel.as_str(), &spec.host, spec.port, Thread::No);
+                self.channel_overlay
+                    .insert(channel.as_str().to_string(), Some(s));
+            }
+            Action::StartReplica { channel } | Action::StopReplica { channel } => {
+                let running = matches!(action, Action::StartReplica { .. });
+                if let Some(mut s) = self.channel_status(channel.as_str())? {
+                    let t = if running { Thread::Yes } else { Thread::No };
+                    s.io_running = t.clone();
+                    s.sql_running = t;
+                    s.io_state = if running {
+                        "dry-run: assumed to replicate".into()
+                    } else {
+                        String::new()
+                    };
+                    self.channel_overlay
+                        .insert(channel.as_str().to_string(), Some(s));
+                }
+            }
+            Action::ResetReplica { channel } => {
+                self.channel_overlay
+                    .insert(channel.as_str().to_string(), None);
+            }
+            _ => {}
+        }
+        Ok(Outcome::Done { affected: 1 })
+    }
+
     /// A channel's status by name; in dry-run, as the printed statements would have left it.
     fn channel_status(&mut self, channel: &str) -> Result<Option<ReplicaStatus>> {
         if let Some(s) = self.channel_overlay.get(channel) {

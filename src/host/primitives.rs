@@ -264,6 +264,32 @@ fn not_connected(detail: String) -> Res<ConnectOutcome> {
 /// that held the link and went silent is fenced (once per run); then stop, `CHANGE`, `START`,
 /// and a poll until both threads run and still run a second later.
 pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<ConnectOutcome> {
+    let (rows, fresh) = may_connect(c, l)?;
+    c.refresh_all().map_err(host)?;
+    // A login alone is not enough: the candidate must be in its cluster's Primary component.
+    let node = c.node();
+    let p = probe(c, l, src);
+    let Some(found) = p.probe.filter(|_| p.ok) else {
+        log::warn!("{node}: {}: source {}: {}", l.name, src.address(), p.detail);
+        return not_connected(p.detail);
+    };
+    let domains = match domains(c, l, found.gtid_domain_id) {
+        Ok(d) => d,
+        Err(detail) => {
+            log::warn!("{node}: {}: {detail}", l.name);
+            return not_connected(detail);
+        }
+    };
+    fence_silent_holders(c, l, &rows, &fresh)?;
+    start_channel(c, l, src, domains)
+}
+
+/// The interlock of `connect`: the node acts, has attempts left, holds the link (`Proposed` or
+/// `Yes`), and nobody else does. The rows it decided on.
+fn may_connect(
+    c: &mut RunCtx,
+    l: &Link,
+) -> Res<(Vec<crate::db::state::StateRow>, crate::db::clock::Freshness)> {
     let node = c.node();
     if !c.backend.facts().can_act() {
         return Err(format!(
@@ -279,7 +305,6 @@ pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<ConnectOutcome
             l.name
         ));
     }
-    // The interlock: this node must hold the link, and nobody else may.
     let (rows, fresh) = c.read_rows(l).map_err(host)?;
     match rows.iter().find(|r| r.host == node) {
         Some(r) if matches!(r.role, Role::Proposed | Role::Yes) => {}
@@ -304,55 +329,67 @@ pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<ConnectOutcome
             fresh.describe(other)
         ));
     }
-    c.refresh_all().map_err(host)?;
+    Ok((rows, fresh))
+}
 
-    // A login alone is not enough: the candidate must be in its cluster's Primary component.
-    let p = probe(c, l, src);
-    let Some(found) = p.probe.filter(|_| p.ok) else {
-        log::warn!("{node}: {}: source {}: {}", l.name, src.address(), p.detail);
-        return not_connected(p.detail);
+/// The GTID domains to request: the configured ones, or the source's, and in a chain those of
+/// the clusters behind the remote, whose writes it passes on. `Err` when one cannot be learned:
+/// replicating without it would lose its writes.
+fn domains(c: &mut RunCtx, l: &Link, source: Option<u32>) -> Result<Vec<u32>, String> {
+    let d = match (&l.gtid_domains, source) {
+        (Some(d), _) => return Ok(d.clone()),
+        (None, None) => return Ok(Vec::new()),
+        (None, Some(d)) => d,
     };
-    let domains = match (&l.gtid_domains, found.gtid_domain_id) {
-        (Some(d), _) => d.clone(),
-        (None, Some(d)) => {
-            // In a chain, the remote also passes on the writes of the clusters behind it:
-            // request their domains too, or those writes would never arrive here.
-            let mut v = vec![d];
-            for b in &l.behind {
-                let learned = b
-                    .sources
-                    .iter()
-                    .find_map(|s| c.backend.probe(b, s).ok().and_then(|p| p.gtid_domain_id));
-                match learned {
-                    Some(d) if !v.contains(&d) => v.push(d),
-                    Some(_) => {}
-                    None => {
-                        let detail = format!(
-                            "cannot learn the GTID domain of {}, whose writes reach this cluster through {}: none of its candidates answers, and replicating without its domain would lose them",
-                            b.remote, l.remote
-                        );
-                        log::warn!("{node}: {}: {detail}", l.name);
-                        return not_connected(detail);
-                    }
-                }
+    let mut v = vec![d];
+    for b in &l.behind {
+        let learned = b
+            .sources
+            .iter()
+            .find_map(|s| c.backend.probe(b, s).ok().and_then(|p| p.gtid_domain_id));
+        match learned {
+            Some(d) if !v.contains(&d) => v.push(d),
+            Some(_) => {}
+            None => {
+                return Err(format!(
+                    "cannot learn the GTID domain of {}, whose writes reach this cluster through {}: none of its candidates answers, and replicating without its domain would lose them",
+                    b.remote, l.remote
+                ));
             }
-            v
-        }
-        (None, None) => Vec::new(),
-    };
-
-    // Fence before takeover: a node that held the link and went silent may still replicate.
-    if c.fenced.insert(l.key.clone()) {
-        let silent: Vec<_> = rows.iter().filter(|r| fresh.silent_holder(r)).collect();
-        for r in &silent {
-            fence::fence(c, l, r, "it went silent while holding the link").map_err(host)?;
-        }
-        // Fencing may have waited on peers that do not answer.
-        if !silent.is_empty() {
-            c.refresh_all().map_err(host)?;
         }
     }
+    Ok(v)
+}
 
+/// Fence before takeover, once per link and run: a node that held the link and went silent
+/// may still replicate.
+fn fence_silent_holders(
+    c: &mut RunCtx,
+    l: &Link,
+    rows: &[crate::db::state::StateRow],
+    fresh: &crate::db::clock::Freshness,
+) -> Res<()> {
+    if !c.fenced.insert(l.key.clone()) {
+        return Ok(());
+    }
+    let silent: Vec<_> = rows.iter().filter(|r| fresh.silent_holder(r)).collect();
+    for r in &silent {
+        fence::fence(c, l, r, "it went silent while holding the link").map_err(host)?;
+    }
+    // Fencing may have waited on peers that do not answer.
+    if !silent.is_empty() {
+        c.refresh_all().map_err(host)?;
+    }
+    Ok(())
+}
+
+/// Stop, `CHANGE`, `START`, and wait for both threads to run.
+fn start_channel(
+    c: &mut RunCtx,
+    l: &Link,
+    src: &SourceAddr,
+    domains: Vec<u32>,
+) -> Res<ConnectOutcome> {
     if c.backend.replica(l).map_err(host)?.is_some() {
         c.apply(Action::StopReplica {
             channel: l.channel.clone(),
@@ -379,7 +416,8 @@ pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<ConnectOutcome
             .push(format!("{}: replicating from {}", l.name, src.address()));
     } else {
         log::warn!(
-            "{node}: {}: source {}: {}",
+            "{}: {}: source {}: {}",
+            c.node(),
             l.name,
             src.address(),
             o.detail()
