@@ -767,8 +767,8 @@ fn fault_9b_chain_of_three_clusters() {
         ("DC3", "DC3-DC1"),
     ];
     // DC1 replicates from two remotes at once, on two different nodes.
-    let (a, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
-    let (b, _) = r.sb.replica_of("DC1", "DC1-DC3").unwrap();
+    let (a, _) = r.sb.await_replica("DC1", "DC1-DC2");
+    let (b, _) = r.sb.await_replica("DC1", "DC1-DC3");
     assert_ne!(a, b, "the two links of DC1 are spread over two nodes");
     let fault_at = r.monitor.now();
     r.sb.kill(&a);
@@ -813,7 +813,7 @@ fn fault_9c_chain_with_links_from_the_percona_tables() {
         ("DC3", "DC3-DC1", "1, 2"),
         ("DC1", "DC1-DC2", "2"),
     ] {
-        let (node, _) = r.sb.replica_of(cluster, channel).unwrap();
+        let (node, _) = r.sb.await_replica(cluster, channel);
         let domains = r.sb.channel_field(&node, "Replicate_Do_Domain_Ids");
         assert_eq!(
             domains, want,
@@ -821,7 +821,7 @@ fn fault_9c_chain_with_links_from_the_percona_tables() {
         );
     }
     let fault_at = r.monitor.now();
-    let (a, _) = r.sb.replica_of("DC1", "DC1-DC3").unwrap();
+    let (a, _) = r.sb.await_replica("DC1", "DC1-DC3");
     r.sb.kill(&a);
     r.sb.await_new_replica("DC1", "DC1-DC3", &a);
     r.sb.start_node(&a);

@@ -384,6 +384,18 @@ impl Sandbox {
         }
     }
 
+    /// Waits (up to a minute, the ticker running) for exactly one healthy replica of a channel
+    /// in a cluster. In a chain, a link can start before the remote has the GTIDs it relays
+    /// (error 1236, "not in the master's binlog") and be healthy only a run later, on
+    /// another source: the state a fault test starts from is waited for, not assumed.
+    pub fn await_replica(&self, cluster: &str, channel: &str) -> (String, Channel) {
+        wait_until(
+            &format!("exactly one healthy replica of {channel:?} in {cluster}"),
+            Duration::from_secs(60),
+            || self.replica_of(cluster, channel),
+        )
+    }
+
     /// The live node of a cluster that runs a thread of a channel, healthily, if exactly one
     /// does; a channel configured on another node but stopped (a fenced one) is ignored.
     pub fn running_replica_of(
