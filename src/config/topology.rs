@@ -272,75 +272,11 @@ pub fn parse_repl_creds(s: &str) -> std::result::Result<ReplCreds, ReplCredsErro
 }
 
 fn repl_creds(s: &str) -> std::result::Result<ReplCreds, String> {
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
+    let mut sc = Scanner::new(s);
     let (mut user, mut password, mut port) = (None, None, None);
-    let skip_ws = |i: &mut usize| {
-        while *i < chars.len() && chars[*i].is_whitespace() {
-            *i += 1;
-        }
-    };
-    loop {
-        skip_ws(&mut i);
-        if i >= chars.len() {
-            break;
-        }
-        let start = i;
-        while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
-            i += 1;
-        }
-        let key: String = chars[start..i]
-            .iter()
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if key.is_empty() {
-            return Err(format!(
-                "unexpected {:?} at character {}; expected a field name",
-                chars[i],
-                i + 1
-            ));
-        }
-        skip_ws(&mut i);
-        if i >= chars.len() || chars[i] != '=' {
-            return Err(format!("expected '=' after {key}"));
-        }
-        i += 1;
-        skip_ws(&mut i);
-        let value = if i < chars.len() && (chars[i] == '\'' || chars[i] == '"') {
-            let q = chars[i];
-            i += 1;
-            let mut v = String::new();
-            loop {
-                if i >= chars.len() {
-                    return Err(format!("unterminated quoted value for {key}"));
-                }
-                let c = chars[i];
-                if c == '\\' && i + 1 < chars.len() {
-                    v.push(chars[i + 1]);
-                    i += 2;
-                } else if c == q && i + 1 < chars.len() && chars[i + 1] == q {
-                    v.push(q);
-                    i += 2;
-                } else if c == q {
-                    i += 1;
-                    break;
-                } else {
-                    v.push(c);
-                    i += 1;
-                }
-            }
-            Value::Text(v)
-        } else {
-            let start = i;
-            while i < chars.len() && chars[i].is_ascii_digit() {
-                i += 1;
-            }
-            if start == i {
-                return Err(format!("{key} needs a quoted string or a number"));
-            }
-            Value::Number(chars[start..i].iter().collect())
-        };
-        match (key.as_str(), value) {
+    while !sc.at_end() {
+        let key = sc.key()?;
+        match (key.as_str(), sc.value(&key)?) {
             ("master_user" | "source_user", Value::Text(v)) => user = Some(v),
             ("master_password" | "source_password", Value::Text(v)) => {
                 password = Some(Secret::new(v))
@@ -360,17 +296,7 @@ fn repl_creds(s: &str) -> std::result::Result<ReplCreds, String> {
                 ));
             }
         }
-        skip_ws(&mut i);
-        if i < chars.len() {
-            if chars[i] != ',' {
-                return Err(format!(
-                    "unexpected {:?} at character {}; fields are separated by commas",
-                    chars[i],
-                    i + 1
-                ));
-            }
-            i += 1;
-        }
+        sc.separator()?;
     }
     Ok(ReplCreds {
         user: user.ok_or("master_user is missing")?,
@@ -379,9 +305,120 @@ fn repl_creds(s: &str) -> std::result::Result<ReplCreds, String> {
     })
 }
 
+/// A value of a `replCreds` field.
 enum Value {
     Text(String),
     Number(String),
+}
+
+/// Reads `key = value, ...` one token at a time; positions in errors count from 1.
+struct Scanner {
+    chars: Vec<char>,
+    i: usize,
+}
+
+impl Scanner {
+    fn new(s: &str) -> Scanner {
+        Scanner {
+            chars: s.chars().collect(),
+            i: 0,
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.i).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.i += 1;
+        }
+    }
+
+    fn at_end(&mut self) -> bool {
+        self.skip_ws();
+        self.peek().is_none()
+    }
+
+    fn unexpected(&self, expected: &str) -> String {
+        format!(
+            "unexpected {:?} at character {}; {expected}",
+            self.chars[self.i],
+            self.i + 1
+        )
+    }
+
+    fn take_while(&mut self, f: impl Fn(char) -> bool) -> String {
+        let start = self.i;
+        while self.peek().is_some_and(&f) {
+            self.i += 1;
+        }
+        self.chars[start..self.i].iter().collect()
+    }
+
+    /// A field name, lowercased, and the `=` after it.
+    fn key(&mut self) -> std::result::Result<String, String> {
+        let key = self
+            .take_while(|c| c.is_ascii_alphanumeric() || c == '_')
+            .to_ascii_lowercase();
+        if key.is_empty() {
+            return Err(self.unexpected("expected a field name"));
+        }
+        self.skip_ws();
+        if self.peek() != Some('=') {
+            return Err(format!("expected '=' after {key}"));
+        }
+        self.i += 1;
+        Ok(key)
+    }
+
+    /// A quoted string (SQL doubling or a backslash escapes the quote) or a number.
+    fn value(&mut self, key: &str) -> std::result::Result<Value, String> {
+        self.skip_ws();
+        let Some(q) = self.peek().filter(|c| *c == '\'' || *c == '"') else {
+            let n = self.take_while(|c| c.is_ascii_digit());
+            if n.is_empty() {
+                return Err(format!("{key} needs a quoted string or a number"));
+            }
+            return Ok(Value::Number(n));
+        };
+        self.i += 1;
+        let mut v = String::new();
+        loop {
+            let next = self.chars.get(self.i + 1).copied();
+            match self.peek() {
+                None => return Err(format!("unterminated quoted value for {key}")),
+                Some('\\') if next.is_some() => {
+                    v.extend(next);
+                    self.i += 2;
+                }
+                Some(c) if c == q && next == Some(q) => {
+                    v.push(q);
+                    self.i += 2;
+                }
+                Some(c) if c == q => {
+                    self.i += 1;
+                    return Ok(Value::Text(v));
+                }
+                Some(c) => {
+                    v.push(c);
+                    self.i += 1;
+                }
+            }
+        }
+    }
+
+    /// The comma between fields, or the end.
+    fn separator(&mut self) -> std::result::Result<(), String> {
+        if self.at_end() {
+            return Ok(());
+        }
+        if self.peek() != Some(',') {
+            return Err(self.unexpected("fields are separated by commas"));
+        }
+        self.i += 1;
+        Ok(())
+    }
 }
 
 /// Parses a `masterCandidates` list: hosts or `host:port`, separated by spaces or commas.
@@ -408,7 +445,7 @@ pub fn parse_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::state::Schema;
+    use crate::db::state::fixtures::{multi, seed};
     use std::path::Path;
 
     #[test]
@@ -450,40 +487,6 @@ mod tests {
             ["10.0.0.1:3306", "10.0.0.2:3307"]
         );
         assert!(parse_candidates("  ", 3306).is_err());
-    }
-
-    fn multi() -> Schema {
-        Schema::from_columns(
-            &[
-                "host",
-                "localIndex",
-                "isSlave",
-                "lastUpdate",
-                "lastHeartbeat",
-                "connectionName",
-            ]
-            .iter()
-            .map(|c| ("replication".to_string(), c.to_string()))
-            .collect::<Vec<_>>(),
-        )
-        .unwrap()
-    }
-
-    fn seed() -> Schema {
-        Schema::from_columns(
-            &[
-                "host",
-                "localIndex",
-                "isSlave",
-                "lastUpdate",
-                "lastHeartbeat",
-                "cluster",
-            ]
-            .iter()
-            .map(|c| ("replication".to_string(), c.to_string()))
-            .collect::<Vec<_>>(),
-        )
-        .unwrap()
     }
 
     const CFG: &str =

@@ -729,18 +729,21 @@ pub fn init_ddl() -> Vec<String> {
     ]
 }
 
+/// Schemas of both generations, as the tests of every layer above need them.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use super::Schema;
 
-    fn cols(table: &str, names: &[&str]) -> Vec<(String, String)> {
+    /// Columns of one table, as `information_schema` lists them.
+    pub(crate) fn cols(table: &str, names: &[&str]) -> Vec<(String, String)> {
         names
             .iter()
             .map(|c| (table.to_string(), c.to_string()))
             .collect()
     }
 
-    fn seed() -> Schema {
+    /// The seed's single-link table.
+    pub(crate) fn seed() -> Schema {
         Schema::from_columns(&cols(
             "replication",
             &[
@@ -755,7 +758,8 @@ mod tests {
         .unwrap()
     }
 
-    fn multi() -> Schema {
+    /// The multi-link generation with the claim and node tables.
+    pub(crate) fn multi() -> Schema {
         let mut c = cols(
             "replication",
             &[
@@ -773,6 +777,12 @@ mod tests {
         c.extend(cols("replication_node", &["connectionName", "host", "seq"]));
         Schema::from_columns(&c).unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{cols, multi, seed};
+    use super::*;
 
     fn me() -> Me {
         Me {

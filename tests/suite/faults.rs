@@ -1026,6 +1026,7 @@ fn fault_13_a_node_restarts_with_a_leftover_proposal() {
     );
     let fault_at = r.monitor.now();
     r.sb.kill(x);
+    r.sb.await_membership("DC1");
     r.sb.start_node(x);
     r.sb.sql(
         &replica,

@@ -456,6 +456,39 @@ impl Sandbox {
         self.script(&["kill", node], &[]);
     }
 
+    /// Waits until the live nodes of a cluster have dropped its dead ones: each is Primary in
+    /// a component of exactly the live nodes. A node restarted before that joins while its
+    /// old incarnation is still a member, and the survivors pass through a non-Primary view
+    /// (a real blip, but not the fault a test means to inject).
+    pub fn await_membership(&self, cluster: &str) {
+        let live: Vec<String> = self
+            .nodes(cluster)
+            .into_iter()
+            .filter(|n| !self.is_down(n))
+            .collect();
+        for n in &live {
+            wait_until(
+                &format!(
+                    "{n} to be Primary with the {} live nodes of {cluster}",
+                    live.len()
+                ),
+                Duration::from_secs(60),
+                || {
+                    let r = self.try_sql(
+                        n,
+                        "SELECT MAX(IF(VARIABLE_NAME = 'WSREP_CLUSTER_STATUS', VARIABLE_VALUE, NULL)), MAX(IF(VARIABLE_NAME = 'WSREP_CLUSTER_SIZE', VARIABLE_VALUE, NULL)) FROM information_schema.GLOBAL_STATUS",
+                    )?;
+                    let (status, size) = (&r[0][0], &r[0][1]);
+                    if status == "Primary" && *size == live.len().to_string() {
+                        Ok(())
+                    } else {
+                        Err(format!("{status}, size {size}"))
+                    }
+                },
+            );
+        }
+    }
+
     /// Stops (or resumes) the manager of a node while its server runs: no cron line.
     pub fn set_manager_running(&self, node: &str, running: bool) {
         let mut set = self.no_manager.lock().unwrap();
