@@ -10,8 +10,10 @@ pub mod exit {
     pub const OK: i32 = 0;
     /// The run completed, but a link's action or a mail failed: read the log.
     pub const PARTIAL: i32 = 1;
-    /// Bad input: command line, configuration, option file, policy or scenario. Nothing was
-    /// changed on any server.
+    /// Bad input, or a setup this tool cannot work with: command line, configuration, option
+    /// file, policy or scenario; an unsupported server version, a node that is not in a Galera
+    /// cluster or has no link to manage, `init` outside the Primary component, a lock file
+    /// that cannot be opened. Nothing was changed on any server.
     pub const INPUT: i32 = 2;
     /// The local server could not be reached or refused the credentials.
     pub const CONNECT: i32 = 3;
@@ -94,11 +96,13 @@ impl Error {
             Error::Config(_)
             | Error::OptionFile(_)
             | Error::PolicyCompile { .. }
-            | Error::Scenario(_) => exit::INPUT,
+            | Error::Scenario(_)
+            | Error::File { .. }
+            | Error::Unsupported(_)
+            | Error::Node(_) => exit::INPUT,
             Error::Connect { .. } => exit::CONNECT,
             Error::StateTableMissing | Error::StateTableUnrecognised(_) => exit::SCHEMA,
             Error::Locked { .. } => exit::LOCKED,
-            Error::File { .. } | Error::Unsupported(_) | Error::Node(_) => exit::INPUT,
             Error::Database { .. } => exit::DATABASE,
         }
     }

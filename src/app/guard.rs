@@ -9,12 +9,7 @@ use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-
-/// Whether the pause file exists.
-pub fn paused(pause_file: &Path) -> bool {
-    pause_file.exists()
-}
+use std::path::Path;
 
 /// Since when the pause file exists (its modification time, Unix seconds), if it does.
 pub fn paused_since(pause_file: &Path) -> Option<i64> {
@@ -33,7 +28,6 @@ pub fn paused_since(pause_file: &Path) -> Option<i64> {
 #[derive(Debug)]
 pub struct RunLock {
     _file: File,
-    pub path: PathBuf,
 }
 
 /// Takes the run lock, or says who holds it.
@@ -79,10 +73,7 @@ pub fn lock(path: &Path) -> Result<RunLock> {
     let _ = file.set_len(0);
     let _ = file.seek(SeekFrom::Start(0));
     let _ = file.write_all(me.as_bytes());
-    Ok(RunLock {
-        _file: file,
-        path: path.to_path_buf(),
-    })
+    Ok(RunLock { _file: file })
 }
 
 #[cfg(test)]

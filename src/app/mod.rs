@@ -1,5 +1,5 @@
 //! The surfaces: the entry points a command, the coming daemon or a test calls again and
-//! again ([`run_once`], [`status`], [`init`], [`scenario::simulate`]), the one place that
+//! again ([`run_once`], [`status_report`], [`init`], [`scenario::simulate`]), the one place that
 //! assembles a run ([`open_local`], [`settings`]), and what only the command line needs: the
 //! arguments ([`cli`]), the pause file and the run lock ([`guard`]), the `status` report
 //! ([`status`]) and scenario files ([`scenario`]).
@@ -89,10 +89,7 @@ pub fn run_ctx(
 /// The "silent" threshold a run uses: the larger of the configured heartbeat timeout and the
 /// policy's `silent_after`.
 pub fn threshold(cfg: &Config, policy: &Policy) -> i64 {
-    let floor = cfg.timeouts.heartbeat;
-    policy
-        .silent_after(&settings(cfg))
-        .map_or(floor, |t| t.max(floor))
+    crate::host::silent_threshold(cfg.timeouts.heartbeat, policy.silent_after(&settings(cfg))).0
 }
 
 /// The local node, read and resolved: connection, facts, schema and links.
@@ -157,12 +154,7 @@ pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Resu
             .member_address(&facts.name)?
             .or_else(|| facts.incoming_address.clone()),
     };
-    let me = Me {
-        host: facts.name.clone(),
-        local_index: facts.local_index,
-        weight: facts.weight,
-        address,
-    };
+    let me = facts.me(address);
     Ok(LocalNode {
         server,
         login,
@@ -428,12 +420,7 @@ pub fn init(
     let before = server.schema().ok();
     let mode = if dry_run { Mode::DryRun } else { Mode::Live };
     let name = facts.name.clone();
-    let me = Me {
-        host: facts.name.clone(),
-        local_index: facts.local_index,
-        weight: facts.weight,
-        address: None,
-    };
+    let me = facts.me(None);
     let mut backend = LiveBackend::new(server, login, facts, me, None, cfg, mode, out);
     backend.apply(&Action::InitSchema)?;
     let after = if dry_run {

@@ -320,12 +320,7 @@ impl Scenario {
             ),
             None => None,
         };
-        let me = Me {
-            host: n.name.clone(),
-            local_index: n.local_index,
-            weight: n.weight,
-            address,
-        };
+        let me = facts.me(address);
         Ok((facts, me))
     }
 }

@@ -1,8 +1,8 @@
 //! The `status` report: what the node, its links, their state rows and its channels look like,
-//! as text for a person or JSON for a program. Pure formatting; `lib.rs` gathers the data.
+//! as text for a person or JSON for a program. Pure formatting; [`crate::app::status_report`] gathers the data.
 //! Passwords are never part of the report.
 
-use crate::db::clock::Skew;
+use crate::db::clock::{Skew, fmt_age as age};
 use crate::db::flavor::ReplicaStatus;
 use crate::db::state::{Generation, LinkFailure, StateRow};
 use crate::exec::server::NodeFacts;
@@ -52,10 +52,6 @@ pub struct RowView {
     /// that does not report, its heartbeat age).
     pub silent_for: Option<i64>,
     pub fresh: bool,
-}
-
-fn age(a: Option<i64>) -> String {
-    a.map_or("never".into(), |a| format!("{a}s"))
 }
 
 fn channel_line(r: &ReplicaStatus) -> String {

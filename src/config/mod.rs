@@ -69,8 +69,9 @@ pub struct Local {
 /// Timeouts, in seconds unless stated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timeouts {
-    /// A `Yes` row whose heartbeat is older than this is silent and gets replaced. A row with
-    /// an older heartbeat is not a candidate.
+    /// A node whose report sequence has not moved for this long (on this node's clock; see
+    /// `db/clock.rs`) is silent: a `Yes` row is replaced, and the node is not a candidate. A
+    /// policy's `silent_after` may lengthen it, never shorten it.
     pub heartbeat: i64,
     /// A `Failed` row clears back to `No` this long after it failed.
     pub failed: i64,
@@ -95,11 +96,11 @@ impl Timeouts {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Files {
-    /// While this file exists, every run exits at once.
+    /// While this file exists, a run changes nothing but its own report (see `host::phases`).
     pub pause: PathBuf,
     /// Held (flock) for the whole run: a second run exits at once.
     pub lock: PathBuf,
-    /// What this node has seen of its peers' reports between runs (see `clock.rs`).
+    /// What this node has seen of its peers' reports between runs (see `db/clock.rs`).
     pub state: PathBuf,
 }
 
@@ -216,12 +217,9 @@ impl SourceAddr {
         })
     }
 
+    /// `host:port` ([`crate::db::flavor::host_port`]).
     pub fn address(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        crate::db::flavor::host_port(&self.host, self.port)
     }
 }
 

@@ -333,7 +333,7 @@ impl Freshness {
 
     /// How a row looks to this judge, for messages.
     pub fn describe(&self, r: &StateRow) -> String {
-        let age = self.age(r).map_or("never".into(), |a| format!("{a}s"));
+        let age = fmt_age(self.age(r));
         match &r.report {
             Some(p) => format!(
                 "{}, channel {}, report sequence unchanged for {age}",
@@ -342,6 +342,11 @@ impl Freshness {
             None => format!("{}, heartbeat {age} ago", r.role),
         }
     }
+}
+
+/// An age in seconds as messages and `status` write it: `12s`, or `never`.
+pub fn fmt_age(age: Option<i64>) -> String {
+    age.map_or("never".into(), |a| format!("{a}s"))
 }
 
 /// Whether this node may move to `Proposed`, given the link's rows as read inside the

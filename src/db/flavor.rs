@@ -412,9 +412,19 @@ impl ReplicaStatus {
             && !self.io_state.to_ascii_lowercase().contains("connect")
     }
 
-    /// `host:port` of the configured source.
+    /// `host:port` of the configured source, written as a configured source is.
     pub fn source(&self) -> String {
-        format!("{}:{}", self.source_host, self.source_port)
+        host_port(&self.source_host, self.source_port)
+    }
+}
+
+/// `host:port`, with an IPv6 host in brackets: the one way an address is written, whether it
+/// comes from the config or from a channel's status.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -600,6 +610,12 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
             .collect()
+    }
+
+    #[test]
+    fn an_ipv6_source_is_written_in_brackets_like_a_configured_one() {
+        assert_eq!(host_port("10.0.0.1", 3306), "10.0.0.1:3306");
+        assert_eq!(host_port("fd00::21", 3307), "[fd00::21]:3307");
     }
 
     #[test]

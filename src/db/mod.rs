@@ -1,7 +1,7 @@
-//! What the servers speak and store, as text and values, with no I/O: the one quoting function
-//! and validated names ([`sql`]), the server flavours and their statements ([`flavor`]), the
-//! percona tables and their rows ([`state`]), and the one judge of "silent" over those rows
-//! ([`clock`]).
+//! What the servers speak and store, as text and values, without touching a server: the one
+//! quoting function and validated names ([`sql`]), the server flavours and their statements
+//! ([`flavor`]), the percona tables and their rows ([`state`]), and the one judge of "silent"
+//! over those rows ([`clock`], which also keeps what this node has seen in `[files] state`).
 
 pub mod clock;
 pub mod flavor;

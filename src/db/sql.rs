@@ -3,7 +3,7 @@
 //! Every value that goes into a SQL statement goes through [`quote`]. Names that cannot be
 //! quoted as values (schema and column identifiers, replication channel names) are validated
 //! here before anything renders them. The live connection turns `NO_BACKSLASH_ESCAPES` off for
-//! its session (see `server.rs`), so the backslash escapes below always mean what they say.
+//! its session (see `exec/conn.rs`), so the backslash escapes below always mean what they say.
 
 use std::fmt;
 

@@ -61,15 +61,12 @@ impl fmt::Display for Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Role, String> {
-        match s {
-            "No" => Ok(Role::No),
-            "Yes" => Ok(Role::Yes),
-            "Proposed" => Ok(Role::Proposed),
-            "Failed" => Ok(Role::Failed),
-            other => Err(format!(
-                "unknown state {other:?}: expected one of No, Yes, Proposed, Failed"
-            )),
-        }
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown state {s:?}: expected one of No, Yes, Proposed, Failed")
+            })
     }
 }
 
@@ -485,12 +482,8 @@ impl Schema {
     /// source and pause, and adds the fences done since the last report. Creates the row on
     /// the first report.
     pub fn report(&self, key: &str, me: &Me, v: &ReportValues) -> String {
-        let addr = me.address.as_deref().map_or("NULL".into(), quote);
+        let (addr, ch, paused) = report_cells(me, v);
         let src = v.source.as_deref().map_or("NULL".into(), quote);
-        let paused = v
-            .paused_since
-            .map_or("NULL".into(), |t| format!("FROM_UNIXTIME({t})"));
-        let ch = quote(v.channel.as_str());
         format!(
             "INSERT INTO {SCHEMA}.replication_node (connectionName, host, address, seq, channel, source, pausedSince, fences, reportedAt) VALUES ({}, {}, {addr}, 1, {ch}, {src}, {paused}, {n}, NOW()) ON DUPLICATE KEY UPDATE address = {addr}, seq = seq + 1, channel = {ch}, source = {src}, pausedSince = {paused}, fences = fences + {n}, reportedAt = NOW()",
             quote(key),
@@ -502,11 +495,7 @@ impl Schema {
     /// A paused node that runs no channel marks itself paused without advancing its sequence:
     /// it is alive, but neither a replica nor a candidate, so its peers let it go silent.
     pub fn pause_mark(&self, key: &str, me: &Me, v: &ReportValues) -> String {
-        let addr = me.address.as_deref().map_or("NULL".into(), quote);
-        let paused = v
-            .paused_since
-            .map_or("NULL".into(), |t| format!("FROM_UNIXTIME({t})"));
-        let ch = quote(v.channel.as_str());
+        let (addr, ch, paused) = report_cells(me, v);
         format!(
             "INSERT INTO {SCHEMA}.replication_node (connectionName, host, address, seq, channel, source, pausedSince, fences, reportedAt) VALUES ({}, {}, {addr}, 0, {ch}, NULL, {paused}, 0, NOW()) ON DUPLICATE KEY UPDATE address = {addr}, channel = {ch}, pausedSince = {paused}, reportedAt = NOW()",
             quote(key),
@@ -625,6 +614,17 @@ impl FromStr for FailureKind {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| format!("kind {s:?} is not one of sql, unreachable, connect"))
     }
+}
+
+/// The cells every report writes, quoted: the node's address, its channel's state and since
+/// when it is paused.
+fn report_cells(me: &Me, v: &ReportValues) -> (String, String, String) {
+    let addr = me.address.as_deref().map_or("NULL".into(), quote);
+    let ch = quote(v.channel.as_str());
+    let paused = v
+        .paused_since
+        .map_or("NULL".into(), |t| format!("FROM_UNIXTIME({t})"));
+    (addr, ch, paused)
 }
 
 /// Why a link is failing, as recorded by the node that failed.

@@ -105,10 +105,7 @@ impl LiveBackend {
     }
 
     fn propose_live(&mut self, key: &str, fresh: &crate::db::clock::Freshness) -> Result<Outcome> {
-        let schema = self
-            .schema
-            .clone()
-            .ok_or_else(|| Error::Node("the state table was not read on this node".into()))?;
+        let schema = super::require_schema(self.schema.as_ref())?.clone();
         let p = schema.propose(key, &self.me);
         for m in proposal_lines(&schema, key, &self.me, true) {
             log::debug!("{}: {m}", self.facts.name);
@@ -169,11 +166,10 @@ impl LiveBackend {
         fresh: &crate::db::clock::Freshness,
         link_rows: Vec<StateRow>,
     ) -> Result<Outcome> {
-        let schema = self
-            .render_schema()
-            .ok_or_else(|| Error::Node("the state table was not read on this node".into()))?;
+        let schema = self.render_schema();
+        let schema = super::require_schema(schema.as_ref())?;
         let verdict = crate::db::clock::may_propose(&link_rows, fresh);
-        for l in proposal_lines(&schema, key, &self.me, verdict.is_ok()) {
+        for l in proposal_lines(schema, key, &self.me, verdict.is_ok()) {
             self.print(&l);
         }
         Ok(match verdict {

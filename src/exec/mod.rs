@@ -5,7 +5,7 @@
 //! * **live** ([`LiveBackend`] in [`Mode::Live`]): runs the statements, sends the mail;
 //! * **dry-run** ([`LiveBackend`] in [`Mode::DryRun`]): real reads, every write printed
 //!   (`<node>: <statement>`, secrets masked) and not run;
-//! * **simulated** (`simulate.rs`): a scenario in memory.
+//! * **simulated** ([`sim::SimBackend`] in `exec/sim.rs`): a scenario in memory.
 //!
 //! All three render statements with the same [`render`], so what dry-run prints is exactly what
 //! a live run would send, but for masked secrets; and all three decide a proposal with the
@@ -121,14 +121,17 @@ pub struct RenderCtx<'a> {
     pub dialect: &'a dyn Dialect,
 }
 
+/// The state table's schema, which a write needs: it is read when the node starts its run.
+pub fn require_schema(schema: Option<&Schema>) -> Result<&Schema> {
+    schema.ok_or_else(|| {
+        Error::Node("the state table was not read on this node, so it cannot be written".into())
+    })
+}
+
 /// The statements of an action, in order. Mail renders to no statement; a proposal renders to
 /// its winning path (see [`proposal_lines`] for a lost one).
 pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<String>> {
-    let schema = || {
-        ctx.schema.ok_or_else(|| {
-            Error::Node("the state table was not read on this node, so it cannot be written".into())
-        })
-    };
+    let schema = || require_schema(ctx.schema);
     let node_table = |s: &Schema| -> Vec<String> {
         (!s.has_node_table)
             .then(state::node_table_ddl)
@@ -226,12 +229,8 @@ pub enum ConnectOutcome {
 }
 
 impl ConnectOutcome {
-    /// The outcomes' names, as the policy sees them (`CONNECT.<key>`): key, value.
-    pub const NAMES: [(&'static str, &'static str); 3] = [
-        ("replicating", "replicating"),
-        ("not_running", "not-running"),
-        ("sql_error", "sql-error"),
-    ];
+    /// The outcomes' names, as the policy sees them (`CONNECT.<name with _ for ->`).
+    pub const NAMES: [&'static str; 3] = ["replicating", "not-running", "sql-error"];
 
     /// Its name, as the policy sees it.
     pub fn name(&self) -> &'static str {

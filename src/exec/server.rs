@@ -4,7 +4,7 @@
 //! they Primary and Synced, which GTID domain do they write.
 //!
 //! Nothing here changes a server. The connections that can write live in the executor
-//! (`executor/conn.rs`), the one writer.
+//! (`exec/conn.rs`), the one writer.
 
 use crate::config::mycnf::{self, ClientOptions};
 use crate::config::topology::Link;
@@ -158,6 +158,16 @@ pub struct NodeFacts {
 }
 
 impl NodeFacts {
+    /// This node as the state table knows it, reached by peers at `address`.
+    pub fn me(&self, address: Option<String>) -> crate::db::state::Me {
+        crate::db::state::Me {
+            host: self.name.clone(),
+            local_index: self.local_index,
+            weight: self.weight,
+            address,
+        }
+    }
+
     /// In the Primary component: the state table can be written.
     pub fn is_primary(&self) -> bool {
         self.cluster_status == ClusterStatus::Primary

@@ -369,9 +369,7 @@ impl Backend for SimBackend {
         Ok(match self.link(&link.key)?.replica.clone() {
             Some(r) if r.is_healthy() => ConnectOutcome::Replicating(r.io_state),
             Some(r) if !r.last_sql_error.is_empty() => ConnectOutcome::SqlError(r.last_sql_error),
-            Some(r) => {
-                ConnectOutcome::NotRunning(format!("IO thread {} ({})", r.io_running, r.io_state))
-            }
+            Some(r) => ConnectOutcome::NotRunning(super::stalled(&r)),
             None => ConnectOutcome::NotRunning("no channel".into()),
         })
     }

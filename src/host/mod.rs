@@ -25,7 +25,7 @@ pub mod primitives;
 
 use crate::config::topology::Link;
 use crate::db::clock::{Freshness, Observations, Skew};
-use crate::db::state::{ChannelState, ReportValues, Role, StateRow};
+use crate::db::state::{ChannelState, FailureKind, ReportValues, Role, StateRow};
 use crate::error::Result;
 use crate::exec::{Action, Backend, Outcome, SourceUpdate};
 use std::cell::RefCell;
@@ -45,6 +45,38 @@ pub struct Settings {
     /// The threshold every rule uses: the larger of `heartbeat_timeout` and the policy's
     /// `silent_after`, set once at the start of a run.
     pub silent_after: i64,
+}
+
+/// Why a node's channel does not carry data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoData {
+    /// The node has no channel for the link.
+    NoChannel,
+    /// A thread does not run healthily (what `exec::stalled` says).
+    Stalled(String),
+    /// The current source failed its check in this run.
+    Source(String),
+}
+
+impl NoData {
+    /// The failure a replica records when it gives the link up for this reason (an SQL
+    /// error on the channel is recorded as such before this is asked).
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            NoData::Source(_) => FailureKind::Unreachable,
+            NoData::NoChannel | NoData::Stalled(_) => FailureKind::Connect,
+        }
+    }
+}
+
+impl std::fmt::Display for NoData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoData::NoChannel => write!(f, "it has no channel"),
+            NoData::Stalled(why) => write!(f, "its channel does not run healthily ({why})"),
+            NoData::Source(why) => write!(f, "its source {why}"),
+        }
+    }
 }
 
 /// What the host asks of the policy: its entry point and the choices it makes.
@@ -308,20 +340,17 @@ impl RunCtx {
 
     /// Whether this node's channel carries data: both threads run healthily, and the source
     /// passed its check in this run (or was connected in this run).
-    pub fn carries_data(&mut self, link: &Link) -> Result<std::result::Result<(), String>> {
+    pub fn carries_data(&mut self, link: &Link) -> Result<std::result::Result<(), NoData>> {
         match self.backend.replica(link)? {
-            None => return Ok(Err("it has no channel".into())),
+            None => return Ok(Err(NoData::NoChannel)),
             Some(s) if !s.is_healthy() => {
-                return Ok(Err(format!(
-                    "its channel does not run healthily ({})",
-                    crate::exec::stalled(&s)
-                )));
+                return Ok(Err(NoData::Stalled(crate::exec::stalled(&s))));
             }
             Some(_) => {}
         }
         Ok(match self.source_check.get(&link.key) {
             Some(Err(why)) if !self.connected.contains_key(&link.key) => {
-                Err(format!("its source {why}"))
+                Err(NoData::Source(why.clone()))
             }
             _ => Ok(()),
         })
@@ -336,7 +365,7 @@ impl RunCtx {
     /// proposal in this run or no other node holds the link. `Ok(Err(why))` when it may not.
     pub fn may_be_yes(&mut self, link: &Link) -> Result<std::result::Result<(), String>> {
         if let Err(why) = self.carries_data(link)? {
-            return Ok(Err(why));
+            return Ok(Err(why.to_string()));
         }
         if self.won.contains(&link.key) {
             return Ok(Ok(()));
@@ -374,25 +403,11 @@ pub fn run_links(
     shared: &Shared,
     hooks: &dyn PolicyHooks,
 ) -> Vec<(String, std::result::Result<(), String>)> {
-    // One notion of silent: the policy may lengthen the threshold, never shorten it.
     let floor = shared.borrow().settings.heartbeat_timeout;
-    let threshold = match hooks.silent_after() {
-        Ok(t) if t >= floor => t,
-        Ok(t) => {
-            log::warn!(
-                "{}: the policy's silent_after ({t} s) is shorter than [timeouts] heartbeat ({floor} s); using {floor} s: a policy may lengthen the threshold, never shorten it",
-                shared.borrow().node()
-            );
-            floor
-        }
-        Err(e) => {
-            log::warn!(
-                "{}: the policy's silent_after failed ({e}); using [timeouts] heartbeat ({floor} s)",
-                shared.borrow().node()
-            );
-            floor
-        }
-    };
+    let (threshold, warning) = silent_threshold(floor, hooks.silent_after());
+    if let Some(w) = warning {
+        log::warn!("{}: {w}", shared.borrow().node());
+    }
     shared.borrow_mut().settings.silent_after = threshold;
     let links = shared.borrow().links.clone();
     let mut results = Vec::new();
@@ -401,6 +416,30 @@ pub fn run_links(
     }
     mail_skews(shared, hooks, &links);
     results
+}
+
+/// One notion of silent: the threshold is the policy's `silent_after`, never below
+/// `[timeouts] heartbeat` (`floor`): a policy may lengthen it, never shorten it. Also says
+/// why the policy's value was not taken, when it was not.
+pub fn silent_threshold(
+    floor: i64,
+    policy: std::result::Result<i64, String>,
+) -> (i64, Option<String>) {
+    match policy {
+        Ok(t) if t >= floor => (t, None),
+        Ok(t) => (
+            floor,
+            Some(format!(
+                "the policy's silent_after ({t} s) is shorter than [timeouts] heartbeat ({floor} s); using {floor} s: a policy may lengthen the threshold, never shorten it"
+            )),
+        ),
+        Err(e) => (
+            floor,
+            Some(format!(
+                "the policy's silent_after failed ({e}); using [timeouts] heartbeat ({floor} s)"
+            )),
+        ),
+    }
 }
 
 fn run_link(

@@ -153,7 +153,7 @@ pub fn after(c: &mut RunCtx, link: &Link, policy_ok: bool) -> Result<()> {
                 unexpected(c, link, role, ch.as_ref())?;
             }
         } else if let Err(why) = c.carries_data(link)? {
-            give_up(c, link, ch.as_ref(), &why)?;
+            give_up(c, link, ch.as_ref(), &why.to_string(), why.kind())?;
         } else if let Some(mine) = &mine {
             let rank = |r: &StateRow| (-r.weight, r.local_index.unwrap_or(1000), r.host.clone());
             let first = rows
@@ -181,6 +181,7 @@ pub fn after(c: &mut RunCtx, link: &Link, policy_ok: bool) -> Result<()> {
                 link,
                 ch.as_ref(),
                 "its channel is configured but does not run",
+                FailureKind::Connect,
             )?;
         } else {
             c.refresh(link, Some(Role::No), SourceUpdate::Clear)?;
@@ -242,15 +243,20 @@ fn unexpected(
 
 /// The replica's channel does not carry data and the policy left it: the node gives the link
 /// up as `Failed`, so another node can take it, and records why.
-fn give_up(c: &mut RunCtx, link: &Link, ch: Option<&ReplicaStatus>, why: &str) -> Result<()> {
+/// `kind` is what is recorded unless the channel shows an SQL error.
+fn give_up(
+    c: &mut RunCtx,
+    link: &Link,
+    ch: Option<&ReplicaStatus>,
+    why: &str,
+    kind: FailureKind,
+) -> Result<()> {
     let me = c.node();
     let sql_error = ch.map(|s| s.last_sql_error.clone()).unwrap_or_default();
-    let kind = if !sql_error.is_empty() {
-        FailureKind::Sql
-    } else if why.starts_with("its source") {
-        FailureKind::Unreachable
+    let kind = if sql_error.is_empty() {
+        kind
     } else {
-        FailureKind::Connect
+        FailureKind::Sql
     };
     let already = c.backend.last_failure(link)?.is_some();
     c.stop_and_reset(link)?;

@@ -29,18 +29,20 @@ fn writable(c: &RunCtx, what: &str) -> bool {
     false
 }
 
+/// The interlock of every way to `Yes` but `propose`: [`RunCtx::may_be_yes`].
+fn yes_allowed(c: &mut RunCtx, link: &Link, what: &str) -> Res<()> {
+    c.may_be_yes(link)
+        .map_err(host)?
+        .map_err(|why| format!("{what}(link, \"Yes\") refused on {}: {why}", c.node()))
+}
+
 /// `insert_row(link, state)`: adds this node's row, as `No`, or as `Yes` for a node whose
 /// channel already carries data and that no other node contests (a link configured by hand).
 pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
     match role {
         Role::No => {}
         Role::Yes => {
-            if let Err(why) = c.may_be_yes(link).map_err(host)? {
-                return Err(format!(
-                    "insert_row(link, \"Yes\") refused on {}: {why}",
-                    c.node()
-                ));
-            }
+            yes_allowed(c, link, "insert_row")?;
         }
         Role::Proposed => {
             return Err("insert_row: Proposed is reached only through propose(link)".into());
@@ -69,12 +71,7 @@ pub fn set_state(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
             );
         }
         Role::Yes => {
-            if let Err(why) = c.may_be_yes(link).map_err(host)? {
-                return Err(format!(
-                    "set_state(link, \"Yes\") refused on {}: {why}",
-                    c.node()
-                ));
-            }
+            yes_allowed(c, link, "set_state")?;
         }
         Role::No | Role::Failed => {}
     }
@@ -254,10 +251,6 @@ pub fn probe(c: &mut RunCtx, link: &Link, src: &SourceAddr) -> Probed {
     }
 }
 
-fn not_connected(detail: String) -> Res<ConnectOutcome> {
-    Ok(ConnectOutcome::NotRunning(detail))
-}
-
 /// `connect(link, source)`: this node must hold the link (`Proposed` or `Yes`) and nobody
 /// else may; the heartbeat is refreshed first (so a failover over many sources never makes
 /// this node look silent); the candidate must answer and be Primary and Synced; every node
@@ -271,13 +264,13 @@ pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<ConnectOutcome
     let p = probe(c, l, src);
     let Some(found) = p.probe.filter(|_| p.ok) else {
         log::warn!("{node}: {}: source {}: {}", l.name, src.address(), p.detail);
-        return not_connected(p.detail);
+        return Ok(ConnectOutcome::NotRunning(p.detail));
     };
     let domains = match domains(c, l, found.gtid_domain_id) {
         Ok(d) => d,
         Err(detail) => {
             log::warn!("{node}: {}: {detail}", l.name);
-            return not_connected(detail);
+            return Ok(ConnectOutcome::NotRunning(detail));
         }
     };
     fence_silent_holders(c, l, &rows, &fresh)?;

@@ -37,7 +37,7 @@ fn host_err(e: crate::error::Error) -> Box<EvalAltResult> {
 }
 
 /// The node's facts as a policy sees them.
-pub fn facts_map(f: &NodeFacts, address: Option<&str>) -> Map {
+fn facts_map(f: &NodeFacts, address: Option<&str>) -> Map {
     let mut m = Map::new();
     m.insert("name".into(), f.name.clone().into());
     m.insert("cluster".into(), f.cluster.clone().into());

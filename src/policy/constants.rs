@@ -64,7 +64,7 @@ fn map<K: Into<String>, V: Into<Dynamic>>(
 }
 
 /// Every constant, by name.
-pub fn all() -> Vec<Names> {
+fn all() -> Vec<Names> {
     raw()
         .into_iter()
         .map(|(constant, values)| Names { constant, values })
@@ -97,7 +97,10 @@ fn raw() -> Vec<(&'static str, BTreeMap<String, Dynamic>)> {
             "NODE_STATE",
             map(LocalState::KNOWN.map(|s| (s.name(), s.code()))),
         ),
-        ("CONNECT", map(ConnectOutcome::NAMES)),
+        (
+            "CONNECT",
+            map(ConnectOutcome::NAMES.map(|n| (n.replace('-', "_"), n))),
+        ),
         ("EVENT", map(Event::ALL.map(|e| (e.key(), e.as_str())))),
     ]
 }

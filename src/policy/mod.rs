@@ -148,19 +148,29 @@ impl Policy {
     }
 
     /// The policy's `silent_after(settings)`, for `status`, which does not run the policy: an
-    /// engine with `settings()` only. `None` when it fails.
-    pub fn silent_after(&self, settings: &Settings) -> Option<i64> {
+    /// engine with `settings()` only.
+    pub fn silent_after(&self, settings: &Settings) -> std::result::Result<i64, String> {
         let mut engine = engine::sandboxed(self.max_operations);
         let s = settings.clone();
         engine.register_fn("settings", move || api::settings_map(&s));
-        call(
-            &engine,
+        self.call_silent_after(&engine, settings)
+    }
+
+    /// Calls `silent_after(settings)` on an engine and takes its number of seconds.
+    fn call_silent_after(
+        &self,
+        engine: &Engine,
+        settings: &Settings,
+    ) -> std::result::Result<i64, String> {
+        let v = call(
+            engine,
             &self.ast,
             "silent_after",
-            (api::settings_map(settings),),
+            (Dynamic::from_map(api::settings_map(settings)),),
         )
-        .ok()
-        .and_then(|v| v.as_int().ok())
+        .map_err(|e| self.describe(&e))?;
+        v.as_int()
+            .map_err(|t| format!("silent_after returned a {t}, not a number of seconds"))
     }
 
     fn describe(&self, e: &EvalAltResult) -> String {
@@ -209,16 +219,8 @@ impl PolicyHooks for Hooks<'_> {
     }
 
     fn silent_after(&self) -> std::result::Result<i64, String> {
-        let s = api::settings_map(&self.shared.borrow().settings);
-        let v = call(
-            self.engine,
-            &self.policy.ast,
-            "silent_after",
-            (Dynamic::from_map(s),),
-        )
-        .map_err(|e| self.policy.describe(&e))?;
-        v.as_int()
-            .map_err(|t| format!("silent_after returned a {t}, not a number of seconds"))
+        let settings = self.shared.borrow().settings.clone();
+        self.policy.call_silent_after(self.engine, &settings)
     }
 
     fn mail(
