@@ -5,16 +5,21 @@
 
 use super::{Event, RunCtx};
 use crate::config::topology::Link;
-use crate::db::clock::FenceMemo;
+use crate::db::clock::{FenceMemo, Freshness};
 use crate::db::state::StateRow;
 use crate::error::Result;
 use crate::exec::{Action, FenceOutcome, Outcome};
 
 /// Stops a peer's channel before this node (or another) replicates in its place. A peer that
 /// does not answer is down, or cut off from the cluster, where it stops its own channel.
-/// Returns whether a channel was stopped; remembers the attempt for the peer's report.
+/// Returns whether a channel was stopped; remembers the attempt for the peer's report. A peer
+/// is fenced once per link and run.
 pub fn fence(c: &mut RunCtx, link: &Link, r: &StateRow, why: &str) -> Result<bool> {
+    if c.was_fenced(link, &r.host) {
+        return Ok(false);
+    }
     let outcome = fence_once(c, link, r, why)?;
+    c.fenced.insert((link.key.clone(), r.host.clone()));
     if let Some(rep) = &r.report {
         c.observations.note_fenced(
             &link.key,
@@ -27,6 +32,38 @@ pub fn fence(c: &mut RunCtx, link: &Link, r: &StateRow, why: &str) -> Result<boo
         );
     }
     Ok(outcome == Some(true))
+}
+
+/// Fence before holding: every node that held the link and went silent may still replicate,
+/// so its channel is stopped before this node takes the link (`connect`), marks itself `Yes`
+/// (a channel it already runs), or demotes it (after which its row no longer says it held the
+/// link, as with a node that runs the original script and does not report). Each is fenced
+/// once per run; the heartbeat is refreshed after a fence that contacted a peer, since it
+/// may have waited on one that does not answer.
+pub fn silent_holders(
+    c: &mut RunCtx,
+    link: &Link,
+    rows: &[StateRow],
+    fresh: &Freshness,
+) -> Result<()> {
+    let silent: Vec<&StateRow> = rows
+        .iter()
+        .filter(|r| fresh.silent_holder(r) && !c.was_fenced(link, &r.host))
+        .collect();
+    let contacts = c.fence_contacts;
+    for r in &silent {
+        fence(c, link, r, "it went silent while holding the link")?;
+    }
+    if c.fence_contacts > contacts {
+        c.refresh_all()?;
+    }
+    Ok(())
+}
+
+/// As [`silent_holders`], on the rows as they are now.
+pub fn silent_holders_now(c: &mut RunCtx, link: &Link) -> Result<()> {
+    let (rows, fresh) = c.read_rows(link)?;
+    silent_holders(c, link, &rows, &fresh)
 }
 
 /// One fence: `Some(stopped)` when the peer answered, `None` when it could not be reached.
@@ -44,6 +81,7 @@ fn fence_once(c: &mut RunCtx, link: &Link, r: &StateRow, why: &str) -> Result<Op
         );
         return Ok(None);
     };
+    c.fence_contacts += 1;
     let o = c.apply(Action::Fence {
         host: r.host.clone(),
         address: address.clone(),

@@ -191,8 +191,13 @@ pub struct RunCtx {
     /// The current source's health, checked once per run on a replica: `Err(why)` when it is
     /// not worth replicating from.
     source_check: HashMap<String, std::result::Result<(), String>>,
-    /// Links whose silent holders were fenced in this run.
-    fenced: HashSet<String>,
+    /// The peers fenced in this run, by link key and host: each is fenced once.
+    fenced: HashSet<(String, String)>,
+    /// How many peers this run connected to (or tried to) to fence them.
+    fence_contacts: u64,
+    /// Whether the policy's `manage_link` is running: only then may a primitive change
+    /// anything (not from `silent_after` or `mail`, which also run on a paused node).
+    in_manage_link: bool,
     /// Fences that stopped a channel and are not yet counted in a report, by link key.
     new_fences: HashMap<String, u64>,
 }
@@ -223,6 +228,8 @@ impl RunCtx {
             has_row: HashSet::new(),
             source_check: HashMap::new(),
             fenced: HashSet::new(),
+            in_manage_link: false,
+            fence_contacts: 0,
             new_fences: HashMap::new(),
         }
     }
@@ -377,6 +384,17 @@ impl RunCtx {
         })
     }
 
+    /// Whether a primitive may change something now: only while the policy's `manage_link`
+    /// runs. `silent_after` and `mail` may read, log and notify.
+    pub fn policy_may_change(&self) -> bool {
+        self.in_manage_link
+    }
+
+    /// Whether a peer was fenced for a link in this run.
+    pub fn was_fenced(&self, link: &Link, host: &str) -> bool {
+        self.fenced.contains(&(link.key.clone(), host.to_string()))
+    }
+
     /// Queues a notification for the policy's `mail` hook.
     pub fn mail(&mut self, event: Event, subject: String, body: String) {
         self.host_mail.push(HostMail {
@@ -454,7 +472,9 @@ fn run_link(
         Ok(phases::Decision::Done) => return Ok(()),
         Err(e) => return Err(e),
     };
+    shared.borrow_mut().in_manage_link = true;
     let policy = hooks.manage_link(link);
+    shared.borrow_mut().in_manage_link = false;
     send_host_mail(shared, hooks, link);
     // The rules hold whatever the policy did, also when it failed; but a node whose policy
     // fails does not report, so it looks silent, like a node whose manager does not run.
@@ -475,13 +495,30 @@ fn run_link(
 fn send_host_mail(shared: &Shared, hooks: &dyn PolicyHooks, link: &Link) {
     let pending = std::mem::take(&mut shared.borrow_mut().host_mail);
     for m in pending {
-        if let Err(e) = hooks.mail(link, m.event.as_str(), &m.subject, &m.body) {
-            log::error!(
-                "{}: the policy's mail hook failed for {:?}: {e}",
-                shared.borrow().node(),
-                m.subject
-            );
-        }
+        mail_through_policy(shared, hooks, link, m);
+    }
+}
+
+/// One host notification through the policy's `mail` hook. When the hook fails, the alarm is
+/// not lost: the host sends it as it is, saying why.
+fn mail_through_policy(shared: &Shared, hooks: &dyn PolicyHooks, link: &Link, m: HostMail) {
+    let Err(e) = hooks.mail(link, m.event.as_str(), &m.subject, &m.body) else {
+        return;
+    };
+    let node = shared.borrow().node();
+    log::error!(
+        "{node}: the policy's mail hook failed for {:?}: {e}; sending the host's mail as it is",
+        m.subject
+    );
+    let mail = crate::exec::mail::Mail {
+        subject: m.subject,
+        body: format!(
+            "{}\n\n(Sent by the host as it is: the policy's mail hook failed: {e})",
+            m.body
+        ),
+    };
+    if let Err(e) = shared.borrow_mut().apply(Action::Notify(mail)) {
+        log::error!("{node}: the host's mail could not be sent either: {e}");
     }
 }
 
@@ -505,9 +542,12 @@ fn mail_skews(shared: &Shared, hooks: &dyn PolicyHooks, links: &[Link]) {
                 k.host,
                 k.host
             );
-            if let Err(e) = hooks.mail(link, Event::ClockSkew.as_str(), &subject, &body) {
-                log::error!("{node}: the policy's mail hook failed: {e}");
-            }
+            let m = HostMail {
+                event: Event::ClockSkew,
+                subject,
+                body,
+            };
+            mail_through_policy(shared, hooks, link, m);
         }
     }
 }

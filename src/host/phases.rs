@@ -147,6 +147,7 @@ pub fn after(c: &mut RunCtx, link: &Link, policy_ok: bool) -> Result<()> {
         if role != Some(Role::Yes) {
             let complete = role == Some(Role::Proposed) && c.may_be_yes(link)?.is_ok();
             if complete {
+                super::fence::silent_holders_now(c, link)?;
                 let source = c.current_source(link)?;
                 c.refresh(link, Some(Role::Yes), source)?;
             } else {

@@ -16,6 +16,19 @@ fn host(e: crate::error::Error) -> String {
     e.to_string()
 }
 
+/// A primitive that changes something runs only from the policy's `manage_link`: the
+/// host's rules run around that call, and not around `silent_after` or `mail`, which also run
+/// on a paused node.
+fn may_change(c: &RunCtx, what: &str) -> Res<()> {
+    if c.policy_may_change() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} refused on {}: a primitive that changes something is called only from manage_link (silent_after and mail may read, log and notify)",
+        c.node()
+    ))
+}
+
 /// The node may not write the state table outside the Primary component; the write is
 /// skipped with a line in the log.
 fn writable(c: &RunCtx, what: &str) -> bool {
@@ -30,15 +43,26 @@ fn writable(c: &RunCtx, what: &str) -> bool {
 }
 
 /// The interlock of every way to `Yes` but `propose`: [`RunCtx::may_be_yes`].
+/// A node that becomes `Yes` with a channel it already runs fences the silent holders first.
 fn yes_allowed(c: &mut RunCtx, link: &Link, what: &str) -> Res<()> {
     c.may_be_yes(link)
         .map_err(host)?
-        .map_err(|why| format!("{what}(link, \"Yes\") refused on {}: {why}", c.node()))
+        .map_err(|why| format!("{what}(link, \"Yes\") refused on {}: {why}", c.node()))?;
+    fence::silent_holders_now(c, link).map_err(host)
 }
 
 /// `insert_row(link, state)`: adds this node's row, as `No`, or as `Yes` for a node whose
 /// channel already carries data and that no other node contests (a link configured by hand).
 pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
+    may_change(c, "insert_row")?;
+    let (rows, _) = c.read_rows(link).map_err(host)?;
+    if rows.iter().any(|r| r.host == c.node()) {
+        return Err(format!(
+            "insert_row refused on {}: it already has a row for {}; use set_state",
+            c.node(),
+            link.name
+        ));
+    }
     match role {
         Role::No => {}
         Role::Yes => {
@@ -63,6 +87,7 @@ pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
 /// `set_state(link, state)`: `No` and `Failed` always; `Yes` only under [`RunCtx::may_be_yes`];
 /// `Proposed` never (only `propose` reaches it).
 pub fn set_state(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
+    may_change(c, "set_state")?;
     match role {
         Role::Proposed => {
             return Err(
@@ -89,6 +114,7 @@ pub fn set_state(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
 
 /// `heartbeat(link)`: refreshes this node's row and report.
 pub fn heartbeat(c: &mut RunCtx, link: &Link) -> Res<bool> {
+    may_change(c, "heartbeat")?;
     if !writable(c, "heartbeat") {
         return Ok(false);
     }
@@ -100,6 +126,7 @@ pub fn heartbeat(c: &mut RunCtx, link: &Link) -> Res<bool> {
 /// `demote(link, host)`: sets a silent peer's `Yes` to `No`, only if the host judges it silent
 /// and it is still silent when the statement runs. `false` when nothing was demoted.
 pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
+    may_change(c, "demote")?;
     if peer == c.node() {
         return Err("demote: use set_state to change this node's own row".into());
     }
@@ -123,6 +150,8 @@ pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
         Some(r) => SilenceGuard::Seq(r.seq),
         None => SilenceGuard::OlderThan(c.threshold()),
     };
+    // Once demoted, its row no longer says it held the link: fence it now.
+    fence::silent_holders(c, link, std::slice::from_ref(row), &fresh).map_err(host)?;
     let o = c
         .apply(Action::DemoteSilent {
             key: link.key.clone(),
@@ -140,6 +169,7 @@ pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
 
 /// `propose(link)`: the race-safe move to `Proposed`; `true` if this node won.
 pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
+    may_change(c, "propose")?;
     if !c.backend.facts().can_act() {
         log::warn!(
             "{}: propose refused: the node is not Primary and Synced/Donor",
@@ -170,6 +200,7 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
 
 /// `record_failure(link, kind, detail)`.
 pub fn record_failure(c: &mut RunCtx, link: &Link, kind: FailureKind, detail: &str) -> Res<bool> {
+    may_change(c, "record_failure")?;
     if !writable(c, "record_failure") {
         return Ok(false);
     }
@@ -184,6 +215,7 @@ pub fn record_failure(c: &mut RunCtx, link: &Link, kind: FailureKind, detail: &s
 
 /// `clear_failure(link)`.
 pub fn clear_failure(c: &mut RunCtx, link: &Link) -> Res<bool> {
+    may_change(c, "clear_failure")?;
     if !writable(c, "clear_failure") {
         return Ok(false);
     }
@@ -196,6 +228,7 @@ pub fn clear_failure(c: &mut RunCtx, link: &Link) -> Res<bool> {
 
 /// `stop_replica(link)`.
 pub fn stop_replica(c: &mut RunCtx, link: &Link) -> Res<bool> {
+    may_change(c, "stop_replica")?;
     c.stop_and_reset(link).map_err(host)
 }
 
@@ -257,8 +290,8 @@ pub fn probe(c: &mut RunCtx, link: &Link, src: &SourceAddr) -> Probed {
 /// that held the link and went silent is fenced (once per run); then stop, `CHANGE`, `START`,
 /// and a poll until both threads run and still run a second later.
 pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<ConnectOutcome> {
+    may_change(c, "connect")?;
     let (rows, fresh) = may_connect(c, l)?;
-    c.refresh_all().map_err(host)?;
     // A login alone is not enough: the candidate must be in its cluster's Primary component.
     let node = c.node();
     let p = probe(c, l, src);
@@ -273,12 +306,17 @@ pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<ConnectOutcome
             return Ok(ConnectOutcome::NotRunning(detail));
         }
     };
-    fence_silent_holders(c, l, &rows, &fresh)?;
+    fence::silent_holders(c, l, &rows, &fresh).map_err(host)?;
     start_channel(c, l, src, domains)
 }
 
 /// The interlock of `connect`: the node acts, has attempts left, holds the link (`Proposed` or
 /// `Yes`), and nobody else does. The rows it decided on.
+///
+/// The heartbeat is refreshed before the rows are read: a peer that judged this node silent
+/// demotes it with a guard on its report sequence, which the refresh moves. Either the
+/// demotion commits first and this node reads its row as `No` and refuses, or the refresh
+/// does and the demotion changes nothing: the two never both replicate.
 fn may_connect(
     c: &mut RunCtx,
     l: &Link,
@@ -298,6 +336,7 @@ fn may_connect(
             l.name
         ));
     }
+    c.refresh_all().map_err(host)?;
     let (rows, fresh) = c.read_rows(l).map_err(host)?;
     match rows.iter().find(|r| r.host == node) {
         Some(r) if matches!(r.role, Role::Proposed | Role::Yes) => {}
@@ -352,28 +391,6 @@ fn domains(c: &mut RunCtx, l: &Link, source: Option<u32>) -> Result<Vec<u32>, St
         }
     }
     Ok(v)
-}
-
-/// Fence before takeover, once per link and run: a node that held the link and went silent
-/// may still replicate.
-fn fence_silent_holders(
-    c: &mut RunCtx,
-    l: &Link,
-    rows: &[crate::db::state::StateRow],
-    fresh: &crate::db::clock::Freshness,
-) -> Res<()> {
-    if !c.fenced.insert(l.key.clone()) {
-        return Ok(());
-    }
-    let silent: Vec<_> = rows.iter().filter(|r| fresh.silent_holder(r)).collect();
-    for r in &silent {
-        fence::fence(c, l, r, "it went silent while holding the link").map_err(host)?;
-    }
-    // Fencing may have waited on peers that do not answer.
-    if !silent.is_empty() {
-        c.refresh_all().map_err(host)?;
-    }
-    Ok(())
 }
 
 /// Stop, `CHANGE`, `START`, and wait for both threads to run.

@@ -38,8 +38,6 @@ pub struct Policy {
     pub max_operations: u64,
     /// The built-in functions the site file replaced.
     pub overrides: Vec<String>,
-    /// Where `manage_link` comes from, for error messages.
-    entry_source: String,
 }
 
 impl std::fmt::Debug for Policy {
@@ -75,7 +73,6 @@ impl Policy {
                 name: DEFAULT_POLICY_NAME.into(),
                 max_operations,
                 overrides: Vec::new(),
-                entry_source: DEFAULT_POLICY_NAME.into(),
             });
         };
         let name = path.display().to_string();
@@ -100,11 +97,6 @@ impl Policy {
             .iter_functions()
             .map(|f| format!("{}/{}", f.name, f.params.len()))
             .collect();
-        let entry_source = if overrides.iter().any(|o| o == &format!("{ENTRY}/2")) {
-            name.clone()
-        } else {
-            DEFAULT_POLICY_NAME.to_string()
-        };
         let ast = base.merge(&site);
         if !ast
             .iter_functions()
@@ -122,7 +114,6 @@ impl Policy {
             name,
             max_operations,
             overrides,
-            entry_source,
         })
     }
 
@@ -168,13 +159,20 @@ impl Policy {
             "silent_after",
             (Dynamic::from_map(api::settings_map(settings)),),
         )
-        .map_err(|e| self.describe(&e))?;
+        .map_err(|e| self.describe(&e, "silent_after/1"))?;
         v.as_int()
             .map_err(|t| format!("silent_after returned a {t}, not a number of seconds"))
     }
 
-    fn describe(&self, e: &EvalAltResult) -> String {
-        describe(e, &self.entry_source)
+    /// A runtime error of a hook the host called (`name/arity`), located in the file that
+    /// defines it: the site file when it overrides the hook, else the built-in policy.
+    fn describe(&self, e: &EvalAltResult, hook: &str) -> String {
+        let source = if self.overrides.iter().any(|o| o == hook) {
+            &self.name
+        } else {
+            DEFAULT_POLICY_NAME
+        };
+        describe(e, source)
     }
 }
 
@@ -215,7 +213,7 @@ impl PolicyHooks for Hooks<'_> {
         );
         call(self.engine, &self.policy.ast, ENTRY, args)
             .map(|_| ())
-            .map_err(|e| self.policy.describe(&e))
+            .map_err(|e| self.policy.describe(&e, &format!("{ENTRY}/2")))
     }
 
     fn silent_after(&self) -> std::result::Result<i64, String> {
@@ -239,7 +237,7 @@ impl PolicyHooks for Hooks<'_> {
         );
         call(self.engine, &self.policy.ast, "mail", args)
             .map(|_| ())
-            .map_err(|e| self.policy.describe(&e))
+            .map_err(|e| self.policy.describe(&e, "mail/5"))
     }
 }
 

@@ -638,6 +638,107 @@ fn a_restarted_node_with_a_leftover_proposal_withdraws_and_the_real_replica_goes
 }
 
 #[test]
+fn a_silent_holder_that_does_not_report_is_fenced_before_it_is_demoted() {
+    // A node of the original script has no report: once demoted, nothing would say it held
+    // the link, so the fence comes first.
+    let s = sim("script_holder_is_fenced_before_it_is_demoted").ok();
+    let fence = s.at("[on DC1-2 at 10.0.1.2:3306] STOP SLAVE 'DC1-DC2'");
+    let demote = s.at("SET isReplica = 'No', lastUpdate = NOW() WHERE connectionName = 'DC1-DC2' AND host = 'DC1-2'");
+    assert!(fence < demote && demote < s.at("CHANGE MASTER 'DC1-DC2'"));
+    assert!(
+        s.final_state()
+            .starts_with("DC1-DC2: rows DC1-1=Yes DC1-2=No")
+    );
+}
+
+#[test]
+fn a_node_adopting_a_channel_it_runs_fences_a_silent_holder_first() {
+    let s = sim("adopting_a_channel_fences_a_silent_holder").ok();
+    assert!(
+        s.at("[on DC1-2 at 10.0.1.2:3306] STOP SLAVE 'DC1-DC2'")
+            < s.at("INSERT INTO percona.replication (host, connectionName, localIndex, isReplica")
+    );
+    assert!(s.has("'DC1-1', 'DC1-DC2', 0, 'Yes'"));
+}
+
+#[test]
+fn silent_after_and_mail_hooks_cannot_change_anything() {
+    // silent_after also runs on a paused node, and mail after the host's rules: neither may
+    // propose or replicate, whatever the policy writes there.
+    let s = with_policy(
+        "paused_idle_node_marks_itself",
+        "fn silent_after(s) {\n    for l in links() { if propose(l) { connect(l, l.sources[0]); } }\n    s.heartbeat_timeout\n}\nfn manage_link(node, link) { }\n",
+    )
+    .ok();
+    assert!(
+        !s.has("'Proposed'") && !s.has("CHANGE MASTER"),
+        "{}",
+        s.out.all()
+    );
+    assert!(
+        s.out.stderr.contains("propose refused on DC1-1: a primitive that changes something is called only from manage_link"),
+        "{}",
+        s.out.all()
+    );
+    let s = with_policy(
+        "row_yes_but_no_channel",
+        "fn manage_link(node, link) { }\nfn mail(node, link, event, subject, body) {\n    if propose(link) { connect(link, link.sources[0]); }\n}\n",
+    );
+    assert!(
+        !s.has("'Proposed'") && !s.has("CHANGE MASTER"),
+        "{}",
+        s.out.all()
+    );
+    assert!(
+        s.out.stderr.contains("propose refused on DC1-1"),
+        "{}",
+        s.out.all()
+    );
+}
+
+#[test]
+fn a_node_cannot_add_a_second_row_for_a_link() {
+    // Live, the primary key would refuse it; dry-run and simulate must refuse it too.
+    let s = with_policy(
+        "healthy_replica_elsewhere",
+        "fn manage_link(node, link) { insert_row(link, ROLE.No); }\n",
+    );
+    assert_eq!(s.out.code, 1, "{}", s.out.all());
+    assert!(
+        s.out
+            .stdout
+            .contains("insert_row refused on DC1-1: it already has a row")
+    );
+    assert!(
+        !s.has("INSERT INTO percona.replication (host"),
+        "{}",
+        s.out.all()
+    );
+}
+
+#[test]
+fn a_host_alarm_is_sent_as_it_is_when_the_policy_mail_hook_fails() {
+    let s = with_policy(
+        "two_replicas_lower_rank_stops",
+        "fn mail(node, link, event, subject, body) { throw \"boom\"; }\n",
+    )
+    .ok();
+    assert!(
+        s.mails()
+            .iter()
+            .any(|m| m.contains("two replicas, DC1-2 stopped")),
+        "{}",
+        s.out.all()
+    );
+    assert!(
+        s.out.stdout.contains("the policy's mail hook failed: ")
+            && s.out.stdout.contains("site.rhai:1:45: Runtime error: boom"),
+        "the mail says why it is plain, and where the hook failed: {}",
+        s.out.all()
+    );
+}
+
+#[test]
 fn a_silent_holder_is_fenced_before_the_new_replica_starts() {
     let s = sim("silent_replica_is_fenced_before_takeover").ok();
     // Demoted only if its report sequence still stands at 55: no clock involved.
@@ -645,7 +746,14 @@ fn a_silent_holder_is_fenced_before_the_new_replica_starts() {
     let proposed = s.at("SET isReplica = 'Proposed'");
     let fence = s.at("[on DC1-2 at 10.0.1.2:3306] STOP SLAVE 'DC1-DC2'");
     let change = s.at("CHANGE MASTER 'DC1-DC2'");
-    assert!(demote < proposed && proposed < fence && fence < change);
+    // Fenced before its row stops saying it holds the link, and once.
+    assert!(fence < demote && demote < proposed && proposed < change);
+    assert_eq!(
+        s.sql().iter().filter(|l| l.contains("STOP SLAVE")).count(),
+        1,
+        "{}",
+        s.out.all()
+    );
     assert!(
         s.mails()
             .iter()
