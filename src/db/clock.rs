@@ -454,6 +454,10 @@ mod tests {
         running_no.report.as_mut().unwrap().channel = ChannelState::Stopped;
         assert!(!f.holds(&running_no));
         assert!(!f.holds(&row("me", Role::Yes, None, 10, 0)), "never itself");
+        assert!(
+            !f.holds(&row("p", Role::Yes, None, 500, 0)),
+            "a Yes row silent for longer than the threshold does not hold"
+        );
     }
 
     #[test]

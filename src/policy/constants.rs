@@ -145,6 +145,15 @@ mod tests {
             )
             .unwrap();
         assert!(yes);
+        let no: bool = engine
+            .call_fn(
+                &mut Scope::new(),
+                &ast,
+                "f",
+                ("No".to_string(), "still-failing".to_string(), 4_i64),
+            )
+            .unwrap();
+        assert!(!no, "ROLE.Yes is not \"No\"");
     }
 
     #[test]

@@ -15,7 +15,7 @@
 use crate::harness::{BIN, Out, pxcrm, repo, wait_until};
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -623,7 +623,9 @@ impl Sandbox {
     }
 
     /// After a scenario: stops the writers, lets replication drain (the ticker keeps running),
-    /// and checks the end state. Panics with a description of every violation.
+    /// and checks the end state. Rows still missing on a node when the deadline passes are
+    /// counted as lost and returned, without the other checks, so the scenario reports them
+    /// before it fails; any other violation panics with its description.
     pub fn end_check(
         &self,
         writers: Vec<Writer>,
@@ -641,24 +643,31 @@ impl Sandbox {
         let acked_set: HashSet<String> = acked.iter().cloned().collect();
         // Every acknowledged row on every live node.
         let mut lost: HashMap<String, usize> = HashMap::new();
+        let start = Instant::now();
         for n in self.live_nodes() {
-            let missing = wait_until(&format!("every acknowledged row on {n}"), deadline, || {
-                let present: HashSet<String> = self
-                    .try_sql(&n, "SELECT id FROM sbtest.t")?
-                    .into_iter()
-                    .map(|r| r[0].clone())
-                    .collect();
-                let missing = acked_set.difference(&present).count();
-                if missing == 0 {
-                    Ok(0)
-                } else {
-                    Err(format!(
-                        "{missing} of {} acknowledged rows missing",
-                        acked_set.len()
-                    ))
+            let missing = loop {
+                let missing = self.try_sql(&n, "SELECT id FROM sbtest.t").map(|rows| {
+                    let present: HashSet<String> = rows.into_iter().map(|r| r[0].clone()).collect();
+                    acked_set.difference(&present).count()
+                });
+                match missing {
+                    Ok(0) => break 0,
+                    Ok(m) if start.elapsed() > deadline => break m,
+                    Err(e) if start.elapsed() > deadline => {
+                        panic!("cannot count the rows on {n}: {e}")
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(250)),
                 }
-            });
+            };
             lost.insert(n.clone(), missing);
+        }
+        let rows_lost = lost.values().copied().max().unwrap_or(0);
+        if rows_lost > 0 {
+            eprintln!("rows missing after {deadline:?}: {lost:?}");
+            return EndState {
+                rows_written: written,
+                rows_lost,
+            };
         }
         // No row twice or different: one checksum on every node of every cluster.
         let sums = wait_until("equal checksums on every node", deadline, || {
@@ -716,7 +725,7 @@ impl Sandbox {
         assert!(!sums.is_empty());
         EndState {
             rows_written: written,
-            rows_lost: lost.values().copied().max().unwrap_or(0),
+            rows_lost,
         }
     }
 }
@@ -967,8 +976,26 @@ pub struct Observed {
     /// Per link (channel name): the longest time, after the fault, with no healthy replica.
     pub interruption: BTreeMap<String, Duration>,
     pub samples: usize,
+    /// The nodes the monitor sampled at least once.
+    pub sampled_nodes: BTreeSet<String>,
     /// The longest gap between two samples of a live node.
     pub max_sample_gap: Duration,
+}
+
+impl Observed {
+    /// Fails the test unless the monitor sampled every node: a node it never reached was
+    /// never watched, and "no split brain" would mean nothing for it.
+    pub fn assert_watched(&self, nodes: &[String]) {
+        let missing: Vec<&String> = nodes
+            .iter()
+            .filter(|n| !self.sampled_nodes.contains(*n))
+            .collect();
+        assert!(
+            self.samples > 0 && missing.is_empty(),
+            "the monitor never sampled {missing:?} ({} samples)",
+            self.samples
+        );
+    }
 }
 
 impl Monitor {
@@ -1130,6 +1157,7 @@ fn analyse(samples: &[Sample], fault_at: Duration, end: Duration) -> Observed {
     let mut by_node: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for s in samples {
         by_node.entry(&s.node).or_default().push(s.at);
+        o.sampled_nodes.insert(s.node.clone());
     }
     for (_, mut ts) in by_node {
         ts.sort();
@@ -1167,7 +1195,8 @@ pub fn report(
         "interruption": interruption.join(", "),
         "rows_written": end.map(|e| e.rows_written),
         "rows_lost": end.map(|e| e.rows_lost),
-        "split_brain": observed.split_brain.len(),
+        // Nothing sampled, nothing measured: n/a, never 0.
+        "split_brain": (observed.samples > 0).then_some(observed.split_brain.len()),
         "samples": observed.samples,
         "max_sample_gap_ms": observed.max_sample_gap.as_millis() as u64,
         "notes": notes,
@@ -1180,7 +1209,7 @@ pub fn report(
         interruption.join(", "),
         na(end.map(|e| e.rows_written)),
         na(end.map(|e| e.rows_lost)),
-        observed.split_brain.len(),
+        na((observed.samples > 0).then_some(observed.split_brain.len())),
         observed.samples,
         observed.max_sample_gap.as_millis()
     );

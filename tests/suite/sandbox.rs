@@ -433,7 +433,9 @@ fn a_proposal_is_decided_by_the_same_check_in_dry_run_live_and_simulate() {
         "--policy",
         policy.to_str().unwrap(),
     ]);
+    assert_eq!(sim.code, 0, "{}", sim.all());
     assert!(sim.stdout.contains("DC1-1: ROLLBACK"), "{}", sim.all());
+    assert!(!sim.stdout.contains("'Proposed'"), "{}", sim.all());
     assert!(
         sim.stderr
             .contains("not proposed: DC1-2 already holds the link"),

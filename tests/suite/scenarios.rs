@@ -868,6 +868,11 @@ fn a_site_policy_cannot_reach_proposed_or_yes_without_the_host() {
         "{}",
         s.out.all()
     );
+    assert!(
+        !s.has("'Yes'"),
+        "nothing is written as Yes: {}",
+        s.out.all()
+    );
     // Yes for a node whose channel does not carry data: refused.
     let s = with_policy(
         "restarted_replica_reconnects",
@@ -880,6 +885,8 @@ fn a_site_policy_cannot_reach_proposed_or_yes_without_the_host() {
         "{}",
         s.out.all()
     );
+    assert_eq!(s.out.code, 1, "{}", s.out.all());
+    assert!(!s.has("isReplica = 'Yes'"), "{}", s.out.all());
 }
 
 #[test]
@@ -950,6 +957,11 @@ fn a_policy_may_lengthen_the_silence_threshold_but_never_shorten_it() {
         "{}",
         long.out.all()
     );
+    // Clamped for real: a sequence that stood still for 20 s is not silent, though a 10 s
+    // threshold would have demoted it.
+    let s = with_policy("skewed_clock_is_not_silence", "fn silent_after(s) { 10 }\n").ok();
+    assert_eq!(s.statements().len(), 1, "{}", s.out.all());
+    assert!(!s.has("isReplica = 'No'"), "{}", s.out.all());
     // The same threshold is used by the demotion statement for a node that does not report.
     let s = with_policy("silent_replica_is_replaced", "fn silent_after(s) { 300 }\n").ok();
     assert!(
@@ -1012,8 +1024,9 @@ fn first_difference(want: &str, got: &str) -> String {
 
 #[test]
 fn every_scenario_prints_exactly_its_golden_file() {
-    // PXCRM_BLESS=1 cargo test golden  rewrites the .expected files; review the diff.
-    let bless = std::env::var_os("PXCRM_BLESS").is_some();
+    // PXCRM_BLESS=1 cargo test golden  rewrites the .expected files and fails, so that a bless
+    // run never passes for a comparison: review the diff, then run again without it.
+    let bless = std::env::var("PXCRM_BLESS").as_deref() == Ok("1");
     let dir = repo().join("tests/scenarios");
     let mut scenarios: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -1044,5 +1057,17 @@ fn every_scenario_prints_exactly_its_golden_file() {
             )),
         }
     }
+    // A golden file without its scenario is a test nobody runs.
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|e| e == "expected") && !p.with_extension("toml").exists() {
+            failures.push(format!("{}: no scenario beside it", p.display()));
+        }
+    }
+    assert!(
+        !bless,
+        "PXCRM_BLESS=1: wrote {} golden files; review `git diff tests/scenarios`, then run again without it",
+        scenarios.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
