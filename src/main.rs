@@ -94,12 +94,15 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             scenario,
             policy: file,
         } => {
-            let from_config = match &cli.config {
-                Some(p) => Config::load(p)?.policy.file,
-                None => None,
+            let (from_config, max_operations) = match &cli.config {
+                Some(p) => {
+                    let c = Config::load(p)?.policy;
+                    (c.file, c.max_operations)
+                }
+                None => (None, policy::DEFAULT_MAX_OPERATIONS),
             };
             let file = file.clone().or(from_config);
-            let policy = Policy::load(file.as_deref(), policy::DEFAULT_MAX_OPERATIONS)?;
+            let policy = Policy::load(file.as_deref(), max_operations)?;
             let r = scenario::simulate(scenario, &policy, stdout())?;
             Ok(if r.errors.is_empty() {
                 exit::OK

@@ -15,11 +15,14 @@ HOW IT WORKS:
   source; one that cannot, or whose SQL thread stops, reports Failed so another node takes over;
   one that stops reporting is replaced after the heartbeat timeout, once its channel has been
   stopped on its own server (fenced). A node outside the Primary component stops replicating;
-  a paused node (pause file) changes nothing but keeps reporting. These rules are the binary's:
+  a paused node (pause file) changes nothing but keeps reporting while its channel runs. These
+  rules are the binary's:
   a site policy changes choices (ordering, timeouts, mail), never them.
 
-  Cron line:
-    * * * * * root /usr/local/bin/pxc-replication-manager --config /etc/pxc-replication-manager.toml run
+  Cron line (/etc/cron.d/pxc-replication-manager, as in examples/crontab):
+    * * * * * root /usr/local/bin/pxc-replication-manager \
+        --config /etc/pxc-replication-manager.toml run 2>&1 | logger -t pxc-replication-manager
+  (one line in the crontab; split here for width)
 
 EXAMPLES:
   pxc-replication-manager --config site.toml init --dry-run    # show the DDL for the state table
@@ -31,7 +34,9 @@ EXAMPLES:
 EXIT CODES:
   0  done (also when the pause file exists)
   1  done, but a link's action, a mail or the state file failed: read the log
-  2  bad input: command line, config, option file, policy or scenario (nothing was changed)
+  2  bad input, or a setup the tool cannot work with: command line, config, option file,
+     policy or scenario; an unsupported server, a node outside Galera or without a link
+     (nothing was changed)
   3  cannot connect to the local server, or it refused the credentials
   4  the state table percona.replication is missing or unknown: run `init`
   5  another run holds the lock file
@@ -88,7 +93,8 @@ pub enum Command {
         /// The scenario (TOML): node facts, state rows, channels, which sources answer.
         #[arg(long, value_name = "FILE")]
         scenario: PathBuf,
-        /// A site policy to load on top of the built-in one (default: the config's, if any).
+        /// A site policy to load on top of the built-in one (default: the [policy] file of
+        /// the --config given, if any; /etc/pxc-replication-manager.toml is not read).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },

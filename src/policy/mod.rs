@@ -3,8 +3,9 @@
 //! The built-in policy (`policies/default.rhai`) is embedded in the binary. A site policy is
 //! compiled on top of it: each function the site file defines replaces the built-in function of
 //! the same name and arity, so a site overrides only what it changes (see `policies/*.rhai`).
-//! The host ([`crate::host`]) calls `manage_link(node, link)` once per link on every run, and
-//! `silent_after(settings)` and `mail(...)` for its own choices and notifications.
+//! The host ([`crate::host`]) calls `manage_link(node, link)` once per link on every run of a
+//! node that is Primary and Synced/Donor and not paused, and `silent_after(settings)` and
+//! `mail(...)` for its own choices and notifications (from which nothing may be changed).
 
 pub mod api;
 pub mod constants;
