@@ -12,11 +12,14 @@
 //! * [`exec`]: the servers: node facts, probes, and the one write seam with its three backends;
 //! * [`host`]: the rules that hold whatever the policy does, and the primitives it may call;
 //! * [`policy`]: the Rhai policy and the host API as it sees it;
-//! * [`app`]: the entry points (`run`, `status`, `init`, `simulate`) and the command line.
+//! * [`app`]: the entry points (`run`, `status`, `init`, `simulate`) and the command line;
+//! * [`check`]: the model checker, which runs the real policy and host over a modelled
+//!   cluster in every interleaving (`policy verify`).
 //!
 //! `main.rs` only parses arguments and maps errors to exit codes.
 
 pub mod app;
+pub mod check;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -4,6 +4,7 @@
 use clap::Parser;
 use pxc_replication_manager::app::cli::{Cli, Command, DEFAULT_CONFIG, PolicyCommand};
 use pxc_replication_manager::app::scenario;
+use pxc_replication_manager::check;
 use pxc_replication_manager::config::Config;
 use pxc_replication_manager::error::{Error, exit};
 use pxc_replication_manager::policy::{self, Policy};
@@ -85,6 +86,37 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 p.overrides.join(", ")
             );
             Ok(exit::OK)
+        }
+        Command::Policy(PolicyCommand::Verify {
+            file,
+            deep,
+            model,
+            out,
+        }) => {
+            let policy = Policy::load(file.as_deref(), policy::DEFAULT_MAX_OPERATIONS)?;
+            println!(
+                "policy verify: {}",
+                match file {
+                    Some(f) => format!("{} on top of the built-in policy", f.display()),
+                    None => "the built-in policy".into(),
+                }
+            );
+            let mut bounds = if *deep {
+                check::Bounds::deep()
+            } else {
+                check::Bounds::standard()
+            };
+            if let Some(n) = model {
+                if *n == 0 || *n > bounds.len() {
+                    return Err(Error::Node(format!(
+                        "--model {n}: there are models 1 to {}",
+                        bounds.len()
+                    )));
+                }
+                bounds = vec![bounds.swap_remove(n - 1)];
+            }
+            let ok = check::verify(&policy, bounds, out.as_deref(), &mut stdout())?;
+            Ok(if ok { exit::OK } else { exit::PARTIAL })
         }
         Command::Policy(PolicyCommand::Show) => {
             print!("{}", policy::DEFAULT_POLICY);

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// What this node has watched of one peer's report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Seen {
     /// The sequence last seen.
     pub seq: u64,
@@ -32,7 +32,7 @@ pub struct Seen {
 }
 
 /// A peer whose clock is off by more than a quarter of the threshold.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Skew {
     pub host: String,
     /// `true`: the peer's clock is ahead of this node's; `false`: behind.
@@ -53,7 +53,7 @@ impl Skew {
 }
 
 /// A fence this node tried on a silent peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FenceMemo {
     /// The peer's report sequence then: a peer that reports again is judged afresh.
     pub seq: u64,
@@ -64,7 +64,7 @@ pub struct FenceMemo {
 }
 
 /// What a node remembers between runs.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, Hash)]
 pub struct Observations {
     #[serde(skip)]
     path: Option<PathBuf>,
@@ -267,6 +267,55 @@ impl Observations {
             .entry(key.to_string())
             .or_default()
             .insert(host.to_string(), memo);
+    }
+
+    /// For the model checker, which keeps its worlds finite: rewrites every remembered time
+    /// with `time` and every remembered report sequence with `seq(link key, host, seq)`.
+    pub fn rewrite(&mut self, time: impl Fn(i64) -> i64, seq: impl Fn(&str, &str, u64) -> u64) {
+        for (key, peers) in &mut self.links {
+            for (host, s) in peers.iter_mut() {
+                s.seq = seq(key, host, s.seq);
+                s.since = time(s.since);
+                s.checked = time(s.checked);
+            }
+        }
+        for (key, peers) in &mut self.fenced {
+            for (host, f) in peers.iter_mut() {
+                f.seq = seq(key, host, f.seq);
+                f.at = time(f.at);
+            }
+        }
+    }
+
+    /// For the model checker, whose clocks agree: forgets what no rule can read again. A
+    /// remembered sequence that the peer's report has moved past (`current` gives the
+    /// reported one) reads as "moved" like no memory at all, and `checked` only bounds a
+    /// clock skew, so it is set to `since`.
+    pub fn forget_stale(&mut self, current: impl Fn(&str, &str) -> Option<u64>) {
+        for (key, peers) in &mut self.links {
+            peers.retain(|host, s| current(key, host) == Some(s.seq));
+            for s in peers.values_mut() {
+                s.checked = s.since;
+            }
+        }
+        for (key, peers) in &mut self.fenced {
+            peers.retain(|host, f| current(key, host) == Some(f.seq));
+        }
+        self.links.retain(|_, m| !m.is_empty());
+        self.fenced.retain(|_, m| !m.is_empty());
+    }
+
+    /// Every remembered report sequence, as `(link key, host, seq)`.
+    pub fn sequences(&self) -> Vec<(String, String, u64)> {
+        let seen = self
+            .links
+            .iter()
+            .flat_map(|(k, m)| m.iter().map(move |(h, s)| (k.clone(), h.clone(), s.seq)));
+        let fenced = self
+            .fenced
+            .iter()
+            .flat_map(|(k, m)| m.iter().map(move |(h, f)| (k.clone(), h.clone(), f.seq)));
+        seen.chain(fenced).collect()
     }
 
     /// For scenarios: this node has seen `host`'s sequence `seq` stand still since `since`.

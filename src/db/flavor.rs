@@ -317,7 +317,7 @@ impl Dialect for MySql {
 }
 
 /// The state of a replication thread as the server reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(into = "String")]
 pub enum Thread {
     Yes,
@@ -360,7 +360,7 @@ impl From<Thread> for String {
 }
 
 /// One replication channel as `SHOW ... STATUS` reports it, in flavour-neutral names.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ReplicaStatus {
     pub channel: String,
     pub source_host: String,

@@ -272,7 +272,7 @@ impl LocalServer {
 }
 
 /// What fencing a peer found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FenceOutcome {
     /// Its channel ran; it is stopped now.
     Stopped,

@@ -104,7 +104,7 @@ pub enum Action {
 }
 
 /// What an action did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// Done (or printed, in dry-run); the affected row count where there is one.
     Done { affected: u64 },
@@ -217,7 +217,7 @@ pub fn proposal_lines(schema: &Schema, key: &str, me: &Me, won: bool) -> Vec<Str
 }
 
 /// The result of waiting for a channel to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ConnectOutcome {
     /// Both threads run, and still ran a second later; the IO state.
     Replicating(String),

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `wsrep_cluster_status`: whether the node is in its cluster's Primary component.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(into = "String")]
 pub enum ClusterStatus {
     Primary,
@@ -70,7 +70,7 @@ impl From<ClusterStatus> for String {
 }
 
 /// `wsrep_local_state`: where the node is in joining its cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(into = "i64")]
 pub enum LocalState {
     Joining,
@@ -366,7 +366,7 @@ pub fn usable_address(a: &str) -> bool {
 pub use crate::error::{ProbeError, describe};
 
 /// What a read-only login to a source candidate found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Probe {
     /// MariaDB: the candidate's `wsrep_gtid_domain_id`.
     pub gtid_domain_id: Option<u32>,

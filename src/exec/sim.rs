@@ -172,7 +172,10 @@ impl SimBackend {
     }
 
     fn fence(&mut self, peer: &str, action: &Action) -> Result<Outcome> {
-        let server = self.links.iter_mut().find_map(|l| l.servers.get_mut(peer));
+        let Action::Fence { channel, .. } = action else {
+            return Err(Error::Scenario(format!("not a fence: {action:?}")));
+        };
+        let server = self.by_channel(channel)?.servers.get_mut(peer);
         let outcome = match server {
             Some(s) if *s == PeerServer::Replicating => {
                 *s = PeerServer::Idle;

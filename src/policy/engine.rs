@@ -6,14 +6,29 @@
 //! operations per link. `print` and `debug` go to the log. The names a policy compares against
 //! (`ROLE.Yes`, `EVENT.failed`, ...) are registered as constants (`constants.rs`).
 
-use rhai::Engine;
+use rhai::packages::{Package, StandardPackage};
+use rhai::{Engine, Shared};
+
+thread_local! {
+    /// Rhai's standard library and the policy constants, built once per thread and shared by
+    /// every engine: building them is most of what a new engine costs, and a run (or the
+    /// model checker, which runs the policy hundreds of thousands of times) makes one engine.
+    static SHARED: (Shared<rhai::Module>, Shared<rhai::Module>) = (
+        StandardPackage::new().as_shared_module(),
+        super::constants::module().into(),
+    );
+}
 
 /// The most nested function calls a policy may make.
 pub const MAX_CALL_LEVELS: usize = 32;
 
 /// A new engine with the sandbox limits; the host API is registered by `api.rs`.
 pub fn sandboxed(max_operations: u64) -> Engine {
-    let mut e = Engine::new();
+    let mut e = Engine::new_raw();
+    SHARED.with(|(std, constants)| {
+        e.register_global_module(std.clone());
+        e.register_global_module(constants.clone());
+    });
     e.set_max_operations(max_operations.max(1));
     e.set_max_call_levels(MAX_CALL_LEVELS);
     e.set_max_expr_depths(64, 32);
@@ -23,7 +38,6 @@ pub fn sandboxed(max_operations: u64) -> Engine {
     e.set_strict_variables(true);
     e.disable_symbol("eval");
     super::constants::register_type(&mut e);
-    e.register_global_module(super::constants::module().into());
     e.on_print(|s| log::info!("policy: {s}"));
     e.on_debug(|s, _src, pos| log::debug!("policy ({pos}): {s}"));
     e

@@ -1,0 +1,482 @@
+//! The model checker: an explicit-state search over every interleaving of node runs, faults
+//! and time in one cluster, where every node's run is the real host and policy
+//! (`policy::Policy::run` over `app::run_ctx`) on the simulated executor (`exec::sim`).
+//! Nothing of the election is drawn again here: [`world`] models what is outside the tool
+//! (servers, Galera, sources, time), [`node`] connects one run to it, [`search`] explores and
+//! checks the properties, and [`trace`] turns a violation into a trace and scenario files.
+//!
+//! Why our own search rather than a crate such as stateright: a state here holds what the
+//! real code needs to run (rows, reports, memories, a split run's log), successors come from
+//! running the real policy, which is neither `Send` nor cheap to hash as Rust values, and the
+//! bounded-liveness and no-flapping checks need the fault counter and the transition in hand.
+//! The search is a breadth-first search with 128-bit fingerprints: the first violation found
+//! has a shortest trace.
+
+pub mod node;
+pub mod search;
+pub mod trace;
+pub mod world;
+
+use crate::config::topology::{self, Link};
+use crate::config::{Config, LinkConfig, SourceAddr, TopologySource};
+use crate::db::flavor::Flavor;
+use crate::db::sql::Secret;
+use crate::db::state::{Generation, Me, Schema};
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use node::{Mutant, Progress, WorldBackend};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::time::Duration;
+use world::{Event, Fault, Server, World};
+
+/// The bounds of one check.
+#[derive(Clone, Debug)]
+pub struct Bounds {
+    /// Nodes in the cluster.
+    pub nodes: usize,
+    /// Links (remote clusters), each with its own sources.
+    pub links: usize,
+    /// Source candidates per link.
+    pub sources: usize,
+    /// Faults in one behaviour; each may heal later (a restart, a rejoin, ...), uncounted.
+    pub faults: u8,
+    /// The kinds of fault injected.
+    pub kinds: BTreeSet<Fault>,
+    /// Runs split at every host call (every interleaving of concurrent runs), or atomic.
+    pub split: bool,
+    /// Bounded liveness: once a node with a running manager and a healthy source exist and
+    /// no fault happened for this many ticks, a replica carries data.
+    pub k: u8,
+    /// `[timeouts] heartbeat` and `failed`, in ticks (seconds).
+    pub heartbeat: i64,
+    pub failed: i64,
+    /// Split runs in progress at once, at most.
+    pub concurrent: usize,
+    /// Time stops after this many ticks (a horizon), or never.
+    pub ticks: Option<u8>,
+    /// Stop after this many states (the report then says the check is incomplete).
+    pub max_states: usize,
+}
+
+impl Bounds {
+    /// The check CI runs on every change: one link with two sources, atomic runs, one fault
+    /// of any kind (and its healing); one link, runs split at their host calls, no fault,
+    /// for the first two ticks (the concurrent first election); two links, atomic, no fault
+    /// (the links spread).
+    pub fn standard() -> Vec<Bounds> {
+        let all: BTreeSet<Fault> = Fault::ALL.into_iter().collect();
+        let base = Bounds {
+            nodes: 3,
+            links: 1,
+            sources: 2,
+            faults: 1,
+            kinds: all.clone(),
+            split: false,
+            k: 8,
+            heartbeat: 2,
+            failed: 3,
+            concurrent: 3,
+            ticks: None,
+            max_states: 2_000_000,
+        };
+        vec![
+            base.clone(),
+            Bounds {
+                split: true,
+                faults: 0,
+                concurrent: 2,
+                ticks: Some(1),
+                ..base.clone()
+            },
+            Bounds {
+                links: 2,
+                faults: 0,
+                ..base
+            },
+        ]
+    }
+
+    /// Ages at or beyond this are all alike to every rule.
+    pub fn age_cap(&self) -> i64 {
+        self.heartbeat.max(self.failed) + 2
+    }
+
+    pub fn describe(&self) -> String {
+        let kinds: Vec<String> = self
+            .kinds
+            .iter()
+            .map(|k| format!("{k:?}").to_lowercase())
+            .collect();
+        let faults = if self.faults == 0 {
+            "no fault".to_string()
+        } else {
+            format!("up to {} fault(s) ({})", self.faults, kinds.join(", "))
+        };
+        let mut horizon = self.ticks.map_or(String::new(), |t| {
+            format!(", for the first {} tick(s)", t + 1)
+        });
+        if self.split && self.concurrent < self.nodes {
+            horizon.push_str(&format!(
+                ", at most {} runs in progress at once",
+                self.concurrent
+            ));
+        }
+        format!(
+            "{} nodes, {} link(s) with {} sources each, {} runs, {faults}, heartbeat {} s, failed {} s, one tick = 1 s{horizon}",
+            self.nodes,
+            self.links,
+            self.sources,
+            if self.split {
+                "split at every host call"
+            } else {
+                "atomic"
+            },
+            self.heartbeat,
+            self.failed
+        )
+    }
+}
+
+/// One check: the policy, the bounds, and what every run of the model is given.
+pub struct Model<'p> {
+    pub policy: &'p Policy,
+    pub bounds: Bounds,
+    pub mutant: Option<Mutant>,
+    cfg: Config,
+    links: Vec<Link>,
+    schema: Schema,
+    flavor: Flavor,
+    names: Vec<String>,
+}
+
+/// A step's outcome.
+pub struct Step {
+    pub world: World,
+    /// The run completed in this step: whether it acted (Primary at its start, not paused)
+    /// and the errors its links returned.
+    pub completed: Option<Completed>,
+    /// The replay took another path than the log.
+    pub diverged: Option<String>,
+}
+
+pub struct Completed {
+    pub node: usize,
+    pub acted: bool,
+    pub errors: Vec<(String, String)>,
+}
+
+/// The remote cluster of link `l`.
+pub fn remote(l: usize) -> String {
+    format!("DC{}", l + 2)
+}
+
+/// Source `s` of link `l`.
+pub fn source(l: usize, s: usize) -> String {
+    format!("10.0.{}.{}:3306", l + 2, s + 1)
+}
+
+impl<'p> Model<'p> {
+    pub fn new(policy: &'p Policy, bounds: Bounds, mutant: Option<Mutant>) -> Result<Model<'p>> {
+        let mut cfg = Config::defaults();
+        cfg.timeouts.heartbeat = bounds.heartbeat;
+        cfg.timeouts.failed = bounds.failed;
+        cfg.mail.to = vec!["dba@example.com".into()];
+        cfg.topology = TopologySource::Config;
+        for l in 0..bounds.links {
+            cfg.links.push(LinkConfig {
+                remote: remote(l),
+                sources: (0..bounds.sources)
+                    .map(|s| SourceAddr::parse(&source(l, s), 3306))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| Error::Node(format!("model sources: {e}")))?,
+                user: "repl".into(),
+                password: Secret::new("model-password"),
+                gtid_domains: None,
+                tls: None,
+                line: None,
+            });
+        }
+        let schema = Schema {
+            generation: Generation::Multi {
+                role_column: "isReplica",
+                has_weight: true,
+                has_current_source: true,
+            },
+            has_claim_table: true,
+            claim_records_failures: true,
+            has_topology_tables: false,
+            has_node_table: true,
+        };
+        let links = topology::resolve(&cfg, "DC1", &schema, None)?;
+        let flavor = Flavor::detect("10.11.6-MariaDB", "")
+            .map_err(|e| Error::Node(format!("model flavour: {e}")))?;
+        let names = (0..bounds.nodes)
+            .map(|i| format!("DC1-{}", i + 1))
+            .collect();
+        Ok(Model {
+            policy,
+            bounds,
+            mutant,
+            cfg,
+            links,
+            schema,
+            flavor,
+            names,
+        })
+    }
+
+    /// The link keys, by link.
+    pub fn keys(&self) -> Vec<String> {
+        self.links.iter().map(|l| l.key.clone()).collect()
+    }
+
+    pub fn links(&self) -> &[Link] {
+        &self.links
+    }
+
+    pub fn cfg(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The first world: a fresh cluster.
+    pub fn initial(&self) -> World {
+        let sources: Vec<String> = (0..self.bounds.links)
+            .flat_map(|l| (0..self.bounds.sources).map(move |s| source(l, s)))
+            .collect();
+        let mut w = World::new(&self.names, self.bounds.links, &sources, self.bounds.faults);
+        w.ticks_left = self.bounds.ticks;
+        w.concurrent = self.bounds.concurrent;
+        w.canonicalize(&self.keys());
+        w
+    }
+
+    /// Once the cluster is whole again (every node Primary with its manager running and
+    /// reported within the heartbeat timeout, every source up) and a replica carries data on
+    /// every link, how long ago the last fault was
+    /// no longer matters: the quiet counter saturates, so a healthy cluster is one state
+    /// however long it runs (and a link that stops carrying data without a new fault fails
+    /// bounded liveness at once).
+    fn settle_quiet(&self, w: &mut World) {
+        let n = w.nodes.len();
+        let whole = w
+            .nodes
+            .iter()
+            .all(|n| n.server == Server::Primary && n.manager == world::Manager::Cron)
+            && w.sources.values().all(|s| *s == world::SourceState::Up)
+            && w.tables.iter().all(|t| {
+                t.rows
+                    .iter()
+                    .all(|r| r.heartbeat_age.is_some_and(|a| a <= self.bounds.heartbeat))
+            });
+        if whole && (0..self.links.len()).all(|l| (0..n).any(|i| w.carries_data(i, l))) {
+            w.quiet = self.bounds.k;
+        }
+    }
+
+    /// One event on a world; `out` collects the statements a run prints (for traces).
+    pub fn step(&self, w: &World, e: &Event, out: Option<Rc<RefCell<Vec<u8>>>>) -> Step {
+        let Event::Run(i) = e else {
+            let mut w = w.clone();
+            w.apply_outside(e, self.bounds.age_cap(), self.bounds.k);
+            w.canonicalize(&self.keys());
+            self.settle_quiet(&mut w);
+            return Step {
+                world: w,
+                completed: None,
+                diverged: None,
+            };
+        };
+        let i = *i;
+        let mut w = w.clone();
+        let log = w.nodes[i].run.take().unwrap_or_else(|| node::start(&w, i));
+        let (primary, paused) = (log.primary, log.paused);
+        let facts = node::facts(&self.names[i], i, &log, &self.flavor);
+        let me = Me {
+            host: self.names[i].clone(),
+            local_index: i as i64,
+            weight: 0,
+            address: Some(node::address(i)),
+        };
+        let memo = node::memo(&w, i);
+        let world = Rc::new(RefCell::new(w));
+        let progress: Rc<RefCell<Progress>> =
+            Rc::new(RefCell::new(node::progress(log, self.bounds.split)));
+        let backend = WorldBackend {
+            world: world.clone(),
+            progress: progress.clone(),
+            node: i,
+            facts,
+            me,
+            schema: self.schema.clone(),
+            links: self.links.clone(),
+            mail: self.cfg.mail.clone(),
+            mutant: self.mutant,
+            out,
+        };
+        let ctx = crate::app::run_ctx(
+            &self.cfg,
+            Box::new(backend),
+            self.links.clone(),
+            memo,
+            paused,
+        );
+        let (ctx, results) = self.policy.run(ctx);
+        let observations = ctx.observations;
+        drop(ctx.backend);
+        let mut w = match Rc::try_unwrap(world) {
+            Ok(c) => c.into_inner(),
+            Err(rc) => rc.borrow().clone(),
+        };
+        let p = match Rc::try_unwrap(progress) {
+            Ok(c) => c.into_inner(),
+            Err(_) => unreachable!("the backend holding the progress was dropped"),
+        };
+        let diverged = p.diverged.clone();
+        let completed = if p.suspended {
+            w.nodes[i].run = Some(p.log);
+            None
+        } else {
+            let n = &mut w.nodes[i];
+            n.memo = observations;
+            n.ran = true;
+            if !primary && n.server == Server::NonPrimary {
+                n.ran_outside = true;
+            }
+            Some(Completed {
+                node: i,
+                acted: primary && paused.is_none(),
+                errors: results
+                    .into_iter()
+                    .filter_map(|(k, r)| r.err().map(|e| (k, e)))
+                    .collect(),
+            })
+        };
+        w.canonicalize(&self.keys());
+        self.settle_quiet(&mut w);
+        Step {
+            world: w,
+            completed,
+            diverged,
+        }
+    }
+}
+
+/// Every fault kind, as the command line names them.
+pub fn fault_names() -> Vec<String> {
+    Fault::ALL
+        .iter()
+        .map(|f| format!("{f:?}").to_lowercase())
+        .collect()
+}
+
+/// How long a check took, as reports print it.
+pub fn fmt_elapsed(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+impl Bounds {
+    /// A deeper check, run by hand (`policy verify --deep`): two faults with atomic runs;
+    /// split runs for three ticks; two links with one fault.
+    pub fn deep() -> Vec<Bounds> {
+        let mut v = Bounds::standard();
+        v[0].faults = 2;
+        v[1].ticks = Some(3);
+        v[2].faults = 1;
+        for b in &mut v {
+            b.max_states = 20_000_000;
+        }
+        v
+    }
+}
+
+/// Checks a policy in every model of `bounds`, printing the states explored, the time and
+/// each property with ok or its counterexample; counterexamples are written under `out`
+/// (one folder per model and property). Returns whether every property held in every model.
+pub fn verify(
+    policy: &Policy,
+    bounds: Vec<Bounds>,
+    out: Option<&std::path::Path>,
+    w: &mut dyn std::io::Write,
+) -> Result<bool> {
+    // Every modelled run would log as a real one does: hundreds of thousands of lines.
+    let level = log::max_level();
+    log::set_max_level(log::LevelFilter::Off);
+    let r = verify_quietly(policy, bounds, out, w);
+    log::set_max_level(level);
+    r
+}
+
+fn verify_quietly(
+    policy: &Policy,
+    bounds: Vec<Bounds>,
+    out: Option<&std::path::Path>,
+    w: &mut dyn std::io::Write,
+) -> Result<bool> {
+    fn io(e: std::io::Error) -> Error {
+        Error::Node(format!("cannot write the report: {e}"))
+    }
+    let mut all_ok = true;
+    let count = bounds.len();
+    for (m, b) in bounds.into_iter().enumerate() {
+        let model = Model::new(policy, b, None)?;
+        writeln!(w, "model {} of {count}: {}", m + 1, model.bounds.describe()).map_err(io)?;
+        let r = search::explore_with(&model, false, &|states, queued, t| {
+            eprintln!(
+                "  ... {states} states, {queued} waiting, {}",
+                fmt_elapsed(t)
+            );
+        });
+        writeln!(
+            w,
+            "  {} states, {} transitions, depth {}, {}{}",
+            r.states,
+            r.transitions,
+            r.depth,
+            fmt_elapsed(r.elapsed),
+            if r.complete {
+                ""
+            } else {
+                " (INCOMPLETE: the bound on states was reached)"
+            }
+        )
+        .map_err(io)?;
+        all_ok &= r.complete;
+        for p in search::Property::ALL {
+            match r.violation(p) {
+                None => writeln!(w, "  ok    {p}").map_err(io)?,
+                Some(v) => {
+                    all_ok = false;
+                    writeln!(w, "  FAIL  {p}\n        {}", v.message).map_err(io)?;
+                    let text = trace::render(&model, v);
+                    for line in text.lines().skip(3) {
+                        writeln!(w, "      {line}").map_err(io)?;
+                    }
+                    if let Some(dir) = out {
+                        let dir = dir.join(format!("model{}-{:?}", m + 1, p).to_lowercase());
+                        let files = trace::write(&model, v, &dir)?;
+                        writeln!(
+                            w,
+                            "        written: {} ({} scenario file(s) for `simulate`)",
+                            dir.display(),
+                            files.len() - 1
+                        )
+                        .map_err(io)?;
+                    }
+                }
+            }
+        }
+        match r.worst_recovery {
+            Some(q) => writeln!(
+                w,
+                "  recovery: a replica carried data at most {} quiet tick(s) after the last fault (K = {} checked)",
+                u32::from(q) + 1,
+                model.bounds.k
+            )
+            .map_err(io)?,
+            None => writeln!(w, "  recovery: a replica always carried data").map_err(io)?,
+        }
+    }
+    Ok(all_ok)
+}

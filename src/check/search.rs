@@ -1,0 +1,332 @@
+//! The breadth-first search and the properties checked on every state and every step.
+//!
+//! * **one channel**: in the Primary component, at most one node runs a channel for a link
+//!   (a thread runs or reconnects), the channel of a fenced node until it is stopped included;
+//! * **leaves outside Primary**: a node outside the Primary component runs no channel once it
+//!   has completed a run that started there;
+//! * **rows match channels**: after a completed run of a node that acted (Primary, not
+//!   paused) and is still Primary, its row says `Yes` exactly where its channel runs;
+//! * **bounded liveness**: when no fault happened for K ticks, a node with a running manager
+//!   is Primary and a source of the link is up and in its cluster, a replica carries data;
+//! * **no flapping**: a step that is not a fault never stops or moves the only replica that
+//!   carries data while its manager runs and it reports (within the heartbeat timeout);
+//! * and a replayed run takes the path its log says (the checker's own soundness).
+
+use super::world::{Event, Manager, Server, SourceState, World};
+use super::{Model, Step};
+use crate::db::state::Role;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// A property the checker verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Property {
+    OneChannel,
+    LeavesOutsidePrimary,
+    RowsMatchChannels,
+    Liveness,
+    NoFlapping,
+    Determinism,
+}
+
+impl Property {
+    pub const ALL: [Property; 6] = [
+        Property::OneChannel,
+        Property::LeavesOutsidePrimary,
+        Property::RowsMatchChannels,
+        Property::Liveness,
+        Property::NoFlapping,
+        Property::Determinism,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Property::OneChannel => {
+                "safety: at most one node of the Primary component runs a channel per link"
+            }
+            Property::LeavesOutsidePrimary => {
+                "safety: a node outside the Primary component runs no channel after its next run"
+            }
+            Property::RowsMatchChannels => {
+                "safety: Yes rows and running channels agree after every completed run"
+            }
+            Property::Liveness => "bounded liveness: after K quiet ticks a replica carries data",
+            Property::NoFlapping => {
+                "no flapping: a healthy replica with a healthy source is never moved"
+            }
+            Property::Determinism => "determinism: a replayed run takes the same path",
+        }
+    }
+}
+
+impl fmt::Display for Property {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A property that failed: the events from the initial world to the violation.
+#[derive(Clone, Debug)]
+pub struct Violation {
+    pub property: Property,
+    pub message: String,
+    pub events: Vec<Event>,
+}
+
+/// What a search found.
+pub struct Report {
+    pub states: usize,
+    pub transitions: usize,
+    /// The longest shortest path explored, in events.
+    pub depth: usize,
+    pub elapsed: Duration,
+    /// Every state was explored (the bound on states was not reached).
+    pub complete: bool,
+    /// The first (shortest) violation of each property.
+    pub violations: Vec<Violation>,
+    /// The most quiet ticks seen in a state where a replica could carry data and none did:
+    /// the liveness bound that holds is one more.
+    pub worst_recovery: Option<u8>,
+}
+
+impl Report {
+    pub fn violation(&self, p: Property) -> Option<&Violation> {
+        self.violations.iter().find(|v| v.property == p)
+    }
+}
+
+/// Explores every behaviour within the model's bounds. `stop_at_first` ends the search at
+/// the first violation (the mutants' tests).
+pub fn explore(model: &Model, stop_at_first: bool) -> Report {
+    explore_with(model, stop_at_first, &|_, _, _| {})
+}
+
+/// As [`explore`], calling `progress(states, queued, elapsed)` every few seconds.
+pub fn explore_with(
+    model: &Model,
+    stop_at_first: bool,
+    progress: &dyn Fn(usize, usize, Duration),
+) -> Report {
+    let started = Instant::now();
+    let mut told = Instant::now();
+    let kinds = model.bounds.kinds.clone();
+    let init = model.initial();
+    let mut seen: HashMap<u128, u32> = HashMap::new();
+    let mut parents: Vec<(u32, Option<Event>, u32)> = Vec::new();
+    seen.insert(init.fingerprint(), 0);
+    parents.push((0, None, 0));
+    let mut queue: VecDeque<(u32, World)> = VecDeque::new();
+    queue.push_back((0, init));
+    let mut found: HashMap<Property, (u32, Option<Event>, String)> = HashMap::new();
+    let mut transitions = 0;
+    let mut depth = 0;
+    let mut worst: Option<u8> = None;
+    let mut complete = true;
+    'search: while let Some((id, w)) = queue.pop_front() {
+        if told.elapsed() >= Duration::from_secs(5) {
+            told = Instant::now();
+            progress(parents.len(), queue.len(), started.elapsed());
+        }
+        for e in w.events(&kinds) {
+            let step = model.step(&w, &e, None);
+            transitions += 1;
+            for (p, msg) in step_violations(model, &w, &e, &step) {
+                found.entry(p).or_insert((id, Some(e.clone()), msg));
+            }
+            let fp = step.world.fingerprint();
+            if seen.contains_key(&fp) {
+                continue;
+            }
+            let nid = parents.len() as u32;
+            let d = parents[id as usize].2 + 1;
+            depth = depth.max(d as usize);
+            seen.insert(fp, nid);
+            parents.push((id, Some(e.clone()), d));
+            for (p, msg) in state_violations(model, &step.world, &mut worst) {
+                found.entry(p).or_insert((nid, None, msg));
+            }
+            if stop_at_first && !found.is_empty() {
+                break 'search;
+            }
+            if parents.len() >= model.bounds.max_states {
+                complete = false;
+                break 'search;
+            }
+            queue.push_back((nid, step.world));
+        }
+    }
+    let mut violations: Vec<Violation> = found
+        .into_iter()
+        .map(|(property, (id, last, message))| {
+            let mut events = path(&parents, id);
+            events.extend(last);
+            Violation {
+                property,
+                message,
+                events,
+            }
+        })
+        .collect();
+    violations.sort_by_key(|v| v.property);
+    Report {
+        states: parents.len(),
+        transitions,
+        depth,
+        elapsed: started.elapsed(),
+        complete,
+        violations,
+        worst_recovery: worst,
+    }
+}
+
+/// The events from the initial world to state `id`.
+fn path(parents: &[(u32, Option<Event>, u32)], mut id: u32) -> Vec<Event> {
+    let mut events = Vec::new();
+    while let (p, Some(e), _) = &parents[id as usize] {
+        events.push(e.clone());
+        id = *p;
+    }
+    events.reverse();
+    events
+}
+
+/// The properties of one state.
+pub fn state_violations(
+    model: &Model,
+    w: &World,
+    worst: &mut Option<u8>,
+) -> Vec<(Property, String)> {
+    let mut v = Vec::new();
+    let links = model.links();
+    for (l, link) in links.iter().enumerate() {
+        let running: Vec<&str> = (0..w.nodes.len())
+            .filter(|&i| w.nodes[i].server == Server::Primary && w.runs(i, l))
+            .map(|i| w.nodes[i].name.as_str())
+            .collect();
+        if running.len() > 1 {
+            v.push((
+                Property::OneChannel,
+                format!("{}: {} all run a channel", link.name, running.join(", ")),
+            ));
+        }
+        for (i, n) in w.nodes.iter().enumerate() {
+            if n.server == Server::NonPrimary && n.ran_outside && w.runs(i, l) {
+                v.push((
+                    Property::LeavesOutsidePrimary,
+                    format!(
+                        "{}: {} is outside the Primary component and still runs its channel after a run",
+                        link.name, n.name
+                    ),
+                ));
+            }
+        }
+        let can = w
+            .nodes
+            .iter()
+            .any(|n| n.server == Server::Primary && n.manager == Manager::Cron)
+            && link
+                .sources
+                .iter()
+                .any(|s| w.sources.get(&s.address()) == Some(&SourceState::Up));
+        let carried = (0..w.nodes.len()).any(|i| w.carries_data(i, l));
+        if can && !carried {
+            *worst = Some(worst.map_or(w.quiet, |q| q.max(w.quiet)));
+            if w.quiet >= model.bounds.k {
+                v.push((
+                    Property::Liveness,
+                    format!(
+                        "{}: no replica carries data after {} quiet ticks, though a node with a running manager and a healthy source exist",
+                        link.name, w.quiet
+                    ),
+                ));
+            }
+        }
+    }
+    v
+}
+
+/// The properties of one step from `before`.
+fn step_violations(
+    model: &Model,
+    before: &World,
+    e: &Event,
+    step: &Step,
+) -> Vec<(Property, String)> {
+    let mut v = Vec::new();
+    let after = &step.world;
+    if let Some(why) = &step.diverged {
+        v.push((Property::Determinism, why.clone()));
+    }
+    if let Some(c) = &step.completed
+        && c.acted
+        && after.nodes[c.node].server == Server::Primary
+    {
+        for (l, link) in model.links().iter().enumerate() {
+            let yes = after.tables[l]
+                .rows
+                .iter()
+                .any(|r| r.host == after.nodes[c.node].name && r.role == Role::Yes);
+            let runs = after.runs(c.node, l);
+            if yes != runs {
+                v.push((
+                    Property::RowsMatchChannels,
+                    format!(
+                        "{}: after its run {}'s row {} Yes but its channel {}",
+                        link.name,
+                        after.nodes[c.node].name,
+                        if yes { "says" } else { "does not say" },
+                        if runs { "runs" } else { "does not run" }
+                    ),
+                ));
+            }
+        }
+    }
+    if !e.is_fault() {
+        for (l, link) in model.links().iter().enumerate() {
+            let carriers: Vec<usize> = (0..before.nodes.len())
+                .filter(|&i| before.carries_data(i, l))
+                .collect();
+            let [r] = carriers[..] else { continue };
+            let node = &before.nodes[r];
+            let yes = before.tables[l]
+                .rows
+                .iter()
+                .any(|row| row.host == node.name && row.role == Role::Yes);
+            // Healthy: its manager runs and it reported within the threshold (a replica that
+            // went silent is replaced by design, also if its manager has just come back).
+            let fresh = before.tables[l].rows.iter().any(|row| {
+                row.host == node.name
+                    && row
+                        .heartbeat_age
+                        .is_some_and(|a| a <= model.bounds.heartbeat)
+            });
+            if node.manager == Manager::Stopped || !yes || !fresh {
+                continue;
+            }
+            let was = before.nodes[r].channels[l]
+                .as_ref()
+                .map(|c| c.source.clone());
+            let now = after.nodes[r].channels[l]
+                .as_ref()
+                .filter(|c| c.started)
+                .map(|c| c.source.clone());
+            if now != was {
+                v.push((
+                    Property::NoFlapping,
+                    format!(
+                        "{}: {} replicated from {} with a healthy source and was {}",
+                        link.name,
+                        node.name,
+                        was.unwrap_or_default(),
+                        match now {
+                            Some(s) => format!("moved to {s}"),
+                            None => "stopped".into(),
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+    v
+}

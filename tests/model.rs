@@ -1,0 +1,232 @@
+//! The model checker, checked: the shipped policy satisfies every property within the
+//! standard bounds, and deliberately broken variants (a host without the fence, a policy that
+//! never elects, a policy that moves the replica on every run) are rejected with a
+//! counterexample whose scenario files `simulate` replays.
+//!
+//! A test binary of its own, so that cargo runs it apart from the real-cluster suite, whose
+//! timing a CPU-bound search would disturb.
+
+use pxc_replication_manager::check::node::Mutant;
+use pxc_replication_manager::check::search::{self, Property, Report};
+use pxc_replication_manager::check::world::Fault;
+use pxc_replication_manager::check::{Bounds, Model, trace};
+use pxc_replication_manager::policy::{DEFAULT_MAX_OPERATIONS, Policy};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pxc-replication-manager");
+
+fn policy(file: Option<&str>) -> Policy {
+    Policy::load(file.map(Path::new), DEFAULT_MAX_OPERATIONS).expect("the policy compiles")
+}
+
+fn bounds(split: bool, faults: u8, kinds: &[Fault]) -> Bounds {
+    Bounds {
+        split,
+        faults,
+        kinds: kinds.iter().copied().collect::<BTreeSet<_>>(),
+        ..Bounds::standard()[0].clone()
+    }
+}
+
+/// Explores until the first violation; fails the test if there is none.
+fn first_violation(model: &Model, property: Property) -> Report {
+    let r = search::explore(model, true);
+    assert!(
+        r.violation(property).is_some(),
+        "expected a violation of {property:?}; found {:?} after {} states",
+        r.violations.iter().map(|v| v.property).collect::<Vec<_>>(),
+        r.states
+    );
+    r
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn the_shipped_policy_satisfies_every_property_within_the_standard_bounds() {
+    let p = policy(None);
+    for b in Bounds::standard() {
+        let what = b.describe();
+        let model = Model::new(&p, b, None).unwrap();
+        let r = search::explore(&model, false);
+        assert!(r.complete, "{what}: incomplete after {} states", r.states);
+        assert!(r.states > 500, "{what}: only {} states", r.states);
+        for v in &r.violations {
+            eprintln!("{}", trace::render(&model, v));
+        }
+        assert!(
+            r.violations.is_empty(),
+            "{what}: {:?}",
+            r.violations
+                .iter()
+                .map(|v| (v.property, v.message.clone()))
+                .collect::<Vec<_>>()
+        );
+        let worst = r.worst_recovery.map_or(0, |q| q + 1);
+        assert!(
+            worst <= model.bounds.k,
+            "{what}: recovery took {worst} ticks"
+        );
+        eprintln!(
+            "{what}: {} states, {} transitions, {:.1} s, recovery within {worst} ticks",
+            r.states,
+            r.transitions,
+            r.elapsed.as_secs_f64()
+        );
+    }
+}
+
+#[test]
+fn a_host_without_the_fence_lets_a_silent_holder_replicate_beside_its_successor() {
+    let p = policy(None);
+    let model = Model::new(
+        &p,
+        bounds(false, 1, &[Fault::ManagerStops]),
+        Some(Mutant::NoFence),
+    )
+    .unwrap();
+    let r = first_violation(&model, Property::OneChannel);
+    let v = r.violation(Property::OneChannel).unwrap();
+    assert!(
+        v.events
+            .iter()
+            .any(|e| e.describe(&model.initial()).contains("manager stops")),
+        "{}",
+        trace::render(&model, v)
+    );
+}
+
+#[test]
+fn a_policy_that_never_elects_fails_bounded_liveness() {
+    let p = policy(Some("tests/model/never-elects.rhai"));
+    let model = Model::new(&p, bounds(false, 0, &[]), None).unwrap();
+    let r = first_violation(&model, Property::Liveness);
+    let v = r.violation(Property::Liveness).unwrap();
+    assert!(
+        v.message.contains("no replica carries data"),
+        "{}",
+        v.message
+    );
+}
+
+#[test]
+fn a_policy_that_moves_the_replica_on_every_run_fails_no_flapping() {
+    let p = policy(Some("tests/model/moves-every-run.rhai"));
+    let model = Model::new(&p, bounds(false, 0, &[]), None).unwrap();
+    let r = first_violation(&model, Property::NoFlapping);
+    let v = r.violation(Property::NoFlapping).unwrap();
+    assert!(v.message.contains("was stopped"), "{}", v.message);
+}
+
+#[test]
+fn a_counterexample_is_written_as_scenarios_that_simulate_replays() {
+    let file = "tests/model/moves-every-run.rhai";
+    let p = policy(Some(file));
+    let model = Model::new(&p, bounds(false, 0, &[]), None).unwrap();
+    let r = first_violation(&model, Property::NoFlapping);
+    let v = r.violation(Property::NoFlapping).unwrap();
+    let dir = out_dir("moves-every-run");
+    let files = trace::write(&model, v, &dir).unwrap();
+    let trace_text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        trace_text.starts_with("counterexample: no flapping"),
+        "{trace_text}"
+    );
+    let scenarios: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    assert_eq!(
+        scenarios.len(),
+        v.events
+            .iter()
+            .filter(|e| matches!(e, pxc_replication_manager::check::world::Event::Run(_)))
+            .count(),
+        "one scenario per run"
+    );
+    // Each scenario replays its run: simulate prints the statements the trace shows for it.
+    for f in scenarios {
+        let out = Command::new(BIN)
+            .args(["simulate", "--policy", file, "--scenario"])
+            .arg(f)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            f.display(),
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let step: usize = f.file_name().unwrap().to_string_lossy()[..2]
+            .parse()
+            .unwrap();
+        let node = f.file_stem().unwrap().to_string_lossy()[3..].to_string();
+        let sect = section(&trace_text, step);
+        let in_trace: Vec<&str> = sect
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with(&format!("{node}: ")) && !l.contains("MAIL"))
+            .collect();
+        let simulated: Vec<&str> = stdout
+            .lines()
+            .take_while(|l| !l.starts_with("--- final state"))
+            .filter(|l| {
+                l.starts_with(&format!("{node}: "))
+                    && !l.contains("MAIL")
+                    && !l.contains(":     | ")
+            })
+            .collect();
+        assert!(!in_trace.is_empty(), "step {step} printed nothing");
+        assert_eq!(simulated, in_trace, "{}", f.display());
+    }
+}
+
+/// The lines of step `n` in a trace.
+fn section(trace: &str, n: usize) -> String {
+    let head = format!("{n:>3}. ");
+    let next = format!("{:>3}. ", n + 1);
+    let mut on = false;
+    let mut out = String::new();
+    for l in trace.lines() {
+        if l.starts_with(&head) {
+            on = true;
+            continue;
+        }
+        if l.starts_with(&next) {
+            break;
+        }
+        if on && !l.trim_start().starts_with("=>") {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn policy_verify_prints_the_states_the_time_and_every_property() {
+    let out = Command::new(BIN)
+        .args(["policy", "verify", "tests/model/never-elects.rhai"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("states, "), "{stdout}");
+    assert!(
+        stdout.contains(" s\n") || stdout.contains(" s ("),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  ok    safety: at most one node"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  FAIL  bounded liveness"), "{stdout}");
+}
