@@ -485,14 +485,14 @@ pub fn simulate(
 /// An output buffer the backend writes into and the caller drains, so the actions and the
 /// final state come out in order on one stream.
 #[derive(Clone, Default)]
-struct SharedOut(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+pub struct SharedOut(pub std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
 
 impl SharedOut {
-    fn new() -> (SharedOut, SharedOut) {
+    pub fn new() -> (SharedOut, SharedOut) {
         let s = SharedOut::default();
         (s.clone(), s)
     }
-    fn take(&self) -> Vec<u8> {
+    pub fn take(&self) -> Vec<u8> {
         std::mem::take(&mut self.0.borrow_mut())
     }
 }

@@ -129,7 +129,7 @@ impl Bounds {
             self.links,
             self.sources,
             if self.split {
-                "split at every host call"
+                "split at their visible host calls"
             } else {
                 "atomic"
             },
@@ -299,7 +299,7 @@ impl<'p> Model<'p> {
             weight: 0,
             address: Some(node::address(i)),
         };
-        let memo = node::memo(&w, i);
+        let memo = w.nodes[i].memo.clone();
         let world = Rc::new(RefCell::new(w));
         let progress: Rc<RefCell<Progress>> =
             Rc::new(RefCell::new(node::progress(log, self.bounds.split)));
@@ -361,14 +361,6 @@ impl<'p> Model<'p> {
             diverged,
         }
     }
-}
-
-/// Every fault kind, as the command line names them.
-pub fn fault_names() -> Vec<String> {
-    Fault::ALL
-        .iter()
-        .map(|f| format!("{f:?}").to_lowercase())
-        .collect()
 }
 
 /// How long a check took, as reports print it.

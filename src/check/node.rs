@@ -13,7 +13,6 @@
 use super::world::{Answer, Call, NOT_PRIMARY, RunLog, Server, SourceState, World};
 use crate::config::topology::Link;
 use crate::config::{MailConfig, SourceAddr};
-use crate::db::clock::Observations;
 use crate::db::flavor::{Flavor, ReplicaStatus};
 use crate::db::state::{LinkFailure, Me, Schema, StateRow};
 use crate::error::{Error, ProbeError, Result};
@@ -170,7 +169,7 @@ impl WorldBackend {
             })
             .collect();
         let out: Box<dyn Write> = match &self.out {
-            Some(buf) => Box::new(Shared(buf.clone())),
+            Some(buf) => Box::new(crate::app::scenario::SharedOut(buf.clone())),
             None => Box::new(std::io::sink()),
         };
         SimBackend {
@@ -225,14 +224,16 @@ impl WorldBackend {
 
     /// One host call: answered from the log while replaying, put to the world once per step,
     /// refused once the step's call is made.
-    fn call<T>(
+    fn call<T: Kept>(
         &mut self,
         asked: String,
         kind: Kind,
         ask: impl FnOnce(&mut SimBackend) -> std::result::Result<T, String>,
-        keep: impl Fn(&std::result::Result<T, String>) -> Answer,
-        take: impl Fn(&Answer) -> Option<std::result::Result<T, String>>,
     ) -> std::result::Result<T, String> {
+        let take = |a: &Answer| match a {
+            Answer::Refused(e) => Some(Err(e.clone())),
+            a => T::take(a).map(Ok),
+        };
         {
             let mut p = self.progress.borrow_mut();
             if p.pos < p.log.calls.len() {
@@ -280,7 +281,10 @@ impl WorldBackend {
             }
         };
         let mut p = self.progress.borrow_mut();
-        let kept = keep(&answer);
+        let kept = match &answer {
+            Ok(v) => v.keep(),
+            Err(e) => Answer::Refused(e.clone()),
+        };
         p.log.calls.push(Call {
             asked,
             answer: kept,
@@ -290,15 +294,42 @@ impl WorldBackend {
     }
 }
 
-fn refused(a: &Answer) -> Option<String> {
-    match a {
-        Answer::Refused(e) => Some(e.clone()),
-        _ => None,
-    }
+/// A host call's answer as a split run's log keeps it.
+trait Kept: Sized {
+    fn keep(&self) -> Answer;
+    fn take(a: &Answer) -> Option<Self>;
 }
+
+macro_rules! kept {
+    ($t:ty, $variant:ident) => {
+        impl Kept for $t {
+            fn keep(&self) -> Answer {
+                Answer::$variant(self.clone())
+            }
+            fn take(a: &Answer) -> Option<Self> {
+                match a {
+                    Answer::$variant(v) => Some(v.clone()),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+kept!(Vec<StateRow>, Rows);
+kept!(Option<ReplicaStatus>, Replica);
+kept!(Option<LinkFailure>, Failure);
+kept!(Probe, Probe);
+kept!(Option<String>, Member);
+kept!(ConnectOutcome, Await);
+kept!(Outcome, Applied);
 
 fn e(why: String) -> Error {
     Error::Node(why)
+}
+
+fn msg(e: Error) -> String {
+    e.to_string()
 }
 
 impl Backend for WorldBackend {
@@ -311,41 +342,20 @@ impl Backend for WorldBackend {
     }
 
     fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>> {
-        let primary = self.progress.borrow().log.primary;
-        if !primary {
+        if !self.progress.borrow().log.primary {
             // The run found the node outside the Primary component: no schema, no rows.
             return Ok(Vec::new());
         }
-        self.call(
-            format!("rows {}", link.key),
-            Kind::Table,
-            |s| s.rows(link).map_err(|e| e.to_string()),
-            |r| match r {
-                Ok(v) => Answer::Rows(v.clone()),
-                Err(e) => Answer::Refused(e.clone()),
-            },
-            |a| match a {
-                Answer::Rows(v) => Some(Ok(v.clone())),
-                a => refused(a).map(Err),
-            },
-        )
+        self.call(format!("rows {}", link.key), Kind::Table, |s| {
+            s.rows(link).map_err(msg)
+        })
         .map_err(e)
     }
 
     fn replica(&mut self, link: &Link) -> Result<Option<ReplicaStatus>> {
-        self.call(
-            format!("replica {}", link.key),
-            Kind::Local,
-            |s| s.replica(link).map_err(|e| e.to_string()),
-            |r| match r {
-                Ok(v) => Answer::Replica(v.clone()),
-                Err(e) => Answer::Refused(e.clone()),
-            },
-            |a| match a {
-                Answer::Replica(v) => Some(Ok(v.clone())),
-                a => refused(a).map(Err),
-            },
-        )
+        self.call(format!("replica {}", link.key), Kind::Local, |s| {
+            s.replica(link).map_err(msg)
+        })
         .map_err(e)
     }
 
@@ -353,19 +363,9 @@ impl Backend for WorldBackend {
         if !self.progress.borrow().log.primary {
             return Ok(None);
         }
-        self.call(
-            format!("failure {}", link.key),
-            Kind::Table,
-            |s| s.last_failure(link).map_err(|e| e.to_string()),
-            |r| match r {
-                Ok(v) => Answer::Failure(v.clone()),
-                Err(e) => Answer::Refused(e.clone()),
-            },
-            |a| match a {
-                Answer::Failure(v) => Some(Ok(v.clone())),
-                a => refused(a).map(Err),
-            },
-        )
+        self.call(format!("failure {}", link.key), Kind::Table, |s| {
+            s.last_failure(link).map_err(msg)
+        })
         .map_err(e)
     }
 
@@ -374,33 +374,17 @@ impl Backend for WorldBackend {
         link: &Link,
         source: &SourceAddr,
     ) -> std::result::Result<Probe, ProbeError> {
-        self.call(
-            format!("probe {} {}", link.key, source.address()),
-            Kind::Local,
-            |s| s.probe(link, source).map_err(|e| e.to_string()),
-            |r| Answer::Probe(r.clone()),
-            |a| match a {
-                Answer::Probe(v) => Some(v.clone()),
-                a => refused(a).map(Err),
-            },
-        )
+        let asked = format!("probe {} {}", link.key, source.address());
+        self.call(asked, Kind::Local, |s| {
+            s.probe(link, source).map_err(|e| e.to_string())
+        })
         .map_err(ProbeError::Simulated)
     }
 
     fn member_address(&mut self, host: &str) -> Result<Option<String>> {
-        self.call(
-            format!("member {host}"),
-            Kind::Table,
-            |s| s.member_address(host).map_err(|e| e.to_string()),
-            |r| match r {
-                Ok(v) => Answer::Member(v.clone()),
-                Err(e) => Answer::Refused(e.clone()),
-            },
-            |a| match a {
-                Answer::Member(v) => Some(Ok(v.clone())),
-                a => refused(a).map(Err),
-            },
-        )
+        self.call(format!("member {host}"), Kind::Table, |s| {
+            s.member_address(host).map_err(msg)
+        })
         .map_err(e)
     }
 
@@ -410,22 +394,9 @@ impl Backend for WorldBackend {
         source: &SourceAddr,
         deadline: Duration,
     ) -> Result<ConnectOutcome> {
-        self.call(
-            format!("await {}", link.key),
-            Kind::Local,
-            |s| {
-                s.await_replica(link, source, deadline)
-                    .map_err(|e| e.to_string())
-            },
-            |r| match r {
-                Ok(v) => Answer::Await(v.clone()),
-                Err(e) => Answer::Refused(e.clone()),
-            },
-            |a| match a {
-                Answer::Await(v) => Some(Ok(v.clone())),
-                a => refused(a).map(Err),
-            },
-        )
+        self.call(format!("await {}", link.key), Kind::Local, |s| {
+            s.await_replica(link, source, deadline).map_err(msg)
+        })
         .map_err(e)
     }
 
@@ -442,10 +413,8 @@ impl Backend for WorldBackend {
         let mutant = self.mutant;
         let me = self.me.host.clone();
         let reach = self.world.borrow().nodes[self.node].server == Server::Primary;
-        self.call(
-            format!("apply {}", action_name(action)),
-            kind,
-            |s| match (action, mutant) {
+        self.call(format!("apply {}", action_name(action)), kind, |s| {
+            match (action, mutant) {
                 (Action::Propose { key, .. }, Some(Mutant::NoClaim)) => {
                     let l = s.links.iter_mut().find(|l| &l.link.key == key);
                     if let Some(r) = l.and_then(|l| l.rows.iter_mut().find(|r| r.host == me)) {
@@ -461,17 +430,9 @@ impl Backend for WorldBackend {
                 (Action::Fence { .. }, _) if !reach => Ok(Outcome::Fenced(
                     FenceOutcome::Unreachable("this node is cut off from its peers".into()),
                 )),
-                _ => s.apply(action).map_err(|e| e.to_string()),
-            },
-            |r| match r {
-                Ok(v) => Answer::Applied(v.clone()),
-                Err(e) => Answer::Refused(e.clone()),
-            },
-            |a| match a {
-                Answer::Applied(v) => Some(Ok(v.clone())),
-                a => refused(a).map(Err),
-            },
-        )
+                _ => s.apply(action).map_err(msg),
+            }
+        })
         .map_err(e)
     }
 
@@ -521,23 +482,5 @@ pub fn progress(log: RunLog, split: bool) -> Progress {
         pos: 0,
         suspended: false,
         diverged: None,
-    }
-}
-
-/// The memory a run starts from.
-pub fn memo(w: &World, i: usize) -> Observations {
-    w.nodes[i].memo.clone()
-}
-
-#[derive(Clone)]
-struct Shared(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }

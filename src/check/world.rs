@@ -72,7 +72,7 @@ pub enum Answer {
     Rows(Vec<StateRow>),
     Replica(Option<ReplicaStatus>),
     Failure(Option<LinkFailure>),
-    Probe(Result<Probe, String>),
+    Probe(Probe),
     Member(Option<String>),
     Await(ConnectOutcome),
     Applied(Outcome),
@@ -277,7 +277,7 @@ impl World {
         }
     }
 
-    /// The node that replicates a link in a run of this tick, if any node runs.
+    /// Some node's split run is in progress.
     pub fn mid_run(&self) -> bool {
         self.nodes.iter().any(|n| n.run.is_some())
     }
