@@ -1,7 +1,7 @@
 //! The model checker, checked: the shipped policy satisfies every property within the
-//! standard bounds, and deliberately broken variants (a host without the fence, a policy that
-//! never elects, a policy that moves the replica on every run) are rejected with a
-//! counterexample whose scenario files `simulate` replays.
+//! standard bounds, and deliberately broken variants (a host without the claim, a host without
+//! the fence, a policy that never elects, a policy that moves the replica on every run) are
+//! rejected with a counterexample whose scenario files `simulate` replays.
 //!
 //! A test binary of its own, so that cargo runs it apart from the real-cluster suite, whose
 //! timing a CPU-bound search would disturb.
@@ -99,6 +99,47 @@ fn a_host_without_the_fence_lets_a_silent_holder_replicate_beside_its_successor(
             .any(|e| e.describe(&model.initial()).contains("manager stops")),
         "{}",
         trace::render(&model, v)
+    );
+}
+
+/// The split model's bounds: runs split at their host calls, no fault.
+fn split_bounds() -> Bounds {
+    Bounds {
+        faults: 0,
+        ..Bounds::standard()[1].clone()
+    }
+}
+
+#[test]
+fn the_claim_keeps_nodes_that_all_rank_themselves_first_to_one_replica() {
+    let p = policy(Some("tests/model/ranks-itself-first.rhai"));
+    let model = Model::new(&p, split_bounds(), None).unwrap();
+    let r = search::explore(&model, true);
+    assert!(r.complete, "incomplete after {} states", r.states);
+    assert!(
+        r.violations.is_empty(),
+        "{}",
+        r.violations
+            .iter()
+            .map(|v| trace::render(&model, v))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn a_host_without_the_claim_lets_two_nodes_that_saw_the_link_free_both_replicate() {
+    let p = policy(Some("tests/model/ranks-itself-first.rhai"));
+    let model = Model::new(&p, split_bounds(), Some(Mutant::NoClaim)).unwrap();
+    let r = first_violation(&model, Property::OneChannel);
+    let v = r.violation(Property::OneChannel).unwrap();
+    assert!(v.message.contains("all run a channel"), "{}", v.message);
+    let trace = trace::render(&model, v);
+    assert!(
+        trace
+            .lines()
+            .any(|l| l.contains("=>") && l.matches("Proposed").count() >= 2),
+        "two nodes hold Proposed at once in the counterexample:\n{trace}"
     );
 }
 

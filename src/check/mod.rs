@@ -315,13 +315,14 @@ impl<'p> Model<'p> {
             mutant: self.mutant,
             out,
         };
-        let ctx = crate::app::run_ctx(
+        let mut ctx = crate::app::run_ctx(
             &self.cfg,
             Box::new(backend),
             self.links.clone(),
             memo,
             paused,
         );
+        ctx.claim = self.mutant != Some(Mutant::NoClaim);
         let (ctx, results) = self.policy.run(ctx);
         let observations = ctx.observations;
         drop(ctx.backend);

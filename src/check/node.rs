@@ -27,8 +27,9 @@ use std::time::Duration;
 /// Deliberately broken executors, to show the checker fails when a guarantee is removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mutant {
-    /// The proposal is written without its check in the transaction (no claim): two nodes
-    /// that both saw the link free both become `Proposed`.
+    /// A host without the claim: the proposal is written without its check in the
+    /// transaction (so two nodes that both saw the link free both become `Proposed`), and
+    /// neither `connect` nor the move to `Yes` re-checks that no other node holds the link.
     NoClaim,
     /// A fence stops nothing (and says the peer did not answer).
     NoFence,

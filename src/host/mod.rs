@@ -200,6 +200,11 @@ pub struct RunCtx {
     in_manage_link: bool,
     /// Fences that stopped a channel and are not yet counted in a report, by link key.
     new_fences: HashMap<String, u64>,
+    /// Whether the claim's re-checks run: `connect` and the move to `Yes` refuse while another
+    /// node holds the link. Always `true`; only the model checker's broken variant (a host
+    /// without the claim, `check::node::Mutant::NoClaim`) turns it off, to show that the
+    /// checker then finds two replicas of one link.
+    pub claim: bool,
 }
 
 pub type Shared = Rc<RefCell<RunCtx>>;
@@ -231,6 +236,7 @@ impl RunCtx {
             in_manage_link: false,
             fence_contacts: 0,
             new_fences: HashMap::new(),
+            claim: true,
         }
     }
 
@@ -374,7 +380,7 @@ impl RunCtx {
         if let Err(why) = self.carries_data(link)? {
             return Ok(Err(why.to_string()));
         }
-        if self.won.contains(&link.key) {
+        if self.won.contains(&link.key) || !self.claim {
             return Ok(Ok(()));
         }
         let (rows, fresh) = self.read_rows(link)?;

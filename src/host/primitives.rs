@@ -353,7 +353,7 @@ fn may_connect(
             ));
         }
     }
-    if let Some(other) = rows.iter().find(|r| fresh.holds(r)) {
+    if let Some(other) = rows.iter().find(|r| c.claim && fresh.holds(r)) {
         return Err(format!(
             "connect refused on {node}: {} holds {} ({}); two replicas of one link are never started",
             other.host,
