@@ -5,7 +5,7 @@ use clap::Parser;
 use pxc_replication_manager::app::cli::{Cli, Command, DEFAULT_CONFIG, PolicyCommand};
 use pxc_replication_manager::app::scenario;
 use pxc_replication_manager::check;
-use pxc_replication_manager::config::Config;
+use pxc_replication_manager::config::{Config, Limits};
 use pxc_replication_manager::error::{Error, exit};
 use pxc_replication_manager::policy::{self, Policy};
 use pxc_replication_manager::{RunOptions, RunSummary, init, run_once, status_report};
@@ -47,7 +47,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
     match &cli.command {
         Command::Run(args) => {
             let cfg = load_config(&cli)?;
-            let policy = Policy::load(cfg.policy.file.as_deref(), cfg.policy.max_operations)?;
+            let policy = Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits)?;
             let opts = RunOptions {
                 dry_run: args.dry_run,
                 defaults_file: cli.defaults_file.clone(),
@@ -60,7 +60,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         }
         Command::Status { json } => {
             let cfg = load_config(&cli)?;
-            let policy = Policy::load(cfg.policy.file.as_deref(), cfg.policy.max_operations)?;
+            let policy = Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits)?;
             let report = status_report(&cfg, &policy, cli.defaults_file.as_deref())?;
             println!(
                 "{}",
@@ -80,10 +80,17 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
         }
         Command::Policy(PolicyCommand::Check { file }) => {
             let p = policy::check(file)?;
+            for w in &p.warnings {
+                log::warn!("{w}");
+            }
             println!(
                 "{}: ok; replaces built-in function(s): {}",
                 file.display(),
-                p.overrides.join(", ")
+                if p.overrides.is_empty() {
+                    "none".to_string()
+                } else {
+                    p.overrides.join(", ")
+                }
             );
             Ok(exit::OK)
         }
@@ -93,7 +100,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             model,
             out,
         }) => {
-            let policy = Policy::load(file.as_deref(), policy::DEFAULT_MAX_OPERATIONS)?;
+            let policy = Policy::load(file.as_deref(), &Limits::default())?;
             println!(
                 "policy verify: {}",
                 match file {
@@ -126,16 +133,16 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             scenario,
             policy: file,
         } => {
-            let (from_config, max_operations) = match &cli.config {
-                Some(p) => {
-                    let c = Config::load(p)?.policy;
-                    (c.file, c.max_operations)
-                }
-                None => (None, policy::DEFAULT_MAX_OPERATIONS),
-            };
-            let file = file.clone().or(from_config);
-            let policy = Policy::load(file.as_deref(), max_operations)?;
-            let r = scenario::simulate(scenario, &policy, stdout())?;
+            // The whole config, checked as a live run checks it.
+            let cfg = cli.config.as_deref().map(Config::load).transpose()?;
+            let limits = cfg
+                .as_ref()
+                .map_or_else(Limits::default, |c| c.policy.limits.clone());
+            let file = file
+                .clone()
+                .or_else(|| cfg.as_ref().and_then(|c| c.policy.file.clone()));
+            let policy = Policy::load(file.as_deref(), &limits)?;
+            let r = scenario::simulate(scenario, &policy, cfg.as_ref(), stdout())?;
             Ok(if r.errors.is_empty() {
                 exit::OK
             } else {

@@ -10,7 +10,8 @@ use pxc_replication_manager::check::node::Mutant;
 use pxc_replication_manager::check::search::{self, Property, Report};
 use pxc_replication_manager::check::world::Fault;
 use pxc_replication_manager::check::{Bounds, Model, trace};
-use pxc_replication_manager::policy::{DEFAULT_MAX_OPERATIONS, Policy};
+use pxc_replication_manager::config::Limits;
+use pxc_replication_manager::policy::Policy;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +19,7 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_pxc-replication-manager");
 
 fn policy(file: Option<&str>) -> Policy {
-    Policy::load(file.map(Path::new), DEFAULT_MAX_OPERATIONS).expect("the policy compiles")
+    Policy::load(file.map(Path::new), &Limits::default()).expect("the policy compiles")
 }
 
 fn bounds(split: bool, faults: u8, kinds: &[Fault]) -> Bounds {

@@ -71,6 +71,8 @@ pub fn settings(cfg: &Config) -> Settings {
             .map(|(k, v)| (k.as_str().into(), policy::api::toml_to_dynamic(v)))
             .collect(),
         silent_after: cfg.timeouts.heartbeat,
+        probe_timeout: cfg.timeouts.probe,
+        limits: cfg.policy.limits.clone(),
     }
 }
 

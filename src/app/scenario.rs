@@ -254,22 +254,31 @@ fn load(path: &Path) -> Result<Scenario> {
 
 impl Scenario {
     /// The configuration the scenario describes: its timeouts, policy settings, mail
-    /// recipients and links, on top of the defaults.
-    fn config(&self) -> std::result::Result<Config, String> {
-        let mut cfg = Config::defaults();
+    /// recipients and links, on top of `base` (`simulate --config`: the whole file, as a live
+    /// run reads it: `[policy]` with its vars and limits, `[timeouts]`, `[mail]`) or of the
+    /// defaults. The links are always the scenario's.
+    fn config(&self, base: Option<&Config>) -> std::result::Result<Config, String> {
+        let mut cfg = base.cloned().unwrap_or_else(|| {
+            let mut c = Config::defaults();
+            c.mail.to = vec!["dba@example.com".into()];
+            c
+        });
+        cfg.links.clear();
         let t = &self.timeouts;
         cfg.timeouts.heartbeat = t.heartbeat.unwrap_or(cfg.timeouts.heartbeat);
         cfg.timeouts.failed = t.failed.unwrap_or(cfg.timeouts.failed);
         if let Some(c) = t.connect {
             cfg.timeouts.connect = Duration::from_secs(c);
         }
-        cfg.policy.distribute = self.policy.distribute.unwrap_or(true);
-        cfg.policy.vars = self.policy.vars.clone().unwrap_or_default();
-        cfg.mail.to = self
-            .mail
-            .to
-            .clone()
-            .unwrap_or_else(|| vec!["dba@example.com".into()]);
+        if let Some(d) = self.policy.distribute {
+            cfg.policy.distribute = d;
+        }
+        if let Some(v) = &self.policy.vars {
+            cfg.policy.vars = v.clone();
+        }
+        if let Some(to) = &self.mail.to {
+            cfg.mail.to = to.clone();
+        }
         cfg.topology = TopologySource::Config;
         for l in &self.link {
             let sources = l
@@ -416,6 +425,7 @@ impl ScenarioLink {
 pub fn simulate(
     scenario_path: &Path,
     policy: &Policy,
+    config: Option<&Config>,
     mut out: Box<dyn Write>,
 ) -> Result<SimResult> {
     let bad = |msg: String| Error::Scenario(format!("{}: {msg}", scenario_path.display()));
@@ -429,7 +439,7 @@ pub fn simulate(
         has_topology_tables: false,
         has_node_table: true,
     };
-    let cfg = sc.config().map_err(bad)?;
+    let cfg = sc.config(config).map_err(bad)?;
     let links =
         topology::resolve(&cfg, &sc.node.cluster, &schema, None).map_err(|e| bad(e.to_string()))?;
     let (facts, me) = sc.node(flavor).map_err(bad)?;

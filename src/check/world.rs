@@ -514,6 +514,10 @@ impl World {
                 })
             })
             .collect();
+        for n in self.nodes.iter_mut() {
+            // Mail is not modelled: what was mailed changes no decision.
+            n.memo.forget_mailed();
+        }
         for n in self.nodes.iter_mut().filter(|n| n.run.is_none()) {
             n.memo
                 .forget_stale(|k, h| current.get(&(k.to_string(), h.to_string())).copied());

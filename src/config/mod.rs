@@ -144,12 +144,51 @@ pub struct MailConfig {
 pub struct PolicyConfig {
     /// A site policy; the built-in `policies/default.rhai` when not set.
     pub file: Option<PathBuf>,
-    /// The most Rhai operations one run may take before it is stopped.
-    pub max_operations: u64,
+    /// What one policy call may cost.
+    pub limits: Limits,
     /// Spread the links of a cluster that replicates from several remotes across its nodes.
     pub distribute: bool,
     /// Site variables handed to the policy as `settings().vars`.
     pub vars: toml::Table,
+}
+
+/// The sandbox's bounds on the policy (`[policy]`): a mistake in a site policy costs at most one
+/// clear error, never the host's memory, a held lock or a flooded mailbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most Rhai operations one call (one link's `manage_link`, or a hook) may take.
+    pub max_operations: u64,
+    /// The most memory one call may hold, in bytes, counted by the process's allocator: map
+    /// keys, captured variables and strings built by formatting all count.
+    pub max_memory: usize,
+    /// The wall-clock deadline of one call, host calls that touch the network included.
+    pub max_seconds: Duration,
+    /// The most lines a run's policy may log (`log`, `warn`, `print`, `debug`)...
+    pub max_log_lines: usize,
+    /// ... and their total size in bytes; past either, one line says how much was dropped.
+    pub max_log_bytes: usize,
+    /// The most mails the policy may send per link and run (`notify`).
+    pub max_mails: usize,
+}
+
+/// `[policy]` limits when not set.
+pub const DEFAULT_MAX_MEMORY_MIB: u64 = 32;
+pub const DEFAULT_MAX_SECONDS: u64 = 45;
+pub const DEFAULT_MAX_LOG_LINES: usize = 200;
+pub const DEFAULT_MAX_LOG_BYTES: usize = 64 * 1024;
+pub const DEFAULT_MAX_MAILS: usize = 5;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_operations: DEFAULT_MAX_OPERATIONS,
+            max_memory: (DEFAULT_MAX_MEMORY_MIB as usize) << 20,
+            max_seconds: Duration::from_secs(DEFAULT_MAX_SECONDS),
+            max_log_lines: DEFAULT_MAX_LOG_LINES,
+            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            max_mails: DEFAULT_MAX_MAILS,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -334,7 +373,12 @@ struct RawMail {
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     file: Option<PathBuf>,
-    max_operations: Option<u64>,
+    max_operations: Option<Spanned<u64>>,
+    max_memory_mib: Option<Spanned<u64>>,
+    max_seconds: Option<Spanned<u64>>,
+    max_log_lines: Option<Spanned<u64>>,
+    max_log_bytes: Option<Spanned<u64>>,
+    max_mails: Option<Spanned<u64>>,
     distribute: Option<bool>,
     vars: Option<toml::Table>,
 }
@@ -424,7 +468,7 @@ impl Config {
         let timeouts = raw.timeouts.check(&src)?;
         let files = raw.files.check(&src);
         let mail = raw.mail.check(&src)?;
-        let policy = raw.policy.check(&src);
+        let policy = raw.policy.check(&src, &timeouts)?;
         let links = check_links(raw.link, &local, &src)?;
         let topology = raw.topology.check(&links, &src)?;
         Ok(Config {
@@ -676,15 +720,99 @@ impl RawMail {
 }
 
 impl RawPolicy {
-    /// `[policy]`.
-    fn check(self, src: &Source) -> PolicyConfig {
+    /// `[policy]`; the time limit must leave room for one source attempt of `timeouts`.
+    fn check(self, src: &Source, timeouts: &Timeouts) -> Result<PolicyConfig, ConfigError> {
         let p = self;
-        PolicyConfig {
+        // A limit is a whole number within a range; out of it, the error names the key and why.
+        let limit = |v: &Option<Spanned<u64>>,
+                     key: &str,
+                     default: u64,
+                     min: u64,
+                     max: u64,
+                     what: &str|
+         -> Result<u64, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(s) if (min..=max).contains(s.get_ref()) => Ok(*s.get_ref()),
+                Some(s) => Err(src.at(
+                    Some(s.span()),
+                    format!(
+                        "[policy] {key} = {}: must be from {min} to {max} {what} (default {default})",
+                        s.get_ref()
+                    ),
+                )),
+            }
+        };
+        let max_seconds = limit(
+            &p.max_seconds,
+            "max_seconds",
+            DEFAULT_MAX_SECONDS,
+            1,
+            3600,
+            "seconds",
+        )?;
+        let attempt = timeouts.longest_silence().as_secs();
+        if max_seconds <= attempt {
+            return Err(src.at(
+                p.max_seconds.as_ref().map(|s| s.span()),
+                format!(
+                    "[policy] max_seconds ({max_seconds} s) must be longer than one source attempt, [timeouts] probe ({} s) + connect ({} s) + {} s for the channel to settle = {attempt} s: otherwise no policy call could ever connect",
+                    timeouts.probe.as_secs(),
+                    timeouts.connect.as_secs(),
+                    SETTLE.as_secs()
+                ),
+            ));
+        }
+        let limits = Limits {
+            max_operations: limit(
+                &p.max_operations,
+                "max_operations",
+                DEFAULT_MAX_OPERATIONS,
+                1_000,
+                1_000_000_000,
+                "operations",
+            )?,
+            max_memory: (limit(
+                &p.max_memory_mib,
+                "max_memory_mib",
+                DEFAULT_MAX_MEMORY_MIB,
+                1,
+                4096,
+                "MiB",
+            )? as usize)
+                << 20,
+            max_seconds: Duration::from_secs(max_seconds),
+            max_log_lines: limit(
+                &p.max_log_lines,
+                "max_log_lines",
+                DEFAULT_MAX_LOG_LINES as u64,
+                1,
+                1_000_000,
+                "lines",
+            )? as usize,
+            max_log_bytes: limit(
+                &p.max_log_bytes,
+                "max_log_bytes",
+                DEFAULT_MAX_LOG_BYTES as u64,
+                1024,
+                1 << 30,
+                "bytes",
+            )? as usize,
+            max_mails: limit(
+                &p.max_mails,
+                "max_mails",
+                DEFAULT_MAX_MAILS as u64,
+                1,
+                1000,
+                "mails per link and run; to send none, set [mail] transport = \"none\"",
+            )? as usize,
+        };
+        Ok(PolicyConfig {
             file: p.file.map(|p| src.rel(p)),
-            max_operations: p.max_operations.unwrap_or(DEFAULT_MAX_OPERATIONS),
+            limits,
             distribute: p.distribute.unwrap_or(true),
             vars: p.vars.unwrap_or_default(),
-        }
+        })
     }
 }
 

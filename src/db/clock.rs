@@ -79,6 +79,18 @@ pub struct Observations {
     /// Link key -> peer -> the fence this node tried at a report sequence.
     #[serde(default)]
     fenced: BTreeMap<String, BTreeMap<String, FenceMemo>>,
+    /// Link key -> the events mailed in the link's current condition (one outage).
+    #[serde(default)]
+    mailed: BTreeMap<String, Mailed>,
+}
+
+/// What was mailed about a link while it stayed in one condition.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, Hash, PartialEq, Eq)]
+pub struct Mailed {
+    /// Who held the link and from which source, or that nobody did.
+    condition: String,
+    /// The events (subjects without their quantities) mailed in it.
+    events: BTreeSet<String>,
 }
 
 impl Observations {
@@ -242,6 +254,23 @@ impl Observations {
     }
 
     /// Marks a skew as mailed; `true` the first time.
+    /// Whether `event` may be mailed for link `key` now that the link is in `condition`: not
+    /// when it was already mailed in that condition. A new condition forgets what was mailed.
+    /// Records the event.
+    pub fn may_mail(&mut self, key: &str, condition: &str, event: &str) -> bool {
+        let m = self.mailed.entry(key.to_string()).or_default();
+        if m.condition != condition {
+            m.condition = condition.to_string();
+            m.events.clear();
+        }
+        m.events.insert(event.to_string())
+    }
+
+    /// Forgets what was mailed: the model checker's canonical form (mail is not modelled).
+    pub fn forget_mailed(&mut self) {
+        self.mailed.clear();
+    }
+
     pub fn mark_skew_mailed(&mut self, host: &str) -> bool {
         self.skew_mailed.insert(host.to_string())
     }

@@ -20,6 +20,7 @@
 //! This module does not know Rhai: the policy is reached through [`PolicyHooks`].
 
 pub mod fence;
+pub mod output;
 pub mod phases;
 pub mod primitives;
 
@@ -45,6 +46,10 @@ pub struct Settings {
     /// The threshold every rule uses: the larger of `heartbeat_timeout` and the policy's
     /// `silent_after`, set once at the start of a run.
     pub silent_after: i64,
+    /// `[timeouts] probe`: what a probe may take.
+    pub probe_timeout: Duration,
+    /// What the policy may cost (`[policy]`).
+    pub limits: crate::config::Limits,
 }
 
 /// Why a node's channel does not carry data.
@@ -205,6 +210,15 @@ pub struct RunCtx {
     /// without the claim, `check::node::Mutant::NoClaim`) turns it off, to show that the
     /// checker then finds two replicas of one link.
     pub claim: bool,
+    /// What the run has logged and mailed (see [`output`]).
+    output: output::Output,
+    /// The link whose policy call or hook runs now: mail is counted against it.
+    pub current_link: Option<String>,
+    /// Each link's condition as last read: its holder and source, or none. A new condition
+    /// starts a new outage for the mail rule of [`output`].
+    conditions: HashMap<String, String>,
+    /// The end of the current policy call, if one runs.
+    deadline: Option<std::time::Instant>,
 }
 
 pub type Shared = Rc<RefCell<RunCtx>>;
@@ -237,6 +251,10 @@ impl RunCtx {
             fence_contacts: 0,
             new_fences: HashMap::new(),
             claim: true,
+            output: output::Output::default(),
+            current_link: None,
+            conditions: HashMap::new(),
+            deadline: None,
         }
     }
 
@@ -261,6 +279,17 @@ impl RunCtx {
             self.has_row.insert(link.key.clone());
         }
         let fresh = self.observations.freshness(&link.key, &me, t);
+        let condition = match rows.iter().find(|r| fresh.holds(r)) {
+            Some(r) => format!(
+                "{} holds it{}",
+                r.host,
+                r.current_source
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(" from {s}"))
+            ),
+            None => "nobody holds it".into(),
+        };
+        self.conditions.insert(link.key.clone(), condition);
         Ok((rows, fresh))
     }
 
@@ -428,7 +457,13 @@ pub fn run_links(
     hooks: &dyn PolicyHooks,
 ) -> Vec<(String, std::result::Result<(), String>)> {
     let floor = shared.borrow().settings.heartbeat_timeout;
-    let (threshold, warning) = silent_threshold(floor, hooks.silent_after());
+    let policy_threshold = hooks.silent_after();
+    // A silent_after that fails is the policy's error (the run exits non-zero), though the
+    // run goes on safely with [timeouts] heartbeat.
+    let failed = policy_threshold.as_ref().err().map(|e| {
+        format!("silent_after failed, so every rule used [timeouts] heartbeat ({floor} s): {e}")
+    });
+    let (threshold, warning) = silent_threshold(floor, policy_threshold);
     if let Some(w) = warning {
         log::warn!("{}: {w}", shared.borrow().node());
     }
@@ -436,7 +471,12 @@ pub fn run_links(
     let links = shared.borrow().links.clone();
     let mut results = Vec::new();
     for link in &links {
-        results.push((link.key.clone(), run_link(shared, hooks, link)));
+        let r = run_link(shared, hooks, link);
+        let r = match (r, &failed) {
+            (Ok(()), Some(e)) => Err(e.clone()),
+            (r, _) => r,
+        };
+        results.push((link.key.clone(), r));
     }
     mail_skews(shared, hooks, &links);
     results
@@ -471,6 +511,7 @@ fn run_link(
     hooks: &dyn PolicyHooks,
     link: &Link,
 ) -> std::result::Result<(), String> {
+    shared.borrow_mut().current_link = Some(link.key.clone());
     let decision = phases::before(&mut shared.borrow_mut(), link).map_err(|e| e.to_string());
     send_host_mail(shared, hooks, link);
     let act = match decision {
@@ -523,7 +564,7 @@ fn mail_through_policy(shared: &Shared, hooks: &dyn PolicyHooks, link: &Link, m:
             m.body
         ),
     };
-    if let Err(e) = shared.borrow_mut().apply(Action::Notify(mail)) {
+    if let Err(e) = shared.borrow_mut().notify(mail) {
         log::error!("{node}: the host's mail could not be sent either: {e}");
     }
 }
@@ -534,6 +575,7 @@ fn mail_skews(shared: &Shared, hooks: &dyn PolicyHooks, links: &[Link]) {
     let Some(link) = links.first() else {
         return;
     };
+    shared.borrow_mut().current_link = Some(link.key.clone());
     for k in skews {
         let node = shared.borrow().node();
         log::warn!(

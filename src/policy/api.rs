@@ -18,6 +18,7 @@ use crate::db::flavor::ReplicaStatus;
 use crate::db::state::{Role, StateRow};
 use crate::exec::mail::Mail;
 use crate::exec::server::NodeFacts;
+use crate::host::output::Level;
 use crate::host::primitives;
 use crate::host::{RunCtx, Settings, Shared};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map};
@@ -214,8 +215,50 @@ macro_rules! on_link {
     }};
 }
 
+/// `expect(value, kind, from)`: the value an override point returned, if it is of the kind the
+/// built-in policy needs; otherwise an error naming the function and the kind. Without it a
+/// string `"900"` from `[policy.vars]` compares false with every number, silently.
+fn expect(value: Dynamic, kind: &str, from: &str) -> Res<Dynamic> {
+    let items_are = |key: &str| {
+        value.clone().try_cast::<Array>().is_some_and(|a| {
+            a.iter().all(|v| {
+                v.clone()
+                    .try_cast::<Map>()
+                    .is_some_and(|m| m.get(key).is_some_and(|h| h.is_string()))
+                    || (key == "address" && v.is_string())
+            })
+        })
+    };
+    let ok = match kind {
+        "seconds" => value.is_int(),
+        "rows" => items_are("host"),
+        "sources" => items_are("address"),
+        other => return fail(format!("expect: unknown kind {other:?}")),
+    };
+    if ok {
+        return Ok(value);
+    }
+    let what = match kind {
+        "seconds" => {
+            "an integer number of seconds (not a string: write 900, not \"900\"; in [policy.vars] too)"
+        }
+        "rows" => "an array of rows (maps with a host, as rows(link) gives them)",
+        _ => {
+            "an array of sources (maps with an address, as link.sources gives them, or \"host:port\" strings)"
+        }
+    };
+    let shown = crate::host::output::printable(&format!("{value:?}"));
+    let shown: String = shown.chars().take(80).collect();
+    fail(format!(
+        "{from} returned a {} ({shown}), expected {what}",
+        value.type_name()
+    ))
+}
+
 /// Registers the host API on an engine, bound to one run's context.
 pub fn register(engine: &mut Engine, ctx: &Shared) {
+    engine.register_fn("expect", expect);
+
     // ---- reads ------------------------------------------------------------------------
     let c = ctx.clone();
     engine.register_fn("node", move || node_map(&c.borrow()));
@@ -262,6 +305,7 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
 
     on_link!(engine, ctx, "probe", |c, l, source: Dynamic| -> Res<Map> {
         let src = source_of(&l, &source).map_err(|e| format!("probe: {e}"))?;
+        c.within_deadline("probe", c.settings.probe_timeout)?;
         let p = primitives::probe(c, &l, &src);
         let mut m = Map::new();
         m.insert("source".into(), src.address().into());
@@ -271,22 +315,22 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
         Ok(m)
     });
 
-    // ---- logging and mail ----------------------------------------------------------------
+    // ---- logging and mail: within the run's budget (host::output) -----------------------
+    for (name, level) in [("log", Level::Info), ("warn", Level::Warn)] {
+        let c = ctx.clone();
+        engine.register_fn(name, move |msg: &str| c.borrow_mut().policy_log(level, msg));
+    }
     let c = ctx.clone();
-    engine.register_fn("log", move |msg: &str| {
-        log::info!("{}: {msg}", c.borrow().node());
-    });
+    engine.on_print(move |msg| c.borrow_mut().policy_log(Level::Info, msg));
     let c = ctx.clone();
-    engine.register_fn("warn", move |msg: &str| {
-        log::warn!("{}: {msg}", c.borrow().node());
-    });
+    engine.on_debug(move |msg, _, _| c.borrow_mut().policy_log(Level::Debug, msg));
     let c = ctx.clone();
     engine.register_fn("notify", move |subject: &str, body: &str| -> Res<()> {
         c.borrow_mut()
-            .apply(crate::exec::Action::Notify(Mail {
+            .notify(Mail {
                 subject: subject.to_string(),
                 body: body.to_string(),
-            }))
+            })
             .map_err(host_err)?;
         Ok(())
     });
@@ -330,6 +374,8 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
                                       source: Dynamic|
      -> Res<Map> {
         let src = source_of(&l, &source).map_err(|e| format!("connect: {e}"))?;
+        let attempt = c.settings.probe_timeout + c.settings.connect_timeout + crate::config::SETTLE;
+        c.within_deadline("connect (one source attempt)", attempt)?;
         let r = refused(primitives::connect(c, &l, &src))?;
         let mut m = Map::new();
         m.insert("source".into(), src.address().into());

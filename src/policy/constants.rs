@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn a_policy_compares_against_names_inside_its_functions() {
-        let engine = crate::policy::engine::sandboxed(10_000);
+        let engine = crate::policy::engine::for_compiling();
         let ast = engine
             .compile_with_scope(
                 &scope(),
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_name_that_does_not_exist_is_an_error_that_lists_the_names() {
-        let engine = crate::policy::engine::sandboxed(10_000);
+        let engine = crate::policy::engine::for_compiling();
         let ast = engine
             .compile_with_scope(&scope(), "fn f(r) { r == ROLE.Yse }")
             .unwrap();

@@ -2,10 +2,12 @@
 //!
 //! What a policy cannot do: run SQL (no such function exists), read or write files (Rhai has no
 //! file functions and modules are compiled out), `eval` code, use a variable it did not
-//! declare, recurse deeper than 32 calls, or run longer than `[policy] max_operations`
-//! operations per link. `print` and `debug` go to the log. The names a policy compares against
-//! (`ROLE.Yes`, `EVENT.failed`, ...) are registered as constants (`constants.rs`).
+//! declare, recurse deeper than 32 calls, or exceed the limits of one call (`[policy]`
+//! `max_operations`, `max_memory_mib`, `max_seconds`; see `limits.rs`). The names a policy
+//! compares against (`ROLE.Yes`, `EVENT.failed`, ...) are registered as constants
+//! (`constants.rs`). `print` and `debug` go to the run's log budget (`api.rs`).
 
+use super::limits::{MAX_CALL_LEVELS, MAX_ITEMS, MAX_STRING, Meter};
 use rhai::packages::{Package, StandardPackage};
 use rhai::{Engine, Shared};
 
@@ -19,28 +21,85 @@ thread_local! {
     );
 }
 
-/// The most nested function calls a policy may make.
-pub const MAX_CALL_LEVELS: usize = 32;
-
-/// A new engine with the sandbox limits; the host API is registered by `api.rs`.
-pub fn sandboxed(max_operations: u64) -> Engine {
+/// A new engine with the sandbox limits, metered by `meter`; the host API is registered by
+/// `api.rs`.
+pub fn sandboxed(meter: &Meter) -> Engine {
     let mut e = Engine::new_raw();
     SHARED.with(|(std, constants)| {
         e.register_global_module(std.clone());
         e.register_global_module(constants.clone());
     });
-    e.set_max_operations(max_operations.max(1));
+    e.set_max_operations(meter.limits().max_operations.max(1));
     e.set_max_call_levels(MAX_CALL_LEVELS);
     e.set_max_expr_depths(64, 32);
-    e.set_max_string_size(64 * 1024);
-    e.set_max_array_size(10_000);
-    e.set_max_map_size(10_000);
+    e.set_max_string_size(MAX_STRING);
+    e.set_max_array_size(MAX_ITEMS);
+    e.set_max_map_size(MAX_ITEMS);
     e.set_strict_variables(true);
     e.disable_symbol("eval");
     super::constants::register_type(&mut e);
-    e.on_print(|s| log::info!("policy: {s}"));
-    e.on_debug(|s, _src, pos| log::debug!("policy ({pos}): {s}"));
+    e.register_fn("sort", sort_checked);
+    let m = meter.clone();
+    e.on_progress(move |ops| m.progress(ops));
+    e.on_print(|s| log::info!("policy: {}", crate::host::output::printable(s)));
+    e.on_debug(|s, _src, pos| log::debug!("policy ({pos}): {}", crate::host::output::printable(s)));
     e
+}
+
+/// `array.sort(comparer)`, replacing Rhai's, which ignores a comparer that throws or returns
+/// something else than a number (and then sorts by type, silently). Here either is an error
+/// naming what the comparer did. A stable merge sort, so an inconsistent comparer gives some
+/// order, never a panic.
+fn sort_checked(
+    ctx: rhai::NativeCallContext,
+    array: &mut rhai::Array,
+    comparer: rhai::FnPtr,
+) -> Result<(), Box<rhai::EvalAltResult>> {
+    use std::cmp::Ordering;
+    let compare = |a: &rhai::Dynamic,
+                   b: &rhai::Dynamic|
+     -> Result<Ordering, Box<rhai::EvalAltResult>> {
+        let v = comparer.call_raw(&ctx, None, [a.clone(), b.clone()])?;
+        match (v.as_int(), v.as_bool()) {
+            (Ok(i), _) => Ok(i.cmp(&0)),
+            // Rhai's own sort takes `true` for "a first".
+            (_, Ok(a_first)) => Ok(if a_first { Ordering::Less } else { Ordering::Greater }),
+            (Err(t), _) => Err(format!(
+                "the comparer given to sort returned a {t}, expected an integer (negative: a first, 0: equal, positive: b first) or a bool (true: a first)"
+            )
+            .into()),
+        }
+    };
+    let mut items = std::mem::take(array);
+    let n = items.len();
+    let mut width = 1;
+    while width < n {
+        let mut merged = Vec::with_capacity(n);
+        let mut rest = items.into_iter().peekable();
+        while rest.peek().is_some() {
+            let left: Vec<rhai::Dynamic> = rest.by_ref().take(width).collect();
+            let right: Vec<rhai::Dynamic> = rest.by_ref().take(width).collect();
+            let (mut l, mut r) = (left.into_iter().peekable(), right.into_iter().peekable());
+            while let (Some(a), Some(b)) = (l.peek(), r.peek()) {
+                if compare(a, b)? == Ordering::Greater {
+                    merged.extend(r.next());
+                } else {
+                    merged.extend(l.next());
+                }
+            }
+            merged.extend(l);
+            merged.extend(r);
+        }
+        items = merged;
+        width *= 2;
+    }
+    *array = items;
+    Ok(())
+}
+
+/// An engine for compiling and for tests: the default limits.
+pub fn for_compiling() -> Engine {
+    sandboxed(&Meter::new(&crate::config::Limits::default()))
 }
 
 #[cfg(test)]
@@ -49,27 +108,27 @@ mod tests {
 
     #[test]
     fn eval_is_not_available() {
-        let e = sandboxed(10_000);
+        let e = for_compiling();
         assert!(e.compile(r#"fn f() { eval("1") }"#).is_err());
     }
 
     #[test]
     fn undeclared_variables_do_not_compile() {
-        let e = sandboxed(10_000);
+        let e = for_compiling();
         assert!(e.compile("fn f() { y + 1 }").is_err());
         assert!(e.compile("fn f(y) { y + 1 }").is_ok());
     }
 
     #[test]
     fn endless_loops_are_stopped_by_the_operation_limit() {
-        let e = sandboxed(10_000);
+        let e = for_compiling();
         let err = e.run("loop { }").unwrap_err();
         assert!(err.to_string().contains("Too many operations"), "{err}");
     }
 
     #[test]
     fn deep_recursion_is_stopped() {
-        let e = sandboxed(1_000_000);
+        let e = for_compiling();
         let err = e.run("fn f(n) { f(n + 1) } f(0);").unwrap_err();
         assert!(
             err.to_string().to_lowercase().contains("stack overflow")
@@ -80,7 +139,7 @@ mod tests {
 
     #[test]
     fn modules_cannot_be_imported() {
-        let e = sandboxed(10_000);
+        let e = for_compiling();
         assert!(e.compile(r#"import "/etc/passwd" as p;"#).is_err());
     }
 }

@@ -10,12 +10,16 @@
 pub mod api;
 pub mod constants;
 pub mod engine;
+pub mod limits;
 
+use crate::config::Limits;
 use crate::config::topology::Link;
 use crate::error::{Error, Result};
 use crate::host::{self, PolicyHooks, RunCtx, Settings, Shared};
+use limits::Meter;
 use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, FuncArgs, Position, Scope};
 use std::cell::RefCell;
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -36,9 +40,14 @@ pub struct Policy {
     ast: AST,
     /// The site file, if any.
     pub name: String,
-    pub max_operations: u64,
-    /// The built-in functions the site file replaced.
+    pub limits: Limits,
+    /// The built-in functions the site file replaced, as `name/arity`.
     pub overrides: Vec<String>,
+    /// Every function the site file defines (closures included): an error inside one of them
+    /// is located in the site file, any other in the built-in policy.
+    site_fns: HashSet<String>,
+    /// What `policy check` warns about: site functions that nothing calls.
+    pub warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -50,8 +59,8 @@ impl std::fmt::Debug for Policy {
     }
 }
 
-fn compile(text: &str, name: &str, max_operations: u64) -> Result<AST> {
-    let engine = engine::sandboxed(max_operations);
+fn compile(text: &str, name: &str) -> Result<AST> {
+    let engine = engine::for_compiling();
     let mut ast = engine
         .compile_with_scope(&constants::scope(), text)
         .map_err(|e| Error::PolicyCompile {
@@ -64,16 +73,114 @@ fn compile(text: &str, name: &str, max_operations: u64) -> Result<AST> {
     Ok(ast)
 }
 
+/// A closure's generated name.
+fn is_closure(name: &str) -> bool {
+    name.starts_with("anon$")
+}
+
+/// The line of `fn name(` in a file's text (1 if not found).
+fn definition_line(text: &str, name: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix("fn ")
+                .and_then(|r| r.trim_start().strip_prefix(name))
+                .is_some_and(|r| r.trim_start().starts_with('('))
+        })
+        .map_or(1, |i| i + 1)
+}
+
+/// The names of the functions an AST calls, as functions or as methods.
+fn called_names(ast: &AST) -> HashSet<String> {
+    let mut names = HashSet::new();
+    ast.walk(&mut |path: &[rhai::ASTNode]| {
+        if let Some(rhai::ASTNode::Expr(rhai::Expr::FnCall(f, _) | rhai::Expr::MethodCall(f, _))) =
+            path.last()
+        {
+            names.insert(f.name.to_string());
+        }
+        true
+    });
+    names
+}
+
+/// Where a site function stands against the built-in policy: `Err` for a function named like a
+/// built-in one but with another arity (it would replace nothing, silently); a warning for a
+/// function that nothing calls (a misspelt override point, most often).
+fn check_site_functions(
+    base: &AST,
+    site: &AST,
+    file: &str,
+    text: &str,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let built_in: BTreeSet<(String, usize)> = base
+        .iter_functions()
+        .map(|f| (f.name.to_string(), f.params.len()))
+        .collect();
+    let called: HashSet<String> = called_names(base)
+        .into_iter()
+        .chain(called_names(site))
+        .chain([ENTRY.to_string(), "silent_after".into(), "mail".into()])
+        .collect();
+    let mut overrides = Vec::new();
+    let mut warnings = Vec::new();
+    for f in site.iter_fn_def() {
+        let name = f.name.as_str();
+        if is_closure(name) {
+            continue;
+        }
+        let arity = f.params.len();
+        let line = definition_line(text, name);
+        if built_in.contains(&(name.to_string(), arity)) {
+            overrides.push(format!("{name}/{arity}"));
+            continue;
+        }
+        if let Some((_, a)) = built_in.iter().find(|(n, _)| n == name) {
+            let params: Vec<&str> = base
+                .iter_functions()
+                .find(|g| g.name == name)
+                .map(|g| g.params.to_vec())
+                .unwrap_or_default();
+            return Err(Error::PolicyCompile {
+                file: file.to_string(),
+                line,
+                column: 1,
+                message: format!(
+                    "fn {name} takes {arity} parameter(s) here, but the built-in {name}({}) takes {a}: it would replace nothing. Give it the built-in's parameters (see `pxc-replication-manager policy show`)",
+                    params.join(", ")
+                ),
+            });
+        }
+        if !called.contains(name) {
+            let near = built_in
+                .iter()
+                .map(|(n, a)| (strsim::damerau_levenshtein(n, name), n, a))
+                .filter(|(d, ..)| *d <= 2)
+                .min();
+            let hint = match near {
+                Some((_, n, a)) => format!("; did you mean the override point {n}/{a}?"),
+                None => String::new(),
+            };
+            warnings.push(format!(
+                "{file}:{line}: fn {name}/{arity} is not called by anything and replaces no built-in function{hint}"
+            ));
+        }
+    }
+    Ok((overrides, warnings))
+}
+
 impl Policy {
     /// The built-in policy, with the site file's functions on top when one is given.
-    pub fn load(file: Option<&Path>, max_operations: u64) -> Result<Policy> {
-        let base = compile(DEFAULT_POLICY, DEFAULT_POLICY_NAME, max_operations)?;
+    pub fn load(file: Option<&Path>, limits: &Limits) -> Result<Policy> {
+        let base = compile(DEFAULT_POLICY, DEFAULT_POLICY_NAME)?;
         let Some(path) = file else {
             return Ok(Policy {
                 ast: base,
                 name: DEFAULT_POLICY_NAME.into(),
-                max_operations,
+                limits: limits.clone(),
                 overrides: Vec::new(),
+                site_fns: HashSet::new(),
+                warnings: Vec::new(),
             });
         };
         let name = path.display().to_string();
@@ -83,7 +190,7 @@ impl Policy {
             column: 0,
             message: format!("cannot read the policy file: {e}"),
         })?;
-        let site = compile(&text, &name, max_operations)?;
+        let site = compile(&text, &name)?;
         if site.iter_functions().next().is_none() {
             return Err(Error::PolicyCompile {
                 file: name,
@@ -94,27 +201,16 @@ impl Policy {
                 ),
             });
         }
-        let overrides: Vec<String> = site
-            .iter_functions()
-            .map(|f| format!("{}/{}", f.name, f.params.len()))
-            .collect();
+        let (overrides, warnings) = check_site_functions(&base, &site, &name, &text)?;
+        let site_fns = site.iter_functions().map(|f| f.name.to_string()).collect();
         let ast = base.merge(&site);
-        if !ast
-            .iter_functions()
-            .any(|f| f.name == ENTRY && f.params.len() == 2)
-        {
-            return Err(Error::PolicyCompile {
-                file: name,
-                line: 1,
-                column: 1,
-                message: format!("no function `{ENTRY}(node, link)`"),
-            });
-        }
         Ok(Policy {
             ast,
             name,
-            max_operations,
+            limits: limits.clone(),
             overrides,
+            site_fns,
+            warnings,
         })
     }
 
@@ -123,12 +219,14 @@ impl Policy {
     pub fn run(&self, ctx: RunCtx) -> (RunCtx, Vec<LinkResult>) {
         let shared: Shared = Rc::new(RefCell::new(ctx));
         let results = {
-            let mut engine = engine::sandboxed(self.max_operations);
+            let meter = Meter::new(&self.limits);
+            let mut engine = engine::sandboxed(&meter);
             api::register(&mut engine, &shared);
             let hooks = Hooks {
                 engine: &engine,
                 policy: self,
                 shared: &shared,
+                meter: &meter,
             };
             host::run_links(&shared, &hooks)
         };
@@ -136,61 +234,122 @@ impl Policy {
             Ok(cell) => cell.into_inner(),
             Err(_) => unreachable!("the engine holding the context was dropped"),
         };
+        ctx.log_dropped();
         (ctx, results)
     }
 
     /// The policy's `silent_after(settings)`, for `status`, which does not run the policy: an
     /// engine with `settings()` only.
     pub fn silent_after(&self, settings: &Settings) -> std::result::Result<i64, String> {
-        let mut engine = engine::sandboxed(self.max_operations);
+        let meter = Meter::new(&self.limits);
+        let mut engine = engine::sandboxed(&meter);
         let s = settings.clone();
         engine.register_fn("settings", move || api::settings_map(&s));
-        self.call_silent_after(&engine, settings)
+        self.call_silent_after(&engine, &meter, settings)
     }
 
     /// Calls `silent_after(settings)` on an engine and takes its number of seconds.
     fn call_silent_after(
         &self,
         engine: &Engine,
+        meter: &Meter,
         settings: &Settings,
     ) -> std::result::Result<i64, String> {
-        let v = call(
+        let v = self.call(
             engine,
-            &self.ast,
+            meter,
+            None,
             "silent_after",
             (Dynamic::from_map(api::settings_map(settings)),),
-        )
-        .map_err(|e| self.describe(&e, "silent_after/1"))?;
-        v.as_int()
-            .map_err(|t| format!("silent_after returned a {t}, not a number of seconds"))
+        )?;
+        v.as_int().map_err(|t| {
+            format!(
+                "{}: silent_after returned a {t}, expected an integer number of seconds",
+                self.file_of("silent_after")
+            )
+        })
     }
 
-    /// A runtime error of a hook the host called (`name/arity`), located in the file that
-    /// defines it: the site file when it overrides the hook, else the built-in policy.
-    fn describe(&self, e: &EvalAltResult, hook: &str) -> String {
-        let source = if self.overrides.iter().any(|o| o == hook) {
+    /// The file that defines a function: the site file when it does, else the built-in
+    /// policy.
+    fn file_of(&self, function: &str) -> &str {
+        if self.site_fns.contains(function) {
             &self.name
         } else {
             DEFAULT_POLICY_NAME
-        };
-        describe(e, source)
+        }
     }
-}
 
-fn call(
-    engine: &Engine,
-    ast: &AST,
-    name: &str,
-    args: impl FuncArgs,
-) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
-    let mut scope = Scope::new();
-    engine.call_fn_with_options::<Dynamic>(
-        CallFnOptions::new().eval_ast(false).rewind_scope(true),
-        &mut scope,
-        ast,
-        name,
-        args,
-    )
+    /// Calls a hook within the call's limits (and, with the run's context, its deadline for
+    /// host calls); an error is described where it happened.
+    fn call(
+        &self,
+        engine: &Engine,
+        meter: &Meter,
+        shared: Option<&Shared>,
+        hook: &str,
+        args: impl FuncArgs,
+    ) -> std::result::Result<Dynamic, String> {
+        if let Some(s) = shared {
+            s.borrow_mut().start_deadline();
+        }
+        meter.start();
+        let mut scope = Scope::new();
+        let r = engine.call_fn_with_options::<Dynamic>(
+            CallFnOptions::new().eval_ast(false).rewind_scope(true),
+            &mut scope,
+            &self.ast,
+            hook,
+            args,
+        );
+        meter.stop();
+        if let Some(s) = shared {
+            s.borrow_mut().end_deadline();
+        }
+        r.map_err(|e| self.describe(&e, meter, hook))
+    }
+
+    /// A runtime error as `file:line:col: message (in f <- g)`, located in the file of the
+    /// function where it happened; a limit error names the limit and the hook it stopped.
+    fn describe(&self, e: &EvalAltResult, meter: &Meter, hook: &str) -> String {
+        let mut chain = vec![hook.to_string()];
+        let mut cur = e;
+        while let EvalAltResult::ErrorInFunctionCall(name, _, inner, _) = cur {
+            if chain.last() != Some(name) {
+                chain.push(name.clone());
+            }
+            cur = inner;
+        }
+        let innermost = chain.last().cloned().unwrap_or_default();
+        let file = self.file_of(&innermost);
+        let shown: Vec<String> = chain
+            .iter()
+            .rev()
+            .map(|f| {
+                if is_closure(f) {
+                    "a closure".to_string()
+                } else {
+                    f.clone()
+                }
+            })
+            .collect();
+        if let Some(limit) = meter.describe(cur) {
+            // Rhai unwinds a limit to the host's call without saying where it was raised.
+            return format!(
+                "{}: {limit}; stopped in {hook} (the engine does not say which function was running)",
+                self.file_of(hook)
+            );
+        }
+        let pos: Position = cur.position();
+        let mut msg = format!(
+            "{file}:{}:{}: {}",
+            pos.line().unwrap_or(0),
+            pos.position().unwrap_or(0),
+            strip_position(&cur.to_string())
+        );
+        msg.push_str(&format!(" (in {})", shown.join(" <- ")));
+        msg
+    }
 }
 
 /// The policy as the host reaches it.
@@ -198,6 +357,7 @@ struct Hooks<'a> {
     engine: &'a Engine,
     policy: &'a Policy,
     shared: &'a Shared,
+    meter: &'a Meter,
 }
 
 impl Hooks<'_> {
@@ -212,14 +372,15 @@ impl PolicyHooks for Hooks<'_> {
             Dynamic::from_map(self.node()),
             Dynamic::from_map(api::link_map(link)),
         );
-        call(self.engine, &self.policy.ast, ENTRY, args)
+        self.policy
+            .call(self.engine, self.meter, Some(self.shared), ENTRY, args)
             .map(|_| ())
-            .map_err(|e| self.policy.describe(&e, &format!("{ENTRY}/2")))
     }
 
     fn silent_after(&self) -> std::result::Result<i64, String> {
         let settings = self.shared.borrow().settings.clone();
-        self.policy.call_silent_after(self.engine, &settings)
+        self.policy
+            .call_silent_after(self.engine, self.meter, &settings)
     }
 
     fn mail(
@@ -236,37 +397,10 @@ impl PolicyHooks for Hooks<'_> {
             Dynamic::from(subject.to_string()),
             Dynamic::from(body.to_string()),
         );
-        call(self.engine, &self.policy.ast, "mail", args)
+        self.policy
+            .call(self.engine, self.meter, Some(self.shared), "mail", args)
             .map(|_| ())
-            .map_err(|e| self.policy.describe(&e, "mail/5"))
     }
-}
-
-/// A runtime error as `file:line:col: message (in f <- g)`; `entry_source` is the file of the
-/// function the host called.
-pub fn describe(e: &EvalAltResult, entry_source: &str) -> String {
-    let mut chain = Vec::new();
-    let mut source = entry_source.to_string();
-    let mut cur = e;
-    while let EvalAltResult::ErrorInFunctionCall(name, src, inner, _) = cur {
-        chain.push(name.clone());
-        if !src.is_empty() {
-            source = src.clone();
-        }
-        cur = inner;
-    }
-    let pos: Position = cur.position();
-    let mut msg = format!(
-        "{source}:{}:{}: {}",
-        pos.line().unwrap_or(0),
-        pos.position().unwrap_or(0),
-        strip_position(&cur.to_string())
-    );
-    if !chain.is_empty() {
-        chain.reverse();
-        msg.push_str(&format!(" (in {})", chain.join(" <- ")));
-    }
-    msg
 }
 
 fn strip_position(s: &str) -> String {
@@ -278,7 +412,7 @@ fn strip_position(s: &str) -> String {
 
 /// `policy check`: compiles a file on top of the built-in policy and says what it overrides.
 pub fn check(path: &Path) -> Result<Policy> {
-    Policy::load(Some(path), DEFAULT_MAX_OPERATIONS)
+    Policy::load(Some(path), &Limits::default())
 }
 
 #[cfg(test)]
@@ -297,7 +431,7 @@ mod tests {
 
     #[test]
     fn the_built_in_policy_compiles_and_has_the_entry_point() {
-        let p = Policy::load(None, 100_000).unwrap();
+        let p = Policy::load(None, &Limits::default()).unwrap();
         assert!(p.ast.iter_functions().any(|f| f.name == ENTRY));
     }
 

@@ -480,7 +480,9 @@ fn a_policy_that_loops_forever_is_stopped_by_the_operation_limit() {
     let s = sim_with("elect_from_empty", &["--policy", p.to_str().unwrap()]);
     assert_eq!(s.out.code, 1, "{}", s.out.all());
     assert!(
-        s.out.stdout.contains("Too many operations"),
+        s.out.stdout.contains(
+            "operation limit: more than 200000 operations in one call ([policy] max_operations); stopped in manage_link"
+        ),
         "{}",
         s.out.all()
     );
@@ -668,8 +670,16 @@ fn silent_after_and_mail_hooks_cannot_change_anything() {
     let s = with_policy(
         "paused_idle_node_marks_itself",
         "fn silent_after(s) {\n    for l in links() { if propose(l) { connect(l, l.sources[0]); } }\n    s.heartbeat_timeout\n}\nfn manage_link(node, link) { }\n",
-    )
-    .ok();
+    );
+    // The refusal is the policy's error: the run goes on with [timeouts] heartbeat, and exits 1.
+    assert_eq!(s.out.code, 1, "{}", s.out.all());
+    assert!(
+        s.out
+            .stdout
+            .contains("silent_after failed, so every rule used [timeouts] heartbeat (179 s)"),
+        "{}",
+        s.out.all()
+    );
     assert!(
         !s.has("'Proposed'") && !s.has("CHANGE MASTER"),
         "{}",

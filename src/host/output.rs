@@ -1,0 +1,209 @@
+//! What a run may say, whatever the policy does: the policy's log lines and their total size,
+//! its mails per link and run, one mail per subject per outage, and a deadline for the host
+//! calls that wait on the network. Printed text is made printable here too.
+//!
+//! The limits come from `[policy]` ([`crate::config::Limits`]); the policy engine bounds the
+//! rest of a call (operations, memory, its own time) in `policy::limits`.
+
+use super::RunCtx;
+use crate::config::Limits;
+use crate::exec::{Action, mail::Mail};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// The run's output so far.
+#[derive(Debug, Default)]
+pub struct Output {
+    lines: usize,
+    bytes: usize,
+    dropped_lines: usize,
+    dropped_bytes: usize,
+    /// Mails the policy sent per link in this run.
+    mails: HashMap<String, usize>,
+    /// Links whose mail cap was reported.
+    capped: HashSet<String>,
+    /// Events whose repeat was reported, by link.
+    repeated: HashSet<(String, String)>,
+}
+
+/// How a policy's log line is logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+}
+
+/// Control characters escaped, so that no value (a subject, a node name read from the
+/// servers, a policy's message) can forge a line of printed output or of the log.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\r' => "\\r".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// A subject with its quantities taken out: "silent for 300s" and "silent for 360s" are the
+/// same event. A quantity is a word of digits with an optional unit ("300s", "12", "1.5s");
+/// numbers in names and addresses ("DC1-2", "10.0.2.1:3306") stay.
+pub fn event_of(subject: &str) -> String {
+    subject
+        .split(' ')
+        .map(|word| {
+            let core = word.trim_end_matches([',', ';', ')', '.', ':']);
+            let digits = core.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%');
+            let quantity = !digits.is_empty()
+                && digits.chars().next().is_some_and(|c| c.is_ascii_digit())
+                && digits.chars().filter(|&c| c == '.').count() <= 1
+                && digits.chars().all(|c| c.is_ascii_digit() || c == '.');
+            if quantity {
+                format!("#{}", &word[digits.len()..])
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl RunCtx {
+    /// The sandbox limits of this run.
+    pub fn limits(&self) -> &Limits {
+        &self.settings.limits
+    }
+
+    /// Logs one line of the policy's, within the run's budget of lines and bytes.
+    pub fn policy_log(&mut self, level: Level, msg: &str) {
+        let limits = self.settings.limits.clone();
+        let o = &mut self.output;
+        if o.lines >= limits.max_log_lines || o.bytes + msg.len() > limits.max_log_bytes {
+            o.dropped_lines += 1;
+            o.dropped_bytes += msg.len();
+            return;
+        }
+        o.lines += 1;
+        o.bytes += msg.len();
+        let line = format!("{}: {}", self.node(), printable(msg));
+        match level {
+            Level::Debug => log::debug!("{line}"),
+            Level::Info => log::info!("{line}"),
+            Level::Warn => log::warn!("{line}"),
+        }
+    }
+
+    /// One line for what the budget dropped, if anything: at the end of the run.
+    pub fn log_dropped(&self) {
+        let o = &self.output;
+        if o.dropped_lines > 0 {
+            let l = &self.settings.limits;
+            log::warn!(
+                "{}: the policy's log was cut: {} more line(s) ({} bytes) dropped past the run's limit of {} lines and {} bytes ([policy] max_log_lines, max_log_bytes)",
+                self.node(),
+                o.dropped_lines,
+                o.dropped_bytes,
+                l.max_log_lines,
+                l.max_log_bytes
+            );
+        }
+    }
+
+    /// Sends a mail about the link being run, through the executor: at most
+    /// `[policy] max_mails` per link and run, and a subject (numbers ignored) at most once while
+    /// the link stays in the same condition (the same holder and source, or none: one outage).
+    /// `Ok(false)` when it was not sent, and why is logged.
+    pub fn notify(&mut self, mail: Mail) -> crate::error::Result<bool> {
+        let key = self.current_link.clone().unwrap_or_default();
+        let node = self.node();
+        let cap = self.settings.limits.max_mails;
+        let sent = self.output.mails.entry(key.clone()).or_insert(0);
+        if *sent >= cap {
+            if self.output.capped.insert(key.clone()) {
+                log::warn!(
+                    "{node}: {key}: more mail than [policy] max_mails = {cap} in one run; the rest is not sent: {:?} and later",
+                    printable(&mail.subject)
+                );
+            }
+            return Ok(false);
+        }
+        let condition = self
+            .conditions
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| "unknown".into());
+        let event = event_of(&mail.subject);
+        if !self.observations.may_mail(&key, &condition, &event) {
+            if self.output.repeated.insert((key.clone(), event)) {
+                log::info!(
+                    "{node}: {key}: not mailed again while the link stays as it is ({condition}): {:?}",
+                    printable(&mail.subject)
+                );
+            }
+            return Ok(false);
+        }
+        *self.output.mails.entry(key).or_insert(0) += 1;
+        self.apply(Action::Notify(mail))?;
+        Ok(true)
+    }
+
+    /// Starts the deadline of one policy call.
+    pub fn start_deadline(&mut self) {
+        self.deadline = Some(Instant::now() + self.settings.limits.max_seconds);
+    }
+
+    /// Ends it: host calls outside a policy call have their own timeouts only.
+    pub fn end_deadline(&mut self) {
+        self.deadline = None;
+    }
+
+    /// `Err` when a host call that may wait `needs` would run past the policy call's deadline.
+    pub fn within_deadline(&self, what: &str, needs: Duration) -> Result<(), String> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let limit = self.settings.limits.max_seconds;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < needs {
+            return Err(format!(
+                "time limit: {what} may take {} s, but the policy call has {:.1} s left of its {} s ([policy] max_seconds)",
+                needs.as_secs(),
+                left.as_secs_f64(),
+                limit.as_secs()
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_text_cannot_forge_a_line() {
+        assert_eq!(printable("a\nDC1-1: DROP"), "a\\nDC1-1: DROP");
+        assert_eq!(printable("bell\u{7}"), "bell\\u{7}");
+        assert_eq!(printable("plain ünïcode"), "plain ünïcode");
+    }
+
+    #[test]
+    fn the_same_event_is_its_subject_without_numbers() {
+        assert_eq!(
+            event_of("replica DC1-2 is silent for 300s"),
+            event_of("replica DC1-2 is silent for 361s")
+        );
+        assert_eq!(
+            event_of("DC1-DC2: 12 s, 10.0.2.1:3306"),
+            "DC1-DC2: # s, 10.0.2.1:3306"
+        );
+        assert_ne!(event_of("fenced DC1-2"), event_of("fenced DC1-3"));
+        assert_ne!(event_of("a failed"), event_of("a recovered"));
+    }
+}

@@ -1,0 +1,136 @@
+//! The bounds of one policy call that the engine enforces: operations (Rhai's own counter),
+//! memory and wall-clock time (both checked from Rhai's progress callback, between any two
+//! operations), and what an error says when a call hits one of them.
+//!
+//! Memory is what the process's allocator holds beyond what it held when the call started,
+//! counted by the `cap` allocator wrapper (an atomic counter, no limit of its own): map keys,
+//! captured variables, strings built by formatting and what host calls allocate all count.
+//! One operation may allocate before the next check (formatting a map into a string), so the
+//! peak is bounded by the limit plus one operation's result, which Rhai's string, array and
+//! map size limits bound in turn.
+
+use crate::config::Limits;
+use rhai::{Dynamic, EvalAltResult};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Instant;
+
+#[global_allocator]
+static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+
+/// The bytes the process's allocator holds now.
+pub fn allocated() -> usize {
+    ALLOCATOR.allocated()
+}
+
+/// The largest string a policy may build (Rhai's limit, checked after each operation).
+pub const MAX_STRING: usize = 64 * 1024;
+/// The most items an array or a map may hold.
+pub const MAX_ITEMS: usize = 10_000;
+/// The most nested function calls.
+pub const MAX_CALL_LEVELS: usize = 32;
+
+/// Which limit stopped a call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Hit {
+    Memory(usize),
+    Time(f64),
+}
+
+#[derive(Clone, Copy, Default)]
+struct State {
+    started: Option<Instant>,
+    base: usize,
+    hit: Option<Hit>,
+}
+
+/// The meter of the calls made on one engine: started before each call, read by the progress
+/// callback and by the error report.
+#[derive(Clone, Default)]
+pub struct Meter {
+    limits: Rc<Limits>,
+    state: Rc<Cell<State>>,
+}
+
+impl Meter {
+    pub fn new(limits: &Limits) -> Meter {
+        Meter {
+            limits: Rc::new(limits.clone()),
+            state: Rc::default(),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A call starts: its memory is counted from here, its time runs from now.
+    pub fn start(&self) {
+        self.state.set(State {
+            started: Some(Instant::now()),
+            base: allocated(),
+            hit: None,
+        });
+    }
+
+    /// The call is over: the progress callback lets anything run (compiling, tests).
+    pub fn stop(&self) {
+        let s = self.state.get();
+        self.state.set(State { started: None, ..s });
+    }
+
+    /// The limit the last call hit, if the meter stopped it.
+    pub fn hit(&self) -> Option<Hit> {
+        self.state.get().hit
+    }
+
+    /// Rhai's progress callback: `Some` stops the call. Memory is checked after every
+    /// operation (one atomic read), the clock every 16.
+    pub fn progress(&self, ops: u64) -> Option<Dynamic> {
+        let mut s = self.state.get();
+        let started = s.started?;
+        let used = allocated().saturating_sub(s.base);
+        if used > self.limits.max_memory {
+            s.hit = Some(Hit::Memory(used));
+        } else if ops.is_multiple_of(16) && started.elapsed() > self.limits.max_seconds {
+            s.hit = Some(Hit::Time(started.elapsed().as_secs_f64()));
+        } else {
+            return None;
+        }
+        self.state.set(s);
+        Some(Dynamic::UNIT)
+    }
+
+    /// What a limit error says: the limit, its value and the key that raises it. `None` for
+    /// an error that is not a limit.
+    pub fn describe(&self, e: &EvalAltResult) -> Option<String> {
+        let l = &self.limits;
+        Some(match e {
+            EvalAltResult::ErrorTerminated(..) => match self.hit() {
+                Some(Hit::Memory(used)) => format!(
+                    "memory limit: the call held {:.1} MiB, more than its {} MiB ([policy] max_memory_mib)",
+                    used as f64 / (1 << 20) as f64,
+                    l.max_memory >> 20
+                ),
+                Some(Hit::Time(s)) => format!(
+                    "time limit: the call ran {s:.1} s, longer than its {} s ([policy] max_seconds)",
+                    l.max_seconds.as_secs()
+                ),
+                None => "the call was stopped".into(),
+            },
+            EvalAltResult::ErrorTooManyOperations(..) => format!(
+                "operation limit: more than {} operations in one call ([policy] max_operations)",
+                l.max_operations
+            ),
+            EvalAltResult::ErrorStackOverflow(..) => format!(
+                "call depth limit: more than {MAX_CALL_LEVELS} nested function calls (runaway recursion?)"
+            ),
+            EvalAltResult::ErrorDataTooLarge(what, ..) => format!(
+                "size limit: {} is over the sandbox's maximum (strings {} KiB, arrays and maps {MAX_ITEMS} items)",
+                what.to_lowercase(),
+                MAX_STRING / 1024
+            ),
+            _ => return None,
+        })
+    }
+}
