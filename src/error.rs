@@ -1,8 +1,26 @@
 //! Typed errors. Each says what went wrong and what the operator should do, and maps to one
-//! documented exit code (see `EXIT CODES` in `--help` and the README).
+//! documented exit code (see `EXIT CODES` in `--help` and the README). Also [`printable`], the
+//! one escape of text that came from outside before it is printed.
 
 use std::fmt;
 use std::path::PathBuf;
+
+/// Control characters escaped, so that no value (a subject, a node name read from the
+/// servers, a policy's message) can forge a line of printed output or of the log.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\r' => "\\r".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
 
 /// Exit codes, documented in the README and in `--help`.
 pub mod exit {

@@ -21,7 +21,18 @@ fn main() {
     env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or(format!("pxc_replication_manager={level}")),
     )
-    .format_timestamp_secs()
+    .format(|buf, record| {
+        use std::io::Write;
+        // One record, one line: text from servers or a policy cannot forge another.
+        writeln!(
+            buf,
+            "[{} {:<5} {}] {}",
+            buf.timestamp_seconds(),
+            record.level(),
+            record.target(),
+            pxc_replication_manager::error::printable(&record.args().to_string())
+        )
+    })
     .init();
     let code = match dispatch(cli) {
         Ok(code) => code,

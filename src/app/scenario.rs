@@ -468,7 +468,11 @@ pub fn simulate(
     let mut errors = Vec::new();
     for (key, r) in results {
         if let Err(e) = r {
-            let _ = writeln!(out, "{node_name}: ERROR link {key}: {e}");
+            let _ = writeln!(
+                out,
+                "{node_name}: ERROR link {key}: {}",
+                crate::error::printable(&e)
+            );
             errors.push((key, e));
         }
     }

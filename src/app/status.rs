@@ -5,6 +5,7 @@
 use crate::db::clock::{Skew, fmt_age as age};
 use crate::db::flavor::ReplicaStatus;
 use crate::db::state::{Generation, LinkFailure, StateRow};
+use crate::error::printable;
 use crate::exec::server::NodeFacts;
 use serde::Serialize;
 use std::fmt::Write;
@@ -73,10 +74,16 @@ fn channel_line(r: &ReplicaStatus) -> String {
         s.push_str(&format!(" {}", gtid.join(" ")));
     }
     if !r.last_io_error.is_empty() {
-        s.push_str(&format!("\n      IO error: {}", r.last_io_error));
+        s.push_str(&format!(
+            "\n      IO error: {}",
+            printable(&r.last_io_error)
+        ));
     }
     if !r.last_sql_error.is_empty() {
-        s.push_str(&format!("\n      SQL error: {}", r.last_sql_error));
+        s.push_str(&format!(
+            "\n      SQL error: {}",
+            printable(&r.last_sql_error)
+        ));
     }
     s
 }
@@ -109,8 +116,8 @@ impl Report {
         let _ = writeln!(
             o,
             "node {} of cluster {} ({}): {} / {} (state {}), index {}, weight {}, cluster size {}",
-            n.name,
-            n.cluster,
+            printable(&n.name),
+            printable(&n.cluster),
             n.flavor.label(),
             n.cluster_status,
             n.local_state_comment,
@@ -190,8 +197,8 @@ impl LinkReport {
                 "  FAILING ({}) since {} ago, recorded by {}: {}",
                 f.kind,
                 age(f.age),
-                f.host,
-                f.detail.lines().next().unwrap_or("")
+                printable(&f.host),
+                printable(f.detail.lines().next().unwrap_or(""))
             );
         }
         match &self.replica {
@@ -228,7 +235,7 @@ impl RowView {
         };
         format!(
             "{:<20} {:<9} index {:<3} weight {:<4} silent for {}{} (heartbeat {} by the clocks) changed {} ago{}{report}",
-            r.host,
+            printable(&r.host),
             r.role.as_str(),
             r.local_index.map_or("-".into(), |i| i.to_string()),
             r.weight,
@@ -238,7 +245,7 @@ impl RowView {
             age(r.update_age),
             r.current_source
                 .as_ref()
-                .map_or(String::new(), |s| format!(" source {s}"))
+                .map_or(String::new(), |s| format!(" source {}", printable(s)))
         )
     }
 }

@@ -80,7 +80,12 @@ impl LiveBackend {
     }
 
     fn print(&mut self, line: &str) {
-        let _ = writeln!(self.out, "{}: {line}", self.facts.name);
+        let _ = writeln!(
+            self.out,
+            "{}: {}",
+            crate::error::printable(&self.facts.name),
+            crate::error::printable(line)
+        );
     }
 
     /// The schema as a statement should be rendered: in dry-run, the report table counts as

@@ -31,8 +31,13 @@ impl Mail {
         } else {
             cfg.to.join(", ")
         };
-        let mut v = vec![format!("MAIL to {to}: {}", self.full_subject(cfg, node))];
-        v.extend(self.body.lines().map(|l| format!("    | {l}")));
+        let subject = crate::error::printable(&self.full_subject(cfg, node));
+        let mut v = vec![format!("MAIL to {to}: {subject}")];
+        v.extend(
+            self.body
+                .lines()
+                .map(|l| format!("    | {}", crate::error::printable(l))),
+        );
         v
     }
 }

@@ -130,7 +130,12 @@ impl SimBackend {
     }
 
     fn print(&mut self, line: &str) {
-        let _ = writeln!(self.out, "{}: {line}", self.facts.name);
+        let _ = writeln!(
+            self.out,
+            "{}: {}",
+            crate::error::printable(&self.facts.name),
+            crate::error::printable(line)
+        );
     }
 
     /// Prints an action's statements, rendered as dry-run renders them.

@@ -34,22 +34,7 @@ pub enum Level {
     Warn,
 }
 
-/// Control characters escaped, so that no value (a subject, a node name read from the
-/// servers, a policy's message) can forge a line of printed output or of the log.
-pub fn printable(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| match c {
-            '\n' => "\\n".to_string(),
-            '\r' => "\\r".to_string(),
-            '\t' => "\\t".to_string(),
-            c if c.is_control() => c.escape_unicode().to_string(),
-            c => c.to_string(),
-        })
-        .collect()
-}
+pub use crate::error::printable;
 
 /// A subject with its quantities taken out: "silent for 300s" and "silent for 360s" are the
 /// same event. A quantity is a word of digits with an optional unit ("300s", "12", "1.5s");

@@ -247,7 +247,7 @@ fn expect(value: Dynamic, kind: &str, from: &str) -> Res<Dynamic> {
             "an array of sources (maps with an address, as link.sources gives them, or \"host:port\" strings)"
         }
     };
-    let shown = crate::host::output::printable(&format!("{value:?}"));
+    let shown = crate::error::printable(&format!("{value:?}"));
     let shown: String = shown.chars().take(80).collect();
     fail(format!(
         "{from} returned a {} ({shown}), expected {what}",

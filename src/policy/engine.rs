@@ -41,8 +41,8 @@ pub fn sandboxed(meter: &Meter) -> Engine {
     e.register_fn("sort", sort_checked);
     let m = meter.clone();
     e.on_progress(move |ops| m.progress(ops));
-    e.on_print(|s| log::info!("policy: {}", crate::host::output::printable(s)));
-    e.on_debug(|s, _src, pos| log::debug!("policy ({pos}): {}", crate::host::output::printable(s)));
+    e.on_print(|s| log::info!("policy: {}", crate::error::printable(s)));
+    e.on_debug(|s, _src, pos| log::debug!("policy ({pos}): {}", crate::error::printable(s)));
     e
 }
 

@@ -94,9 +94,14 @@ fn definition_line(text: &str, name: &str) -> usize {
 fn called_names(ast: &AST) -> HashSet<String> {
     let mut names = HashSet::new();
     ast.walk(&mut |path: &[rhai::ASTNode]| {
-        if let Some(rhai::ASTNode::Expr(rhai::Expr::FnCall(f, _) | rhai::Expr::MethodCall(f, _))) =
-            path.last()
-        {
+        let call = match path.last() {
+            Some(rhai::ASTNode::Expr(rhai::Expr::FnCall(f, _) | rhai::Expr::MethodCall(f, _))) => {
+                Some(f)
+            }
+            Some(rhai::ASTNode::Stmt(rhai::Stmt::FnCall(f, _))) => Some(f),
+            _ => None,
+        };
+        if let Some(f) = call {
             names.insert(f.name.to_string());
         }
         true

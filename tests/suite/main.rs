@@ -2,6 +2,7 @@
 //!
 //! * `scenarios`: the built-in policy against scenario files, through `simulate` (no server);
 //! * `cli`: the binary's command line, bad input, exit codes (no server);
+//! * `limits`: the policy sandbox's limits under attack, through `simulate` (no server);
 //! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
 //!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
 //! * `faults`: the fault-injection suite on the same clusters, with continuous writers, a
@@ -11,6 +12,7 @@ mod cli;
 mod faults;
 mod harness;
 mod lab;
+mod limits;
 mod sandbox;
 mod scenarios;
 mod security;

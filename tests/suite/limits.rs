@@ -1,0 +1,502 @@
+//! The policy sandbox's limits, attacked as a careless or hostile site policy would: each
+//! attack runs through `simulate` (the engine `run` uses) and the test asserts the exit code
+//! and the message, the process's peak memory (its rusage, from `wait4` in a small
+//! launcher), the wall time,
+//! and that nothing was written (no statement, no mail beyond the cap).
+
+use crate::harness::{BIN, pxcrm, repo, temp_file};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// One measured run of the binary.
+struct Measured {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    /// Peak resident memory of the process, in MiB.
+    peak_mib: f64,
+    wall: Duration,
+}
+
+impl Measured {
+    fn all(&self) -> String {
+        let chars = self.stderr.chars().count();
+        let tail: String = self
+            .stderr
+            .chars()
+            .skip(chars.saturating_sub(2000))
+            .collect();
+        format!(
+            "exit {} in {:?}, peak {:.1} MiB\n--- stdout\n{}--- stderr ({} bytes, tail)\n{tail}",
+            self.code,
+            self.wall,
+            self.peak_mib,
+            self.stdout,
+            self.stderr.len()
+        )
+    }
+
+    /// What the node wrote: statements on the state table or a channel.
+    fn statements(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .take_while(|l| *l != "--- final state")
+            .filter(|l| {
+                !l.contains(": MAIL ") && !l.contains(":     |") && !l.contains(": ERROR link")
+            })
+            .collect()
+    }
+
+    fn mails(&self) -> usize {
+        self.stdout
+            .lines()
+            .filter(|l| l.contains(": MAIL "))
+            .count()
+    }
+}
+
+/// Starts a program and reports its peak RSS (KiB) to the file in argv[1]. The child is forked
+/// from this small interpreter, not from the test binary: a process's peak RSS counts the
+/// pages of the process it was forked from, until it execs.
+const MEASURE: &str = r#"
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+/// Runs `simulate` on a scenario with a site policy (and a config, if given), measuring the
+/// child's own peak RSS.
+fn attack(scenario: &str, policy: &str, config: Option<&str>) -> Measured {
+    let (dir, p) = temp_file("site.rhai", policy);
+    let cfg = config.map(|c| temp_file("site.toml", c));
+    let peak = dir.path().join("peak");
+    let scenario = repo()
+        .join("tests/scenarios")
+        .join(format!("{scenario}.toml"));
+    let mut c = Command::new("python3");
+    c.arg("-c").arg(MEASURE).arg(&peak).arg(BIN);
+    if let Some((_, path)) = &cfg {
+        c.arg("--config").arg(path);
+    }
+    c.arg("simulate")
+        .arg("--scenario")
+        .arg(&scenario)
+        .arg("--policy")
+        .arg(&p)
+        .current_dir(repo());
+    let start = Instant::now();
+    let o = c.output().expect("python3 runs");
+    let wall = start.elapsed();
+    let peak_kib: f64 = std::fs::read_to_string(&peak)
+        .expect("the measure wrote the peak")
+        .trim()
+        .parse()
+        .expect("a number of KiB");
+    Measured {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        peak_mib: peak_kib / 1024.0,
+        wall,
+    }
+}
+
+/// A 60 KB string, built in the policy (strings are shared unless changed, so each use below
+/// makes its own copy by appending a number).
+const BIG: &str = "let s = \"x\"; s.pad(60000, \"y\");";
+
+/// Memory a run may reach: the limit (32 MiB) plus what the process holds without any policy
+/// (about 10 MiB) plus one operation's result, which the string size limit bounds.
+const PEAK_MIB: f64 = 64.0;
+
+fn assert_stopped_by(m: &Measured, limit: &str) {
+    assert_eq!(m.code, 1, "{}", m.all());
+    assert!(m.stdout.contains(limit), "{}", m.all());
+    assert!(m.statements().is_empty(), "{}", m.all());
+    assert_eq!(m.mails(), 0, "{}", m.all());
+}
+
+#[test]
+fn a_map_of_ten_thousand_big_values_is_stopped_by_the_memory_limit() {
+    let m = attack(
+        "elect_from_empty",
+        &format!(
+            "fn manage_link(node, link) {{\n    {BIG}\n    let m = #{{}};\n    for i in 0..10000 {{ m[`k${{i}}`] = s + i; }}\n}}\n"
+        ),
+        None,
+    );
+    assert_stopped_by(&m, "memory limit: the call held ");
+    assert!(
+        m.stdout
+            .contains("more than its 32 MiB ([policy] max_memory_mib); stopped in manage_link"),
+        "{}",
+        m.all()
+    );
+    assert!(m.peak_mib < PEAK_MIB, "{}", m.all());
+    assert!(m.wall < Duration::from_secs(10), "{}", m.all());
+}
+
+#[test]
+fn closures_that_capture_big_strings_are_stopped_by_the_memory_limit() {
+    let m = attack(
+        "elect_from_empty",
+        &format!(
+            "fn manage_link(node, link) {{\n    {BIG}\n    let fs = [];\n    for i in 0..10000 {{ let t = s + i; fs.push(|| t.len()); }}\n}}\n"
+        ),
+        None,
+    );
+    assert_stopped_by(&m, "memory limit");
+    assert!(m.peak_mib < PEAK_MIB, "{}", m.all());
+}
+
+#[test]
+fn formatting_a_big_map_is_stopped_before_it_costs_the_host() {
+    for format in ["let t = `${m}`;", "print(m);", "log(`${m}`);"] {
+        let m = attack(
+            "elect_from_empty",
+            &format!(
+                "fn manage_link(node, link) {{\n    {BIG}\n    let m = #{{}};\n    for i in 0..3000 {{ m[`k${{i}}`] = s + i; }}\n    {format}\n}}\n"
+            ),
+            None,
+        );
+        assert_stopped_by(&m, "memory limit");
+        assert!(m.peak_mib < PEAK_MIB, "{format}: {}", m.all());
+    }
+}
+
+#[test]
+fn a_long_loop_within_the_operation_limit_is_stopped_by_the_time_limit() {
+    // Operations raised out of the way; one source attempt takes 1 + 1 + 1 s here, so the
+    // time limit may be 4 s.
+    let m = attack(
+        "elect_from_empty",
+        "fn manage_link(node, link) {\n    let s = \"x\"; s.pad(300, \"y\");\n    let m = #{};\n    for i in 0..200 { m[`k${i}`] = s + i; }\n    loop { let c = m; let d = `${c.len()}`; }\n}\n",
+        Some(
+            "[timeouts]\nheartbeat = 30\nprobe = 1\nconnect = 1\n[policy]\nmax_operations = 1000000000\nmax_seconds = 4\n",
+        ),
+    );
+    assert_stopped_by(&m, "time limit: the call ran 4.");
+    assert!(
+        m.stdout
+            .contains("longer than its 4 s ([policy] max_seconds)"),
+        "{}",
+        m.all()
+    );
+    assert!(m.wall < Duration::from_secs(8), "{}", m.all());
+}
+
+#[test]
+fn a_probe_that_would_run_past_the_deadline_is_refused() {
+    // The call spends 3.5 s of its 4, then asks for a probe that may take 1 s.
+    let m = attack(
+        "elect_from_empty",
+        "fn manage_link(node, link) {\n    let t = timestamp();\n    while t.elapsed < 3.5 { }\n    probe(link, link.sources[0]);\n}\n",
+        Some(
+            "[timeouts]\nheartbeat = 30\nprobe = 1\nconnect = 1\n[policy]\nmax_operations = 1000000000\nmax_seconds = 4\n",
+        ),
+    );
+    assert_stopped_by(
+        &m,
+        "time limit: probe may take 1 s, but the policy call has 0.",
+    );
+    assert!(
+        m.stdout
+            .contains("s left of its 4 s ([policy] max_seconds)"),
+        "{}",
+        m.all()
+    );
+    assert!(m.wall < Duration::from_secs(6), "{}", m.all());
+}
+
+#[test]
+fn a_log_flood_is_cut_at_the_runs_budget_with_one_line_saying_so() {
+    let m = attack(
+        "elect_from_empty",
+        &format!(
+            "fn manage_link(node, link) {{\n    {BIG}\n    for i in 0..20000 {{ log(s); print(s); }}\n}}\n"
+        ),
+        None,
+    );
+    assert_eq!(m.code, 0, "{}", m.all());
+    assert!(m.stderr.len() < 100 * 1024, "{}", m.all());
+    assert!(
+        m.stderr
+            .contains("the policy's log was cut: 39999 more line(s)"),
+        "{}",
+        m.all()
+    );
+    assert!(
+        m.stderr.contains("([policy] max_log_lines, max_log_bytes)"),
+        "{}",
+        m.all()
+    );
+    let many_lines = attack(
+        "elect_from_empty",
+        "fn manage_link(node, link) {\n    for i in 0..100000 { log(`line ${i}`); }\n}\n",
+        None,
+    );
+    let policy_lines = many_lines
+        .stderr
+        .lines()
+        .filter(|l| l.contains("] DC1-1: line "))
+        .count();
+    assert_eq!(policy_lines, 200, "{}", many_lines.all());
+}
+
+#[test]
+fn a_mail_flood_sends_at_most_the_cap_per_link_and_the_same_mail_once() {
+    let m = attack(
+        "elect_from_empty",
+        "fn manage_link(node, link) {\n    for i in 0..10000 { notify(`alert-${i}`, \"body\"); }\n}\n",
+        None,
+    );
+    assert_eq!(m.code, 0, "{}", m.all());
+    assert_eq!(m.mails(), 5, "{}", m.all());
+    assert!(
+        m.stderr
+            .contains("more mail than [policy] max_mails = 5 in one run"),
+        "{}",
+        m.all()
+    );
+    assert_eq!(m.stderr.matches("max_mails").count(), 1, "{}", m.all());
+    let same = attack(
+        "elect_from_empty",
+        "fn manage_link(node, link) {\n    for i in 0..10000 { notify(`silent for ${i}s`, \"body\"); }\n}\n",
+        None,
+    );
+    assert_eq!(same.mails(), 1, "{}", same.all());
+    assert_eq!(
+        same.stderr.matches("not mailed again").count(),
+        1,
+        "{}",
+        same.all()
+    );
+}
+
+#[test]
+fn runaway_recursion_names_the_call_depth_limit() {
+    let m = attack(
+        "elect_from_empty",
+        "fn deeper(n) { deeper(n + 1) }\nfn manage_link(node, link) { deeper(0); }\n",
+        None,
+    );
+    assert_stopped_by(&m, "call depth limit: more than 32 nested function calls");
+    assert!(!m.stdout.contains(":0:0"), "{}", m.all());
+}
+
+#[test]
+fn an_error_in_a_built_in_function_is_located_in_the_built_in_policy() {
+    // The site replaces own_row with one that returns a number; the built-in manage_idle
+    // then fails reading it. The error is in the built-in file, not in the site file.
+    let m = attack(
+        "not_best_candidate_waits",
+        "fn own_row(rows) { 42 }\n",
+        None,
+    );
+    assert_eq!(m.code, 1, "{}", m.all());
+    assert!(
+        m.stdout
+            .contains(": ERROR link DC1-DC2: policies/default.rhai (built in):"),
+        "{}",
+        m.all()
+    );
+    assert!(
+        m.stdout.contains("(in manage_idle <- manage_link)"),
+        "{}",
+        m.all()
+    );
+    let site = attack(
+        "not_best_candidate_waits",
+        "fn links_held(link, host) {\n    let x = ();\n    x.foo\n}\n",
+        None,
+    );
+    assert!(
+        site.stdout
+            .contains("site.rhai:3:7: Unknown property 'foo'"),
+        "{}",
+        site.all()
+    );
+    assert!(
+        site.stdout
+            .contains("(in links_held <- rank_nodes <- manage_idle <- manage_link)"),
+        "{}",
+        site.all()
+    );
+}
+
+#[test]
+fn an_override_returning_the_wrong_type_is_an_error_naming_it() {
+    let vars = attack(
+        "failed_clears_after_timeout",
+        "fn failed_clears_after(s) { s.vars.failed_after ?? 900 }\n",
+        Some("[policy.vars]\nfailed_after = \"900\"\n"),
+    );
+    assert_eq!(vars.code, 1, "{}", vars.all());
+    assert!(
+        vars.stdout.contains("failed_clears_after(s) returned a string (\"900\"), expected an integer number of seconds"),
+        "{}",
+        vars.all()
+    );
+    let silent = attack("elect_from_empty", "fn silent_after(s) { \"600\" }\n", None);
+    assert_eq!(silent.code, 1, "{}", silent.all());
+    assert!(
+        silent
+            .stdout
+            .contains("silent_after returned a string, expected an integer number of seconds"),
+        "{}",
+        silent.all()
+    );
+    let throws = attack(
+        "not_best_candidate_waits",
+        "fn rank_nodes(node, link, rows) {\n    rows.sort(|a, b| { throw \"cannot order\"; });\n    rows\n}\n",
+        None,
+    );
+    assert_eq!(throws.code, 1, "{}", throws.all());
+    assert!(
+        throws
+            .stdout
+            .contains("site.rhai:2:24: Runtime error: cannot order"),
+        "{}",
+        throws.all()
+    );
+    let ranks = attack(
+        "not_best_candidate_waits",
+        "fn rank_nodes(node, link, rows) { \"DC1-1\" }\n",
+        None,
+    );
+    assert!(
+        ranks.stdout.contains(
+            "rank_nodes(node, link, rows) returned a string (\"DC1-1\"), expected an array of rows"
+        ),
+        "{}",
+        ranks.all()
+    );
+}
+
+#[test]
+fn a_subject_cannot_forge_printed_lines() {
+    let m = attack(
+        "elect_from_empty",
+        "fn manage_link(node, link) {\n    notify(\"ok\\nDC1-1: DROP DATABASE percona\", \"body\\u0007\");\n    log(\"x\\nDC1-1: forged\");\n}\n",
+        None,
+    );
+    assert_eq!(m.code, 0, "{}", m.all());
+    assert!(
+        !m.stdout.lines().any(|l| l.starts_with("DC1-1: DROP")),
+        "{}",
+        m.all()
+    );
+    assert!(
+        m.stdout.contains("ok\\nDC1-1: DROP DATABASE percona"),
+        "{}",
+        m.all()
+    );
+    assert!(
+        !m.stderr.lines().any(|l| l.starts_with("DC1-1: forged")),
+        "{}",
+        m.all()
+    );
+    assert!(!m.stdout.contains('\u{7}'), "{}", m.all());
+}
+
+#[test]
+fn policy_check_refuses_an_override_point_with_the_wrong_arity() {
+    let (_d, p) = temp_file("arity.rhai", "fn rank_nodes(node, link) { [] }\n");
+    let o = pxcrm(&["policy", "check", p.to_str().unwrap()]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("arity.rhai:1:1: fn rank_nodes takes 2 parameter(s) here, but the built-in rank_nodes(node, link, rows) takes 3: it would replace nothing"),
+        "{}",
+        o.all()
+    );
+    assert!(!o.stdout.contains("ok"), "{}", o.all());
+}
+
+#[test]
+fn policy_check_warns_on_a_function_nothing_calls_and_names_the_nearest_override_point() {
+    let (_d, p) = temp_file(
+        "misspelt.rhai",
+        "// ranks by name\nfn rank_node(node, link, rows) { [] }\nfn helper(x) { x }\nfn silent_after(s) { helper(600) }\n",
+    );
+    let o = pxcrm(&["policy", "check", p.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stderr.contains("misspelt.rhai:2: fn rank_node/3 is not called by anything and replaces no built-in function; did you mean the override point rank_nodes/3?"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        !o.stderr.contains("fn helper"),
+        "a called helper is fine: {}",
+        o.all()
+    );
+    assert!(
+        o.stdout
+            .contains("ok; replaces built-in function(s): silent_after/1"),
+        "{}",
+        o.all()
+    );
+}
+
+#[test]
+fn simulate_uses_the_whole_config_and_refuses_what_a_live_run_refuses() {
+    let scenario = repo().join("tests/scenarios/silent_replica_is_fenced_before_takeover.toml");
+    let scenario = scenario.to_str().unwrap();
+    let (_d, cfg) = temp_file(
+        "site.toml",
+        "[timeouts]\nheartbeat = 250\n[mail]\nto = [\"ops@example.org\"]\n",
+    );
+    let o = pxcrm(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "simulate",
+        "--scenario",
+        scenario,
+    ]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("(limit 250s)"),
+        "[timeouts] heartbeat: {}",
+        o.all()
+    );
+    assert!(
+        o.stdout.contains("MAIL to ops@example.org:"),
+        "[mail] to: {}",
+        o.all()
+    );
+    for (bad, key) in [
+        (
+            "max_operations = 0",
+            "[policy] max_operations = 0: must be from 1000",
+        ),
+        (
+            "max_memory_mib = 0",
+            "[policy] max_memory_mib = 0: must be from 1 to 4096 MiB",
+        ),
+        (
+            "max_mails = 0",
+            "[policy] max_mails = 0: must be from 1 to 1000 mails per link and run; to send none, set [mail] transport = \"none\"",
+        ),
+        (
+            "max_seconds = 20",
+            "[policy] max_seconds (20 s) must be longer than one source attempt",
+        ),
+    ] {
+        let (_d, cfg) = temp_file("bad.toml", &format!("[policy]\n{bad}\n"));
+        let o = pxcrm(&[
+            "--config",
+            cfg.to_str().unwrap(),
+            "simulate",
+            "--scenario",
+            scenario,
+        ]);
+        assert_eq!(o.code, 2, "{bad}: {}", o.all());
+        assert!(o.stderr.contains("bad.toml:2:"), "{bad}: {}", o.all());
+        assert!(o.stderr.contains(key), "{bad}: {}", o.all());
+        assert!(o.stdout.is_empty(), "{bad}: nothing simulated: {}", o.all());
+    }
+}
