@@ -617,4 +617,35 @@ mod tests {
                 .contains("delete it to start afresh")
         );
     }
+
+    #[test]
+    fn an_event_is_mailed_once_per_outage_and_remembered_across_runs() {
+        let dir = tempfile_dir();
+        let path = dir.join("observed.json");
+        let mut o = Observations::load(&path).unwrap();
+        assert!(o.may_mail("DC1-DC2", "nobody holds it", "DC1-DC2: failed"));
+        assert!(!o.may_mail("DC1-DC2", "nobody holds it", "DC1-DC2: failed"));
+        assert!(
+            o.may_mail("DC1-DC3", "nobody holds it", "DC1-DC2: failed"),
+            "per link"
+        );
+        o.save().unwrap();
+        // The next run (cron) remembers it while the link stays as it was.
+        let mut o = Observations::load(&path).unwrap();
+        assert!(!o.may_mail("DC1-DC2", "nobody holds it", "DC1-DC2: failed"));
+        // A new condition (a replica took over) is a new outage.
+        assert!(o.may_mail(
+            "DC1-DC2",
+            "DC1-2 holds it from 10.0.2.1:3306",
+            "DC1-DC2: new replica"
+        ));
+        assert!(o.may_mail("DC1-DC2", "nobody holds it", "DC1-DC2: failed"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pxcrm-mailed-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
 }

@@ -73,6 +73,24 @@ fn compile(text: &str, name: &str) -> Result<AST> {
     Ok(ast)
 }
 
+/// The prefix under which a site policy reaches a built-in function it overrides.
+pub const BUILTIN_PREFIX: &str = "builtin_";
+
+/// The built-in policy with every function renamed `builtin_<name>`: compiled beside the site
+/// file, so that `fn rank_nodes(node, link, rows)` may call `builtin_rank_nodes(node, link,
+/// rows)`. The copies call the other functions by their own names, so they see the site's
+/// overrides too.
+fn built_in_copies() -> String {
+    DEFAULT_POLICY
+        .lines()
+        .map(|l| match l.strip_prefix("fn ") {
+            Some(rest) => format!("fn {BUILTIN_PREFIX}{rest}"),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A closure's generated name.
 fn is_closure(name: &str) -> bool {
     name.starts_with("anon$")
@@ -208,6 +226,12 @@ impl Policy {
         }
         let (overrides, warnings) = check_site_functions(&base, &site, &name, &text)?;
         let site_fns = site.iter_functions().map(|f| f.name.to_string()).collect();
+        // An override may call the function it replaces as `builtin_<name>`.
+        let base = if text.contains(BUILTIN_PREFIX) {
+            base.merge(&compile(&built_in_copies(), DEFAULT_POLICY_NAME)?)
+        } else {
+            base
+        };
         let ast = base.merge(&site);
         Ok(Policy {
             ast,

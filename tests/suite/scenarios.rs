@@ -1081,3 +1081,100 @@ fn every_scenario_prints_exactly_its_golden_file() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Runs a scenario with a config that names a policy of `policies/` and sets its vars, as the
+/// cookbook (`policies/README.md`) shows it.
+fn with_cookbook(scenario: &str, policy: &str, vars: &str) -> Sim {
+    let file = repo().join("policies").join(policy);
+    let (_d, cfg) = temp_file(
+        "site.toml",
+        &format!("[policy]\nfile = {:?}\n{vars}", file.to_str().unwrap()),
+    );
+    let path = repo()
+        .join("tests/scenarios")
+        .join(format!("{scenario}.toml"));
+    let out = pxcrm(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "simulate",
+        "--scenario",
+        path.to_str().unwrap(),
+    ]);
+    let node = out
+        .stdout
+        .lines()
+        .find_map(|l| l.split_once(": ").map(|(n, _)| n.to_string()))
+        .unwrap_or_default();
+    Sim { out, node }
+}
+
+#[test]
+fn cookbook_a_preferred_source_per_remote_from_the_policy_vars() {
+    let s = with_cookbook(
+        "elect_from_empty",
+        "prefer-source.rhai",
+        "[policy.vars.prefer_source]\nDC2 = \"10.0.2.2:3306\"\n",
+    )
+    .ok();
+    assert!(
+        s.has("CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='10.0.2.2'"),
+        "{}",
+        s.out.all()
+    );
+    let s = with_cookbook("elect_from_empty", "prefer-source.rhai", "").ok();
+    assert!(
+        s.has("CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='10.0.2.1'"),
+        "no entry for DC2: the built-in order: {}",
+        s.out.all()
+    );
+}
+
+#[test]
+fn cookbook_an_override_calls_the_built_in_function_it_replaces() {
+    let s = with_cookbook(
+        "not_best_candidate_waits",
+        "prefer-node.rhai",
+        "[policy.vars]\nprefer_node = \"DC1-3\"\n",
+    )
+    .ok();
+    assert!(
+        s.final_state()
+            .starts_with("DC1-DC2: rows DC1-2=No DC1-3=Yes;"),
+        "{}",
+        s.out.all()
+    );
+    let s = with_cookbook("not_best_candidate_waits", "prefer-node.rhai", "").ok();
+    assert!(
+        !s.has("CHANGE MASTER"),
+        "the built-in ranking: {}",
+        s.out.all()
+    );
+}
+
+#[test]
+fn cookbook_longer_timeouts_from_the_policy_vars_with_defaults() {
+    let s = with_cookbook(
+        "silent_replica_is_replaced",
+        "patient.rhai",
+        "[policy.vars]\nsilent_after = 300\n",
+    )
+    .ok();
+    assert!(
+        s.has("isReplica = 'No', lastUpdate = NOW() WHERE"),
+        "400 s is over the configured 300 s: {}",
+        s.out.all()
+    );
+    let s = with_cookbook(
+        "silent_replica_is_replaced",
+        "patient.rhai",
+        "[policy.vars]\nsilent_after = \"300\"\n",
+    );
+    assert_eq!(s.out.code, 1, "{}", s.out.all());
+    assert!(
+        s.out
+            .stdout
+            .contains("silent_after returned a string, expected an integer number of seconds"),
+        "{}",
+        s.out.all()
+    );
+}
