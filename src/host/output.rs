@@ -148,6 +148,12 @@ impl RunCtx {
         self.deadline = None;
     }
 
+    /// What is left of the current policy call's time, if one runs.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
     /// `Err` when a host call that may wait `needs` would run past the policy call's deadline.
     pub fn within_deadline(&self, what: &str, needs: Duration) -> Result<(), String> {
         let Some(deadline) = self.deadline else {

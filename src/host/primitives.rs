@@ -415,7 +415,14 @@ fn start_channel(
         channel: l.channel.clone(),
     })
     .map_err(host)?;
-    let deadline = c.settings.connect_timeout;
+    // Within the policy call's time limit: the wait is cut to what is left of it.
+    let deadline = match c.time_left() {
+        Some(left) => c
+            .settings
+            .connect_timeout
+            .min(left.saturating_sub(crate::config::SETTLE)),
+        None => c.settings.connect_timeout,
+    };
     let o = c.backend.await_replica(l, src, deadline).map_err(host)?;
     if o.is_replicating() {
         c.connected.insert(l.key.clone(), src.address());
