@@ -10,7 +10,7 @@
 
 use crate::config::topology::{self, Link};
 use crate::config::{Config, LinkConfig, SourceAddr, TopologySource, line_col};
-use crate::db::clock::{Observations, Seen};
+use crate::db::clock::{FenceMemo, Observations, Seen};
 use crate::db::flavor::Flavor;
 use crate::db::sql::Secret;
 use crate::db::state::{
@@ -223,6 +223,17 @@ struct ScenarioReport {
     /// How long this node has seen the sequence stand still; not given: just seen for the
     /// first time.
     unchanged_for: Option<i64>,
+    /// A fence this node tried on the peer at this sequence: `{ ago = 10, reached = true }`.
+    fenced: Option<ScenarioFence>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFence {
+    /// Seconds ago, on this node's clock.
+    ago: i64,
+    /// The peer answered (its channel was stopped, or was not running).
+    reached: bool,
 }
 
 fn one() -> u64 {
@@ -341,6 +352,17 @@ impl ScenarioLink {
             .iter()
             .map(|r| {
                 let report = r.report.as_ref().map(|p| {
+                    if let Some(f) = &p.fenced {
+                        seen.note_fenced(
+                            key,
+                            &r.host,
+                            FenceMemo {
+                                seq: p.seq,
+                                at: NOW - f.ago,
+                                reached: f.reached,
+                            },
+                        );
+                    }
                     if let Some(u) = p.unchanged_for {
                         let since = NOW - u;
                         seen.remember(

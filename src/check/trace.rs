@@ -262,6 +262,15 @@ fn link_table(
                 if let Some(s) = seen.filter(|s| s.seq == p.seq) {
                     pt.insert("unchanged_for".into(), Value::Integer(NOW - s.since));
                 }
+                if let Some(f) = memo
+                    .fence_memo(&link.key, &r.host)
+                    .filter(|f| f.seq == p.seq)
+                {
+                    let mut ft = Table::new();
+                    ft.insert("ago".into(), Value::Integer(NOW - f.at));
+                    ft.insert("reached".into(), Value::Boolean(f.reached));
+                    pt.insert("fenced".into(), Value::Table(ft));
+                }
                 rt.insert("report".into(), Value::Table(pt));
             }
             if let Some((j, peer)) = w.nodes.iter().enumerate().find(|(_, n)| n.name == r.host) {

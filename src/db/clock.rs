@@ -291,6 +291,11 @@ impl Observations {
             .is_some_and(|f| f.seq == seq && (f.reached || now - f.at < retry_after))
     }
 
+    /// The fence this node last tried on `host` for `key`, if it remembers one.
+    pub fn fence_memo(&self, key: &str, host: &str) -> Option<FenceMemo> {
+        self.fenced.get(key).and_then(|m| m.get(host)).copied()
+    }
+
     pub fn note_fenced(&mut self, key: &str, host: &str, memo: FenceMemo) {
         self.fenced
             .entry(key.to_string())
