@@ -1,7 +1,8 @@
 //! The breadth-first search and the properties checked on every state and every step.
 //!
 //! * **one channel**: in the Primary component, at most one node runs a channel for a link
-//!   (a thread runs or reconnects), the channel of a fenced node until it is stopped included;
+//!   that can apply (started, its SQL thread not stopped by an error), the channel of a fenced
+//!   node until it is stopped included;
 //! * **leaves outside Primary**: a node outside the Primary component runs no channel once it
 //!   has completed a run that started there;
 //! * **rows match channels**: after a completed run of a node that acted (Primary, not
@@ -43,7 +44,7 @@ impl Property {
     pub fn name(self) -> &'static str {
         match self {
             Property::OneChannel => {
-                "safety: at most one node of the Primary component runs a channel per link"
+                "safety: at most one node of the Primary component runs a channel that can apply, per link"
             }
             Property::LeavesOutsidePrimary => {
                 "safety: a node outside the Primary component runs no channel after its next run"
@@ -201,7 +202,7 @@ pub fn state_violations(
     let links = model.links();
     for (l, link) in links.iter().enumerate() {
         let running: Vec<&str> = (0..w.nodes.len())
-            .filter(|&i| w.nodes[i].server == Server::Primary && w.runs(i, l))
+            .filter(|&i| w.nodes[i].server == Server::Primary && w.applies(i, l))
             .map(|i| w.nodes[i].name.as_str())
             .collect();
         if running.len() > 1 {

@@ -486,6 +486,16 @@ impl World {
                 .is_some_and(|c| c.started)
     }
 
+    /// Node `i`'s channel for link `l` can apply what it receives: started, and its SQL thread
+    /// not stopped by an error. A channel whose SQL thread stopped applies nothing until it is
+    /// started again, which only its node's manager does, under the claim.
+    pub fn applies(&self, i: usize, l: usize) -> bool {
+        self.runs(i, l)
+            && self.nodes[i].channels[l]
+                .as_ref()
+                .is_some_and(|c| c.sql_error.is_none())
+    }
+
     /// Node `i`'s channel for link `l` carries data: both threads run, from a source that is
     /// up and in its cluster.
     pub fn carries_data(&self, i: usize, l: usize) -> bool {

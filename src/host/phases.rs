@@ -80,9 +80,13 @@ fn leave(c: &mut RunCtx, link: &Link, s: &ReplicaStatus) -> Result<()> {
     Ok(())
 }
 
-/// A paused node keeps reporting while its channel runs (it is alive, and nobody may take the
-/// link from it), and changes nothing else. One that runs no channel only marks itself
-/// paused: its sequence stands still, so its peers neither wait for it nor elect it.
+/// A paused node keeps reporting while its channel carries data (healthy threads, and a
+/// source that passes the same check as an acting replica's): it is alive and doing its job,
+/// so nobody may take the link from it. It changes nothing else. A paused node whose channel
+/// does not carry data (its source died, or was cut off from its cluster, or a thread stopped)
+/// only marks itself paused, like one that runs no channel: its sequence stands still, so its
+/// peers neither wait for it nor elect it, and once it is silent they fence its channel and
+/// take the link over. Maintenance on one node never costs the link its replication.
 fn report_paused(c: &mut RunCtx, link: &Link, ch: Option<&ReplicaStatus>) -> Result<()> {
     let (rows, _) = c.read_rows(link)?;
     let me = c.node();
@@ -91,10 +95,35 @@ fn report_paused(c: &mut RunCtx, link: &Link, ch: Option<&ReplicaStatus>) -> Res
         return Ok(());
     };
     let state = ChannelState::of(ch);
-    if state.runs() {
+    let carries = match ch.filter(|s| s.is_healthy()) {
+        Some(s) => {
+            check_source(c, link, s);
+            c.source_check(link).is_some_and(|v| v.is_ok())
+        }
+        None => false,
+    };
+    if carries {
         let source = c.current_source(link)?;
         c.refresh(link, None, source)?;
-    } else if mine
+        return Ok(());
+    }
+    if let Some(s) = ch.filter(|_| state.runs() && mine.role == Role::Yes) {
+        let why = match c.source_check(link) {
+            Some(Err(e)) => format!("the source {} {e}", s.source()),
+            _ => format!(
+                "from {}: IO {}, SQL {}",
+                s.source(),
+                s.io_running,
+                s.sql_running
+            ),
+        };
+        log::warn!(
+            "{me}: {}: paused, and its channel carries no data ({why}); it stops reporting, so another node takes the link over once this one is silent for {} s",
+            link.name,
+            c.threshold()
+        );
+    }
+    if mine
         .report
         .as_ref()
         .is_none_or(|r| r.paused_for.is_none() || r.channel != state)
