@@ -384,7 +384,7 @@ fn bad_input_changes_nothing_and_leaves_the_running_channel_alone() {
             "p3.rhai",
             "fn manage_link(node, link) {\n    loop { }\n}\n",
             1,
-            "Too many operations",
+            "operation limit: more than 200000 operations in one call ([policy] max_operations)",
         ),
         (
             "p4.rhai",
