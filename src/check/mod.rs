@@ -260,6 +260,17 @@ impl<'p> Model<'p> {
     /// bounded liveness at once).
     fn settle_quiet(&self, w: &mut World) {
         let n = w.nodes.len();
+        let keys = self.keys();
+        // Every row is fresh as every node judges it (its report sequence moved within the
+        // heartbeat timeout on that node's memory), so no node is about to replace anyone.
+        let fresh_everywhere = (0..n).all(|i| {
+            w.tables.iter().zip(&keys).all(|(t, key)| {
+                let f = w.nodes[i]
+                    .memo
+                    .freshness(key, &self.names[i], self.bounds.heartbeat);
+                t.rows.iter().all(|r| f.is_fresh(r))
+            })
+        });
         let whole = w
             .nodes
             .iter()
@@ -269,7 +280,8 @@ impl<'p> Model<'p> {
                 t.rows
                     .iter()
                     .all(|r| r.heartbeat_age.is_some_and(|a| a <= self.bounds.heartbeat))
-            });
+            })
+            && fresh_everywhere;
         if whole && (0..self.links.len()).all(|l| (0..n).any(|i| w.carries_data(i, l))) {
             w.quiet = self.bounds.k;
         }

@@ -253,7 +253,6 @@ impl Observations {
         self.skewed.values()
     }
 
-    /// Marks a skew as mailed; `true` the first time.
     /// Whether `event` may be mailed for link `key` now that the link is in `condition`: not
     /// when it was already mailed in that condition. A new condition forgets what was mailed.
     /// Records the event.
@@ -271,6 +270,7 @@ impl Observations {
         self.mailed.clear();
     }
 
+    /// Marks a skew as mailed; `true` the first time.
     pub fn mark_skew_mailed(&mut self, host: &str) -> bool {
         self.skew_mailed.insert(host.to_string())
     }
