@@ -261,14 +261,16 @@ impl<'p> Model<'p> {
     fn settle_quiet(&self, w: &mut World) {
         let n = w.nodes.len();
         let keys = self.keys();
-        // Every row is fresh as every node judges it (its report sequence moved within the
-        // heartbeat timeout on that node's memory), so no node is about to replace anyone.
+        // Every row is fresh as every node judges it (its report sequence moved on that node's
+        // memory), with a tick to spare: no node is about to replace anyone when time passes.
         let fresh_everywhere = (0..n).all(|i| {
             w.tables.iter().zip(&keys).all(|(t, key)| {
                 let f = w.nodes[i]
                     .memo
                     .freshness(key, &self.names[i], self.bounds.heartbeat);
-                t.rows.iter().all(|r| f.is_fresh(r))
+                t.rows
+                    .iter()
+                    .all(|r| f.age(r).is_some_and(|a| a < self.bounds.heartbeat))
             })
         });
         let whole = w
