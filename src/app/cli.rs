@@ -111,6 +111,8 @@ pub struct RunArgs {
 #[derive(Subcommand, Debug)]
 pub enum PolicyCommand {
     /// Compile a site policy on top of the built-in one; errors are reported as file:line:col.
+    /// Refuses (exit 2) a function named like a built-in one but with another number of
+    /// parameters, which would replace nothing; warns about a function that nothing calls.
     Check {
         /// The policy file.
         file: PathBuf,

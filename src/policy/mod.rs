@@ -29,7 +29,6 @@ pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.rhai");
 pub const DEFAULT_POLICY_NAME: &str = "policies/default.rhai (built in)";
 /// The entry point the host calls.
 pub const ENTRY: &str = "manage_link";
-pub use crate::config::DEFAULT_MAX_OPERATIONS;
 
 /// The outcome of `manage_link` for one link: its key, and the error if the call failed.
 pub type LinkResult = (String, std::result::Result<(), String>);

@@ -109,6 +109,10 @@ fn attack(scenario: &str, policy: &str, config: Option<&str>) -> Measured {
 /// makes its own copy by appending a number).
 const BIG: &str = "let s = \"x\"; s.pad(60000, \"y\");";
 
+/// A config whose calls may take 4 s: one source attempt takes 1 + 1 + 1 s here, and the
+/// operation limit is raised out of the way.
+const FOUR_SECONDS: &str = "[timeouts]\nheartbeat = 30\nprobe = 1\nconnect = 1\n[policy]\nmax_operations = 1000000000\nmax_seconds = 4\n";
+
 /// Memory a run may reach: the limit (32 MiB) plus what the process holds without any policy
 /// (about 10 MiB) plus one operation's result, which the string size limit bounds.
 const PEAK_MIB: f64 = 64.0;
@@ -170,14 +174,10 @@ fn formatting_a_big_map_is_stopped_before_it_costs_the_host() {
 
 #[test]
 fn a_long_loop_within_the_operation_limit_is_stopped_by_the_time_limit() {
-    // Operations raised out of the way; one source attempt takes 1 + 1 + 1 s here, so the
-    // time limit may be 4 s.
     let m = attack(
         "elect_from_empty",
         "fn manage_link(node, link) {\n    let s = \"x\"; s.pad(300, \"y\");\n    let m = #{};\n    for i in 0..200 { m[`k${i}`] = s + i; }\n    loop { let c = m; let d = `${c.len()}`; }\n}\n",
-        Some(
-            "[timeouts]\nheartbeat = 30\nprobe = 1\nconnect = 1\n[policy]\nmax_operations = 1000000000\nmax_seconds = 4\n",
-        ),
+        Some(FOUR_SECONDS),
     );
     assert_stopped_by(&m, "time limit: the call ran 4.");
     assert!(
@@ -195,9 +195,7 @@ fn a_probe_that_would_run_past_the_deadline_is_refused() {
     let m = attack(
         "elect_from_empty",
         "fn manage_link(node, link) {\n    let t = timestamp();\n    while t.elapsed < 3.5 { }\n    probe(link, link.sources[0]);\n}\n",
-        Some(
-            "[timeouts]\nheartbeat = 30\nprobe = 1\nconnect = 1\n[policy]\nmax_operations = 1000000000\nmax_seconds = 4\n",
-        ),
+        Some(FOUR_SECONDS),
     );
     assert_stopped_by(
         &m,

@@ -15,9 +15,16 @@ fn sim(name: &str) -> Sim {
 }
 
 fn sim_with(name: &str, extra: &[&str]) -> Sim {
+    sim_args(&[], name, extra)
+}
+
+/// `simulate` on a scenario of tests/scenarios, with global options before it and extra ones
+/// after; the node is the one its output names.
+fn sim_args(global: &[&str], name: &str, extra: &[&str]) -> Sim {
     let path = repo().join("tests/scenarios").join(format!("{name}.toml"));
     let path = path.to_str().unwrap().to_string();
-    let mut args = vec!["simulate", "--scenario", path.as_str()];
+    let mut args = global.to_vec();
+    args.extend_from_slice(&["simulate", "--scenario", path.as_str()]);
     args.extend_from_slice(extra);
     let out = pxcrm(&args);
     let node = out
@@ -1090,22 +1097,7 @@ fn with_cookbook(scenario: &str, policy: &str, vars: &str) -> Sim {
         "site.toml",
         &format!("[policy]\nfile = {:?}\n{vars}", file.to_str().unwrap()),
     );
-    let path = repo()
-        .join("tests/scenarios")
-        .join(format!("{scenario}.toml"));
-    let out = pxcrm(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "simulate",
-        "--scenario",
-        path.to_str().unwrap(),
-    ]);
-    let node = out
-        .stdout
-        .lines()
-        .find_map(|l| l.split_once(": ").map(|(n, _)| n.to_string()))
-        .unwrap_or_default();
-    Sim { out, node }
+    sim_args(&["--config", cfg.to_str().unwrap()], scenario, &[])
 }
 
 #[test]
