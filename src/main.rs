@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use pxc_replication_manager::app::cli::{Cli, Command, DEFAULT_CONFIG, PolicyCommand};
+use pxc_replication_manager::app::daemon::daemon;
 use pxc_replication_manager::app::scenario;
 use pxc_replication_manager::check;
 use pxc_replication_manager::config::{Config, Limits};
@@ -68,6 +69,14 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 log::error!("{} mail(s) could not be sent", summary.mail_failures);
             }
             Ok(summary.exit_code())
+        }
+        Command::Daemon => {
+            let load = || -> Result<(Config, Policy), Error> {
+                let cfg = load_config(&cli)?;
+                let policy = Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits)?;
+                Ok((cfg, policy))
+            };
+            daemon(&load, cli.defaults_file.clone())
         }
         Command::Status { json } => {
             let cfg = load_config(&cli)?;

@@ -73,6 +73,16 @@ pub struct Cli {
 pub enum Command {
     /// One pass over every link: what cron runs every minute.
     Run(RunArgs),
+    /// Run every [daemon] interval (1 s to 60 s, default 10 s) instead of from cron, on
+    /// connections kept open, until SIGTERM. SIGHUP reloads the config and the policy (a
+    /// version that does not load is refused, and the old one kept). A replica that cannot
+    /// write its report for two thirds of the heartbeat timeout stops its own channel before
+    /// its peers replace it. Holds the run lock for its life: remove the node's cron line.
+    /// Cron and daemon nodes can share a cluster.
+    #[command(
+        after_help = "Example: [daemon] interval = \"1s\" with [timeouts] heartbeat = \"5 intervals\" replaces a dead replica within seconds; see README \"Daemon mode\"."
+    )]
+    Daemon,
     /// Show the links, their state rows with heartbeat ages, and this node's channels.
     Status {
         /// Print JSON instead of text.

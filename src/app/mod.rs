@@ -5,6 +5,7 @@
 //! ([`status`]) and scenario files ([`scenario`]).
 
 pub mod cli;
+pub mod daemon;
 pub mod guard;
 pub mod scenario;
 pub mod status;
@@ -12,12 +13,14 @@ pub mod status;
 use crate::config::Config;
 use crate::config::topology::{self, Link};
 use crate::db::clock::Observations;
+use crate::db::state::ChannelState;
 use crate::db::state::{Generation, Me, Schema};
 use crate::error::{self, Error, Result};
 use crate::exec::server::{Login, NodeFacts};
-use crate::exec::{Action, Backend, LiveBackend, LocalServer, Mode};
+use crate::exec::{Action, Backend, Kept, LiveBackend, LocalServer, Mode};
 use crate::host::{RunCtx, Settings};
 use crate::policy::{self, Policy};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -43,6 +46,21 @@ pub struct RunSummary {
     pub paused_since: Option<i64>,
     /// Why the node's memory of its peers (`[files] state`) could not be kept.
     pub state_error: Option<crate::error::StateFileError>,
+    /// The links managed, by key, with their channel.
+    pub links: Vec<(String, crate::db::sql::Channel)>,
+    /// The links whose report this run wrote, with the channel state it reported.
+    pub reported: HashMap<String, ChannelState>,
+}
+
+/// What one run hands to the next: a daemon's kept connections and memory of its peers, and
+/// whether it holds the run lock for its whole life. A cron run starts from an empty session.
+#[derive(Default)]
+pub struct Session {
+    pub kept: Kept,
+    /// The memory of peers between a daemon's runs (also saved to `[files] state` after
+    /// each, so a restarted daemon or a cron run goes on from it).
+    pub observations: Option<Observations>,
+    pub holds_lock: bool,
 }
 
 impl RunSummary {
@@ -108,8 +126,24 @@ pub struct LocalNode {
 
 /// Connects to the local server and reads what every command needs.
 pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<LocalNode> {
-    let login = Login::resolve(&cfg.local, defaults_file)?;
-    let mut server = LocalServer::connect(&login)?;
+    open_local_kept(cfg, defaults_file, None)
+}
+
+/// As [`open_local`], on a connection kept from an earlier run while it still answers.
+pub fn open_local_kept(
+    cfg: &Config,
+    defaults_file: Option<&std::path::Path>,
+    kept: Option<(Login, LocalServer)>,
+) -> Result<LocalNode> {
+    let kept = kept.and_then(|(login, mut server)| server.alive().then_some((login, server)));
+    let (login, mut server) = match kept {
+        Some(k) => k,
+        None => {
+            let login = Login::resolve(&cfg.local, defaults_file)?;
+            let server = LocalServer::connect(&login)?;
+            (login, server)
+        }
+    };
     let mut facts = server.facts(&cfg.local)?;
     if facts.can_act() {
         server.enable_causal_reads()?;
@@ -215,18 +249,31 @@ pub fn run_once(
     cfg: &Config,
     policy: &Policy,
     opts: &RunOptions,
+    out: Box<dyn Write>,
+) -> Result<RunSummary> {
+    run_in(cfg, policy, opts, out, &mut Session::default())
+}
+
+/// One pass over every link, in a session: what a daemon runs every interval, on the
+/// connections and the memory the session kept from the run before.
+pub fn run_in(
+    cfg: &Config,
+    policy: &Policy,
+    opts: &RunOptions,
     mut out: Box<dyn Write>,
+    session: &mut Session,
 ) -> Result<RunSummary> {
     let paused_since = guard::paused_since(&cfg.files.pause);
     if paused_since.is_some() {
         say_paused(cfg, opts, &mut out);
     }
-    let _lock = if opts.dry_run {
+    let _lock = if opts.dry_run || session.holds_lock {
         None
     } else {
         Some(guard::lock(&cfg.files.lock)?)
     };
-    let node = match open_local(cfg, opts.defaults_file.as_deref()) {
+    let kept = session.kept.local.take();
+    let node = match open_local_kept(cfg, opts.defaults_file.as_deref(), kept) {
         Ok(n) => n,
         // Paused for maintenance of a server that is down: nothing to report, and no alarm.
         Err(e @ Error::Connect { .. }) if paused_since.is_some() => {
@@ -252,6 +299,8 @@ pub fn run_once(
     );
     let (mode, observations, mut state_error) = if opts.dry_run {
         (Mode::DryRun, Observations::peek(&cfg.files.state), None)
+    } else if let Some(o) = session.observations.take() {
+        (Mode::Live, o, None)
     } else {
         let (o, e) = Observations::open(&cfg.files.state);
         (Mode::Live, o, e)
@@ -265,7 +314,8 @@ pub fn run_once(
         cfg,
         mode,
         out,
-    );
+    )
+    .with_sources(&mut session.kept);
     let ctx = run_ctx(
         cfg,
         Box::new(backend),
@@ -273,11 +323,16 @@ pub fn run_once(
         observations,
         paused_since,
     );
-    let (ctx, results) = policy.run(ctx);
+    let (mut ctx, results) = policy.run(ctx);
     if let Err(e) = ctx.observations.save() {
         state_error = Some(e);
     }
-    Ok(summarize(name, ctx, results, paused_since, state_error))
+    let summary = summarize(name, &mut ctx, results, paused_since, state_error);
+    if !opts.dry_run {
+        session.observations = Some(std::mem::take(&mut ctx.observations));
+    }
+    session.kept = ctx.backend.into_kept();
+    Ok(summary)
 }
 
 /// Says that the pause file exists, and what a paused run does.
@@ -299,7 +354,7 @@ fn say_paused(cfg: &Config, opts: &RunOptions, out: &mut Box<dyn Write>) {
 /// What a run did, logged for the operator and returned.
 fn summarize(
     name: String,
-    ctx: RunCtx,
+    ctx: &mut RunCtx,
     results: Vec<policy::LinkResult>,
     paused_since: Option<i64>,
     state_error: Option<crate::error::StateFileError>,
@@ -323,11 +378,17 @@ fn summarize(
     }
     RunSummary {
         node: name,
-        events: ctx.events,
+        events: std::mem::take(&mut ctx.events),
         link_errors,
         mail_failures: ctx.backend.mail_failures(),
         paused_since,
         state_error,
+        links: ctx
+            .links
+            .iter()
+            .map(|l| (l.key.clone(), l.channel.clone()))
+            .collect(),
+        reported: ctx.reported().clone(),
     }
 }
 
@@ -352,7 +413,9 @@ pub fn status_report(
             None => (Vec::new(), None),
         };
         memory.observe(&l.key, &node.facts.name, &rows, threshold);
-        let fresh = memory.freshness(&l.key, &node.facts.name, threshold);
+        let fresh = memory
+            .freshness(&l.key, &node.facts.name, threshold)
+            .seeing(&rows);
         links.push(status::LinkReport {
             key: l.key.clone(),
             remote: l.remote.clone(),

@@ -394,6 +394,7 @@ impl ScenarioLink {
                     current_source: r.current_source.clone(),
                     report,
                     read_at: NOW,
+                    in_view: None,
                 }
             })
             .collect()
@@ -427,6 +428,7 @@ impl ScenarioLink {
                 .iter()
                 .filter_map(|r| r.member.clone().map(|m| (r.host.clone(), m)))
                 .collect(),
+            membership: self.row.iter().any(|r| r.member.is_some()),
             gtid_domain: self.gtid_domain,
             race_lost_to: self.race_lost_to,
             sql_fails: self.sql_fails,

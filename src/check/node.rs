@@ -160,6 +160,7 @@ impl WorldBackend {
                     unhealthy,
                     servers,
                     members,
+                    membership: true,
                     gtid_domain: None,
                     race_lost_to: None,
                     sql_fails: None,

@@ -283,11 +283,34 @@ pub struct Config {
     pub path: Option<PathBuf>,
     pub local: Local,
     pub timeouts: Timeouts,
+    pub daemon: Daemon,
     pub files: Files,
     pub mail: MailConfig,
     pub policy: PolicyConfig,
     pub topology: TopologySource,
     pub links: Vec<LinkConfig>,
+}
+
+/// `[daemon]`: how `pxc-replication-manager daemon` runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Daemon {
+    /// Time between the starts of two runs, 1 s to 60 s. Timeouts written as a number of
+    /// intervals (`heartbeat = "5 intervals"`) count in it, in cron mode too (set it to the
+    /// cron period there).
+    pub interval: Duration,
+}
+
+/// The shortest and longest `[daemon] interval`.
+pub const INTERVAL_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(60));
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+
+impl Daemon {
+    /// A replica daemon that has not refreshed its own report for this long stops its channel
+    /// itself (see `app::daemon`): two thirds of the silent threshold, so that it has stopped
+    /// before any peer, which waits for the whole threshold on its own clock, replaces it.
+    pub fn self_fence_after(threshold_secs: i64) -> Duration {
+        Duration::from_millis((threshold_secs.max(1) as u64) * 2000 / 3)
+    }
 }
 
 // ---- the raw TOML shape -------------------------------------------------------------------
@@ -299,6 +322,8 @@ struct RawConfig {
     local: RawLocal,
     #[serde(default)]
     timeouts: RawTimeouts,
+    #[serde(default)]
+    daemon: RawDaemon,
     #[serde(default)]
     files: RawFiles,
     #[serde(default)]
@@ -339,10 +364,16 @@ struct RawLocalTls {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawTimeouts {
-    heartbeat: Option<Spanned<i64>>,
-    failed: Option<Spanned<i64>>,
+    heartbeat: Option<Spanned<toml::Value>>,
+    failed: Option<Spanned<toml::Value>>,
     connect: Option<Spanned<u64>>,
     probe: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    interval: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -465,7 +496,8 @@ impl Config {
             )
         })?;
         let local = raw.local.check(&src)?;
-        let timeouts = raw.timeouts.check(&src)?;
+        let daemon = raw.daemon.check(&src)?;
+        let timeouts = raw.timeouts.check(&src, daemon.interval)?;
         let files = raw.files.check(&src);
         let mail = raw.mail.check(&src)?;
         let policy = raw.policy.check(&src, &timeouts)?;
@@ -475,6 +507,7 @@ impl Config {
             path: Some(file.to_path_buf()),
             local,
             timeouts,
+            daemon,
             files,
             mail,
             policy,
@@ -607,16 +640,85 @@ impl RawLocal {
     }
 }
 
+impl RawDaemon {
+    /// `[daemon]`.
+    fn check(self, src: &Source) -> Result<Daemon, ConfigError> {
+        let Some(v) = self.interval else {
+            return Ok(Daemon {
+                interval: DEFAULT_INTERVAL,
+            });
+        };
+        let secs = duration_text(v.get_ref(), None)
+            .map_err(|e| src.at(Some(v.span()), format!("[daemon] interval: {e}")))?;
+        let (lo, hi) = INTERVAL_RANGE;
+        if secs < lo.as_secs() as i64 || secs > hi.as_secs() as i64 {
+            return Err(src.at(
+                Some(v.span()),
+                format!(
+                    "[daemon] interval: {secs} s is outside {} s to {} s",
+                    lo.as_secs(),
+                    hi.as_secs()
+                ),
+            ));
+        }
+        Ok(Daemon {
+            interval: Duration::from_secs(secs as u64),
+        })
+    }
+}
+
+/// A duration as the config writes it, in whole seconds: `179`, `"179s"`, `"3m"`, `"1h"`, or,
+/// where `interval` is given, `"5 intervals"` (5 times `[daemon] interval`).
+fn duration_text(v: &toml::Value, interval: Option<Duration>) -> Result<i64, String> {
+    let relative = if interval.is_some() {
+        ", or a number of intervals (\"5 intervals\")"
+    } else {
+        ""
+    };
+    let text = match v {
+        toml::Value::Integer(n) => return Ok(*n),
+        toml::Value::String(s) => s.trim(),
+        other => {
+            return Err(format!(
+                "invalid type: {}, expected seconds (179), a duration (\"3m\", \"179s\"){relative}",
+                other.type_str()
+            ));
+        }
+    };
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let bad = || {
+        format!(
+            "{text:?} is not a duration: write seconds (179), a number with s, m or h (\"3m\"){relative}"
+        )
+    };
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let per = match (unit.trim(), interval) {
+        ("" | "s", _) => 1,
+        ("m", _) => 60,
+        ("h", _) => 3600,
+        ("interval" | "intervals", Some(i)) => i.as_secs() as i64,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(per).ok_or_else(bad)
+}
+
 impl RawTimeouts {
-    /// `[timeouts]`, and the one rule between them.
-    fn check(self, src: &Source) -> Result<Timeouts, ConfigError> {
+    /// `[timeouts]`, and the one rule between them. `heartbeat` and `failed` may count in
+    /// `[daemon] interval`.
+    fn check(self, src: &Source, interval: Duration) -> Result<Timeouts, ConfigError> {
         let t = self;
-        let positive = |v: &Option<Spanned<i64>>, key: &str, default: i64| match v {
-            Some(s) if *s.get_ref() <= 0 => Err(src.at(
-                Some(s.span()),
-                format!("[timeouts] {key}: must be a positive number of seconds"),
-            )),
-            Some(s) => Ok(*s.get_ref()),
+        let positive = |v: &Option<Spanned<toml::Value>>, key: &str, default: i64| match v {
+            Some(s) => match duration_text(s.get_ref(), Some(interval)) {
+                Ok(n) if n > 0 => Ok(n),
+                Ok(_) => Err(src.at(
+                    Some(s.span()),
+                    format!("[timeouts] {key}: must be a positive number of seconds"),
+                )),
+                Err(e) => Err(src.at(Some(s.span()), format!("[timeouts] {key}: {e}"))),
+            },
             None => Ok(default),
         };
         let seconds = |v: &Option<Spanned<u64>>, key: &str, default: u64| match v {
@@ -1103,7 +1205,43 @@ password = "secret"
     fn wrong_type_names_line() {
         let e = parse("[timeouts]\nheartbeat = \"soon\"\n").unwrap_err();
         assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("is not a duration"), "{e}");
+        let e = parse("[timeouts]\nconnect = \"soon\"\n").unwrap_err();
         assert!(e.message.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn timeouts_may_be_durations_or_a_number_of_daemon_intervals() {
+        let c = parse("[daemon]\ninterval = \"2s\"\n[timeouts]\nheartbeat = \"5 intervals\"\nfailed = \"3m\"\nconnect = 3\nprobe = 1\n").unwrap();
+        assert_eq!(c.daemon.interval, Duration::from_secs(2));
+        assert_eq!((c.timeouts.heartbeat, c.timeouts.failed), (10, 180));
+        let c = parse("[timeouts]\nheartbeat = \"179s\"\n").unwrap();
+        assert_eq!(c.timeouts.heartbeat, 179);
+        assert_eq!(c.daemon.interval, DEFAULT_INTERVAL);
+        // Relative to the default interval (10 s) when [daemon] does not set it.
+        assert_eq!(
+            parse("[timeouts]\nheartbeat = \"18 intervals\"\n")
+                .unwrap()
+                .timeouts
+                .heartbeat,
+            180
+        );
+        let e = parse("[daemon]\ninterval = 90\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("outside 1 s to 60 s"), "{e}");
+        let e = parse("[daemon]\ninterval = \"2 intervals\"\n").unwrap_err();
+        assert!(e.message.starts_with("[daemon] interval:"), "{e}");
+        let e = parse("[timeouts]\nfailed = \"0 intervals\"\n").unwrap_err();
+        assert!(e.message.contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn a_replica_fences_itself_at_two_thirds_of_the_silent_threshold() {
+        assert_eq!(Daemon::self_fence_after(6), Duration::from_secs(4));
+        assert_eq!(
+            Daemon::self_fence_after(179),
+            Duration::from_millis(119_333)
+        );
     }
 
     #[test]

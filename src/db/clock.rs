@@ -245,6 +245,7 @@ impl Observations {
             me: me.to_string(),
             threshold,
             seen: self.links.get(key).cloned().unwrap_or_default(),
+            gone: BTreeSet::new(),
         }
     }
 
@@ -369,9 +370,28 @@ pub struct Freshness {
     /// Seconds: the larger of `[timeouts] heartbeat` and the policy's `silent_after`.
     pub threshold: i64,
     pub seen: BTreeMap<String, Seen>,
+    /// Peers that have left the Primary view (their rows were read with `in_view` false):
+    /// silent now, whatever their sequence says, so a holder that crashed or was cut off is
+    /// replaced as soon as Galera drops it from the view, not a heartbeat timeout later.
+    pub gone: BTreeSet<String>,
 }
 
 impl Freshness {
+    /// The judge, told which of `rows` left the Primary view when they were read.
+    pub fn seeing(mut self, rows: &[StateRow]) -> Freshness {
+        self.gone = rows
+            .iter()
+            .filter(|r| r.host != self.me && r.in_view == Some(false))
+            .map(|r| r.host.clone())
+            .collect();
+        self
+    }
+
+    /// The peer has left the Primary view.
+    pub fn left_view(&self, r: &StateRow) -> bool {
+        self.gone.contains(&r.host)
+    }
+
     /// Seconds the row has been silent: for a reporting node, how long this node has seen
     /// its sequence stand still (0 when it has just moved or was never seen before); for a
     /// node that does not report, the age of its heartbeat by the servers' clocks.
@@ -388,9 +408,10 @@ impl Freshness {
         }
     }
 
-    /// Reported within the threshold.
+    /// Reported within the threshold, and still a member of the Primary view (as far as
+    /// membership is known).
     pub fn is_fresh(&self, r: &StateRow) -> bool {
-        matches!(self.age(r), Some(a) if a <= self.threshold)
+        !self.left_view(r) && matches!(self.age(r), Some(a) if a <= self.threshold)
     }
 
     /// Another node that holds the link: fresh, and its row says `Yes` or `Proposed`, or its
@@ -417,14 +438,43 @@ impl Freshness {
     /// How a row looks to this judge, for messages.
     pub fn describe(&self, r: &StateRow) -> String {
         let age = fmt_age(self.age(r));
-        match &r.report {
+        let left = if self.left_view(r) {
+            ", not a member of the Primary view"
+        } else {
+            ""
+        };
+        let text = match &r.report {
             Some(p) => format!(
                 "{}, channel {}, report sequence unchanged for {age}",
                 r.role, p.channel
             ),
             None => format!("{}, heartbeat {age} ago", r.role),
-        }
+        };
+        text + left
     }
+}
+
+/// A member of the current view: `(node_name, node_incoming_address)`.
+pub type Member = (String, Option<String>);
+
+/// Marks which rows' nodes are members of the reading node's Primary view, given the view's
+/// members as `(node_name, node_incoming_address)`. A reporting row is a member when its host
+/// is a member's name or its reported address a member's address. Returns `false`, and marks
+/// nothing, when this node (`me`) is not in the list under its own name: then the list's
+/// names are not the rows' (`[local] node` set otherwise) and membership cannot be used. Rows
+/// without a report (the original script, which names its row by `hostname`) are not marked.
+pub fn mark_view(rows: &mut [StateRow], me: &str, members: &[Member]) -> bool {
+    if !members.iter().any(|(name, _)| name == me) {
+        return false;
+    }
+    for r in rows.iter_mut().filter(|r| r.host != me) {
+        let Some(rep) = &r.report else { continue };
+        let member = members.iter().any(|(name, address)| {
+            *name == r.host || (address.is_some() && *address == rep.address)
+        });
+        r.in_view = Some(member);
+    }
+    true
 }
 
 /// An age in seconds as messages and `status` write it: `12s`, or `never`.
@@ -482,6 +532,7 @@ mod tests {
                 fences: 0,
             }),
             read_at,
+            in_view: None,
         }
     }
 
@@ -603,6 +654,43 @@ mod tests {
         assert!(may_propose(&stale, &judge("a")).is_ok());
         let failed_self = [row("a", Role::Failed, None, 1, 0)];
         assert!(may_propose(&failed_self, &judge("a")).is_err());
+    }
+
+    #[test]
+    fn a_reporting_peer_that_left_the_view_is_silent_at_once_and_others_are_judged_as_before() {
+        let member = |n: &str, a: &str| (n.to_string(), Some(a.to_string()));
+        let mut rows = vec![
+            row("me", Role::No, Some(1), 0, 1000),
+            row("gone", Role::Yes, Some(9), 0, 1000),
+            row("renamed", Role::No, Some(3), 0, 1000),
+            row("script", Role::Yes, None, 0, 1000),
+        ];
+        rows[2].report.as_mut().unwrap().address = Some("10.0.0.3:3306".into());
+        let view = [
+            member("me", "10.0.0.1:3306"),
+            member("other-name", "10.0.0.3:3306"),
+        ];
+        assert!(mark_view(&mut rows, "me", &view));
+        let got: Vec<_> = rows.iter().map(|r| r.in_view).collect();
+        // Not itself; a member by name or by reported address; never a row without a report.
+        assert_eq!(got, [None, Some(false), Some(true), None]);
+        let f = Observations::in_memory()
+            .freshness("L", "me", 179)
+            .seeing(&rows);
+        assert!(!f.is_fresh(&rows[1]) && f.silent_holder(&rows[1]) && !f.holds(&rows[1]));
+        assert!(
+            f.describe(&rows[1])
+                .contains("not a member of the Primary view")
+        );
+        assert!(f.is_fresh(&rows[2]) && f.is_fresh(&rows[3]));
+        // A list that does not name this node is not the rows' naming: nothing is marked.
+        let mut rows = vec![row("gone", Role::Yes, Some(9), 0, 1000)];
+        assert!(!mark_view(
+            &mut rows,
+            "me",
+            &[member("galera-1", "10.0.0.1:3306")]
+        ));
+        assert_eq!(rows[0].in_view, None);
     }
 
     #[test]

@@ -49,6 +49,16 @@ impl Flavor {
         }
     }
 
+    /// Whether the server lists the current view's members in `mysql.wsrep_cluster_members`
+    /// (Galera 4: MariaDB 10.4+, PXC 8.0). PXC 5.7 does not, and its nodes judge a holder by
+    /// its heartbeat alone.
+    pub fn lists_members(&self) -> bool {
+        match self {
+            Flavor::MariaDb { .. } | Flavor::MySqlModern { .. } => true,
+            Flavor::MySqlLegacy { version } => *version >= (8, 0, 0),
+        }
+    }
+
     pub fn is_mariadb(&self) -> bool {
         matches!(self, Flavor::MariaDb { .. })
     }
@@ -431,6 +441,16 @@ pub fn host_port(host: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn galera_4_servers_list_the_view_and_pxc_57_does_not() {
+        let lists = |v: &str, c: &str| Flavor::detect(v, c).unwrap().lists_members();
+        assert!(lists("10.4.34-MariaDB", "mariadb.org binary distribution"));
+        assert!(lists("10.11.6-MariaDB-log", ""));
+        assert!(lists("8.0.36-28.1", "Percona XtraDB Cluster (GPL)"));
+        assert!(lists("8.0.22-13.1", "Percona XtraDB Cluster (GPL)"));
+        assert!(!lists("5.7.44-48-57", "Percona XtraDB Cluster (GPL)"));
+    }
 
     fn spec() -> SourceSpec {
         SourceSpec {

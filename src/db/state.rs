@@ -87,6 +87,11 @@ pub struct StateRow {
     pub report: Option<NodeReport>,
     /// The reading server's clock (`UNIX_TIMESTAMP()`) when the row was read.
     pub read_at: i64,
+    /// Whether the row's node was a member of the reading node's Primary view when the row was
+    /// read (`mysql.wsrep_cluster_members`): `Some(false)` when it has left it. `None` when
+    /// membership is not known: no such table (5.7), not readable, its names do not match the
+    /// rows', or a row without a report (the original script names its rows otherwise).
+    pub in_view: Option<bool>,
 }
 
 /// The state of a node's replication channel for a link, as it reports it.
@@ -686,6 +691,7 @@ pub fn parse_rows(cells: Vec<Vec<Option<String>>>) -> Result<Vec<StateRow>, Stri
                 current_source: g(6),
                 report,
                 read_at: secs(g(13)).unwrap_or(0),
+                in_view: None,
             })
         })
         .collect()

@@ -98,6 +98,11 @@ impl LocalServer {
         &self.endpoint
     }
 
+    /// Whether the connection still answers; a kept connection that does not is replaced.
+    pub fn alive(&mut self) -> bool {
+        self.conn.ping().is_ok()
+    }
+
     fn query(&mut self, sql: &str) -> Result<Vec<mysql::Row>> {
         self.conn
             .query(sql)
@@ -248,6 +253,26 @@ impl LocalServer {
         match self.conn.query_first::<Option<String>, _>(&sql) {
             Ok(a) => Ok(a.flatten().filter(|a| usable_address(a))),
             // No such table (PXC 5.7), or no right to read it: no address from membership.
+            Err(mysql::Error::MySqlError(e)) if matches!(e.code, 1146 | 1142 | 1044) => {
+                log::debug!("no membership table: {}", e.message);
+                Ok(None)
+            }
+            Err(e) => Err(Error::db("reading mysql.wsrep_cluster_members", e)),
+        }
+    }
+
+    /// The members of the current view, as `(node_name, node_incoming_address)`, from Galera
+    /// 4's `mysql.wsrep_cluster_members`. `None` on a server without the table (PXC 5.7) or
+    /// without the right to read it: membership is then not known, and a silent holder is
+    /// replaced after the heartbeat timeout only.
+    pub fn members(&mut self) -> Result<Option<Vec<crate::db::clock::Member>>> {
+        let sql = "SELECT CONVERT(node_name USING utf8mb4), CONVERT(node_incoming_address USING utf8mb4) FROM mysql.wsrep_cluster_members";
+        match self.conn.query::<(Option<String>, Option<String>), _>(sql) {
+            Ok(rows) => Ok(Some(
+                rows.into_iter()
+                    .filter_map(|(n, a)| Some((n?, a.filter(|a| usable_address(a)))))
+                    .collect(),
+            )),
             Err(mysql::Error::MySqlError(e)) if matches!(e.code, 1146 | 1142 | 1044) => {
                 log::debug!("no membership table: {}", e.message);
                 Ok(None)

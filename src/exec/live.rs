@@ -5,6 +5,7 @@ use super::conn::{self, FenceOutcome, LocalServer};
 use super::{Action, Backend, ConnectOutcome, Outcome, RenderCtx, proposal_lines, render, stalled};
 use crate::config::topology::Link;
 use crate::config::{Config, MailConfig, SETTLE, SourceAddr};
+use crate::db::clock::mark_view;
 use crate::db::flavor::{ReplicaStatus, Thread};
 use crate::db::sql::Reveal;
 use crate::db::state::{self, LinkFailure, Me, Role, Schema, StateRow};
@@ -43,9 +44,19 @@ pub struct LiveBackend {
     /// Dry-run only: channels as the printed statements would have left them (a started
     /// channel is assumed to run, as `await_replica` assumes), by channel name.
     channel_overlay: HashMap<String, Option<ReplicaStatus>>,
+    /// The view's member list was found not to name this node (warned once).
+    names_unlike_members: bool,
+    /// Open connections to sources, by `user@host:port`, reused by probes (kept by a daemon).
+    sources: HashMap<String, mysql::Conn>,
 }
 
 impl LiveBackend {
+    /// Reuses the source connections a previous run kept.
+    pub fn with_sources(mut self, kept: &mut super::Kept) -> LiveBackend {
+        self.sources = std::mem::take(&mut kept.sources);
+        self
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         server: LocalServer,
@@ -71,6 +82,8 @@ impl LiveBackend {
             overlay: HashMap::new(),
             node_table_printed: false,
             channel_overlay: HashMap::new(),
+            names_unlike_members: false,
+            sources: HashMap::new(),
         }
     }
 
@@ -263,7 +276,19 @@ impl Backend for LiveBackend {
         link: &Link,
         source: &SourceAddr,
     ) -> std::result::Result<Probe, ProbeError> {
-        server::probe_source(link, source, self.probe_timeout)
+        let key = format!("{}@{}", link.user, source.address());
+        // A kept connection that fails is dropped and a fresh one tried: it may have been
+        // closed while idle.
+        if let Some(mut c) = self.sources.remove(&key)
+            && let Ok(p) = server::probe_on(&mut c)
+        {
+            self.sources.insert(key, c);
+            return Ok(p);
+        }
+        let mut c = server::open_source(link, source, self.probe_timeout)?;
+        let p = server::probe_on(&mut c)?;
+        self.sources.insert(key, c);
+        Ok(p)
     }
 
     fn member_address(&mut self, host: &str) -> Result<Option<String>> {
@@ -335,6 +360,13 @@ impl Backend for LiveBackend {
             }
             (_, Mode::DryRun) => self.print_instead(action),
             (_, Mode::Live) => self.run(action),
+        }
+    }
+
+    fn into_kept(self: Box<Self>) -> super::Kept {
+        super::Kept {
+            local: Some((self.login, self.server)),
+            sources: self.sources,
         }
     }
 
@@ -479,12 +511,37 @@ impl LiveBackend {
             .find(|s| s.channel == channel))
     }
 
+    /// Marks which rows' nodes are in this node's Primary view (see [`mark_view`]).
+    fn mark_view(&mut self, rows: &mut [StateRow]) -> Result<()> {
+        if !self.facts.is_primary() || !self.facts.flavor.lists_members() {
+            return Ok(());
+        }
+        let Some(members) = self.server.members()? else {
+            return Ok(());
+        };
+        if !mark_view(rows, &self.me.host, &members) && !self.names_unlike_members {
+            self.names_unlike_members = true;
+            log::warn!(
+                "{}: this node is not named {:?} in mysql.wsrep_cluster_members (its members: {}), so the rows' names are not the view's: a holder that leaves the cluster is replaced after the heartbeat timeout only. Leave [local] node unset, or set it to wsrep_node_name",
+                self.facts.name,
+                self.me.host,
+                members
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(())
+    }
+
     /// The rows of a link by its key; in dry-run, as the printed writes would have left them.
     fn rows_by_key(&mut self, key: &str) -> Result<Vec<StateRow>> {
         let Some(schema) = self.schema.clone() else {
             return Ok(Vec::new());
         };
         let mut rows = self.server.rows(&schema, key)?;
+        self.mark_view(&mut rows)?;
         if self.mode == Mode::DryRun {
             let read_at = rows.first().map_or(0, |r| r.read_at);
             for ((k, host), role) in &self.overlay {
@@ -508,6 +565,7 @@ impl LiveBackend {
                         current_source: None,
                         report: None,
                         read_at,
+                        in_view: None,
                     }),
                 }
             }

@@ -19,6 +19,22 @@ pub mod server;
 pub mod sim;
 
 pub use conn::{FenceOutcome, LocalServer};
+
+/// The connections a daemon keeps from one run to the next: to the local server (with the
+/// login that opened it) and to the sources it probed, by `user@host:port`. A cron run keeps
+/// nothing.
+#[derive(Default)]
+pub struct Kept {
+    pub local: Option<(server::Login, LocalServer)>,
+    sources: std::collections::HashMap<String, mysql::Conn>,
+}
+
+impl Kept {
+    /// How many connections are kept (local and sources).
+    pub fn count(&self) -> usize {
+        usize::from(self.local.is_some()) + self.sources.len()
+    }
+}
 pub use live::{LiveBackend, Mode};
 
 use crate::config::SourceAddr;
@@ -285,6 +301,10 @@ pub trait Backend {
     fn apply(&mut self, action: &Action) -> Result<Outcome>;
     /// Mails that could not be delivered so far.
     fn mail_failures(&self) -> usize;
+    /// The connections worth keeping for the next run (a daemon's); none by default.
+    fn into_kept(self: Box<Self>) -> Kept {
+        Kept::default()
+    }
 }
 
 /// The outcome of a channel that stopped or never came up, for [`Backend::await_replica`].

@@ -395,14 +395,12 @@ impl Probe {
     }
 }
 
-/// Logs in to a source candidate with the link's replication credentials and reads its GTID
-/// domain and its place in its cluster. Reads only: `SHOW GLOBAL STATUS` and `SELECT @@`,
-/// which a replication user may run, also on a node cut off from its cluster.
-pub fn probe_source(
+/// Opens a connection to a source candidate with the link's credentials, for probes.
+pub fn open_source(
     link: &Link,
     source: &SourceAddr,
     timeout: Duration,
-) -> std::result::Result<Probe, ProbeError> {
+) -> std::result::Result<Conn, ProbeError> {
     let mut b = OptsBuilder::new()
         .ip_or_hostname(Some(source.host.clone()))
         .tcp_port(source.port)
@@ -421,7 +419,22 @@ pub fn probe_source(
             verify: t.verify_server_cert,
         })));
     }
-    let mut conn = Conn::new(b).map_err(ProbeError::Login)?;
+    Conn::new(b).map_err(ProbeError::Login)
+}
+
+/// Logs in to a source candidate and reads whether it is worth replicating from.
+pub fn probe_source(
+    link: &Link,
+    source: &SourceAddr,
+    timeout: Duration,
+) -> std::result::Result<Probe, ProbeError> {
+    probe_on(&mut open_source(link, source, timeout)?)
+}
+
+/// Reads, on an open connection to a source candidate (the link's replication login), its GTID
+/// domain and its place in its cluster. Reads only: `SHOW GLOBAL STATUS` and `SELECT @@`,
+/// which a replication user may run, also on a node cut off from its cluster.
+pub fn probe_on(conn: &mut Conn) -> std::result::Result<Probe, ProbeError> {
     let domain: Option<Option<String>> = conn
         .query_first("SELECT IF(@@version LIKE '%MariaDB%', @@wsrep_gtid_domain_id, NULL)")
         .map_err(ProbeError::Query)?;

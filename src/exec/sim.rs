@@ -9,7 +9,7 @@ use super::{
 };
 use crate::config::topology::Link;
 use crate::config::{MailConfig, SourceAddr};
-use crate::db::clock::may_propose;
+use crate::db::clock::{mark_view, may_propose};
 use crate::db::flavor::{ReplicaStatus, Thread};
 use crate::db::sql::{Channel, Reveal};
 use crate::db::state::{
@@ -47,6 +47,9 @@ pub struct SimLink {
     pub servers: BTreeMap<String, PeerServer>,
     /// Current members' addresses.
     pub members: BTreeMap<String, String>,
+    /// Whether the node can read the view's members (`mysql.wsrep_cluster_members`): the rows
+    /// it reads say which nodes have left the view.
+    pub membership: bool,
     /// What the sources report as `wsrep_gtid_domain_id`.
     pub gtid_domain: Option<u32>,
     /// Another node wins any proposal race on this link.
@@ -211,6 +214,7 @@ impl SimBackend {
                     current_source: None,
                     report: Some(next_report(&me, None, report)),
                     read_at: NOW,
+                    in_view: None,
                 });
                 l.rows.sort_by(|a, b| a.host.cmp(&b.host));
                 Ok(Outcome::Done { affected: 1 })
@@ -326,7 +330,22 @@ impl Backend for SimBackend {
     }
 
     fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>> {
-        Ok(self.link(&link.key)?.rows.clone())
+        let me = self.me.host.clone();
+        let lists = self.facts.is_primary() && self.facts.flavor.lists_members();
+        let l = self.link(&link.key)?;
+        let mut rows = l.rows.clone();
+        if lists && l.membership {
+            let mut members: Vec<crate::db::clock::Member> = l
+                .members
+                .iter()
+                .map(|(n, a)| (n.clone(), Some(a.clone())))
+                .collect();
+            if !l.members.contains_key(&me) {
+                members.push((me.clone(), None));
+            }
+            mark_view(&mut rows, &me, &members);
+        }
+        Ok(rows)
     }
 
     fn replica(&mut self, link: &Link) -> Result<Option<ReplicaStatus>> {

@@ -219,6 +219,8 @@ pub struct RunCtx {
     conditions: HashMap<String, String>,
     /// The end of the current policy call, if one runs.
     deadline: Option<std::time::Instant>,
+    /// The links whose report this run wrote, with the channel state it reported.
+    reported: HashMap<String, ChannelState>,
 }
 
 pub type Shared = Rc<RefCell<RunCtx>>;
@@ -255,6 +257,7 @@ impl RunCtx {
             current_link: None,
             conditions: HashMap::new(),
             deadline: None,
+            reported: HashMap::new(),
         }
     }
 
@@ -278,7 +281,7 @@ impl RunCtx {
         if rows.iter().any(|r| r.host == me) {
             self.has_row.insert(link.key.clone());
         }
-        let fresh = self.observations.freshness(&link.key, &me, t);
+        let fresh = self.observations.freshness(&link.key, &me, t).seeing(&rows);
         let condition = match rows.iter().find(|r| fresh.holds(r)) {
             Some(r) => format!(
                 "{} holds it{}",
@@ -308,6 +311,7 @@ impl RunCtx {
     /// Writes this node's row (its heartbeat, and its role when `role` is set) and its report.
     pub fn refresh(&mut self, link: &Link, role: Option<Role>, source: SourceUpdate) -> Result<()> {
         let report = self.report_values(link)?;
+        let channel = report.channel;
         self.backend.apply(&Action::UpdateOwnRow {
             key: link.key.clone(),
             role,
@@ -315,6 +319,7 @@ impl RunCtx {
             report,
         })?;
         self.refreshed.insert(link.key.clone());
+        self.reported.insert(link.key.clone(), channel);
         if let Some(r) = role {
             self.events.push(format!("{}: now {r}", link.name));
         }
@@ -324,11 +329,13 @@ impl RunCtx {
     /// Adds this node's row for a link, with its first report.
     pub fn insert_own_row(&mut self, link: &Link, role: Role) -> Result<()> {
         let report = self.report_values(link)?;
+        let channel = report.channel;
         self.backend.apply(&Action::InsertRow {
             key: link.key.clone(),
             role,
             report,
         })?;
+        self.reported.insert(link.key.clone(), channel);
         self.has_row.insert(link.key.clone());
         self.refreshed.insert(link.key.clone());
         self.events
@@ -423,6 +430,12 @@ impl RunCtx {
     /// runs. `silent_after` and `mail` may read, log and notify.
     pub fn policy_may_change(&self) -> bool {
         self.in_manage_link
+    }
+
+    /// The links whose report this run wrote (its heartbeat moved), with the channel state it
+    /// reported. A daemon's replica that misses its reports for long stops its channel.
+    pub fn reported(&self) -> &HashMap<String, ChannelState> {
+        &self.reported
     }
 
     /// Whether a peer was fenced for a link in this run.

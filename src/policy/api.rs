@@ -109,6 +109,14 @@ fn row_map(r: &StateRow, fresh: &Freshness) -> Map {
     m.insert("server_age".into(), opt(r.heartbeat_age));
     m.insert("update_age".into(), opt(r.update_age));
     m.insert("fresh".into(), fresh.is_fresh(r).into());
+    m.insert(
+        "in_view".into(),
+        if fresh.left_view(r) {
+            false.into()
+        } else {
+            opt(r.in_view)
+        },
+    );
     m.insert("holds".into(), fresh.holds(r).into());
     m.insert("me".into(), (r.host == fresh.me).into());
     m.insert("current_source".into(), opt(r.current_source.clone()));

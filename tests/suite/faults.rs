@@ -6,8 +6,9 @@
 
 use crate::harness::{BIN, wait_until};
 use crate::lab::{
-    DC1, DC2, EndState, Monitor, Observed, Options, Sandbox, Ticker, Writer, addr, report,
+    DC1, DC2, Daemons, EndState, Monitor, Observed, Options, Sandbox, Ticker, Writer, addr, report,
 };
+use mysql::prelude::Queryable;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -286,7 +287,14 @@ fn fault_2_every_source_candidate_down() {
 #[test]
 #[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
 fn fault_3_replica_crash_and_restart() {
-    let r = Run::begin(options(), "f3");
+    // A heartbeat timeout far longer than Galera's suspect timeout (5 s): the takeover must
+    // come from the view change, not from the heartbeat.
+    const LONG_HEARTBEAT: u64 = 90;
+    let o = Options {
+        heartbeat: LONG_HEARTBEAT,
+        ..options()
+    };
+    let r = Run::begin(o, "f3");
     let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
     let fault_at = r.monitor.now();
     r.sb.kill(&replica);
@@ -295,9 +303,13 @@ fn fault_3_replica_crash_and_restart() {
     let took = t.elapsed();
     let silent_for = r.sb.heartbeat_age(&next, "DC1-DC2", &replica);
     assert!(
-        silent_for > HEARTBEAT as i64,
-        "replaced when its heartbeat was only {silent_for} s old"
+        took < Duration::from_secs(30) && silent_for < LONG_HEARTBEAT as i64,
+        "replaced {:.1} s after the kill, when its heartbeat was {silent_for} s old: the view change did not trigger the takeover",
+        took.as_secs_f64()
     );
+    let mails =
+        r.sb.mails_matching("DC1", &format!("replica {replica} left the cluster"));
+    assert!(!mails.is_empty(), "no mail says {replica} left the cluster");
     r.sb.start_node(&replica);
     r.ticker.wait_ticks(3, Duration::from_secs(60));
     let channels = r.sb.channels(&replica).unwrap();
@@ -311,7 +323,7 @@ fn fault_3_replica_crash_and_restart() {
         fault_at,
         &LINKS,
         &format!(
-            "{next} took over {:.1} s after the kill (heartbeat timeout {HEARTBEAT} s)",
+            "{next} took over {:.1} s after the kill, when Galera dropped {replica} from the view (its heartbeat was {silent_for} s old; timeout {LONG_HEARTBEAT} s)",
             took.as_secs_f64()
         ),
     );
@@ -1103,5 +1115,175 @@ fn fault_13_a_node_restarts_with_a_leftover_proposal() {
     assert!(
         gap < Duration::from_secs(1),
         "the real replica never stopped: DC1-DC2 was interrupted for {gap:?}"
+    );
+}
+
+/// Daemon timing: a run every second, silent after 5 s, and a source attempt (probe 1 s +
+/// connect 2 s + 1 s) that fits in it.
+fn daemon_options() -> Options {
+    Options {
+        heartbeat: 5,
+        failed: 15,
+        connect: 2,
+        probe: 1,
+        daemon_interval: Some(1),
+        ..Options::default()
+    }
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn fault_14_daemons_and_cron_side_by_side_replace_a_dead_replica_within_seconds() {
+    // Every node but DC1-3 runs the daemon; DC1-3 stays on cron (the ticker), as during a
+    // change from one mode to the other.
+    let daemon_nodes = ["DC1-1", "DC1-2", "DC2-1", "DC2-2", "DC2-3"];
+    let r = Run::begin(daemon_options(), "f14");
+    for n in daemon_nodes {
+        r.sb.set_manager_running(n, false);
+        r.sb.wait_manager_idle(n);
+    }
+    let mut d = Daemons::start(&r.sb, &daemon_nodes, "f14");
+    for n in daemon_nodes {
+        d.await_log(n, "daemon: every 1 s", 0, Duration::from_secs(10));
+    }
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let fault_at = r.monitor.now();
+    r.sb.kill(&replica);
+    let t = Instant::now();
+    let (next, _) = r.sb.await_new_replica("DC1", "DC1-DC2", &replica);
+    let took = t.elapsed();
+    // Galera drops a dead member within about 5 s; a daemon acts within its next second.
+    assert!(
+        took < Duration::from_secs(15),
+        "{next} took over only {:.1} s after the kill",
+        took.as_secs_f64()
+    );
+    r.sb.start_node(&replica);
+    r.sb.script(&["wait-synced", &replica], &[]);
+    // A killed daemon node's daemon outlived its server: it reconnects by itself.
+    if daemon_nodes.contains(&replica.as_str()) {
+        d.await_log(&replica, "daemon: runs again", 0, Duration::from_secs(30));
+    }
+    // SIGHUP with a policy that does not compile keeps the old one; a good one is taken.
+    let node = if replica == "DC1-2" { "DC1-1" } else { "DC1-2" };
+    let cfg = r.sb.config(node);
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let broken = r.sb.dir.join(node).join("broken.rhai");
+    std::fs::write(&broken, "fn rank_nodes(rows { rows }\n").unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{original}\n[policy]\nfile = \"{}\"\n", broken.display()),
+    )
+    .unwrap();
+    let skip = d.log(node).len();
+    d.signal(node, libc::SIGHUP);
+    d.await_log(node, "keeps the old ones", skip, Duration::from_secs(10));
+    let good = r.sb.dir.join(node).join("good.rhai");
+    std::fs::write(&good, "fn silent_after(s) { s.heartbeat_timeout }\n").unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{original}\n[policy]\nfile = \"{}\"\n", good.display()),
+    )
+    .unwrap();
+    let skip = d.log(node).len();
+    d.signal(node, libc::SIGHUP);
+    d.await_log(node, "good.rhai", skip, Duration::from_secs(10));
+    std::fs::write(&cfg, original).unwrap();
+    // SIGTERM: the daemon finishes its run and exits 0, well within a few intervals.
+    let t = Instant::now();
+    d.signal(node, libc::SIGTERM);
+    assert_eq!(d.await_exit(node, Duration::from_secs(10)), 0);
+    let exit_took = t.elapsed();
+    assert!(d.log(node).contains("exiting"), "{}", d.log(node));
+    drop(d);
+    for n in daemon_nodes {
+        r.sb.set_manager_running(n, true);
+    }
+    r.finish(
+        "14-daemons-replica-crash",
+        &format!("kill -9 of {replica}, DC1's replica, with daemons (1 s, silent after 5 s) on every node but DC1-3 (cron); then SIGHUP with a broken and a good policy, and SIGTERM"),
+        fault_at,
+        &LINKS,
+        &format!(
+            "{next} took over {:.1} s after the kill; the broken policy was refused and the good one loaded; SIGTERM ended the daemon in {:.1} s with exit 0",
+            took.as_secs_f64(),
+            exit_took.as_secs_f64()
+        ),
+    );
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn fault_15_a_daemon_replica_that_cannot_report_fences_itself_before_it_is_replaced() {
+    let all: Vec<String> = DC1
+        .iter()
+        .chain(DC2.iter())
+        .map(|s| s.to_string())
+        .collect();
+    let nodes: Vec<&str> = all.iter().map(String::as_str).collect();
+    let r = Run::begin(daemon_options(), "f15");
+    for n in &nodes {
+        r.sb.set_manager_running(n, false);
+        r.sb.wait_manager_idle(n);
+    }
+    let d = Daemons::start(&r.sb, &nodes, "f15");
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    // Another session on the replica's own server holds its row locked: the daemon's next
+    // report waits for the lock, so its run hangs while its channel keeps running.
+    let mut blocker = r.sb.conn(&replica).unwrap();
+    let fault_at = r.monitor.now();
+    blocker
+        .query_drop(format!(
+            "START TRANSACTION; SELECT * FROM percona.replication WHERE host = '{replica}' FOR UPDATE"
+        ))
+        .unwrap();
+    let t = Instant::now();
+    d.await_log(
+        &replica,
+        "self-fence: this node has not written its report",
+        0,
+        Duration::from_secs(20),
+    );
+    let fenced_after = t.elapsed();
+    // A peer then finds it silent and demotes it. That write reaches the replica's server and
+    // Galera aborts the blocker in its favour: the hung run goes on.
+    let peers: Vec<&str> = DC1.iter().copied().filter(|n| *n != replica).collect();
+    let demoted = format!("demoted silent {replica}");
+    wait_until(
+        "a peer to replace the silent replica",
+        Duration::from_secs(20),
+        || {
+            if peers.iter().any(|p| d.log(p).contains(&demoted)) {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        },
+    );
+    let took = t.elapsed();
+    assert!(
+        fenced_after < took,
+        "the replica stopped its channel after {:.1} s, a peer replaced it at {:.1} s",
+        fenced_after.as_secs_f64(),
+        took.as_secs_f64()
+    );
+    // The takeover's writes win over a local lock: Galera may already have aborted it.
+    let _ = blocker.query_drop("ROLLBACK");
+    drop(blocker);
+    let (next, _) = r.sb.await_replica("DC1", "DC1-DC2");
+    drop(d);
+    for n in &nodes {
+        r.sb.set_manager_running(n, true);
+    }
+    r.finish(
+        "15-daemon-replica-self-fence",
+        &format!("the rows of {replica}, DC1's replica (daemon, 1 s, silent after 5 s), locked by another session, so its reports hang"),
+        fault_at,
+        &LINKS,
+        &format!(
+            "{replica} stopped its own channel {:.1} s after its reports began to hang; a peer demoted it at {:.1} s; {next} replicates now",
+            fenced_after.as_secs_f64(),
+            took.as_secs_f64()
+        ),
     );
 }

@@ -124,6 +124,8 @@ pub struct Options {
     pub links: Option<&'static str>,
     /// Extra environment for `scripts/sandbox up`.
     pub env: Vec<(&'static str, String)>,
+    /// Adds `[daemon] interval` (seconds) to every node's manager config.
+    pub daemon_interval: Option<u64>,
 }
 
 impl Default for Options {
@@ -137,6 +139,7 @@ impl Default for Options {
             clusters: "DC1 DC2",
             links: None,
             env: Vec::new(),
+            daemon_interval: None,
         }
     }
 }
@@ -194,6 +197,18 @@ impl Sandbox {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         sb.script(&["down"], &env);
         sb.script(&["up"], &env);
+        if let Some(i) = o.daemon_interval {
+            for n in sb.script(&["nodes"], &env).lines() {
+                let path = sb.dir.join(n).join("manager.toml");
+                let text = std::fs::read_to_string(&path).unwrap();
+                let text = text.replacen(
+                    "[timeouts]",
+                    &format!("[daemon]\ninterval = {i}\n\n[timeouts]"),
+                    1,
+                );
+                std::fs::write(&path, text).unwrap();
+            }
+        }
         for c in o.clusters.split_whitespace() {
             let nodes: Vec<String> = sb
                 .script(&["nodes", c], &env)
@@ -1213,4 +1228,94 @@ pub fn report(
         observed.samples,
         observed.max_sample_gap.as_millis()
     );
+}
+
+/// `pxc-replication-manager daemon` on some nodes, each logging to
+/// `target/reliability/<tag>.<node>.daemon.log`; stopped with SIGTERM when dropped.
+pub struct Daemons {
+    pub procs: BTreeMap<String, std::process::Child>,
+    pub logs: BTreeMap<String, PathBuf>,
+}
+
+impl Daemons {
+    pub fn start(sb: &Sandbox, nodes: &[&str], tag: &str) -> Daemons {
+        let dir = repo().join("target/reliability");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut d = Daemons {
+            procs: BTreeMap::new(),
+            logs: BTreeMap::new(),
+        };
+        for n in nodes {
+            let log = dir.join(format!("{tag}.{n}.daemon.log"));
+            let f = std::fs::File::create(&log).unwrap();
+            let child = Command::new(BIN)
+                .args(["--config", &sb.config(n), "daemon"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(f)
+                .spawn()
+                .expect("the daemon starts");
+            d.procs.insert(n.to_string(), child);
+            d.logs.insert(n.to_string(), log);
+        }
+        d
+    }
+
+    /// What a node's daemon logged so far.
+    pub fn log(&self, node: &str) -> String {
+        std::fs::read_to_string(&self.logs[node]).unwrap_or_default()
+    }
+
+    /// Waits until a node's daemon logged `needle` (after `skip` bytes of its log).
+    pub fn await_log(&self, node: &str, needle: &str, skip: usize, timeout: Duration) {
+        wait_until(
+            &format!("{node}'s daemon to log {needle:?}"),
+            timeout,
+            || {
+                let l = self.log(node);
+                if l.get(skip..).unwrap_or("").contains(needle) {
+                    Ok(())
+                } else {
+                    Err(l.lines().last().unwrap_or("").to_string())
+                }
+            },
+        );
+    }
+
+    pub fn signal(&self, node: &str, sig: i32) {
+        let pid = self.procs[node].id() as i32;
+        // SAFETY: kill(2) on a child process this test started and has not reaped.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill {sig} {node}");
+    }
+
+    /// Waits for a node's daemon to exit; its exit code.
+    pub fn await_exit(&mut self, node: &str, timeout: Duration) -> i32 {
+        let child = self.procs.get_mut(node).unwrap();
+        let status = wait_until(&format!("{node}'s daemon to exit"), timeout, || match child
+            .try_wait()
+        {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err("still running".into()),
+            Err(e) => Err(e.to_string()),
+        });
+        self.procs.remove(node);
+        status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Daemons {
+    fn drop(&mut self) {
+        for (_, c) in self.procs.iter_mut() {
+            // SAFETY: as in `signal`.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        }
+        for (_, c) in self.procs.iter_mut() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

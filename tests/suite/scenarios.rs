@@ -805,6 +805,39 @@ fn a_silent_holder_is_fenced_before_the_new_replica_starts() {
 }
 
 #[test]
+fn a_replica_that_left_the_primary_view_is_replaced_at_once() {
+    // It reported 2 s ago, far within the heartbeat timeout; membership says it is gone.
+    let s = sim("replica_left_the_view_is_replaced_at_once").ok();
+    assert!(s.has("SET r.isReplica = 'No'"), "{}", s.out.all());
+    assert!(s.has("CHANGE MASTER 'DC1-DC2'"));
+    assert!(s.has("START SLAVE 'DC1-DC2'"));
+    assert!(
+        s.mails()
+            .iter()
+            .any(|m| m.contains("replica DC1-2 left the cluster")),
+        "{:?}",
+        s.mails()
+    );
+    // Fenced like any silent holder (down here: it does not answer).
+    assert!(s.out.stderr.contains("could not fence DC1-2"));
+}
+
+#[test]
+fn without_a_membership_table_a_fresh_replica_is_replaced_only_after_the_heartbeat_timeout() {
+    // PXC 5.7: no mysql.wsrep_cluster_members. The same rows as above keep DC1-2 the replica;
+    // silent_replica_unreachable_is_replaced shows the replacement once it is silent.
+    let s = sim("pxc57_without_membership_waits_for_the_heartbeat").ok();
+    assert_eq!(
+        s.statements().len(),
+        1,
+        "only the heartbeat: {}",
+        s.out.all()
+    );
+    assert!(!s.has("CHANGE MASTER"));
+    assert!(s.out.stdout.contains("DC1-2=Yes"));
+}
+
+#[test]
 fn a_peer_whose_clock_is_behind_is_not_silent_while_its_sequence_moves() {
     let s = sim("skewed_clock_is_not_silence").ok();
     assert_eq!(

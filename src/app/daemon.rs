@@ -1,0 +1,408 @@
+//! `pxc-replication-manager daemon`: the same run as cron's, every `[daemon] interval`, on kept
+//! connections, with signals and a self-fence.
+//!
+//! * **The loop** calls [`super::run_in`] at a fixed cadence. Its [`Session`] keeps the
+//!   connection to the local server and the probes' connections to the sources (each is
+//!   checked before use and reopened when lost), and the memory of the peers (also saved to
+//!   `[files] state` after every run, so cron can take over from it).
+//! * **The run lock** is held for the daemon's whole life: a cron line left behind on the
+//!   same node exits at once. While a cron run holds it, the daemon waits.
+//! * **Signals**: SIGTERM and SIGINT end the daemon between two runs (a run in progress
+//!   finishes). SIGHUP reloads the config and the policy; if either fails to load, the daemon
+//!   keeps the old ones and logs why.
+//! * **The self-fence** (a watchdog thread, like Patroni's rule for a leader that cannot renew
+//!   its lock): a replica whose own report has not been written for two thirds of the silent
+//!   threshold (see [`Daemon::self_fence_after`]) stops its channel through the executor, so
+//!   it has stopped before any peer, which waits for the whole threshold, replaces it. It
+//!   acts also when a run hangs (a blocked query) or the local connection is lost.
+
+use super::{RunOptions, RunSummary, Session, run_in, threshold};
+use crate::config::{Config, Daemon};
+use crate::db::sql::Channel;
+use crate::db::state::ChannelState;
+use crate::error::{Error, Result};
+use crate::exec::server::Login;
+use crate::exec::{Action, Backend, LiveBackend, LocalServer, Mode};
+use crate::policy::Policy;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Loads the config and the policy, at start and on SIGHUP.
+pub type Loader<'a> = &'a dyn Fn() -> Result<(Config, Policy)>;
+
+/// Logs a failure that repeats every interval once, then once a minute, and says when it
+/// ends: a server down for an hour is 60 lines, not 3,600.
+#[derive(Default)]
+struct Repeats {
+    last: Option<String>,
+    count: u64,
+    logged: Option<Instant>,
+}
+
+impl Repeats {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    fn failed(&mut self, what: &str) {
+        self.count += 1;
+        let again = self.last.as_deref() == Some(what);
+        if !again || self.logged.is_none_or(|t| t.elapsed() >= Self::EVERY) {
+            if again {
+                log::error!("{what} (still, {} times in a row)", self.count);
+            } else {
+                log::error!("{what}");
+            }
+            self.logged = Some(Instant::now());
+        } else {
+            log::debug!("{what}");
+        }
+        self.last = Some(what.to_string());
+    }
+
+    fn ok(&mut self, what: &str) {
+        if self.count > 0 {
+            log::info!("{what} after {} failure(s)", self.count);
+        }
+        *self = Repeats::default();
+    }
+}
+
+/// What the watchdog knows of one link.
+struct Watched {
+    channel: Channel,
+    /// The channel ran at the last report.
+    runs: bool,
+    /// When this node last wrote its report for the link.
+    reported: Instant,
+    /// The self-fence stopped the channel since that report.
+    fenced: bool,
+    /// The last self-fence attempt (retried every interval while it fails).
+    tried: Option<Instant>,
+}
+
+/// What the loop shares with the watchdog.
+struct Watch {
+    cfg: Config,
+    login: Option<Login>,
+    defaults_file: Option<PathBuf>,
+    /// The silent threshold, in seconds.
+    threshold: i64,
+    links: HashMap<String, Watched>,
+    node: String,
+    done: bool,
+}
+
+impl Watch {
+    /// Records what a run reported.
+    fn update(&mut self, s: &RunSummary) {
+        let now = Instant::now();
+        if !s.node.is_empty() {
+            self.node = s.node.clone();
+        }
+        self.links
+            .retain(|k, _| s.links.iter().any(|(key, _)| key == k));
+        for (key, channel) in &s.links {
+            let w = self.links.entry(key.clone()).or_insert(Watched {
+                channel: channel.clone(),
+                runs: false,
+                reported: now,
+                fenced: false,
+                tried: None,
+            });
+            w.channel = channel.clone();
+            if let Some(state) = s.reported.get(key) {
+                w.runs = state.runs();
+                w.reported = now;
+                w.fenced = false;
+                w.tried = None;
+            }
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; the exit code.
+pub fn daemon(load: Loader, defaults_file: Option<PathBuf>) -> Result<i32> {
+    let (mut cfg, mut policy) = load()?;
+    let (tx, rx) = mpsc::channel::<i32>();
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| Error::Node(format!("cannot install the signal handlers: {e}")))?;
+    let signal_handle = signals.handle();
+    std::thread::spawn(move || {
+        for s in signals.forever() {
+            if tx.send(s).is_err() {
+                break;
+            }
+        }
+    });
+    let watch = Arc::new(Mutex::new(Watch {
+        cfg: cfg.clone(),
+        login: None,
+        defaults_file: defaults_file.clone(),
+        threshold: threshold(&cfg, &policy),
+        links: HashMap::new(),
+        node: String::new(),
+        done: false,
+    }));
+    let mut session = Session::default();
+    watch_from_start(&cfg, defaults_file.as_deref(), &watch, &mut session);
+    let watchdog = {
+        let watch = watch.clone();
+        std::thread::spawn(move || watchdog(&watch))
+    };
+    log::info!(
+        "daemon: every {} s, policy {}; a replica that cannot report for {} s stops its channel",
+        cfg.daemon.interval.as_secs(),
+        policy.name,
+        Daemon::self_fence_after(threshold(&cfg, &policy)).as_secs_f64()
+    );
+    let opts = RunOptions {
+        dry_run: false,
+        defaults_file: defaults_file.clone(),
+    };
+    let mut lock = None;
+    let mut waiting_for_lock = false;
+    let mut next = Instant::now();
+    let mut failures = Repeats::default();
+    let code = 'life: loop {
+        if lock.is_none() {
+            match super::guard::lock(&cfg.files.lock) {
+                Ok(l) => {
+                    lock = Some(l);
+                    session.holds_lock = true;
+                    if waiting_for_lock {
+                        log::info!("daemon: got the run lock {}", cfg.files.lock.display());
+                    }
+                }
+                Err(Error::Locked { file, holder }) => {
+                    if !waiting_for_lock {
+                        log::warn!(
+                            "daemon: {} is held ({holder}): another manager runs on this node (a cron line?); waiting for it. Remove the cron line when the daemon runs",
+                            file.display()
+                        );
+                        waiting_for_lock = true;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if lock.is_some() {
+            let started = Instant::now();
+            match run_in(
+                &cfg,
+                &policy,
+                &opts,
+                Box::new(std::io::stdout()),
+                &mut session,
+            ) {
+                Ok(summary) => {
+                    failures.ok("daemon: runs again");
+                    let mut w = lock_watch(&watch);
+                    if let Some((login, _)) = &session.kept.local {
+                        w.login = Some(login.clone());
+                    }
+                    w.update(&summary);
+                    if summary.mail_failures > 0 {
+                        log::error!("{} mail(s) could not be sent", summary.mail_failures);
+                    }
+                }
+                Err(e) => failures.failed(&format!(
+                    "daemon: run failed: {e}; trying again every {} s",
+                    cfg.daemon.interval.as_secs()
+                )),
+            }
+            log::trace!("daemon: run took {:?}", started.elapsed());
+        }
+        next += cfg.daemon.interval;
+        let now = Instant::now();
+        if next < now {
+            log::debug!("daemon: a run took longer than the interval; the next starts now");
+            next = now;
+        }
+        loop {
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            match rx.recv_timeout(next - now) {
+                Ok(SIGHUP) => match load() {
+                    Ok((c, p)) => {
+                        log::info!(
+                            "daemon: SIGHUP: reloaded the config ({}) and the policy ({}); every {} s",
+                            c.source_name(),
+                            p.name,
+                            c.daemon.interval.as_secs()
+                        );
+                        if c.files.lock != cfg.files.lock {
+                            log::warn!(
+                                "daemon: [files] lock changed; the daemon keeps holding {} until it restarts",
+                                cfg.files.lock.display()
+                            );
+                        }
+                        cfg = c;
+                        policy = p;
+                        session.kept = Default::default();
+                        let mut w = lock_watch(&watch);
+                        w.cfg = cfg.clone();
+                        w.threshold = threshold(&cfg, &policy);
+                    }
+                    Err(e) => log::error!(
+                        "daemon: SIGHUP: the new config or policy does not load, so the daemon keeps the old ones: {e}"
+                    ),
+                },
+                Ok(sig) => {
+                    log::info!("daemon: signal {sig}: exiting");
+                    break 'life 0;
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => break 'life 1,
+            }
+        }
+    };
+    signal_handle.close();
+    lock_watch(&watch).done = true;
+    let _ = watchdog.join();
+    drop(lock);
+    Ok(code)
+}
+
+/// Before the first run, tells the watchdog which channels run and when this node last
+/// reported (by its own server's clock), so that a first run that hangs is covered too. The
+/// connection is kept for that run.
+fn watch_from_start(
+    cfg: &Config,
+    defaults_file: Option<&std::path::Path>,
+    watch: &Mutex<Watch>,
+    session: &mut Session,
+) {
+    let mut node = match super::open_local(cfg, defaults_file) {
+        Ok(n) => n,
+        Err(e) => {
+            log::warn!("daemon: cannot read this node's links and channels yet: {e}");
+            return;
+        }
+    };
+    let channels = node
+        .server
+        .replica_statuses(&node.facts.flavor)
+        .unwrap_or_default();
+    let now = Instant::now();
+    let mut w = lock_watch(watch);
+    w.node = node.facts.name.clone();
+    w.login = Some(node.login.clone());
+    for l in &node.links {
+        let runs =
+            ChannelState::of(channels.iter().find(|c| c.channel == l.channel.as_str())).runs();
+        let age = node
+            .schema
+            .as_ref()
+            .and_then(|s| node.server.rows(s, &l.key).ok())
+            .and_then(|rows| rows.into_iter().find(|r| r.host == node.me.host))
+            .and_then(|r| r.heartbeat_age)
+            .unwrap_or(0)
+            .max(0) as u64;
+        w.links.insert(
+            l.key.clone(),
+            Watched {
+                channel: l.channel.clone(),
+                runs,
+                reported: now.checked_sub(Duration::from_secs(age)).unwrap_or(now),
+                fenced: false,
+                tried: None,
+            },
+        );
+    }
+    drop(w);
+    session.kept.local = Some((node.login, node.server));
+}
+
+fn lock_watch(w: &Mutex<Watch>) -> std::sync::MutexGuard<'_, Watch> {
+    w.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The watchdog: stops the channel of a replica link whose report is overdue.
+fn watchdog(watch: &Mutex<Watch>) {
+    const TICK: Duration = Duration::from_millis(200);
+    let mut failures = Repeats::default();
+    loop {
+        std::thread::sleep(TICK);
+        let due: Vec<(String, Channel, Duration)> = {
+            let w = lock_watch(watch);
+            if w.done {
+                return;
+            }
+            let limit = Daemon::self_fence_after(w.threshold);
+            let retry = w.cfg.daemon.interval;
+            w.links
+                .iter()
+                .filter(|(_, l)| l.runs && !l.fenced && l.reported.elapsed() >= limit)
+                .filter(|(_, l)| l.tried.is_none_or(|t| t.elapsed() >= retry))
+                .map(|(k, l)| (k.clone(), l.channel.clone(), l.reported.elapsed()))
+                .collect()
+        };
+        for (key, channel, silent) in due {
+            let (cfg, login, defaults_file, threshold, node) = {
+                let mut w = lock_watch(watch);
+                if let Some(l) = w.links.get_mut(&key) {
+                    l.tried = Some(Instant::now());
+                }
+                (
+                    w.cfg.clone(),
+                    w.login.clone(),
+                    w.defaults_file.clone(),
+                    w.threshold,
+                    w.node.clone(),
+                )
+            };
+            match stop_channel(&cfg, login, defaults_file, &channel) {
+                Ok(()) => {
+                    failures.ok("self-fence: reached the local server");
+                    log::error!(
+                        "{node}: {key}: self-fence: this node has not written its report for {:.1} s, and its peers replace a replica silent for {threshold} s: its channel {} is stopped. The next run that can report decides again",
+                        silent.as_secs_f64(),
+                        channel.as_str()
+                    );
+                    if let Some(l) = lock_watch(watch).links.get_mut(&key) {
+                        l.fenced = true;
+                    }
+                }
+                Err(e) => failures.failed(&format!(
+                    "{node}: {key}: self-fence: could not stop channel {} ({e}); retrying. If the server runs, stop the channel by hand: its peers replace a replica silent for {threshold} s",
+                    channel.as_str()
+                )),
+            }
+        }
+    }
+}
+
+/// Stops a channel of the local server through the executor, on a connection of its own.
+fn stop_channel(
+    cfg: &Config,
+    login: Option<Login>,
+    defaults_file: Option<PathBuf>,
+    channel: &Channel,
+) -> Result<()> {
+    let login = match login {
+        Some(l) => l,
+        None => Login::resolve(&cfg.local, defaults_file.as_deref())?,
+    };
+    let mut server = LocalServer::connect(&login)?;
+    let facts = server.facts(&cfg.local)?;
+    let me = facts.me(None);
+    let mut backend = LiveBackend::new(
+        server,
+        login,
+        facts,
+        me,
+        None,
+        cfg,
+        Mode::Live,
+        Box::new(std::io::sink()),
+    );
+    backend.apply(&Action::StopReplica {
+        channel: channel.clone(),
+    })?;
+    Ok(())
+}
