@@ -48,6 +48,40 @@ pub struct LiveBackend {
     names_unlike_members: bool,
     /// Open connections to sources, by `user@host:port`, reused by probes (kept by a daemon).
     sources: HashMap<String, mysql::Conn>,
+    /// Reads answered again without asking the server while nothing was written (see
+    /// [`Cached`]): a healthy run reads the channels and the view several times in a few
+    /// milliseconds, and each read on a Galera node with causal reads waits for the cluster.
+    statuses: Cached<Vec<ReplicaStatus>>,
+    members: Cached<Option<Vec<crate::db::clock::Member>>>,
+}
+
+/// A read kept for at most [`Cached::FOR`], and dropped by any write of the run.
+struct Cached<T> {
+    value: Option<(Instant, T)>,
+}
+
+impl<T: Clone> Cached<T> {
+    const FOR: Duration = Duration::from_millis(250);
+
+    fn new() -> Cached<T> {
+        Cached { value: None }
+    }
+
+    fn get(&self) -> Option<T> {
+        self.value
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < Self::FOR)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&mut self, v: T) -> T {
+        self.value = Some((Instant::now(), v.clone()));
+        v
+    }
+
+    fn clear(&mut self) {
+        self.value = None;
+    }
 }
 
 impl LiveBackend {
@@ -84,6 +118,8 @@ impl LiveBackend {
             channel_overlay: HashMap::new(),
             names_unlike_members: false,
             sources: HashMap::new(),
+            statuses: Cached::new(),
+            members: Cached::new(),
         }
     }
 
@@ -313,6 +349,7 @@ impl Backend for LiveBackend {
         // is caught here, not one run later.
         let mut healthy_since: Option<Instant> = None;
         loop {
+            self.statuses.clear();
             if let Some(s) = self.replica(link)? {
                 if s.is_healthy() {
                     match healthy_since {
@@ -347,6 +384,8 @@ impl Backend for LiveBackend {
     }
 
     fn apply(&mut self, action: &Action) -> Result<Outcome> {
+        self.statuses.clear();
+        self.members.clear();
         match (action, self.mode) {
             (Action::Notify(m), _) => {
                 self.deliver(m);
@@ -503,12 +542,15 @@ impl LiveBackend {
         if let Some(s) = self.channel_overlay.get(channel) {
             return Ok(s.clone());
         }
-        let flavor = self.facts.flavor.clone();
-        Ok(self
-            .server
-            .replica_statuses(&flavor)?
-            .into_iter()
-            .find(|s| s.channel == channel))
+        let all = match self.statuses.get() {
+            Some(all) => all,
+            None => {
+                let flavor = self.facts.flavor.clone();
+                let all = self.server.replica_statuses(&flavor)?;
+                self.statuses.put(all)
+            }
+        };
+        Ok(all.into_iter().find(|s| s.channel == channel))
     }
 
     /// Marks which rows' nodes are in this node's Primary view (see [`mark_view`]).
@@ -516,7 +558,14 @@ impl LiveBackend {
         if !self.facts.is_primary() || !self.facts.flavor.lists_members() {
             return Ok(());
         }
-        let Some(members) = self.server.members()? else {
+        let members = match self.members.get() {
+            Some(m) => m,
+            None => {
+                let m = self.server.members()?;
+                self.members.put(m)
+            }
+        };
+        let Some(members) = members else {
             return Ok(());
         };
         if !mark_view(rows, &self.me.host, &members) && !self.names_unlike_members {
