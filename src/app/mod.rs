@@ -122,6 +122,8 @@ pub struct LocalNode {
     /// `None` when the state table could not be read (a node outside the Primary component).
     pub schema: Option<Schema>,
     pub links: Vec<Link>,
+    /// The current view's members, when the server lists them (see `db::clock::mark_view`).
+    pub members: Option<Vec<crate::db::clock::Member>>,
 }
 
 /// Connects to the local server and reads what every command needs.
@@ -145,12 +147,21 @@ pub fn open_local_kept(
         }
     };
     let mut facts = server.facts(&cfg.local)?;
-    if facts.can_act() {
-        server.enable_causal_reads()?;
-    } else if let Err(e) = server.enable_dirty_reads() {
-        log::debug!("dirty reads not available: {e}");
+    if !facts.can_act() {
+        server.read_mode(false)?;
     }
+    // The schema (changed only by DDL, which Galera applies everywhere before it returns) and
+    // the view (this node's own) need no causal read: they are read before it is enabled.
     let schema = read_schema(&mut server, &facts)?;
+    // The current view, read once here for this node's address and for the run.
+    let members = if facts.is_primary() && facts.flavor.lists_members() {
+        server.members()?
+    } else {
+        None
+    };
+    if facts.can_act() {
+        server.read_mode(true)?;
+    }
     let has_topology = schema.as_ref().is_some_and(|s| s.has_topology_tables);
     if cfg.local.weight.is_none()
         && has_topology
@@ -184,11 +195,14 @@ pub fn open_local_kept(
     }
     // Where peers reach this server to fence it: the config, else this node's entry in the
     // current view, else wsrep_node_incoming_address.
+    let own = members
+        .iter()
+        .flatten()
+        .find(|(name, _)| *name == facts.name)
+        .and_then(|(_, a)| a.clone());
     let address = match &cfg.local.address {
         Some(a) => Some(a.clone()),
-        None => server
-            .member_address(&facts.name)?
-            .or_else(|| facts.incoming_address.clone()),
+        None => own.or_else(|| facts.incoming_address.clone()),
     };
     let me = facts.me(address);
     Ok(LocalNode {
@@ -198,6 +212,7 @@ pub fn open_local_kept(
         me,
         schema,
         links,
+        members,
     })
 }
 
@@ -315,7 +330,8 @@ pub fn run_in(
         mode,
         out,
     )
-    .with_sources(&mut session.kept);
+    .with_sources(&mut session.kept)
+    .with_members(node.members);
     let ctx = run_ctx(
         cfg,
         Box::new(backend),

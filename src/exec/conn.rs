@@ -29,7 +29,9 @@ fn open(login: &Login, endpoint: &Endpoint, connect_timeout: Duration) -> Result
         .read_timeout(Some(login.read_timeout))
         .write_timeout(Some(login.read_timeout))
         .prefer_socket(false)
-        .stmt_cache_size(0);
+        .stmt_cache_size(0)
+        // Our statements are small: not asking the server for its limit saves a round trip.
+        .max_allowed_packet(Some(16 << 20));
     b = match endpoint {
         Endpoint::Socket(p) => b.socket(Some(p.display().to_string())),
         Endpoint::Tcp { host, port } => b.ip_or_hostname(Some(host.clone())).tcp_port(*port),
@@ -84,6 +86,8 @@ fn channels(
 pub struct LocalServer {
     conn: Conn,
     endpoint: String,
+    /// The read mode set on the connection (see [`LocalServer::read_mode`]).
+    causal: Option<bool>,
 }
 
 impl LocalServer {
@@ -91,6 +95,7 @@ impl LocalServer {
         Ok(LocalServer {
             conn: open(login, &login.endpoint, login.connect_timeout)?,
             endpoint: login.endpoint.to_string(),
+            causal: None,
         })
     }
 
@@ -146,7 +151,9 @@ impl LocalServer {
     /// The node's facts. Uses `SHOW` statements only, which a node outside the Primary
     /// component still answers.
     pub fn facts(&mut self, local: &crate::config::Local) -> Result<NodeFacts> {
-        let status = self.name_values("SHOW GLOBAL STATUS LIKE 'wsrep%'")?;
+        let status = self.name_values(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', 'wsrep_local_state', 'wsrep_local_state_comment', 'wsrep_local_index', 'wsrep_cluster_size')",
+        )?;
         let vars = self.name_values(
             "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'version_comment', 'hostname', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_node_name', 'wsrep_gtid_domain_id', 'gtid_binlog_pos', 'gtid_executed', 'wsrep_node_incoming_address')",
         )?;
@@ -158,20 +165,31 @@ impl LocalServer {
         channels(&mut self.conn, flavor).map_err(|e| Error::db("reading the replica status", e))
     }
 
-    /// Reads through to the latest cluster-wide state before each read (Galera causal reads),
-    /// so a row another node committed a moment ago is seen. Only on a node that can act;
-    /// elsewhere reads would be refused.
-    pub fn enable_causal_reads(&mut self) -> Result<()> {
-        self.conn
-            .query_drop("SET SESSION wsrep_sync_wait = 1")
-            .map_err(|e| Error::db("enabling causal reads (wsrep_sync_wait)", e))
-    }
-
-    /// Allows reads on a node outside the Primary component (stale, for information only).
-    pub fn enable_dirty_reads(&mut self) -> Result<()> {
-        self.conn
-            .query_drop("SET SESSION wsrep_dirty_reads = ON")
-            .map_err(|e| Error::db("enabling dirty reads (wsrep_dirty_reads)", e))
+    /// How this connection reads: on a node that can act, through to the latest cluster-wide
+    /// state before each read (Galera causal reads, `wsrep_sync_wait = 1`), so a row another
+    /// node committed a moment ago is seen; elsewhere reads would be refused, so they are
+    /// allowed stale, for information only (`wsrep_dirty_reads`). Set only when it changes: a
+    /// daemon's kept connection keeps it.
+    pub fn read_mode(&mut self, causal: bool) -> Result<()> {
+        if self.causal == Some(causal) {
+            return Ok(());
+        }
+        if causal {
+            self.conn
+                .query_drop("SET SESSION wsrep_sync_wait = 1")
+                .map_err(|e| Error::db("enabling causal reads (wsrep_sync_wait)", e))?;
+        } else {
+            if self.causal == Some(true) {
+                self.conn
+                    .query_drop("SET SESSION wsrep_sync_wait = 0")
+                    .map_err(|e| Error::db("disabling causal reads (wsrep_sync_wait)", e))?;
+            }
+            if let Err(e) = self.conn.query_drop("SET SESSION wsrep_dirty_reads = ON") {
+                log::debug!("dirty reads not available: {e}");
+            }
+        }
+        self.causal = Some(causal);
+        Ok(())
     }
 
     /// Which generation of the state table exists.

@@ -53,6 +53,8 @@ pub struct LiveBackend {
     /// milliseconds, and each read on a Galera node with causal reads waits for the cluster.
     statuses: Cached<Vec<ReplicaStatus>>,
     members: Cached<Option<Vec<crate::db::clock::Member>>>,
+    /// A link's rows as read (before dry-run's overlay), by key.
+    rows: HashMap<String, Cached<Vec<StateRow>>>,
 }
 
 /// A read kept for at most [`Cached::FOR`], and dropped by any write of the run.
@@ -85,6 +87,12 @@ impl<T: Clone> Cached<T> {
 }
 
 impl LiveBackend {
+    /// Starts with the view's members as the caller just read them.
+    pub fn with_members(mut self, members: Option<Vec<crate::db::clock::Member>>) -> LiveBackend {
+        self.members.put(members);
+        self
+    }
+
     /// Reuses the source connections a previous run kept.
     pub fn with_sources(mut self, kept: &mut super::Kept) -> LiveBackend {
         self.sources = std::mem::take(&mut kept.sources);
@@ -120,6 +128,7 @@ impl LiveBackend {
             sources: HashMap::new(),
             statuses: Cached::new(),
             members: Cached::new(),
+            rows: HashMap::new(),
         }
     }
 
@@ -146,14 +155,27 @@ impl LiveBackend {
         })
     }
 
+    /// Runs an action's statements; returns the rows the last data statement affected. A
+    /// transaction the statements opened is rolled back when one of them fails.
     fn run_statements(&mut self, masked: &[String], real: &[String]) -> Result<u64> {
         let mut affected = 0;
+        let mut open = false;
         for (m, r) in masked.iter().zip(real) {
             log::debug!("{}: {m}", self.facts.name);
-            affected = self
-                .server
-                .execute(r)
-                .map_err(|e| Error::db(format!("running `{m}`"), e))?;
+            let n = match self.server.execute(r) {
+                Ok(n) => n,
+                Err(e) => {
+                    if open {
+                        let _ = self.server.execute("ROLLBACK");
+                    }
+                    return Err(Error::db(format!("running `{m}`"), e));
+                }
+            };
+            match r.as_str() {
+                super::BEGIN => open = true,
+                super::COMMIT => open = false,
+                _ => affected = n,
+            }
         }
         Ok(affected)
     }
@@ -386,6 +408,7 @@ impl Backend for LiveBackend {
     fn apply(&mut self, action: &Action) -> Result<Outcome> {
         self.statuses.clear();
         self.members.clear();
+        self.rows.clear();
         match (action, self.mode) {
             (Action::Notify(m), _) => {
                 self.deliver(m);
@@ -589,8 +612,18 @@ impl LiveBackend {
         let Some(schema) = self.schema.clone() else {
             return Ok(Vec::new());
         };
-        let mut rows = self.server.rows(&schema, key)?;
-        self.mark_view(&mut rows)?;
+        let cached = self.rows.get(key).and_then(Cached::get);
+        let mut rows = match cached {
+            Some(rows) => rows,
+            None => {
+                let mut rows = self.server.rows(&schema, key)?;
+                self.mark_view(&mut rows)?;
+                self.rows
+                    .entry(key.to_string())
+                    .or_insert_with(Cached::new)
+                    .put(rows)
+            }
+        };
         if self.mode == Mode::DryRun {
             let read_at = rows.first().map_or(0, |r| r.read_at);
             for ((k, host), role) in &self.overlay {

@@ -130,6 +130,10 @@ pub enum Outcome {
     Fenced(FenceOutcome),
 }
 
+/// The statements that open and close a transaction, as rendered and run.
+pub const BEGIN: &str = "START TRANSACTION";
+pub const COMMIT: &str = "COMMIT";
+
 /// What the renderer needs to know.
 pub struct RenderCtx<'a> {
     pub schema: Option<&'a Schema>,
@@ -156,11 +160,15 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
     };
     let d = ctx.dialect;
     Ok(match action {
+        // A node's row and its report are written in one transaction: one certification and
+        // one log flush per report instead of two, on every run of every node.
         Action::InsertRow { key, role, report } => {
             let s = schema()?;
             let mut v = node_table(s);
+            v.push(BEGIN.into());
             v.push(s.insert_row(key, ctx.me, *role));
             v.push(s.report(key, ctx.me, report));
+            v.push(COMMIT.into());
             v
         }
         Action::UpdateOwnRow {
@@ -171,8 +179,10 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
         } => {
             let s = schema()?;
             let mut v = node_table(s);
+            v.push(BEGIN.into());
             v.push(s.update_own(key, ctx.me, *role, source));
             v.push(s.report(key, ctx.me, report));
+            v.push(COMMIT.into());
             v
         }
         Action::PauseMark { key, report } => {

@@ -410,7 +410,8 @@ pub fn open_source(
         .read_timeout(Some(timeout))
         .write_timeout(Some(timeout))
         .prefer_socket(false)
-        .stmt_cache_size(0);
+        .stmt_cache_size(0)
+        .max_allowed_packet(Some(16 << 20));
     if let Some(t) = &link.tls {
         b = b.ssl_opts(Some(ssl_opts(&LocalTls {
             ca: t.ca.as_ref().map(PathBuf::from),

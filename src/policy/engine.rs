@@ -99,7 +99,10 @@ fn sort_checked(
 
 /// An engine for compiling and for tests: the default limits.
 pub fn for_compiling() -> Engine {
-    sandboxed(&Meter::new(&crate::config::Limits::default()))
+    let mut e = sandboxed(&Meter::new(&crate::config::Limits::default()));
+    // A policy is compiled on every cron run: Rhai's optimizer costs more there than it saves.
+    e.set_optimization_level(rhai::OptimizationLevel::None);
+    e
 }
 
 #[cfg(test)]

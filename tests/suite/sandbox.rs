@@ -254,7 +254,11 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
             .position(|l| l.contains(needle))
             .unwrap_or_else(|| panic!("no {needle:?} in\n{}", o.stdout))
     };
-    assert!(pos("INSERT INTO percona.replication (") < pos("START TRANSACTION"));
+    // The row (in its report's transaction) comes before the proposal's claim.
+    assert!(pos("START TRANSACTION") < pos("INSERT INTO percona.replication ("));
+    assert!(
+        pos("INSERT INTO percona.replication (") < pos("INSERT INTO percona.replication_claim")
+    );
     assert!(
         pos("SET isReplica = 'Proposed'")
             < pos("CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='127.0.0.21'")

@@ -39,8 +39,35 @@ fn sim_args(global: &[&str], name: &str, extra: &[&str]) -> Sim {
 const REPORT: &str = "INSERT INTO percona.replication_node ";
 
 impl Sim {
-    /// Every SQL statement, in order, without the node prefix.
+    /// Every SQL statement, in order, without the node prefix. The transaction that wraps a
+    /// node's own row and its report (`report_transactions_wrap_the_row_and_the_report`) is
+    /// left out, so that the tests read the writes themselves.
     fn sql(&self) -> Vec<String> {
+        let all: Vec<String> = self
+            .lines()
+            .into_iter()
+            .filter(|l| {
+                !l.starts_with("MAIL ") && !l.starts_with("    |") && !l.starts_with("ERROR ")
+            })
+            .collect();
+        let own_row = |l: &String| {
+            l.starts_with("UPDATE percona.replication SET lastUpdate")
+                || l.starts_with("UPDATE percona.replication SET isReplica")
+                || l.starts_with("INSERT INTO percona.replication (")
+        };
+        all.iter()
+            .enumerate()
+            .filter(|(i, l)| match l.as_str() {
+                "START TRANSACTION" => !all.get(i + 1).is_some_and(own_row),
+                "COMMIT" => !(*i > 0 && all[i - 1].starts_with(REPORT)),
+                _ => true,
+            })
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    /// The statements exactly as printed, wrappers included.
+    fn raw_sql(&self) -> Vec<String> {
         self.lines()
             .into_iter()
             .filter(|l| {
@@ -128,6 +155,18 @@ fn a_fresh_cluster_elects_the_lowest_index_and_starts_replication() {
         s.final_state(),
         "DC1-DC2: rows DC1-1=Yes DC1-2=No DC1-3=No; channel from 10.0.2.1:3306 IO=Yes SQL=Yes\n"
     );
+}
+
+#[test]
+fn report_transactions_wrap_the_row_and_the_report() {
+    // One certification and one log flush per report: the row and the report commit together.
+    let s = sim("not_best_candidate_waits").ok();
+    let raw = s.raw_sql();
+    assert_eq!(raw.len(), 4, "{raw:?}");
+    assert_eq!(raw[0], "START TRANSACTION");
+    assert!(raw[1].starts_with("UPDATE percona.replication SET lastUpdate"));
+    assert!(raw[2].starts_with(REPORT));
+    assert_eq!(raw[3], "COMMIT");
 }
 
 #[test]
