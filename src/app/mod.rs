@@ -61,6 +61,14 @@ pub struct Session {
     /// each, so a restarted daemon or a cron run goes on from it).
     pub observations: Option<Observations>,
     pub holds_lock: bool,
+    /// When the schema kept in `kept` was read from the server: a daemon reads it again after
+    /// [`Session::SCHEMA_FOR`] (a table created by hand or by `init` elsewhere is seen then;
+    /// the tables a run creates itself are in the kept schema at once).
+    pub schema_read: Option<std::time::Instant>,
+}
+
+impl Session {
+    pub const SCHEMA_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 }
 
 impl RunSummary {
@@ -128,14 +136,16 @@ pub struct LocalNode {
 
 /// Connects to the local server and reads what every command needs.
 pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<LocalNode> {
-    open_local_kept(cfg, defaults_file, None)
+    open_local_kept(cfg, defaults_file, None, None)
 }
 
-/// As [`open_local`], on a connection kept from an earlier run while it still answers.
+/// As [`open_local`], on a connection kept from an earlier run while it still answers, and
+/// with the schema an earlier run read (when the node can act; see [`Session`]).
 pub fn open_local_kept(
     cfg: &Config,
     defaults_file: Option<&std::path::Path>,
     kept: Option<(Login, LocalServer)>,
+    known_schema: Option<Schema>,
 ) -> Result<LocalNode> {
     let kept = kept.and_then(|(login, mut server)| server.alive().then_some((login, server)));
     let (login, mut server) = match kept {
@@ -152,7 +162,10 @@ pub fn open_local_kept(
     }
     // The schema (changed only by DDL, which Galera applies everywhere before it returns) and
     // the view (this node's own) need no causal read: they are read before it is enabled.
-    let schema = read_schema(&mut server, &facts)?;
+    let schema = match known_schema.filter(|_| facts.can_act()) {
+        Some(s) => Some(s),
+        None => read_schema(&mut server, &facts)?,
+    };
     // The current view, read once here for this node's address and for the run.
     let members = if facts.is_primary() && facts.flavor.lists_members() {
         server.members()?
@@ -288,7 +301,15 @@ pub fn run_in(
         Some(guard::lock(&cfg.files.lock)?)
     };
     let kept = session.kept.local.take();
-    let node = match open_local_kept(cfg, opts.defaults_file.as_deref(), kept) {
+    let known_schema = session.kept.schema.take().filter(|_| {
+        session
+            .schema_read
+            .is_some_and(|t| t.elapsed() < Session::SCHEMA_FOR)
+    });
+    if known_schema.is_none() {
+        session.schema_read = Some(std::time::Instant::now());
+    }
+    let node = match open_local_kept(cfg, opts.defaults_file.as_deref(), kept, known_schema) {
         Ok(n) => n,
         // Paused for maintenance of a server that is down: nothing to report, and no alarm.
         Err(e @ Error::Connect { .. }) if paused_since.is_some() => {

@@ -429,6 +429,7 @@ impl Backend for LiveBackend {
         super::Kept {
             local: Some((self.login, self.server)),
             sources: self.sources,
+            schema: self.schema,
         }
     }
 

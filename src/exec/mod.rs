@@ -27,6 +27,8 @@ pub use conn::{FenceOutcome, LocalServer};
 pub struct Kept {
     pub local: Option<(server::Login, LocalServer)>,
     sources: std::collections::HashMap<String, mysql::Conn>,
+    /// The state table's schema as the run left it (with the tables it created).
+    pub schema: Option<Schema>,
 }
 
 impl Kept {
