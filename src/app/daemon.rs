@@ -146,7 +146,10 @@ pub fn daemon(load: Loader, defaults_file: Option<PathBuf>) -> Result<i32> {
         node: String::new(),
         done: false,
     }));
-    let mut session = Session::default();
+    let mut session = Session {
+        keep_connections: true,
+        ..Session::default()
+    };
     watch_from_start(&cfg, defaults_file.as_deref(), &watch, &mut session);
     let watchdog = {
         let watch = watch.clone();
@@ -244,6 +247,7 @@ pub fn daemon(load: Loader, defaults_file: Option<PathBuf>) -> Result<i32> {
                         cfg = c;
                         policy = p;
                         session.kept = Default::default();
+                        session.schema_read = None;
                         let mut w = lock_watch(&watch);
                         w.cfg = cfg.clone();
                         w.threshold = threshold(&cfg, &policy);

@@ -61,6 +61,8 @@ pub struct Session {
     /// each, so a restarted daemon or a cron run goes on from it).
     pub observations: Option<Observations>,
     pub holds_lock: bool,
+    /// Keep the probes' connections to the sources between runs (a daemon).
+    pub keep_connections: bool,
     /// When the schema kept in `kept` was read from the server: a daemon reads it again after
     /// [`Session::SCHEMA_FOR`] (a table created by hand or by `init` elsewhere is seen then;
     /// the tables a run creates itself are in the kept schema at once).
@@ -351,8 +353,12 @@ pub fn run_in(
         mode,
         out,
     )
-    .with_sources(&mut session.kept)
     .with_members(node.members);
+    let backend = if session.keep_connections {
+        backend.with_sources(&mut session.kept)
+    } else {
+        backend
+    };
     let ctx = run_ctx(
         cfg,
         Box::new(backend),

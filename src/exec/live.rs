@@ -48,6 +48,7 @@ pub struct LiveBackend {
     names_unlike_members: bool,
     /// Open connections to sources, by `user@host:port`, reused by probes (kept by a daemon).
     sources: HashMap<String, mysql::Conn>,
+    keep_sources: bool,
     /// Reads answered again without asking the server while nothing was written (see
     /// [`Cached`]): a healthy run reads the channels and the view several times in a few
     /// milliseconds, and each read on a Galera node with causal reads waits for the cluster.
@@ -93,9 +94,12 @@ impl LiveBackend {
         self
     }
 
-    /// Reuses the source connections a previous run kept.
+    /// Keeps the probes' connections to the sources for the next run (a daemon's), starting
+    /// with those a previous run kept. Without it (cron), each probe closes its connection:
+    /// a run's buffers stay small, inside the policy's memory limit.
     pub fn with_sources(mut self, kept: &mut super::Kept) -> LiveBackend {
         self.sources = std::mem::take(&mut kept.sources);
+        self.keep_sources = true;
         self
     }
 
@@ -126,6 +130,7 @@ impl LiveBackend {
             channel_overlay: HashMap::new(),
             names_unlike_members: false,
             sources: HashMap::new(),
+            keep_sources: false,
             statuses: Cached::new(),
             members: Cached::new(),
             rows: HashMap::new(),
@@ -334,6 +339,9 @@ impl Backend for LiveBackend {
         link: &Link,
         source: &SourceAddr,
     ) -> std::result::Result<Probe, ProbeError> {
+        if !self.keep_sources {
+            return server::probe_source(link, source, self.probe_timeout);
+        }
         let key = format!("{}@{}", link.user, source.address());
         // A kept connection that fails is dropped and a fresh one tried: it may have been
         // closed while idle.

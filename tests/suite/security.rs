@@ -331,8 +331,8 @@ fn bad_input_changes_nothing_and_leaves_the_running_channel_alone() {
         (
             "b3.toml",
             "heartbeat = 179",
-            "heartbeat = \"179\"",
-            "invalid type",
+            "heartbeat = \"soon\"",
+            "is not a duration",
         ),
         (
             "b4.toml",
