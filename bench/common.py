@@ -149,21 +149,17 @@ def cron_round(mode):
 
 class Cron:
     """Runs the manager on every live node at once every `period` seconds, like cron on each
-    host; counts the rounds."""
+    host."""
 
     def __init__(self, mode, period):
-        self.mode, self.period, self.rounds, self.stopped = mode, period, 0, False
+        self.mode, self.period, self.stopped = mode, period, False
         self.thread = threading.Thread(target=self.loop, daemon=True)
         self.thread.start()
-
-    def round(self):
-        cron_round(self.mode)
-        self.rounds += 1
 
     def loop(self):
         while not self.stopped:
             start = time.time()
-            self.round()
+            cron_round(self.mode)
             time.sleep(max(0.0, self.period - (time.time() - start)))
 
     def stop(self):

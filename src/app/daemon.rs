@@ -95,6 +95,18 @@ struct Watch {
     done: bool,
 }
 
+impl Watched {
+    fn new(channel: Channel, runs: bool, reported: Instant) -> Watched {
+        Watched {
+            channel,
+            runs,
+            reported,
+            fenced: false,
+            tried: None,
+        }
+    }
+}
+
 impl Watch {
     /// Records what a run reported.
     fn update(&mut self, s: &RunSummary) {
@@ -105,13 +117,10 @@ impl Watch {
         self.links
             .retain(|k, _| s.links.iter().any(|(key, _)| key == k));
         for (key, channel) in &s.links {
-            let w = self.links.entry(key.clone()).or_insert(Watched {
-                channel: channel.clone(),
-                runs: false,
-                reported: now,
-                fenced: false,
-                tried: None,
-            });
+            let w = self
+                .links
+                .entry(key.clone())
+                .or_insert_with(|| Watched::new(channel.clone(), false, now));
             w.channel = channel.clone();
             if let Some(state) = s.reported.get(key) {
                 w.runs = state.runs();
@@ -307,15 +316,10 @@ fn watch_from_start(
             .and_then(|r| r.heartbeat_age)
             .unwrap_or(0)
             .max(0) as u64;
+        let reported = now.checked_sub(Duration::from_secs(age)).unwrap_or(now);
         w.links.insert(
             l.key.clone(),
-            Watched {
-                channel: l.channel.clone(),
-                runs,
-                reported: now.checked_sub(Duration::from_secs(age)).unwrap_or(now),
-                fenced: false,
-                tried: None,
-            },
+            Watched::new(l.channel.clone(), runs, reported),
         );
     }
     drop(w);

@@ -1168,26 +1168,29 @@ fn fault_14_daemons_and_cron_side_by_side_replace_a_dead_replica_within_seconds(
     let node = if replica == "DC1-2" { "DC1-1" } else { "DC1-2" };
     let cfg = r.sb.config(node);
     let original = std::fs::read_to_string(&cfg).unwrap();
-    let broken = r.sb.dir.join(node).join("broken.rhai");
-    std::fs::write(&broken, "fn rank_nodes(rows { rows }\n").unwrap();
-    std::fs::write(
-        &cfg,
-        format!("{original}\n[policy]\nfile = \"{}\"\n", broken.display()),
-    )
-    .unwrap();
-    let skip = d.log(node).len();
-    d.signal(node, libc::SIGHUP);
-    d.await_log(node, "keeps the old ones", skip, Duration::from_secs(10));
-    let good = r.sb.dir.join(node).join("good.rhai");
-    std::fs::write(&good, "fn silent_after(s) { s.heartbeat_timeout }\n").unwrap();
-    std::fs::write(
-        &cfg,
-        format!("{original}\n[policy]\nfile = \"{}\"\n", good.display()),
-    )
-    .unwrap();
-    let skip = d.log(node).len();
-    d.signal(node, libc::SIGHUP);
-    d.await_log(node, "good.rhai", skip, Duration::from_secs(10));
+    // Points the node's config at a policy file, sends SIGHUP and waits for what it logs.
+    let reload_with = |file: &str, text: &str, expect: &str| {
+        let path = r.sb.dir.join(node).join(file);
+        std::fs::write(&path, text).unwrap();
+        std::fs::write(
+            &cfg,
+            format!("{original}\n[policy]\nfile = \"{}\"\n", path.display()),
+        )
+        .unwrap();
+        let skip = d.log(node).len();
+        d.signal(node, libc::SIGHUP);
+        d.await_log(node, expect, skip, Duration::from_secs(10));
+    };
+    reload_with(
+        "broken.rhai",
+        "fn rank_nodes(rows { rows }\n",
+        "keeps the old ones",
+    );
+    reload_with(
+        "good.rhai",
+        "fn silent_after(s) { s.heartbeat_timeout }\n",
+        "good.rhai",
+    );
     std::fs::write(&cfg, original).unwrap();
     // SIGTERM: the daemon finishes its run and exits 0, well within a few intervals.
     let t = Instant::now();

@@ -43,13 +43,7 @@ impl Sim {
     /// node's own row and its report (`report_transactions_wrap_the_row_and_the_report`) is
     /// left out, so that the tests read the writes themselves.
     fn sql(&self) -> Vec<String> {
-        let all: Vec<String> = self
-            .lines()
-            .into_iter()
-            .filter(|l| {
-                !l.starts_with("MAIL ") && !l.starts_with("    |") && !l.starts_with("ERROR ")
-            })
-            .collect();
+        let all = self.raw_sql();
         let own_row = |l: &String| {
             l.starts_with("UPDATE percona.replication SET lastUpdate")
                 || l.starts_with("UPDATE percona.replication SET isReplica")
