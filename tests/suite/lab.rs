@@ -504,6 +504,16 @@ impl Sandbox {
         }
     }
 
+    /// How many members the node's current view has (`wsrep_cluster_size`).
+    pub fn view_size(&self, node: &str) -> usize {
+        self.value(
+            node,
+            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_CLUSTER_SIZE'",
+        )
+        .parse()
+        .unwrap_or(0)
+    }
+
     /// Stops (or resumes) the manager of a node while its server runs: no cron line.
     pub fn set_manager_running(&self, node: &str, running: bool) {
         let mut set = self.no_manager.lock().unwrap();
