@@ -20,9 +20,11 @@ use crate::exec::server::{Login, NodeFacts};
 use crate::exec::{Action, Backend, Kept, LiveBackend, LocalServer, Mode};
 use crate::host::{RunCtx, Settings};
 use crate::policy::{self, Policy};
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// How to run.
 #[derive(Clone, Debug, Default)]
@@ -50,6 +52,24 @@ pub struct RunSummary {
     pub links: Vec<(String, crate::db::sql::Channel)>,
     /// The links whose report this run wrote, with the channel state it reported.
     pub reported: HashMap<String, ChannelState>,
+    /// The names in the Primary view as the run read it at its start (`None` where the node
+    /// could not act or its flavour lists no members).
+    pub view: Option<BTreeSet<String>>,
+}
+
+impl RunSummary {
+    /// Adds what a second run in the same invocation did.
+    fn then(mut self, next: RunSummary) -> RunSummary {
+        self.events.extend(next.events);
+        self.link_errors = next.link_errors;
+        self.mail_failures += next.mail_failures;
+        self.paused_since = next.paused_since;
+        self.state_error = next.state_error.or(self.state_error);
+        self.links = next.links;
+        self.reported.extend(next.reported);
+        self.view = next.view;
+        self
+    }
 }
 
 /// What one run hands to the next: a daemon's kept connections and memory of its peers, and
@@ -275,13 +295,61 @@ fn assumed_schema(cfg: &Config, server: &mut LocalServer, facts: &NodeFacts) -> 
 }
 
 /// One pass over every link: what cron runs every minute.
+///
+/// A run that reads the view while a node is leaving works from the old view: Galera holds
+/// its causal reads and its commit until the dead node is evicted, so the run ends after the
+/// view changed without having acted on it, and the takeover would wait for the next cron
+/// tick. When the view at the end of the run differs from the one it read, the run goes once
+/// more at once (still holding the run lock), on what the cluster is now.
 pub fn run_once(
     cfg: &Config,
     policy: &Policy,
     opts: &RunOptions,
     out: Box<dyn Write>,
 ) -> Result<RunSummary> {
-    run_in(cfg, policy, opts, out, &mut Session::default())
+    let mut session = Session::default();
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        session.holds_lock = true;
+        Some(guard::lock(&cfg.files.lock)?)
+    };
+    let out = SharedOut(Rc::new(RefCell::new(out)));
+    let first = run_in(cfg, policy, opts, Box::new(out.clone()), &mut session)?;
+    if opts.dry_run {
+        return Ok(first);
+    }
+    let Some(before) = &first.view else {
+        return Ok(first);
+    };
+    let now = match session.kept.local.as_mut().map(|(_, s)| s.members()) {
+        Some(Ok(Some(m))) => m.into_iter().map(|(n, _)| n).collect::<BTreeSet<_>>(),
+        _ => return Ok(first),
+    };
+    if now == *before {
+        return Ok(first);
+    }
+    let left: Vec<&String> = before.difference(&now).collect();
+    let joined: Vec<&String> = now.difference(before).collect();
+    log::info!(
+        "{}: the cluster's view changed during this run (left: {left:?}, joined: {joined:?}): running once more on the new view",
+        first.node
+    );
+    let second = run_in(cfg, policy, opts, Box::new(out), &mut session)?;
+    Ok(first.then(second))
+}
+
+/// One writer for the runs of one invocation.
+#[derive(Clone)]
+struct SharedOut(Rc<RefCell<Box<dyn Write>>>);
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
 }
 
 /// One pass over every link, in a session: what a daemon runs every interval, on the
@@ -343,6 +411,10 @@ pub fn run_in(
         let (o, e) = Observations::open(&cfg.files.state);
         (Mode::Live, o, e)
     };
+    let view = node
+        .members
+        .as_ref()
+        .map(|m| m.iter().map(|(n, _)| n.clone()).collect());
     let backend = LiveBackend::new(
         node.server,
         node.login,
@@ -370,7 +442,8 @@ pub fn run_in(
     if let Err(e) = ctx.observations.save() {
         state_error = Some(e);
     }
-    let summary = summarize(name, &mut ctx, results, paused_since, state_error);
+    let mut summary = summarize(name, &mut ctx, results, paused_since, state_error);
+    summary.view = view;
     if !opts.dry_run {
         session.observations = Some(std::mem::take(&mut ctx.observations));
     }
@@ -432,6 +505,7 @@ fn summarize(
             .map(|l| (l.key.clone(), l.channel.clone()))
             .collect(),
         reported: ctx.reported().clone(),
+        view: None,
     }
 }
 

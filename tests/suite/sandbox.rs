@@ -189,6 +189,41 @@ fn when_the_replica_node_dies_another_node_takes_over_and_no_row_is_lost() {
 
 #[test]
 #[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_cron_run_that_outlasts_a_view_change_runs_again_on_the_new_view() {
+    // A heartbeat timeout far beyond the test: only the view can make a node take over.
+    let sb = Sandbox::fresh(600, 600, 5);
+    sb.settle();
+    let (replica, _) = sb.only_replica(&DC1).unwrap();
+    let survivors: Vec<&str> = DC1.iter().copied().filter(|n| *n != replica).collect();
+    sb.kill(&replica);
+    assert_eq!(
+        sb.view_size(survivors[0]),
+        DC1.len(),
+        "the survivors' view must still hold the dead node when their runs start"
+    );
+    // One cron run on each survivor, started at once: each reads the old view, then waits in
+    // Galera's commit stall until the dead node is evicted.
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = survivors.iter().map(|n| s.spawn(|| sb.run(n))).collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert!(
+        outs.iter().any(|o| o
+            .all()
+            .contains("the cluster's view changed during this run")),
+        "no run saw the view change during itself: {outs:#?}"
+    );
+    let (new_replica, _) = sb.only_replica(&DC1).unwrap_or_else(|e| {
+        panic!("one run per survivor must replace the dead replica: {e}; {outs:#?}")
+    });
+    assert_ne!(new_replica, replica);
+    // The new replica carries data.
+    sb.insert(DC2[0], "v2-0", "DC2");
+    sb.await_rows("v2-", 1, Duration::from_secs(30));
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
 fn a_link_configured_by_hand_is_adopted_without_interruption() {
     let sb = Sandbox::fresh(179, 180, 20);
     sb.sql(
