@@ -139,12 +139,22 @@ class Daemons:
 
 
 def cron_round(mode):
-    """One run on every live node, all at once."""
-    procs = [subprocess.Popen([BIN, "--config", config_path(n, mode), "run"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for n in nodes() if is_up(n)]
-    for p in procs:
+    """One run on every live node, all at once. Each node's runs append their log to
+    $SANDBOX_DIR/<node>/cron.log, after a line with the round's start time, as cron's mail or
+    a redirection would keep it."""
+    procs = []
+    started = f"{time.time():.3f}"
+    for n in nodes():
+        if not is_up(n):
+            continue
+        log = open(os.path.join(DIR, n, "cron.log"), "a")
+        log.write(f"--- round started at {started}\n")
+        log.flush()
+        procs.append((subprocess.Popen([BIN, "--config", config_path(n, mode), "run"],
+                                       stdout=log, stderr=subprocess.STDOUT), log))
+    for p, log in procs:
         p.wait()
+        log.close()
 
 
 class Cron:

@@ -6,6 +6,8 @@
 //! The layers, bottom to top; each module uses only the layers below it (docs/architecture.md):
 //!
 //! * [`error`]: every error type, and the exit codes;
+//! * [`memory`]: the allocator that a policy call's memory limit reads, and what the host
+//!   holds for itself (its connections), which that limit leaves out;
 //! * [`db`]: what the servers speak and store: quoting, flavours, the percona tables, and the
 //!   judge of silence over their rows;
 //! * [`config`]: the input: the TOML config, MySQL option files, the links;
@@ -25,6 +27,7 @@ pub mod db;
 pub mod error;
 pub mod exec;
 pub mod host;
+pub mod memory;
 pub mod policy;
 
 pub use app::{RunOptions, RunSummary, init, run_once, status_report};

@@ -12,6 +12,7 @@ use crate::db::sql::{Channel, quote};
 use crate::db::state::{self, LinkFailure, Schema, SchemaProblem, StateRow};
 use crate::error::{Error, Result};
 use crate::exec::server::{Login, NodeFacts, cell, describe, ssl_opts, usable_address};
+use crate::memory::Held;
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use std::time::Duration;
 type Cells = Vec<Vec<Option<String>>>;
 
 /// Opens a connection with a login's credentials and TLS, to its endpoint or another one.
-fn open(login: &Login, endpoint: &Endpoint, connect_timeout: Duration) -> Result<Conn> {
+fn open(login: &Login, endpoint: &Endpoint, connect_timeout: Duration) -> Result<Held<Conn>> {
     let mut b = OptsBuilder::new()
         .user(Some(login.user.clone()))
         .pass(login.password.as_ref().map(|p| p.expose().to_string()))
@@ -39,7 +40,7 @@ fn open(login: &Login, endpoint: &Endpoint, connect_timeout: Duration) -> Result
     if let Some(t) = &login.tls {
         b = b.ssl_opts(Some(ssl_opts(t)));
     }
-    let mut conn = Conn::new(b).map_err(|source| Error::Connect {
+    let mut conn = Held::make(|| Conn::new(b)).map_err(|source| Error::Connect {
         endpoint: endpoint.to_string(),
         source,
     })?;
@@ -84,7 +85,7 @@ fn channels(
 
 /// A connection to the local server.
 pub struct LocalServer {
-    conn: Conn,
+    conn: Held<Conn>,
     endpoint: String,
     /// The read mode set on the connection (see [`LocalServer::read_mode`]).
     causal: Option<bool>,

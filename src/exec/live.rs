@@ -47,7 +47,7 @@ pub struct LiveBackend {
     /// The view's member list was found not to name this node (warned once).
     names_unlike_members: bool,
     /// Open connections to sources, by `user@host:port`, reused by probes (kept by a daemon).
-    sources: HashMap<String, mysql::Conn>,
+    sources: HashMap<String, crate::memory::Held<mysql::Conn>>,
     keep_sources: bool,
     /// Reads answered again without asking the server while nothing was written (see
     /// [`Cached`]): a healthy run reads the channels and the view several times in a few

@@ -26,7 +26,7 @@ pub use conn::{FenceOutcome, LocalServer};
 #[derive(Default)]
 pub struct Kept {
     pub local: Option<(server::Login, LocalServer)>,
-    sources: std::collections::HashMap<String, mysql::Conn>,
+    sources: std::collections::HashMap<String, crate::memory::Held<mysql::Conn>>,
     /// The state table's schema as the run left it (with the tables it created).
     pub schema: Option<Schema>,
 }

@@ -12,6 +12,7 @@ use crate::config::{Endpoint, Local, LocalTls, SourceAddr};
 use crate::db::flavor::Flavor;
 use crate::db::sql::Secret;
 use crate::error::{Error, Result};
+use crate::memory::Held;
 use mysql::prelude::Queryable;
 use mysql::{ClientIdentity, Conn, OptsBuilder, SslOpts, Value};
 use serde::Serialize;
@@ -400,7 +401,7 @@ pub fn open_source(
     link: &Link,
     source: &SourceAddr,
     timeout: Duration,
-) -> std::result::Result<Conn, ProbeError> {
+) -> std::result::Result<Held<Conn>, ProbeError> {
     let mut b = OptsBuilder::new()
         .ip_or_hostname(Some(source.host.clone()))
         .tcp_port(source.port)
@@ -420,7 +421,7 @@ pub fn open_source(
             verify: t.verify_server_cert,
         })));
     }
-    Conn::new(b).map_err(ProbeError::Login)
+    Held::make(|| Conn::new(b)).map_err(ProbeError::Login)
 }
 
 /// Logs in to a source candidate and reads whether it is worth replicating from.
@@ -429,7 +430,7 @@ pub fn probe_source(
     source: &SourceAddr,
     timeout: Duration,
 ) -> std::result::Result<Probe, ProbeError> {
-    probe_on(&mut open_source(link, source, timeout)?)
+    probe_on(&mut *open_source(link, source, timeout)?)
 }
 
 /// Reads, on an open connection to a source candidate (the link's replication login), its GTID

@@ -4,24 +4,18 @@
 //!
 //! Memory is what the process's allocator holds beyond what it held when the call started,
 //! counted by the `cap` allocator wrapper (an atomic counter, no limit of its own): map keys,
-//! captured variables, strings built by formatting and what host calls allocate all count.
+//! captured variables, strings built by formatting and what host calls allocate all count,
+//! except what the host makes for itself and keeps (its connections: [`crate::memory`]).
 //! One operation may allocate before the next check (formatting a map into a string), so the
 //! peak is bounded by the limit plus one operation's result, which Rhai's string, array and
 //! map size limits bound in turn.
 
 use crate::config::Limits;
+use crate::memory::charged;
 use rhai::{Dynamic, EvalAltResult};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
-
-#[global_allocator]
-static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
-
-/// The bytes the process's allocator holds now.
-pub fn allocated() -> usize {
-    ALLOCATOR.allocated()
-}
 
 /// The largest string a policy may build (Rhai's limit, checked after each operation).
 pub const MAX_STRING: usize = 64 * 1024;
@@ -68,7 +62,7 @@ impl Meter {
     pub fn start(&self) {
         self.state.set(State {
             started: Some(Instant::now()),
-            base: allocated(),
+            base: charged(),
             hit: None,
         });
     }
@@ -89,7 +83,7 @@ impl Meter {
     pub fn progress(&self, ops: u64) -> Option<Dynamic> {
         let mut s = self.state.get();
         let started = s.started?;
-        let used = allocated().saturating_sub(s.base);
+        let used = charged().saturating_sub(s.base);
         if used > self.limits.max_memory {
             s.hit = Some(Hit::Memory(used));
         } else if ops.is_multiple_of(16) && started.elapsed() > self.limits.max_seconds {

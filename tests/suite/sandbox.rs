@@ -4,7 +4,7 @@
 //! runs them with `--include-ignored`.
 
 use crate::harness::wait_until;
-use crate::lab::{DC1, DC2, Options, Sandbox, Writer, addr};
+use crate::lab::{DC1, DC2, Daemons, Options, Sandbox, Writer, addr};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -220,6 +220,39 @@ fn a_cron_run_that_outlasts_a_view_change_runs_again_on_the_new_view() {
     // The new replica carries data.
     sb.insert(DC2[0], "v2-0", "DC2");
     sb.await_rows("v2-", 1, Duration::from_secs(30));
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn the_hosts_own_connections_do_not_count_against_the_policys_memory_limit() {
+    // A server connection holds two 4 MiB packet buffers. A daemon keeps the connection its
+    // probe opened inside a policy call, so it outlives the host call: with a 4 MiB limit per
+    // call, charging it to the policy would stop the call that opened it.
+    let sb = Sandbox::start(Options {
+        heartbeat: 30,
+        connect: 5,
+        daemon_interval: Some(1),
+        ..Options::default()
+    });
+    let nodes = sb.all_nodes();
+    for n in &nodes {
+        let path = sb.config(n);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("\n[policy]\nmax_memory_mib = 4\n");
+        std::fs::write(&path, text).unwrap();
+    }
+    let names: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let d = Daemons::start(&sb, &names, "memory");
+    let (r1, r2) = wait_until("both links to replicate", Duration::from_secs(60), || {
+        Ok((sb.only_replica(&DC1)?.0, sb.only_replica(&DC2)?.0))
+    });
+    // Each replica's probes opened their connections inside the calls that elected it, and
+    // kept them.
+    eprintln!("{r1} and {r2} replicate, with a 4 MiB memory limit per policy call");
+    for n in &names {
+        let log = d.log(n);
+        assert!(!log.contains("memory limit"), "{n}: {log}");
+    }
 }
 
 #[test]
