@@ -838,6 +838,19 @@ fn a_silent_holder_is_fenced_before_the_new_replica_starts() {
 }
 
 #[test]
+fn a_restarted_former_replica_resets_its_old_channel_and_takes_over_in_the_same_run() {
+    let s = sim("restarted_former_replica_resets_its_channel_and_takes_over").ok();
+    assert!(s.at("RESET SLAVE 'DC1-DC2' ALL") < s.at("isReplica = 'Proposed'"));
+    assert!(s.at("isReplica = 'Proposed'") < s.at("START SLAVE 'DC1-DC2'"));
+    assert!(
+        s.final_state()
+            .contains("DC1-1=Yes DC1-2=No DC1-3=No; channel from 10.0.2.1:3306 IO=Yes SQL=Yes"),
+        "{}",
+        s.final_state()
+    );
+}
+
+#[test]
 fn a_replica_that_left_the_primary_view_is_replaced_at_once() {
     // It reported 2 s ago, far within the heartbeat timeout; membership says it is gone.
     let s = sim("replica_left_the_view_is_replaced_at_once").ok();
