@@ -76,14 +76,16 @@ impl<T> DerefMut for Held<T> {
 mod tests {
     use super::*;
 
-    // Other tests allocate on other threads at the same time: only what `Held` records is
-    // asserted exactly (and this is the only unit test that makes a `Held`).
+    // Other tests allocate and free on other threads at the same time, which the allocator's
+    // count includes: what a `Held` took is asserted within a wide margin, what it gives back
+    // exactly (this is the only unit test that makes a `Held`).
     #[test]
     fn what_a_held_value_took_counts_as_the_hosts_until_it_is_dropped() {
         let before = host_held();
-        let held = Held::make(|| Ok::<_, ()>(vec![1u8; 8 << 20])).unwrap();
-        assert!(host_held() - before >= 8 << 20, "the 8 MiB it took");
-        assert_eq!(held.len(), 8 << 20);
+        let held = Held::make(|| Ok::<_, ()>(vec![1u8; 64 << 20])).unwrap();
+        let took = host_held().saturating_sub(before);
+        assert!(took >= 32 << 20, "the 64 MiB it took, give or take: {took}");
+        assert_eq!(held.len(), 64 << 20);
         drop(held);
         assert_eq!(host_held(), before);
         // A value that fails to be made holds nothing.

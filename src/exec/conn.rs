@@ -11,7 +11,7 @@ use crate::db::flavor::{Flavor, ReplicaStatus};
 use crate::db::sql::{Channel, quote};
 use crate::db::state::{self, LinkFailure, Schema, SchemaProblem, StateRow};
 use crate::error::{Error, Result};
-use crate::exec::server::{Login, NodeFacts, cell, describe, ssl_opts, usable_address};
+use crate::exec::server::{self, Login, NodeFacts, cell, describe, ssl_opts, usable_address};
 use crate::memory::Held;
 use mysql::prelude::Queryable;
 use mysql::{Conn, OptsBuilder};
@@ -155,10 +155,32 @@ impl LocalServer {
         let status = self.name_values(
             "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', 'wsrep_local_state', 'wsrep_local_state_comment', 'wsrep_local_index', 'wsrep_cluster_size')",
         )?;
-        let vars = self.name_values(
-            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'version_comment', 'hostname', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_node_name', 'wsrep_gtid_domain_id', 'gtid_binlog_pos', 'gtid_executed', 'wsrep_node_incoming_address')",
-        )?;
+        let vars = self.variables()?;
         NodeFacts::from_status(&status, &vars, local)
+    }
+
+    /// The global variables the facts need, by name, valued as `SHOW GLOBAL VARIABLES` values
+    /// them. One `SELECT @@...` costs the server a tenth of a `SHOW GLOBAL VARIABLES` (which
+    /// builds every variable), but fails on a variable the server lacks: the MariaDB set is
+    /// tried, then the MySQL/PXC one, then `SHOW` (a server that is not a Galera node).
+    fn variables(&mut self) -> Result<HashMap<String, String>> {
+        for names in [server::MARIADB_VARIABLES, server::MYSQL_VARIABLES] {
+            match self
+                .conn
+                .query_first::<mysql::Row, _>(server::variables_query(names))
+            {
+                Ok(Some(row)) => {
+                    let values = (0..row.len()).map(|i| row.as_ref(i).and_then(cell));
+                    return Ok(server::show_valued(names, values));
+                }
+                Ok(None) => break,
+                Err(mysql::Error::MySqlError(e)) if e.code == 1193 => continue,
+                Err(e) => return Err(Error::db("reading the server's variables", e)),
+            }
+        }
+        self.name_values(
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'version_comment', 'hostname', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_node_name', 'wsrep_gtid_domain_id', 'gtid_binlog_pos', 'gtid_executed', 'wsrep_node_incoming_address')",
+        )
     }
 
     /// Every replica channel of the node.

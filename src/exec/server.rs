@@ -346,6 +346,58 @@ pub(crate) fn ssl_opts(tls: &LocalTls) -> SslOpts {
     o
 }
 
+/// The variables a node's facts need, on MariaDB Galera.
+pub const MARIADB_VARIABLES: &[&str] = &[
+    "version",
+    "version_comment",
+    "hostname",
+    "wsrep_on",
+    "wsrep_cluster_name",
+    "wsrep_node_name",
+    "wsrep_node_incoming_address",
+    "wsrep_gtid_domain_id",
+    "gtid_binlog_pos",
+];
+
+/// The variables a node's facts need, on PXC (MySQL).
+pub const MYSQL_VARIABLES: &[&str] = &[
+    "version",
+    "version_comment",
+    "hostname",
+    "wsrep_on",
+    "wsrep_cluster_name",
+    "wsrep_node_name",
+    "wsrep_node_incoming_address",
+    "gtid_executed",
+];
+
+/// `SELECT @@GLOBAL.a, @@GLOBAL.b, ...`: names from the constants above only.
+pub fn variables_query(names: &[&str]) -> String {
+    let cols: Vec<String> = names.iter().map(|n| format!("@@GLOBAL.{n}")).collect();
+    format!("SELECT {}", cols.join(", "))
+}
+
+/// The values of a [`variables_query`] by name, as `SHOW GLOBAL VARIABLES` gives them: a
+/// boolean is `ON`/`OFF` there and 1/0 here, and NULL is empty there.
+pub fn show_valued(
+    names: &[&str],
+    values: impl Iterator<Item = Option<String>>,
+) -> HashMap<String, String> {
+    names
+        .iter()
+        .zip(values)
+        .map(|(name, v)| {
+            let v = v.unwrap_or_default();
+            let v = match (*name, v.as_str()) {
+                ("wsrep_on", "1") => "ON".to_string(),
+                ("wsrep_on", "0") => "OFF".to_string(),
+                _ => v,
+            };
+            (name.to_string(), v)
+        })
+        .collect()
+}
+
 /// Turns a cell into text; NULL is `None`.
 pub fn cell(v: &Value) -> Option<String> {
     match v {
@@ -482,6 +534,31 @@ mod tests {
             ("wsrep_gtid_domain_id", "1"),
             ("gtid_binlog_pos", "1-1-10,2-2-7"),
         ])
+    }
+
+    #[test]
+    fn the_variables_are_read_in_one_select_per_flavour() {
+        assert_eq!(
+            variables_query(MARIADB_VARIABLES),
+            "SELECT @@GLOBAL.version, @@GLOBAL.version_comment, @@GLOBAL.hostname, @@GLOBAL.wsrep_on, @@GLOBAL.wsrep_cluster_name, @@GLOBAL.wsrep_node_name, @@GLOBAL.wsrep_node_incoming_address, @@GLOBAL.wsrep_gtid_domain_id, @@GLOBAL.gtid_binlog_pos"
+        );
+        assert_eq!(
+            variables_query(MYSQL_VARIABLES),
+            "SELECT @@GLOBAL.version, @@GLOBAL.version_comment, @@GLOBAL.hostname, @@GLOBAL.wsrep_on, @@GLOBAL.wsrep_cluster_name, @@GLOBAL.wsrep_node_name, @@GLOBAL.wsrep_node_incoming_address, @@GLOBAL.gtid_executed"
+        );
+    }
+
+    #[test]
+    fn selected_variables_are_valued_as_show_values_them() {
+        let v = show_valued(
+            &["wsrep_on", "wsrep_node_name", "gtid_executed"],
+            [Some("1".into()), Some("DC1-1".into()), None].into_iter(),
+        );
+        assert_eq!(v["wsrep_on"], "ON");
+        assert_eq!(v["wsrep_node_name"], "DC1-1");
+        assert_eq!(v["gtid_executed"], "");
+        let off = show_valued(&["wsrep_on"], [Some("0".into())].into_iter());
+        assert_eq!(off["wsrep_on"], "OFF");
     }
 
     #[test]
