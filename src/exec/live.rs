@@ -16,6 +16,10 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+/// How a claim's transaction that Galera aborted is reported, and how often it is tried.
+const CONFLICT: &str = "another node wrote the link's rows at the same moment";
+const CLAIM_ATTEMPTS: u32 = 3;
+
 /// Live or dry-run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -200,6 +204,37 @@ impl LiveBackend {
                 s.claim_records_failures = true;
             }
         }
+        // Galera aborts the claim's transaction (a deadlock, 1213) when any write to the rows it
+        // read FOR UPDATE arrives from another node: a rival's proposal, but also a peer's
+        // report or demotion, which all nodes write at the same second when cron starts them
+        // together. The claim is tried again, a few times: the same transaction re-reads the
+        // rows, so against a rival that won it now loses with the reason, and against a mere
+        // report it goes through instead of leaving the link without a replica until the next
+        // run.
+        let mut attempt = 1;
+        loop {
+            match self.claim(&p, fresh)? {
+                Outcome::Lost(why) if why.starts_with(CONFLICT) && attempt < CLAIM_ATTEMPTS => {
+                    log::debug!(
+                        "{}: claim attempt {attempt}: {why}; trying again",
+                        self.facts.name
+                    );
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(
+                        10 + u64::from(std::process::id() % 40),
+                    ));
+                }
+                o => return Ok(o),
+            }
+        }
+    }
+
+    /// One attempt at the claim's transaction.
+    fn claim(
+        &mut self,
+        p: &state::Proposal,
+        fresh: &crate::db::clock::Freshness,
+    ) -> Result<Outcome> {
         let mut unreadable = None;
         let result = (|| -> std::result::Result<Outcome, mysql::Error> {
             self.server.execute("START TRANSACTION")?;
@@ -229,7 +264,7 @@ impl LiveBackend {
             Err(e) if is_conflict(&e) => {
                 let _ = self.server.execute("ROLLBACK");
                 Ok(Outcome::Lost(format!(
-                    "another node proposed at the same moment and won ({})",
+                    "{CONFLICT} ({})",
                     server::describe(&e)
                 )))
             }

@@ -567,6 +567,16 @@ impl Sandbox {
         r[0][0].parse().map_err(|e| format!("{e}"))
     }
 
+    /// Which of `ids` the node does not have.
+    pub fn missing_ids(&self, node: &str, ids: &[String]) -> Result<Vec<String>, String> {
+        let have: HashSet<String> = self
+            .try_sql(node, "SELECT id FROM sbtest.t")?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .collect();
+        Ok(ids.iter().filter(|i| !have.contains(*i)).cloned().collect())
+    }
+
     /// Waits until every live node has `count` rows with the prefix.
     pub fn await_rows(&self, prefix: &str, count: usize, timeout: Duration) {
         for n in self.live_nodes() {
