@@ -183,7 +183,6 @@ pub fn daemon(load: Loader, defaults_file: Option<PathBuf>) -> Result<i32> {
             match super::guard::lock(&cfg.files.lock) {
                 Ok(l) => {
                     lock = Some(l);
-                    session.holds_lock = true;
                     if waiting_for_lock {
                         log::info!("daemon: got the run lock {}", cfg.files.lock.display());
                     }

@@ -72,15 +72,14 @@ impl RunSummary {
     }
 }
 
-/// What one run hands to the next: a daemon's kept connections and memory of its peers, and
-/// whether it holds the run lock for its whole life. A cron run starts from an empty session.
+/// What one run hands to the next: a daemon's kept connections and memory of its peers. A
+/// cron run starts from an empty session.
 #[derive(Default)]
 pub struct Session {
     pub kept: Kept,
     /// The memory of peers between a daemon's runs (also saved to `[files] state` after
     /// each, so a restarted daemon or a cron run goes on from it).
     pub observations: Option<Observations>,
-    pub holds_lock: bool,
     /// Keep the probes' connections to the sources between runs (a daemon).
     pub keep_connections: bool,
     /// When the schema kept in `kept` was read from the server: a daemon reads it again after
@@ -312,7 +311,6 @@ pub fn run_once(
     let _lock = if opts.dry_run {
         None
     } else {
-        session.holds_lock = true;
         Some(guard::lock(&cfg.files.lock)?)
     };
     let out = SharedOut(Rc::new(RefCell::new(out)));
@@ -359,7 +357,9 @@ impl Write for SharedOut {
 }
 
 /// One pass over every link, in a session: what a daemon runs every interval, on the
-/// connections and the memory the session kept from the run before.
+/// connections and the memory the session kept from the run before. The caller holds the run
+/// lock ([`guard::lock`]) unless it is a dry run: [`run_once`] for its runs, the daemon for
+/// its life.
 pub fn run_in(
     cfg: &Config,
     policy: &Policy,
@@ -371,11 +371,6 @@ pub fn run_in(
     if paused_since.is_some() {
         say_paused(cfg, opts, &mut out);
     }
-    let _lock = if opts.dry_run || session.holds_lock {
-        None
-    } else {
-        Some(guard::lock(&cfg.files.lock)?)
-    };
     let kept = session.kept.local.take();
     let known_schema = session.kept.schema.take().filter(|_| {
         session

@@ -164,23 +164,22 @@ impl LocalServer {
     /// builds every variable), but fails on a variable the server lacks: the MariaDB set is
     /// tried, then the MySQL/PXC one, then `SHOW` (a server that is not a Galera node).
     fn variables(&mut self) -> Result<HashMap<String, String>> {
-        for names in [server::MARIADB_VARIABLES, server::MYSQL_VARIABLES] {
+        for flavour in [server::MARIADB_VARIABLES, server::MYSQL_VARIABLES] {
+            let names = server::variable_names(flavour);
             match self
                 .conn
-                .query_first::<mysql::Row, _>(server::variables_query(names))
+                .query_first::<mysql::Row, _>(server::variables_query(&names))
             {
                 Ok(Some(row)) => {
                     let values = (0..row.len()).map(|i| row.as_ref(i).and_then(cell));
-                    return Ok(server::show_valued(names, values));
+                    return Ok(server::show_valued(&names, values));
                 }
                 Ok(None) => break,
                 Err(mysql::Error::MySqlError(e)) if e.code == 1193 => continue,
                 Err(e) => return Err(Error::db("reading the server's variables", e)),
             }
         }
-        self.name_values(
-            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'version_comment', 'hostname', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_node_name', 'wsrep_gtid_domain_id', 'gtid_binlog_pos', 'gtid_executed', 'wsrep_node_incoming_address')",
-        )
+        self.name_values(&server::show_variables_query())
     }
 
     /// Every replica channel of the node.

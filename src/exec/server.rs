@@ -346,8 +346,8 @@ pub(crate) fn ssl_opts(tls: &LocalTls) -> SslOpts {
     o
 }
 
-/// The variables a node's facts need, on MariaDB Galera.
-pub const MARIADB_VARIABLES: &[&str] = &[
+/// The variables a node's facts need on every flavour.
+const COMMON_VARIABLES: &[&str] = &[
     "version",
     "version_comment",
     "hostname",
@@ -355,21 +355,30 @@ pub const MARIADB_VARIABLES: &[&str] = &[
     "wsrep_cluster_name",
     "wsrep_node_name",
     "wsrep_node_incoming_address",
-    "wsrep_gtid_domain_id",
-    "gtid_binlog_pos",
 ];
+/// What MariaDB Galera adds to them.
+pub const MARIADB_VARIABLES: &[&str] = &["wsrep_gtid_domain_id", "gtid_binlog_pos"];
+/// What PXC (MySQL) adds to them.
+pub const MYSQL_VARIABLES: &[&str] = &["gtid_executed"];
 
-/// The variables a node's facts need, on PXC (MySQL).
-pub const MYSQL_VARIABLES: &[&str] = &[
-    "version",
-    "version_comment",
-    "hostname",
-    "wsrep_on",
-    "wsrep_cluster_name",
-    "wsrep_node_name",
-    "wsrep_node_incoming_address",
-    "gtid_executed",
-];
+/// The common variables, then a flavour's own.
+pub fn variable_names(flavour: &[&'static str]) -> Vec<&'static str> {
+    COMMON_VARIABLES.iter().chain(flavour).copied().collect()
+}
+
+/// `SHOW GLOBAL VARIABLES` for every variable of every flavour: what a server that has not
+/// all of one flavour's answers with.
+pub fn show_variables_query() -> String {
+    let names: Vec<String> = variable_names(MARIADB_VARIABLES)
+        .into_iter()
+        .chain(MYSQL_VARIABLES.iter().copied())
+        .map(|n| format!("'{n}'"))
+        .collect();
+    format!(
+        "SHOW GLOBAL VARIABLES WHERE Variable_name IN ({})",
+        names.join(", ")
+    )
+}
 
 /// `SELECT @@GLOBAL.a, @@GLOBAL.b, ...`: names from the constants above only.
 pub fn variables_query(names: &[&str]) -> String {
@@ -539,12 +548,20 @@ mod tests {
     #[test]
     fn the_variables_are_read_in_one_select_per_flavour() {
         assert_eq!(
-            variables_query(MARIADB_VARIABLES),
+            variables_query(&variable_names(MARIADB_VARIABLES)),
             "SELECT @@GLOBAL.version, @@GLOBAL.version_comment, @@GLOBAL.hostname, @@GLOBAL.wsrep_on, @@GLOBAL.wsrep_cluster_name, @@GLOBAL.wsrep_node_name, @@GLOBAL.wsrep_node_incoming_address, @@GLOBAL.wsrep_gtid_domain_id, @@GLOBAL.gtid_binlog_pos"
         );
         assert_eq!(
-            variables_query(MYSQL_VARIABLES),
+            variables_query(&variable_names(MYSQL_VARIABLES)),
             "SELECT @@GLOBAL.version, @@GLOBAL.version_comment, @@GLOBAL.hostname, @@GLOBAL.wsrep_on, @@GLOBAL.wsrep_cluster_name, @@GLOBAL.wsrep_node_name, @@GLOBAL.wsrep_node_incoming_address, @@GLOBAL.gtid_executed"
+        );
+    }
+
+    #[test]
+    fn a_server_of_no_known_flavour_is_asked_with_show_for_every_variable() {
+        assert_eq!(
+            show_variables_query(),
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'version_comment', 'hostname', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_node_name', 'wsrep_node_incoming_address', 'wsrep_gtid_domain_id', 'gtid_binlog_pos', 'gtid_executed')"
         );
     }
 
