@@ -92,6 +92,37 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             );
             Ok(exit::OK)
         }
+        Command::Pause {
+            reason,
+            for_,
+            dry_run,
+        } => {
+            let cfg = load_config(&cli)?;
+            let req = pxc_replication_manager::app::pause::PauseRequest {
+                reason: reason.clone(),
+                seconds: *for_,
+                dry_run: *dry_run,
+            };
+            let msg = pxc_replication_manager::app::pause::pause(
+                &cfg,
+                cli.defaults_file.as_deref(),
+                &req,
+                stdout(),
+            )?;
+            log::info!("{msg}");
+            Ok(exit::OK)
+        }
+        Command::Resume { dry_run } => {
+            let cfg = load_config(&cli)?;
+            let msg = pxc_replication_manager::app::pause::resume(
+                &cfg,
+                cli.defaults_file.as_deref(),
+                *dry_run,
+                stdout(),
+            )?;
+            log::info!("{msg}");
+            Ok(exit::OK)
+        }
         Command::Init { dry_run } => {
             let cfg = load_config(&cli)?;
             let msg = init(&cfg, cli.defaults_file.as_deref(), *dry_run, stdout())?;

@@ -89,6 +89,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Pause every node of this node's cluster for maintenance: a row in
+    /// percona.replication_pause, which Galera carries to every node. While it holds, each
+    /// node reports (heartbeats while its channel runs) and changes nothing else, as under
+    /// the pause file; a node outside the Primary component still stops its channel. Pausing
+    /// again replaces the pause. `status` shows who paused, when, why and until when.
+    #[command(
+        after_help = "Examples:\n  pxc-replication-manager pause --reason \"upgrade to 10.11.9\" --for 2h\n  pxc-replication-manager resume"
+    )]
+    Pause {
+        /// Why, for the other operators (shown by `status`, given to the hooks).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// End the pause by itself after this long (90s, 30m, 2h, 1d); default: until
+        /// `resume`.
+        #[arg(long = "for", value_name = "DURATION", value_parser = parse_for)]
+        for_: Option<u64>,
+        /// Print the statements instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// End this node's cluster's pause (the pause file of a node, if any, stays).
+    Resume {
+        /// Print the statement instead of running it.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Create the percona schema and tables, idempotently (run on one node).
     Init {
         /// Print the statements instead of running them.
@@ -149,4 +175,28 @@ pub enum PolicyCommand {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+}
+
+/// `--for`: a positive duration in seconds, `s`, `m`, `h` or `d`.
+fn parse_for(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let per = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => {
+            return Err(format!(
+                "{text:?}: write seconds (90), or a number with s, m, h or d (\"2h\")"
+            ));
+        }
+    };
+    match n.parse::<u64>().ok().and_then(|n| n.checked_mul(per)) {
+        Some(s) if s > 0 => Ok(s),
+        _ => Err(format!(
+            "{text:?}: write a positive duration: seconds (90), or a number with s, m, h or d (\"2h\")"
+        )),
+    }
 }

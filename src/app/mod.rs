@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod daemon;
 pub mod guard;
+pub mod pause;
 pub mod scenario;
 pub mod status;
 
@@ -120,6 +121,7 @@ pub fn settings(cfg: &Config) -> Settings {
         silent_after: cfg.timeouts.heartbeat,
         probe_timeout: cfg.timeouts.probe,
         limits: cfg.policy.limits.clone(),
+        hooks: cfg.hooks.clone(),
     }
 }
 
@@ -153,6 +155,8 @@ pub struct LocalNode {
     pub links: Vec<Link>,
     /// The current view's members, when the server lists them (see `db::clock::mark_view`).
     pub members: Option<Vec<crate::db::clock::Member>>,
+    /// The cluster's pause row, if there is one (it may have ended: see `is_active`).
+    pub cluster_pause: Option<crate::db::pause::ClusterPause>,
 }
 
 /// Connects to the local server and reads what every command needs.
@@ -196,6 +200,11 @@ pub fn open_local_kept(
     if facts.can_act() {
         server.read_mode(true)?;
     }
+    // The cluster's pause, read causally: a `pause` committed on any node is seen.
+    let cluster_pause = match &schema {
+        Some(s) if s.has_pause_table && facts.can_act() => server.cluster_pause(&facts.cluster)?,
+        _ => None,
+    };
     let has_topology = schema.as_ref().is_some_and(|s| s.has_topology_tables);
     if cfg.local.weight.is_none()
         && has_topology
@@ -247,6 +256,7 @@ pub fn open_local_kept(
         schema,
         links,
         members,
+        cluster_pause,
     })
 }
 
@@ -290,6 +300,7 @@ fn assumed_schema(cfg: &Config, server: &mut LocalServer, facts: &NodeFacts) -> 
         claim_records_failures: false,
         has_topology_tables: false,
         has_node_table: false,
+        has_pause_table: false,
     })
 }
 
@@ -393,6 +404,15 @@ pub fn run_in(
         Err(e) => return Err(e),
     };
     let name = node.facts.name.clone();
+    // The cluster's pause holds like the pause file; the file's time wins when both exist.
+    let cluster_pause = node.cluster_pause.clone().filter(|p| p.is_active());
+    let paused_since = match (&cluster_pause, paused_since) {
+        (Some(p), None) => {
+            say_cluster_paused(p, opts, &mut out);
+            Some(p.since)
+        }
+        (_, file) => file,
+    };
     log::debug!(
         "{name}: {} {} {}/{} index {} weight {}, {} link(s), policy {}",
         node.facts.flavor.label(),
@@ -432,13 +452,14 @@ pub fn run_in(
     } else {
         backend
     };
-    let ctx = run_ctx(
+    let mut ctx = run_ctx(
         cfg,
         Box::new(backend),
         node.links,
         observations,
         paused_since,
     );
+    ctx.cluster_pause = cluster_pause;
     let (mut ctx, results) = policy.run(ctx);
     if let Err(e) = ctx.observations.save() {
         state_error = Some(e);
@@ -464,6 +485,26 @@ fn say_paused(cfg: &Config, opts: &RunOptions, out: &mut Box<dyn Write>) {
         log::info!(
             "pause file {} exists: reporting only, changing nothing (remove it to resume)",
             cfg.files.pause.display()
+        );
+    }
+}
+
+/// Says that the cluster is paused, by whom, and what a paused run does.
+fn say_cluster_paused(
+    p: &crate::db::pause::ClusterPause,
+    opts: &RunOptions,
+    out: &mut Box<dyn Write>,
+) {
+    if opts.dry_run {
+        let _ = writeln!(
+            out,
+            "# {}: a live run reports (heartbeats while its channel runs) and changes nothing else",
+            p.describe()
+        );
+    } else {
+        log::info!(
+            "{}: reporting only, changing nothing (`pxc-replication-manager resume` ends it)",
+            p.describe()
         );
     }
 }
@@ -567,6 +608,7 @@ pub fn status_report(
         heartbeat_timeout: cfg.timeouts.heartbeat,
         silent_after: threshold,
         paused_since: guard::paused_since(&cfg.files.pause),
+        cluster_pause: node.cluster_pause.clone(),
         connection: format!(
             "{} {}",
             node.server.endpoint(),

@@ -36,6 +36,8 @@ struct Scenario {
     policy: ScenarioPolicy,
     #[serde(default)]
     mail: ScenarioMail,
+    /// `[hooks]` as a config writes it: simulate prints each hook a live run would run.
+    hooks: Option<toml::Table>,
     #[serde(default)]
     link: Vec<ScenarioLink>,
 }
@@ -290,6 +292,14 @@ impl Scenario {
         if let Some(to) = &self.mail.to {
             cfg.mail.to = to.clone();
         }
+        if let Some(h) = &self.hooks {
+            let mut t = toml::Table::new();
+            t.insert("hooks".into(), toml::Value::Table(h.clone()));
+            let text = toml::to_string(&t).map_err(|e| format!("[hooks]: {e}"))?;
+            cfg.hooks = Config::parse(&text, Path::new("[hooks] of the scenario"))
+                .map_err(|e| e.to_string())?
+                .hooks;
+        }
         cfg.topology = TopologySource::Config;
         for l in &self.link {
             let sources = l
@@ -462,6 +472,7 @@ pub fn simulate(
         claim_records_failures: true,
         has_topology_tables: false,
         has_node_table: true,
+        has_pause_table: false,
     };
     let cfg = sc.config(config).map_err(bad)?;
     let links =

@@ -22,6 +22,8 @@ pub struct Report {
     pub silent_after: i64,
     /// When this node's pause file appeared (Unix time), if it exists.
     pub paused_since: Option<i64>,
+    /// The cluster's pause row (`pause`), if there is one, whether or not it still holds.
+    pub cluster_pause: Option<crate::db::pause::ClusterPause>,
     /// Peers whose clock this node found off by more than a quarter of the threshold.
     pub skewed: Vec<Skew>,
     /// How the manager reached the local server: endpoint and TLS cipher.
@@ -153,19 +155,59 @@ impl Report {
         if let Some(since) = self.paused_since {
             let _ = writeln!(
                 o,
-                "PAUSED since {}: runs report (heartbeat while the channel runs) and change nothing else",
-                chrono::DateTime::from_timestamp(since, 0)
-                    .map(|t| t
-                        .with_timezone(&chrono::Local)
-                        .format("%Y-%m-%d %H:%M:%S")
-                        .to_string())
-                    .unwrap_or_else(|| since.to_string())
+                "PAUSED since {} (pause file): runs report (heartbeat while the channel runs) and change nothing else",
+                local_time(since)
             );
+        }
+        match &self.cluster_pause {
+            Some(p) if p.is_active() => {
+                let _ = writeln!(
+                    o,
+                    "CLUSTER PAUSED by {} at {}, {}, {}: every node reports and changes nothing else (`resume` ends it)",
+                    printable(&p.by),
+                    local_time(p.since),
+                    why(&p.reason),
+                    p.until.map_or("until `resume`".into(), |u| format!(
+                        "until {}",
+                        local_time(u)
+                    ))
+                );
+            }
+            Some(p) => {
+                let _ = writeln!(
+                    o,
+                    "cluster pause by {} ({}) ended at {}; `resume` removes its row",
+                    printable(&p.by),
+                    why(&p.reason),
+                    p.until.map_or("?".into(), local_time)
+                );
+            }
+            None => {}
         }
         for k in &self.skewed {
             let _ = writeln!(o, "CLOCK: {}", k.describe());
         }
         o
+    }
+}
+
+/// A Unix time as the operator's local time.
+fn local_time(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| t.to_string())
+}
+
+/// A pause's reason, quoted, or that none was given.
+fn why(reason: &str) -> String {
+    if reason.is_empty() {
+        "no reason given".into()
+    } else {
+        format!("reason {:?}", printable(reason))
     }
 }
 

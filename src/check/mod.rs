@@ -208,6 +208,7 @@ impl<'p> Model<'p> {
             claim_records_failures: true,
             has_topology_tables: false,
             has_node_table: true,
+            has_pause_table: false,
         };
         let links = topology::resolve(&cfg, "DC1", &schema, None)?;
         let flavor = Flavor::detect("10.11.6-MariaDB", "")

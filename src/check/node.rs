@@ -404,9 +404,10 @@ impl Backend for WorldBackend {
 
     fn apply(&mut self, action: &Action) -> Result<Outcome> {
         let kind = match action {
-            Action::Notify(_) | Action::ChangeSource { .. } | Action::ResetReplica { .. } => {
-                Kind::Local
-            }
+            Action::Notify(_)
+            | Action::Hook(_)
+            | Action::ChangeSource { .. }
+            | Action::ResetReplica { .. } => Kind::Local,
             Action::Fence { .. } | Action::StartReplica { .. } | Action::StopReplica { .. } => {
                 Kind::Channel
             }

@@ -5,6 +5,7 @@
 //! missing one is reported before anything connects. Every error names the file, the line and
 //! the key. Unknown keys are errors. See `examples/` for annotated files.
 
+pub mod hooks;
 pub mod mycnf;
 pub mod topology;
 
@@ -289,6 +290,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub topology: TopologySource,
     pub links: Vec<LinkConfig>,
+    /// `[hooks]`: an operator's command per event.
+    pub hooks: hooks::Hooks,
 }
 
 /// `[daemon]`: how `pxc-replication-manager daemon` runs.
@@ -334,6 +337,8 @@ struct RawConfig {
     topology: RawTopology,
     #[serde(default)]
     link: Vec<Spanned<RawLink>>,
+    #[serde(default)]
+    hooks: hooks::RawHooks,
 }
 
 #[derive(Deserialize, Default)]
@@ -503,6 +508,10 @@ impl Config {
         let policy = raw.policy.check(&src, &timeouts)?;
         let links = check_links(raw.link, &local, &src)?;
         let topology = raw.topology.check(&links, &src)?;
+        let hooks = raw
+            .hooks
+            .check(|v| duration_text(v, None))
+            .map_err(|(span, message)| src.at(Some(span), message))?;
         Ok(Config {
             path: Some(file.to_path_buf()),
             local,
@@ -513,6 +522,7 @@ impl Config {
             policy,
             topology,
             links,
+            hooks,
         })
     }
 
@@ -691,7 +701,7 @@ fn duration_text(v: &toml::Value, interval: Option<Duration>) -> Result<i64, Str
     let (number, unit) = text.split_at(digits);
     let bad = || {
         format!(
-            "{text:?} is not a duration: write seconds (179), a number with s, m or h (\"3m\"){relative}"
+            "{text:?} is not a duration: write seconds (179), a number with s, m, h or d (\"3m\"){relative}"
         )
     };
     let n: i64 = number.parse().map_err(|_| bad())?;
@@ -699,6 +709,7 @@ fn duration_text(v: &toml::Value, interval: Option<Duration>) -> Result<i64, Str
         ("" | "s", _) => 1,
         ("m", _) => 60,
         ("h", _) => 3600,
+        ("d", _) => 86400,
         ("interval" | "intervals", Some(i)) => i.as_secs() as i64,
         _ => return Err(bad()),
     };

@@ -82,6 +82,10 @@ pub struct Observations {
     /// Link key -> the events mailed in the link's current condition (one outage).
     #[serde(default)]
     mailed: BTreeMap<String, Mailed>,
+    /// Since when the node was paused at its last run, while it was (kept only while a pause
+    /// hook is configured: see `host::hooks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    paused: Option<i64>,
 }
 
 /// What was mailed about a link while it stayed in one condition.
@@ -252,6 +256,14 @@ impl Observations {
     /// Peers whose clock is known to be skewed.
     pub fn skewed(&self) -> impl Iterator<Item = &Skew> {
         self.skewed.values()
+    }
+
+    /// Records whether this run is paused (`since`): `Some(true)` when the last run was not,
+    /// `Some(false)` when the last run was and this one is not, `None` when nothing changed.
+    pub fn note_paused(&mut self, since: Option<i64>) -> Option<bool> {
+        let was = self.paused.is_some();
+        self.paused = since;
+        (was != since.is_some()).then_some(since.is_some())
     }
 
     /// Whether `event` may be mailed for link `key` now that the link is in `condition`: not

@@ -253,6 +253,8 @@ pub struct Schema {
     pub has_topology_tables: bool,
     /// `percona.replication_node` exists (it is created by the first report otherwise).
     pub has_node_table: bool,
+    /// `percona.replication_pause` exists (created by `init` and by the first `pause`).
+    pub has_pause_table: bool,
 }
 
 /// Why the state table cannot be used.
@@ -309,6 +311,7 @@ impl Schema {
             claim_records_failures: has("replication_claim", "failedKind"),
             has_topology_tables: table("cluster") && table("link") && table("weight"),
             has_node_table: has("replication_node", "seq"),
+            has_pause_table: has("replication_pause", "pausedUntil"),
         })
     }
 
@@ -712,7 +715,8 @@ pub fn node_table_ddl() -> String {
 }
 
 /// What `init` creates: the multi-cluster generation (with `isReplica` and `currentSource`),
-/// the claim table, the report table, and the topology tables. Every statement is `IF NOT EXISTS`, so `init` is
+/// the claim table, the report table, and the topology tables (`init` adds the cluster-wide
+/// pause table of `db::pause`). Every statement is `IF NOT EXISTS`, so `init` is
 /// idempotent, and so its events do no harm when async replication carries them to a cluster
 /// that already has the tables.
 pub fn init_ddl() -> Vec<String> {

@@ -236,6 +236,15 @@ impl LocalServer {
         state::parse_rows(self.cells(&sql)?).map_err(Error::StateTableUnrecognised)
     }
 
+    /// The cluster's pause row, if there is one (whether or not it still holds).
+    pub fn cluster_pause(
+        &mut self,
+        cluster: &str,
+    ) -> Result<Option<crate::db::pause::ClusterPause>> {
+        let cells = self.cells(&crate::db::pause::select(cluster))?;
+        crate::db::pause::parse(cluster, cells).map_err(Error::StateTableUnrecognised)
+    }
+
     /// Why a link is failing, if a node recorded it.
     pub fn failure(&mut self, schema: &Schema, key: &str) -> Result<Option<LinkFailure>> {
         Ok(self

@@ -457,6 +457,16 @@ impl Backend for LiveBackend {
                 self.deliver(m);
                 Ok(Outcome::Done { affected: 0 })
             }
+            (Action::Hook(h), Mode::DryRun) => {
+                for l in h.lines() {
+                    self.print(&l);
+                }
+                Ok(Outcome::Done { affected: 0 })
+            }
+            (Action::Hook(h), Mode::Live) => {
+                self.run_hook(h);
+                Ok(Outcome::Done { affected: 0 })
+            }
             (Action::Fence { .. }, _) => self.fence(action),
             (Action::Propose { key, fresh }, Mode::Live) => self.propose_live(key, fresh),
             (Action::Propose { key, fresh }, Mode::DryRun) => {
@@ -491,6 +501,38 @@ impl LiveBackend {
             dialect: self.facts.flavor.dialect(),
         };
         render(action, &ctx, Reveal::Masked)
+    }
+
+    /// Runs an operator's hook; whatever it does is logged, and nothing else.
+    fn run_hook(&self, h: &super::hook::HookCall) {
+        let node = &self.facts.name;
+        let key = h.event.key();
+        let program = &h.argv[0];
+        match super::hook::run(h) {
+            Ok(r) if r.success => {
+                log::info!(
+                    "{node}: hook {key} ({program}) ran in {} ms",
+                    r.elapsed.as_millis()
+                );
+                if !r.output.is_empty() {
+                    log::debug!(
+                        "{node}: hook {key} said: {}",
+                        crate::error::printable(&r.output)
+                    );
+                }
+            }
+            Ok(r) => log::warn!(
+                "{node}: hook {key} ({program}) failed ({}) after {} ms{}; the run goes on",
+                r.status,
+                r.elapsed.as_millis(),
+                if r.output.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", crate::error::printable(&r.output))
+                }
+            ),
+            Err(e) => log::warn!("{node}: hook {key} ({program}): {e}; the run goes on"),
+        }
     }
 
     /// Stops a peer's channel (dry-run: says whether it would).

@@ -1,8 +1,9 @@
 //! The only writer. Every change a run makes — a state-table row, a report, a replication
-//! channel, a fence on a peer, a schema, a mail — is an [`Action`] handed to
-//! [`Backend::apply`]. There are three backends:
+//! channel, a fence on a peer, a schema, a cluster's pause, a mail, an operator's hook — is an
+//! [`Action`] handed to [`Backend::apply`]. There are three backends:
 //!
-//! * **live** ([`LiveBackend`] in [`Mode::Live`]): runs the statements, sends the mail;
+//! * **live** ([`LiveBackend`] in [`Mode::Live`]): runs the statements, sends the mail, runs
+//!   the hook ([`hook`]);
 //! * **dry-run** ([`LiveBackend`] in [`Mode::DryRun`]): real reads, every write printed
 //!   (`<node>: <statement>`, secrets masked) and not run;
 //! * **simulated** ([`sim::SimBackend`] in `exec/sim.rs`): a scenario in memory.
@@ -13,6 +14,7 @@
 //! [`conn`], visible to this module only: no other module can write, by construction.
 
 pub mod conn;
+pub mod hook;
 mod live;
 pub mod mail;
 pub mod server;
@@ -43,6 +45,7 @@ use crate::config::SourceAddr;
 use crate::config::topology::Link;
 use crate::db::clock::Freshness;
 use crate::db::flavor::{Dialect, ReplicaStatus, SourceSpec};
+use crate::db::pause;
 use crate::db::sql::{Channel, Reveal};
 use crate::db::state::{
     self, FailureKind, LinkFailure, Me, ReportValues, Role, Schema, SilenceGuard, StateRow,
@@ -118,7 +121,21 @@ pub enum Action {
     },
     /// Create the `percona` schema and tables (`init`).
     InitSchema,
+    /// Pause every node of a cluster (`pause`): its row in `percona.replication_pause`, for
+    /// `seconds` or until `resume`.
+    PauseCluster {
+        cluster: String,
+        by: String,
+        reason: String,
+        seconds: Option<u64>,
+    },
+    /// End a cluster's pause (`resume`).
+    ResumeCluster {
+        cluster: String,
+    },
     Notify(Mail),
+    /// Run an operator's hook command for an event (`[hooks]`).
+    Hook(hook::HookCall),
 }
 
 /// What an action did.
@@ -225,8 +242,32 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
             "[on {host} at {address}] {}",
             d.stop_replica(channel)
         )],
-        Action::InitSchema => state::init_ddl(),
-        Action::Notify(_) => vec![],
+        Action::InitSchema => {
+            let mut v = state::init_ddl();
+            v.push(pause::ddl());
+            v
+        }
+        Action::PauseCluster {
+            cluster,
+            by,
+            reason,
+            seconds,
+        } => {
+            let mut v = Vec::new();
+            if !ctx.schema.is_some_and(|s| s.has_pause_table) {
+                v.push(pause::ddl());
+            }
+            v.push(pause::pause(cluster, by, reason, *seconds));
+            v
+        }
+        Action::ResumeCluster { cluster } => {
+            if ctx.schema.is_some_and(|s| s.has_pause_table) {
+                vec![pause::resume(cluster)]
+            } else {
+                vec![]
+            }
+        }
+        Action::Notify(_) | Action::Hook(_) => vec![],
     })
 }
 

@@ -415,6 +415,12 @@ impl Backend for SimBackend {
                 }
                 Ok(Outcome::Done { affected: 0 })
             }
+            Action::Hook(h) => {
+                for l in h.lines() {
+                    self.print(&l);
+                }
+                Ok(Outcome::Done { affected: 0 })
+            }
             Action::InsertRow { .. } | Action::UpdateOwnRow { .. } | Action::PauseMark { .. } => {
                 self.write_own(action)
             }
@@ -437,9 +443,11 @@ impl Backend for SimBackend {
                 let n = u64::from(self.link(key)?.failure.take().is_some());
                 Ok(Outcome::Done { affected: n })
             }
-            Action::InitSchema | Action::Propose { .. } | Action::Fence { .. } => {
-                Ok(Outcome::Done { affected: 0 })
-            }
+            Action::InitSchema
+            | Action::PauseCluster { .. }
+            | Action::ResumeCluster { .. }
+            | Action::Propose { .. }
+            | Action::Fence { .. } => Ok(Outcome::Done { affected: 0 }),
         }
     }
 

@@ -92,6 +92,15 @@ fn fence_once(c: &mut RunCtx, link: &Link, r: &StateRow, why: &str) -> Result<Op
             *c.new_fences.entry(link.key.clone()).or_insert(0) += 1;
             c.events
                 .push(format!("{}: fenced {} at {address}", link.name, r.host));
+            c.hook(
+                crate::config::hooks::HookEvent::Fenced,
+                Some(link),
+                vec![
+                    ("PXCRM_PEER", r.host.clone()),
+                    ("PXCRM_PEER_ADDRESS", address.clone()),
+                    ("PXCRM_REASON", why.to_string()),
+                ],
+            );
             log::warn!(
                 "{me}: {}: fenced {} at {address}: {why}; its channel was running and is stopped",
                 link.name,

@@ -20,6 +20,7 @@
 //! This module does not know Rhai: the policy is reached through [`PolicyHooks`].
 
 pub mod fence;
+pub mod hooks;
 pub mod output;
 pub mod phases;
 pub mod primitives;
@@ -50,6 +51,8 @@ pub struct Settings {
     pub probe_timeout: Duration,
     /// What the policy may cost (`[policy]`).
     pub limits: crate::config::Limits,
+    /// The operator's commands per event (`[hooks]`).
+    pub hooks: crate::config::hooks::Hooks,
 }
 
 /// Why a node's channel does not carry data.
@@ -221,6 +224,15 @@ pub struct RunCtx {
     deadline: Option<std::time::Instant>,
     /// The links whose report this run wrote, with the channel state it reported.
     reported: HashMap<String, ChannelState>,
+    /// This node's role per link as last read or written: a write that changes it runs the
+    /// `role-change` hook.
+    own_roles: HashMap<String, Role>,
+    /// Why this node gave a link up in this run, as recorded for the cluster.
+    failures: HashMap<String, String>,
+    /// Links this node gave up as `Failed` in this run, with the role it had before.
+    failed_from: HashMap<String, String>,
+    /// The cluster's pause row, when that is what pauses this run.
+    pub cluster_pause: Option<crate::db::pause::ClusterPause>,
 }
 
 pub type Shared = Rc<RefCell<RunCtx>>;
@@ -258,6 +270,10 @@ impl RunCtx {
             conditions: HashMap::new(),
             deadline: None,
             reported: HashMap::new(),
+            own_roles: HashMap::new(),
+            failures: HashMap::new(),
+            failed_from: HashMap::new(),
+            cluster_pause: None,
         }
     }
 
@@ -278,8 +294,9 @@ impl RunCtx {
         let t = self.threshold();
         let skews = self.observations.observe(&link.key, &me, &rows, t);
         self.skews.extend(skews);
-        if rows.iter().any(|r| r.host == me) {
+        if let Some(own) = rows.iter().find(|r| r.host == me) {
             self.has_row.insert(link.key.clone());
+            self.own_roles.insert(link.key.clone(), own.role);
         }
         let fresh = self.observations.freshness(&link.key, &me, t).seeing(&rows);
         let condition = match rows.iter().find(|r| fresh.holds(r)) {
@@ -322,6 +339,7 @@ impl RunCtx {
         self.reported.insert(link.key.clone(), channel);
         if let Some(r) = role {
             self.events.push(format!("{}: now {r}", link.name));
+            self.role_written(link, r);
         }
         Ok(())
     }
@@ -340,6 +358,12 @@ impl RunCtx {
         self.refreshed.insert(link.key.clone());
         self.events
             .push(format!("{}: added {} as {role}", link.name, self.node()));
+        if role == Role::No {
+            // A node's first row, holding nothing: no role changed.
+            self.own_roles.insert(link.key.clone(), role);
+        } else {
+            self.role_written(link, role);
+        }
         Ok(())
     }
 
@@ -459,7 +483,12 @@ impl RunCtx {
 
     /// Applies an action; the outcome.
     pub fn apply(&mut self, action: Action) -> Result<Outcome> {
-        self.backend.apply(&action)
+        let outcome = self.backend.apply(&action)?;
+        if let Action::RecordFailure { key, kind, detail } = &action {
+            self.failures
+                .insert(key.clone(), format!("{}: {detail}", kind.as_str()));
+        }
+        Ok(outcome)
     }
 }
 
@@ -469,6 +498,7 @@ pub fn run_links(
     shared: &Shared,
     hooks: &dyn PolicyHooks,
 ) -> Vec<(String, std::result::Result<(), String>)> {
+    shared.borrow_mut().note_pause();
     let floor = shared.borrow().settings.heartbeat_timeout;
     let policy_threshold = hooks.silent_after();
     // A silent_after that fails is the policy's error (the run exits non-zero), though the
@@ -485,6 +515,7 @@ pub fn run_links(
     let mut results = Vec::new();
     for link in &links {
         let r = run_link(shared, hooks, link);
+        shared.borrow_mut().link_done(link);
         let r = match (r, &failed) {
             (Ok(()), Some(e)) => Err(e.clone()),
             (r, _) => r,

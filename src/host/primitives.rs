@@ -188,6 +188,7 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
         Outcome::Done { .. } => {
             c.won.insert(link.key.clone());
             c.events.push(format!("{}: proposed", link.name));
+            c.role_written(link, Role::Proposed);
             Ok(true)
         }
         Outcome::Lost(why) => {
@@ -400,7 +401,8 @@ fn start_channel(
     src: &SourceAddr,
     domains: Vec<u32>,
 ) -> Res<ConnectOutcome> {
-    if c.backend.replica(l).map_err(host)?.is_some() {
+    let before = c.backend.replica(l).map_err(host)?.map(|s| s.source());
+    if before.is_some() {
         c.apply(Action::StopReplica {
             channel: l.channel.clone(),
         })
@@ -431,6 +433,16 @@ fn start_channel(
         c.refreshed.remove(&l.key);
         c.events
             .push(format!("{}: replicating from {}", l.name, src.address()));
+        if before.as_deref() != Some(src.address().as_str()) {
+            c.hook(
+                crate::config::hooks::HookEvent::SourceChange,
+                Some(l),
+                vec![
+                    ("PXCRM_SOURCE", src.address()),
+                    ("PXCRM_OLD_SOURCE", before.unwrap_or_default()),
+                ],
+            );
+        }
     } else {
         log::warn!(
             "{}: {}: source {}: {}",

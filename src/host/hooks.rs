@@ -1,0 +1,130 @@
+//! When the host runs an operator's hook (`[hooks]`), and what it tells it.
+//!
+//! The host, not the policy, raises the events, at the one place each change happens: a role
+//! written to this node's row ([`RunCtx::role_written`]), a channel connected to another
+//! source, a peer fenced, a pause found or ended ([`RunCtx::note_pause`]). Each hook is an
+//! [`Action::Hook`] through the executor, so dry-run prints it and simulate records it; a hook
+//! that fails is logged by the executor and changes nothing.
+//!
+//! Every hook gets `PXCRM_EVENT`, `PXCRM_NODE` and `PXCRM_CLUSTER`; a link's event also
+//! `PXCRM_LINK`, `PXCRM_CHANNEL` and `PXCRM_REMOTE`; then the event's own variables
+//! (`PXCRM_ROLE`, `PXCRM_OLD_ROLE`, `PXCRM_SOURCE`, `PXCRM_OLD_SOURCE`, `PXCRM_PEER`,
+//! `PXCRM_REASON`, `PXCRM_PAUSE_*`), as the README lists them.
+
+use super::RunCtx;
+use crate::config::hooks::HookEvent;
+use crate::config::topology::Link;
+use crate::db::state::Role;
+use crate::exec::Action;
+use crate::exec::hook::HookCall;
+
+impl RunCtx {
+    /// Runs the hook of an event, if one is configured, with the run's and the link's facts
+    /// and `vars`.
+    pub fn hook(&mut self, event: HookEvent, link: Option<&Link>, vars: Vec<(&str, String)>) {
+        let Some(argv) = self.settings.hooks.command(event) else {
+            return;
+        };
+        let facts = self.backend.facts();
+        let mut env = vec![
+            ("PXCRM_EVENT".to_string(), event.as_str().to_string()),
+            ("PXCRM_NODE".to_string(), facts.name.clone()),
+            ("PXCRM_CLUSTER".to_string(), facts.cluster.clone()),
+        ];
+        if let Some(l) = link {
+            env.push(("PXCRM_LINK".into(), l.name.clone()));
+            env.push(("PXCRM_CHANNEL".into(), l.channel.as_str().to_string()));
+            env.push(("PXCRM_REMOTE".into(), l.remote.clone()));
+        }
+        env.extend(vars.into_iter().map(|(k, v)| (k.to_string(), v)));
+        let call = HookCall {
+            event,
+            argv: argv.to_vec(),
+            env,
+            timeout: self.settings.hooks.timeout,
+        };
+        if let Err(e) = self.backend.apply(&Action::Hook(call)) {
+            log::warn!(
+                "{}: hook {}: {e}; the run goes on",
+                self.node(),
+                event.key()
+            );
+        }
+    }
+
+    /// This node's row for a link now says `role`: a role change (and `failed`) when it said
+    /// something else before.
+    pub(super) fn role_written(&mut self, link: &Link, role: Role) {
+        let old = self.own_roles.insert(link.key.clone(), role);
+        if old == Some(role) {
+            return;
+        }
+        let old = old.map_or("none".to_string(), |r| r.to_string());
+        let source = self.connected.get(&link.key).cloned().unwrap_or_default();
+        self.hook(
+            HookEvent::RoleChange,
+            Some(link),
+            vec![
+                ("PXCRM_ROLE", role.to_string()),
+                ("PXCRM_OLD_ROLE", old.clone()),
+                ("PXCRM_SOURCE", source),
+            ],
+        );
+        if role == Role::Failed {
+            // Run once the link's turn is over, when the failure's reason is recorded.
+            self.failed_from.insert(link.key.clone(), old);
+        }
+    }
+
+    /// At the end of a link's turn: the `failed` hook, if this node gave the link up in it,
+    /// with the reason it recorded for the cluster.
+    pub(super) fn link_done(&mut self, link: &Link) {
+        if let Some(old) = self.failed_from.remove(&link.key) {
+            let reason = self.failures.get(&link.key).cloned().unwrap_or_default();
+            self.hook(
+                HookEvent::Failed,
+                Some(link),
+                vec![("PXCRM_OLD_ROLE", old), ("PXCRM_REASON", reason)],
+            );
+        }
+    }
+
+    /// The run's pause as it starts (`paused_since`, and the cluster's pause row if that is
+    /// what pauses it), against what the node remembers: `paused` when it was not paused at
+    /// its last run, `resumed` when it was and is no longer.
+    ///
+    /// Remembered only while a pause hook is configured, so that a node without one (and the
+    /// model checker's) keeps no more state than it needs.
+    pub fn note_pause(&mut self) {
+        let hooks = &self.settings.hooks;
+        if hooks.command(HookEvent::Paused).is_none() && hooks.command(HookEvent::Resumed).is_none()
+        {
+            return;
+        }
+        let now = self.paused_since.is_some();
+        let Some(entered) = self.observations.note_paused(self.paused_since) else {
+            return;
+        };
+        debug_assert_eq!(entered, now);
+        let event = if entered {
+            HookEvent::Paused
+        } else {
+            HookEvent::Resumed
+        };
+        let mut vars = Vec::new();
+        match &self.cluster_pause {
+            Some(p) if entered => {
+                vars.push(("PXCRM_PAUSE_SCOPE", "cluster".to_string()));
+                vars.push(("PXCRM_PAUSE_BY", p.by.clone()));
+                vars.push(("PXCRM_REASON", p.reason.clone()));
+                vars.push((
+                    "PXCRM_PAUSE_UNTIL",
+                    p.until.map_or(String::new(), |u| u.to_string()),
+                ));
+            }
+            _ if entered => vars.push(("PXCRM_PAUSE_SCOPE", "node".to_string())),
+            _ => {}
+        }
+        self.hook(event, None, vars);
+    }
+}
