@@ -1,0 +1,278 @@
+//! The operator's surface on real clusters: the cluster-wide pause (`pause`, `resume`, what
+//! `status` shows of it) and the hooks (`[hooks]`), with the real binary against fresh sandbox
+//! clusters. `#[ignore]`d like every real-cluster test; `scripts/test` runs them.
+
+use crate::harness::wait_until;
+use crate::lab::{DC1, DC2, Sandbox};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A hook script that appends one line per call, with the facts it was given, to `log`.
+fn recording_hook(dir: &Path, log: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("hook.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"event=$PXCRM_EVENT node=$PXCRM_NODE cluster=$PXCRM_CLUSTER link=$PXCRM_LINK role=$PXCRM_ROLE old=$PXCRM_OLD_ROLE source=$PXCRM_SOURCE scope=$PXCRM_PAUSE_SCOPE by=$PXCRM_PAUSE_BY reason=$PXCRM_REASON\" >> {}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// Appends a `[hooks]` table to the manager config of each node.
+fn add_hooks(sb: &Sandbox, nodes: &[&str], hooks: &str) {
+    for n in nodes {
+        let path = sb.config(n);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("\n[hooks]\n{hooks}\n"));
+        std::fs::write(&path, text).unwrap();
+    }
+}
+
+/// The hook calls recorded so far.
+fn calls(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn count(calls: &[String], needle: &str) -> usize {
+    calls.iter().filter(|c| c.contains(needle)).count()
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_cluster_pause_on_one_node_holds_every_node_of_the_cluster_until_resume() {
+    let sb = Sandbox::fresh(179, 180, 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("hooks.log");
+    let hook = recording_hook(tmp.path(), &log);
+    let h = hook.display();
+    add_hooks(
+        &sb,
+        &DC1,
+        &format!(
+            "on_role_change = \"{h}\"\non_source_change = \"{h}\"\non_paused = \"{h}\"\non_resumed = \"{h}\""
+        ),
+    );
+    sb.settle();
+    let (replica, _) = sb.only_replica(&DC1).unwrap();
+    let others: Vec<&str> = DC1.iter().copied().filter(|n| *n != replica).collect();
+    // One hook call per state change: Proposed, then Yes, and the first source.
+    let c = calls(&log);
+    assert_eq!(
+        count(
+            &c,
+            &format!(
+                "event=role-change node={replica} cluster=DC1 link=DC1-DC2 role=Proposed old=No"
+            )
+        ),
+        1,
+        "{c:#?}"
+    );
+    assert_eq!(
+        count(
+            &c,
+            &format!(
+                "event=role-change node={replica} cluster=DC1 link=DC1-DC2 role=Yes old=Proposed source=127.0.0.2"
+            )
+        ),
+        1,
+        "{c:#?}"
+    );
+    assert_eq!(
+        count(&c, &format!("event=source-change node={replica}")),
+        1,
+        "{c:#?}"
+    );
+    assert_eq!(count(&c, "event=role-change"), 2, "{c:#?}");
+    let roles_before = sb.roles(others[0], "DC1-DC2");
+
+    // A dry run prints the statement and writes nothing.
+    let o = sb.manager(others[0], &["pause", "--dry-run", "--reason", "x"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("REPLACE INTO percona.replication_pause (cluster, pausedBy, reason, pausedAt, pausedUntil) VALUES ('DC1', "),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        sb.value(others[1], "SELECT COUNT(*) FROM percona.replication_pause"),
+        "0"
+    );
+
+    let o = sb.manager(
+        others[0],
+        &["pause", "--reason", "upgrade to 10.11.9", "--for", "1h"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stderr.contains("cluster DC1 paused by"), "{}", o.all());
+    // Every node of DC1 sees it; status names who, why and until when.
+    let o = sb.manager(others[1], &["status"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout
+            .contains(&format!("CLUSTER PAUSED by {} (", others[0])),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("reason \"upgrade to 10.11.9\""),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains(", until 20"), "{}", o.stdout);
+    // The row reaches DC2 through asynchronous replication, and pauses nothing there.
+    wait_until(
+        "DC1's pause row to reach DC2",
+        Duration::from_secs(30),
+        || match sb.try_sql("DC2-1", "SELECT cluster FROM percona.replication_pause") {
+            Ok(r) if r.iter().any(|r| r[0] == "DC1") => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    let o = sb.manager("DC2-2", &["status"]);
+    assert!(!o.stdout.contains("CLUSTER PAUSED"), "{}", o.stdout);
+
+    // A fault the manager would repair at once: the replica's channel stopped by hand.
+    sb.sql(&replica, "STOP SLAVE 'DC1-DC2'");
+    for _ in 0..2 {
+        for n in DC1 {
+            let o = sb.run(n);
+            assert!(
+                o.stderr.contains("cluster DC1 paused by"),
+                "{n}: {}",
+                o.all()
+            );
+        }
+        sb.round(&DC2);
+    }
+    let ch = sb.channels(&replica).unwrap();
+    assert!(ch.iter().all(|c| !c.running()), "{replica}: {ch:?}");
+    for n in &others {
+        assert!(
+            sb.channels(n).unwrap().is_empty(),
+            "{n} must not have connected"
+        );
+    }
+    assert_eq!(sb.roles(others[1], "DC1-DC2"), roles_before);
+    let c = calls(&log);
+    for n in DC1 {
+        assert_eq!(
+            count(
+                &c,
+                &format!(
+                    "event=paused node={n} cluster=DC1 link= role= old= source= scope=cluster by={} (",
+                    others[0]
+                )
+            ),
+            1,
+            "{c:#?}"
+        );
+    }
+    assert_eq!(count(&c, "reason=upgrade to 10.11.9"), 3, "{c:#?}");
+    // DC2 is not paused: its replica still runs.
+    sb.only_replica(&DC2).unwrap();
+
+    // resume, from another node: the cluster acts again and repairs the link.
+    let o = sb.manager(others[1], &["resume"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stderr.contains("cluster DC1 resumed"), "{}", o.all());
+    let o = sb.manager(&replica, &["status"]);
+    assert!(!o.stdout.contains("CLUSTER PAUSED"), "{}", o.stdout);
+    assert!(!o.stdout.contains("cluster pause"), "{}", o.stdout);
+    wait_until(
+        "a running replica of DC2 after resume",
+        Duration::from_secs(60),
+        || {
+            sb.round(&DC1);
+            match sb.only_replica(&DC1) {
+                Ok((_, c)) if c.healthy() => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
+    let c = calls(&log);
+    for n in DC1 {
+        assert_eq!(count(&c, &format!("event=resumed node={n} ")), 1, "{c:#?}");
+    }
+
+    // A pause with an end ends by itself, on the servers' clock.
+    let o = sb.manager(others[0], &["pause", "--for", "3s"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let o = sb.run(&replica);
+    assert!(o.stderr.contains("cluster DC1 paused by"), "{}", o.all());
+    wait_until("the pause to end", Duration::from_secs(20), || {
+        let o = sb.manager(others[1], &["status"]);
+        if o.stdout.contains("cluster pause by") && o.stdout.contains("ended at") {
+            Ok(())
+        } else {
+            Err(o.stdout)
+        }
+    });
+    let o = sb.run(&replica);
+    assert!(!o.stderr.contains("paused by"), "{}", o.all());
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_hook_that_hangs_or_cannot_start_is_logged_and_the_election_goes_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::fresh(179, 180, 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let hang = tmp.path().join("hang.sh");
+    std::fs::write(&hang, "#!/bin/sh\nsleep 60\n").unwrap();
+    std::fs::set_permissions(&hang, std::fs::Permissions::from_mode(0o755)).unwrap();
+    add_hooks(
+        &sb,
+        &DC1,
+        &format!(
+            "on_role_change = \"{}\"\non_source_change = \"/nonexistent/hook\"\ntimeout = \"2s\"",
+            hang.display()
+        ),
+    );
+    let mut outputs = String::new();
+    let mut longest = Duration::ZERO;
+    for _ in 0..2 {
+        for n in DC1 {
+            let t = Instant::now();
+            let o = sb.run(n);
+            longest = longest.max(t.elapsed());
+            outputs.push_str(&o.all());
+        }
+    }
+    let (replica, c) = sb.only_replica(&DC1).unwrap();
+    assert!(c.healthy(), "{c:?}");
+    assert!(
+        outputs.contains(&format!(
+            "{replica}: hook on_role_change ({}): did not end within 2 s ([hooks] timeout) and was killed",
+            hang.display()
+        )),
+        "{outputs}"
+    );
+    assert!(
+        outputs.contains(&format!(
+            "{replica}: hook on_source_change (/nonexistent/hook): cannot start /nonexistent/hook"
+        )),
+        "{outputs}"
+    );
+    // Two role changes (Proposed, Yes) at 2 s each, plus the connection: a bounded wait,
+    // not the hook's 60 s.
+    assert!(longest < Duration::from_secs(20), "a run took {longest:?}");
+    // No hook's child is left: the process group was killed.
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &hang.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
