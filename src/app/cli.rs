@@ -28,6 +28,8 @@ EXAMPLES:
   pxc-replication-manager --config site.toml init --dry-run    # show the DDL for the state table
   pxc-replication-manager --config site.toml run --dry-run     # what would a run do now?
   pxc-replication-manager --config site.toml status            # links, rows, channel of this node
+  pxc-replication-manager --config site.toml pause --reason \"upgrade\" --for 2h   # the whole cluster
+  pxc-replication-manager --config site.toml resume
   pxc-replication-manager policy check site-policy.rhai
   pxc-replication-manager simulate --scenario tests/scenarios/elect_from_empty.toml
 
