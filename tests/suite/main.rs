@@ -5,6 +5,7 @@
 //! * `limits`: the policy sandbox's limits under attack, through `simulate` (no server);
 //! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
 //!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
+//! * `readme`: the README's examples, as written (the shell ones on a real node);
 //! * `operator`: the cluster-wide pause and the hooks, on the same clusters;
 //! * `faults`: the fault-injection suite on the same clusters, with continuous writers, a
 //!   split-brain monitor and an end check (`lab.rs` holds the instruments).
@@ -15,6 +16,7 @@ mod harness;
 mod lab;
 mod limits;
 mod operator;
+mod readme;
 mod sandbox;
 mod scenarios;
 mod security;

@@ -1,0 +1,121 @@
+//! The README's examples, run as written: every `toml` block is a config the binary accepts,
+//! and every command of a `sh` block in the operator's sections runs on a node of a real
+//! sandbox cluster and succeeds, with `/etc/pxc-replication-manager.toml` standing for that
+//! node's config. A section added to the README with a broken example fails here.
+
+use crate::harness::repo;
+use crate::lab::Sandbox;
+
+/// The sections whose shell examples are run (their heading, without the `#`s).
+const RUN_SECTIONS: &[&str] = &["Pausing for maintenance", "Hooks", "Metrics", "Mail"];
+
+/// A fenced block of the README: its language, its section, its first line and its text.
+struct Block {
+    lang: String,
+    section: String,
+    line: usize,
+    text: String,
+}
+
+fn blocks() -> Vec<Block> {
+    let text = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let mut out = Vec::new();
+    let mut section = String::new();
+    let mut open: Option<Block> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim_start();
+        if let Some(fence) = line.strip_prefix("```") {
+            match open.take() {
+                Some(b) => out.push(b),
+                None => {
+                    open = Some(Block {
+                        lang: fence.trim().to_string(),
+                        section: section.clone(),
+                        line: i + 1,
+                        text: String::new(),
+                    })
+                }
+            }
+            continue;
+        }
+        match &mut open {
+            Some(b) => {
+                b.text.push_str(line);
+                b.text.push('\n');
+            }
+            None if raw.starts_with('#') => {
+                section = raw.trim_start_matches('#').trim().to_string();
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn every_toml_example_in_the_readme_is_a_config_the_binary_accepts() {
+    let blocks: Vec<Block> = blocks().into_iter().filter(|b| b.lang == "toml").collect();
+    assert!(
+        blocks.len() >= 3,
+        "the README's toml examples were not found"
+    );
+    for b in blocks {
+        // The scenario format of `simulate` is shown in a toml block too.
+        if b.section.contains("simulate") {
+            continue;
+        }
+        if let Err(e) = pxc_replication_manager::config::Config::parse(
+            &b.text,
+            std::path::Path::new("README.md"),
+        ) {
+            panic!(
+                "README.md:{} ({}): the example is refused: {e}",
+                b.line, b.section
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn the_operator_sections_shell_examples_work_as_written_on_a_real_node() {
+    let sb = Sandbox::fresh(179, 180, 20);
+    sb.settle();
+    let config = sb.config("DC1-2");
+    let bin = env!("CARGO_BIN_EXE_pxc-replication-manager");
+    let bin_dir = std::path::Path::new(bin)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
+    let mut ran = Vec::new();
+    for b in blocks() {
+        if b.lang != "sh" || !RUN_SECTIONS.contains(&b.section.as_str()) {
+            continue;
+        }
+        for (k, line) in b.text.lines().enumerate() {
+            if !line.starts_with("pxc-replication-manager ") {
+                continue;
+            }
+            let command = line.replace("/etc/pxc-replication-manager.toml", &config);
+            let o = std::process::Command::new("sh")
+                .args(["-c", &command])
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "README.md:{} ({}): `{line}` failed ({}):\n{}\n{}",
+                b.line + 1 + k,
+                b.section,
+                o.status,
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            ran.push(line.to_string());
+        }
+    }
+    // Each section named above has at least one command that ran.
+    assert!(ran.len() >= RUN_SECTIONS.len(), "ran only {ran:#?}");
+}
