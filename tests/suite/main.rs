@@ -2,6 +2,7 @@
 //!
 //! * `scenarios`: the built-in policy against scenario files, through `simulate` (no server);
 //! * `cli`: the binary's command line, bad input, exit codes (no server);
+//! * `optionfiles`: the local login from the mysql client's option files, on real clusters;
 //! * `limits`: the policy sandbox's limits under attack, through `simulate` (no server);
 //! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
 //!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
@@ -13,6 +14,7 @@ mod faults;
 mod harness;
 mod lab;
 mod limits;
+mod optionfiles;
 mod sandbox;
 mod scenarios;
 mod security;
