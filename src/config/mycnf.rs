@@ -833,6 +833,95 @@ mod tests {
         );
     }
 
+    /// The options `my_print_defaults` (the client library's own reader) finds in `file`,
+    /// in this tool's terms.
+    fn as_the_client_reads(file: &Path) -> ClientOptions {
+        let out = std::process::Command::new("my_print_defaults")
+            .arg(format!("--defaults-file={}", file.display()))
+            .args(GROUPS)
+            .output()
+            .expect("my_print_defaults runs (install a MariaDB or MySQL client package)");
+        assert!(out.status.success(), "{}: {out:?}", file.display());
+        let mut o = ClientOptions::default();
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let opt = line.strip_prefix("--").unwrap();
+            let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
+            let k = k.replace('_', "-");
+            let v = v.to_string();
+            match k.strip_prefix("loose-").unwrap_or(&k) {
+                "user" => o.user = Some(v),
+                "password" => o.password = Some(Secret::new(v)),
+                "host" => o.host = Some(v),
+                "port" => o.port = Some(v.parse().unwrap()),
+                "socket" => o.socket = Some(v.into()),
+                "ssl-ca" => o.ssl_ca = Some(v.into()),
+                "ssl-cert" => o.ssl_cert = Some(v.into()),
+                "ssl-key" => o.ssl_key = Some(v.into()),
+                _ => {}
+            }
+        }
+        o
+    }
+
+    /// The same files through this reader and through `my_print_defaults`: the same options.
+    /// MariaDB's `my_print_defaults` prints passwords; MySQL's masks them unless told
+    /// `--show`, so run it where a MariaDB client is installed.
+    #[test]
+    #[ignore = "needs my_print_defaults from a MariaDB client package: cargo test -- --ignored mycnf"]
+    fn reads_what_the_client_library_reads() {
+        let d = Dir::new();
+        let inc = d.write(
+            "inc/pw.cnf",
+            "[client]\npassword = \"from include\"\nport=7\n",
+        );
+        for name in ["b.cnf", "a.cnf", "c.ini", "10.cnf", ".h.cnf"] {
+            d.write(&format!("dir/{name}"), &format!("[client]\nuser={name}\n"));
+        }
+        let open = d.write("open.cnf", "[client]\nhost=anyone\n");
+        set_mode(&open, 0o666);
+        let mut cases: Vec<String> = [
+            "password=abc#def",
+            "password = \"h#x\" # c",
+            "password='it''s'",
+            "password=\"a\\sb\"",
+            "password=un\\squoted",
+            "password='x\\'y'",
+            "password = '3307'",
+            "password=a\\qb",
+            "password=\"a\\\\b\"",
+            "password='unterminated",
+            "password='",
+            "password=",
+            "password = spaced out  ",
+            "loose-password=l",
+            "ssl_ca = /etc/ca.pem\nssl-cert='/etc/c.pem'",
+        ]
+        .iter()
+        .map(|l| format!("[client]\n{l}\n"))
+        .collect();
+        cases.extend(
+            [
+                "[Client] # x\nuser=a\n",
+                "[ client]\nuser=a\n",
+                "[client ]\nuser=a\n",
+                "[pxc-replication-manager]\nuser=own\n[client]\nuser=client\n[mysqld]\nuser=mysql\n",
+                "[client-server]\nsocket=/s\n[mysql]\nhost=h\n[mariadb-client]\nport=3\n[client-mariadb]\nuser=m\n",
+                "; comment\n[client]\n  # indented comment\n\tuser = tabbed\t\n",
+            ]
+            .map(String::from),
+        );
+        cases.push(format!(
+            "[client]\nport=1\nuser=u\n!include {}\nhost=h\n!includedir {}\n!include {}\n",
+            inc.display(),
+            d.path("dir").display(),
+            open.display()
+        ));
+        for text in cases {
+            let p = d.write("my.cnf", &text);
+            assert_eq!(read(&p).unwrap(), as_the_client_reads(&p), "{text}");
+        }
+    }
+
     #[test]
     fn the_system_chain_comes_from_home_and_mysql_home() {
         let s = Search::from_env(Some("/home/me".into()), None);
