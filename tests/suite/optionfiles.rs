@@ -105,10 +105,15 @@ fn a_login_from_home_my_cnf_with_an_include_and_an_extra_file_runs_and_status_na
 
     // The control: without the extra file the user is $USER (root), which the password of
     // the manager's user does not log in.
-    let o = run(&["status"]);
+    let o = run(&["-v", "status"]);
     assert_eq!(o.code, 3, "{}", o.all());
     assert!(
-        o.stderr.contains("Access denied for user 'root'"),
+        o.stderr.contains("login \"root\" (not in an option file"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stderr.contains("cannot connect to the local server"),
         "{}",
         o.all()
     );
