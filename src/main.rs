@@ -47,11 +47,16 @@ fn main() {
 }
 
 fn load_config(cli: &Cli) -> Result<Config, Error> {
-    match &cli.config {
-        Some(p) => Ok(Config::load(p)?),
-        None if Path::new(DEFAULT_CONFIG).exists() => Ok(Config::load(Path::new(DEFAULT_CONFIG))?),
-        None => Ok(Config::defaults()),
+    let mut cfg = match &cli.config {
+        Some(p) => Config::load(p)?,
+        None if Path::new(DEFAULT_CONFIG).exists() => Config::load(Path::new(DEFAULT_CONFIG))?,
+        None => Config::defaults(),
+    };
+    // The command line's extra option file replaces the config's, as --defaults-file does.
+    if let Some(x) = &cli.defaults_extra_file {
+        cfg.local.defaults_extra_file = Some(x.clone());
     }
+    Ok(cfg)
 }
 
 fn dispatch(cli: Cli) -> Result<i32, Error> {

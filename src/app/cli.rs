@@ -58,10 +58,16 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// The MySQL option file with the local login (default: [local] defaults_file, else
-    /// ~/.my.cnf), as the mysql client's --defaults-file.
+    /// The only MySQL option file read for the local login, as the mysql client's
+    /// --defaults-file (default: [local] defaults_file, else the client's files:
+    /// /etc/my.cnf, /etc/mysql/my.cnf, $MYSQL_HOME/my.cnf, the extra file, ~/.my.cnf).
     #[arg(long, global = true, value_name = "FILE")]
     pub defaults_file: Option<PathBuf>,
+
+    /// A MySQL option file read after the global ones and before ~/.my.cnf, as the mysql
+    /// client's --defaults-extra-file; it must exist (default: [local] defaults_extra_file).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub defaults_extra_file: Option<PathBuf>,
 
     /// More log output on stderr: -v shows every statement, -vv everything.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

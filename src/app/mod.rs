@@ -617,6 +617,8 @@ pub fn status_report(
                 None => "(not encrypted)".into(),
             }
         ),
+        login: node.login.source(),
+        option_files: node.login.options_from.clone(),
         links,
         skewed: memory.skewed().cloned().collect(),
         other_channels: channels

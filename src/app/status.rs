@@ -28,6 +28,10 @@ pub struct Report {
     pub skewed: Vec<Skew>,
     /// How the manager reached the local server: endpoint and TLS cipher.
     pub connection: String,
+    /// Where the login came from ([`crate::exec::server::Login::source`]; never the password).
+    pub login: String,
+    /// The MySQL option files read for the login, and where each option came from.
+    pub option_files: crate::config::mycnf::Provenance,
     pub links: Vec<LinkReport>,
     /// Channels on this node that no configured link manages.
     pub other_channels: Vec<ReplicaStatus>,
@@ -141,6 +145,7 @@ impl Report {
                 .map_or("not readable".into(), Generation::describe)
         );
         let _ = writeln!(o, "connected to {}", self.connection);
+        let _ = writeln!(o, "login {}", self.login);
         if !n.gtid_position.is_empty() {
             let _ = writeln!(o, "GTID position: {}", n.gtid_position);
         }

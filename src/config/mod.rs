@@ -57,8 +57,12 @@ pub struct Local {
     pub weight: Option<i64>,
     /// `None` means: use the option file's socket/host, or the usual socket paths.
     pub endpoint: Option<Endpoint>,
-    /// The MySQL option file with the credentials (`~/.my.cnf` when not set).
+    /// The only MySQL option file read for the login, as the client's `--defaults-file`
+    /// (default: the client's chain, `/etc/my.cnf` ... `~/.my.cnf`; see `config::mycnf`).
     pub defaults_file: Option<PathBuf>,
+    /// An option file read after the global ones and before `~/.my.cnf`, as the client's
+    /// `--defaults-extra-file`; it must exist. Not read when `defaults_file` is set.
+    pub defaults_extra_file: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub tls: Option<LocalTls>,
@@ -351,6 +355,7 @@ struct RawLocal {
     host: Option<String>,
     port: Option<u16>,
     defaults_file: Option<PathBuf>,
+    defaults_extra_file: Option<PathBuf>,
     connect_timeout: Option<u64>,
     read_timeout: Option<u64>,
     tls: Option<RawLocalTls>,
@@ -637,6 +642,7 @@ impl RawLocal {
             weight: l.weight,
             endpoint,
             defaults_file: l.defaults_file.map(|p| src.rel(p)),
+            defaults_extra_file: l.defaults_extra_file.map(|p| src.rel(p)),
             connect_timeout: Duration::from_secs(l.connect_timeout.unwrap_or(10).max(1)),
             read_timeout: Duration::from_secs(l.read_timeout.unwrap_or(60).max(1)),
             tls: l.tls.map(|t| LocalTls {
@@ -1325,6 +1331,18 @@ password = "secret"
     fn relative_paths_are_relative_to_the_config_file() {
         let c = parse("[files]\npause = \"off\"\n").unwrap();
         assert_eq!(c.files.pause, PathBuf::from("/etc/off"));
+    }
+
+    #[test]
+    fn the_option_files_of_local_are_relative_to_the_config_file() {
+        let c = parse("[local]\ndefaults_extra_file = \"login.cnf\"\n").unwrap();
+        assert_eq!(
+            c.local.defaults_extra_file,
+            Some(PathBuf::from("/etc/login.cnf"))
+        );
+        assert_eq!(c.local.defaults_file, None);
+        let e = parse("[local]\ndefaults_extra = \"x\"\n").unwrap_err();
+        assert!(e.message.contains("unknown field `defaults_extra`"), "{e}");
     }
 
     #[test]

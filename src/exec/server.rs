@@ -6,7 +6,7 @@
 //! Nothing here changes a server. The connections that can write live in the executor
 //! (`exec/conn.rs`), the one writer.
 
-use crate::config::mycnf::{self, ClientOptions};
+use crate::config::mycnf;
 use crate::config::topology::Link;
 use crate::config::{Endpoint, Local, LocalTls, SourceAddr};
 use crate::db::flavor::Flavor;
@@ -254,7 +254,7 @@ impl NodeFacts {
     }
 }
 
-/// How to log in: endpoint and credentials, resolved from the config and the option file.
+/// How to log in: endpoint and credentials, resolved from the config and the option files.
 #[derive(Clone, Debug)]
 pub struct Login {
     pub endpoint: Endpoint,
@@ -263,22 +263,47 @@ pub struct Login {
     pub tls: Option<LocalTls>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    /// Which option files were read and where each option came from (no values).
+    pub options_from: mycnf::Provenance,
 }
 
 impl Login {
-    /// Resolves the login: the config's `[local]` wins over the option file, which wins over
-    /// the usual socket paths. `defaults_file` (from `--defaults-file`) replaces the config's.
+    /// Resolves the login: the config's `[local]` wins over the option files, which win over
+    /// the usual socket paths. The option files are the mysql client's chain on this host
+    /// ([`mycnf::Search::system`]); `defaults_file` (from `--defaults-file`) replaces the
+    /// config's.
     pub fn resolve(local: &Local, defaults_file: Option<&Path>) -> Result<Login> {
+        Login::resolve_in(local, defaults_file, &mycnf::Search::system())
+    }
+
+    /// As [`Login::resolve`], over the given search paths.
+    pub fn resolve_in(
+        local: &Local,
+        defaults_file: Option<&Path>,
+        search: &mycnf::Search,
+    ) -> Result<Login> {
         let file: Option<PathBuf> = defaults_file
             .map(Path::to_path_buf)
             .or_else(|| local.defaults_file.clone());
-        let opts = match &file {
-            Some(f) => mycnf::read(f)?,
-            None => match home_my_cnf() {
-                Some(f) if f.exists() => mycnf::read(&f)?,
-                _ => ClientOptions::default(),
-            },
-        };
+        let extra = local.defaults_extra_file.as_deref();
+        if let (Some(f), Some(x)) = (&file, extra) {
+            log::warn!(
+                "the MySQL option file {} is not read: the defaults file {} is the only one read, as with the mysql client",
+                x.display(),
+                f.display()
+            );
+        }
+        let loaded = mycnf::load(&search.chain(file.as_deref(), extra))?;
+        let opts = loaded.options;
+        if opts.password.is_none()
+            && file.is_none()
+            && let Some(l) = search.login_file().filter(|l| l.exists())
+        {
+            log::warn!(
+                "{} exists but is not read (mysql_config_editor's obfuscated file, MySQL only); put the password in an option file, e.g. ~/.my.cnf",
+                l.display()
+            );
+        }
         let endpoint = match &local.endpoint {
             Some(e) => e.clone(),
             None => match (&opts.socket, &opts.host) {
@@ -298,7 +323,7 @@ impl Login {
                 verify: true,
             })
         });
-        Ok(Login {
+        let login = Login {
             endpoint,
             user: opts
                 .user
@@ -308,12 +333,32 @@ impl Login {
             tls,
             connect_timeout: local.connect_timeout,
             read_timeout: local.read_timeout,
-        })
+            options_from: loaded.provenance,
+        };
+        log::debug!("login {}", login.source());
+        Ok(login)
     }
-}
 
-fn home_my_cnf() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".my.cnf"))
+    /// Where the login came from, for a person: user, endpoint, the option files read and the
+    /// place of each option. Never the password.
+    pub fn source(&self) -> String {
+        let user_from = if self.options_from.from.contains_key("user") {
+            ""
+        } else {
+            " (not in an option file: $USER, else root)"
+        };
+        format!(
+            "{:?}{user_from} to {}, {}; {}",
+            self.user,
+            self.endpoint,
+            if self.password.is_some() {
+                "with a password"
+            } else {
+                "without a password"
+            },
+            self.options_from.describe()
+        )
+    }
 }
 
 fn default_endpoint() -> Endpoint {
@@ -543,6 +588,95 @@ mod tests {
             ("wsrep_gtid_domain_id", "1"),
             ("gtid_binlog_pos", "1-1-10,2-2-7"),
         ])
+    }
+
+    /// `[local]` of a config whose file sits in `dir`.
+    fn local(dir: &Path, text: &str) -> Local {
+        Config::parse(&format!("[local]\n{text}"), &dir.join("site.toml"))
+            .unwrap()
+            .local
+    }
+
+    #[test]
+    fn the_login_comes_from_the_chain_and_the_extra_file_of_the_config() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |name: &str, text: &str| {
+            let p = d.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        w("etc/my.cnf", "[client-server]\nsocket = /run/x.sock\n");
+        w(
+            "home/.my.cnf",
+            "[client]\nuser = base\n!include secret.cnf\n",
+        );
+        w("home/secret.cnf", "[client]\npassword = \"s3cret\"\n");
+        w("extra.cnf", "[client]\nuser = from-extra\nport = 3307\n");
+        let search = mycnf::Search {
+            global: vec![d.path().join("etc/my.cnf")],
+            user: Some(d.path().join("home/.my.cnf")),
+        };
+        // Without the extra file: socket from the global file, user and password from home.
+        let l = Login::resolve_in(&local(d.path(), ""), None, &search).unwrap();
+        assert_eq!(l.endpoint, Endpoint::Socket("/run/x.sock".into()));
+        assert_eq!(l.user, "base");
+        assert_eq!(l.password.as_ref().unwrap().expose(), "s3cret");
+        let src = l.source();
+        assert!(!src.contains("s3cret"), "{src}");
+        assert!(src.contains("with a password"), "{src}");
+        assert!(
+            src.contains(&format!(
+                "password from {}:2",
+                d.path().join("home/secret.cnf").display()
+            )),
+            "{src}"
+        );
+        // The config's extra file (relative to the config) comes before ~/.my.cnf, so home's
+        // user wins and the extra file's port stays; host = localhost keeps the socket.
+        let l = Login::resolve_in(
+            &local(d.path(), "defaults_extra_file = \"extra.cnf\""),
+            None,
+            &search,
+        )
+        .unwrap();
+        assert_eq!(l.user, "base");
+        assert_eq!(
+            l.options_from.from["port"],
+            format!("{}:3", d.path().join("extra.cnf").display())
+        );
+        assert_eq!(l.options_from.read.len(), 4);
+        // --defaults-file reads that file alone, and the config's endpoint wins over it.
+        let l = Login::resolve_in(
+            &local(d.path(), "port = 3310\ndefaults_extra_file = \"extra.cnf\""),
+            Some(&d.path().join("extra.cnf")),
+            &search,
+        )
+        .unwrap();
+        assert_eq!(l.user, "from-extra");
+        assert!(l.password.is_none());
+        assert_eq!(
+            l.endpoint,
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 3310
+            }
+        );
+        assert_eq!(l.options_from.read, vec![d.path().join("extra.cnf")]);
+        // A missing extra file is an error naming it.
+        let e = Login::resolve_in(
+            &local(d.path(), "defaults_extra_file = \"gone.cnf\""),
+            None,
+            &search,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains(&format!(
+                "{}: cannot read",
+                d.path().join("gone.cnf").display()
+            )),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! connects to a server (every config here points at a port nobody listens on, so a run that
 //! got as far as connecting would fail with exit 3 instead of 2).
 
-use crate::harness::{pxcrm, repo, temp_file};
+use crate::harness::{pxcrm, pxcrm_env, repo, temp_file};
 
 const GOOD_LINK: &str = r#"
 [local]
@@ -281,5 +281,156 @@ fn every_module_uses_only_the_layers_below_it_and_no_import_cycle_exists() {
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Runs `run --dry-run` on a config whose server nobody listens on, with HOME at `home`.
+fn run_with_home(home: &std::path::Path, config: &str, args: &[&str]) -> crate::harness::Out {
+    let (_d, p) = temp_file("site.toml", config);
+    let mut a = vec!["--config", p.to_str().unwrap()];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["run", "--dry-run"]);
+    pxcrm_env(&a, &[("HOME", home.to_str().unwrap()), ("MYSQL_HOME", "")])
+}
+
+#[test]
+fn the_login_comes_from_home_my_cnf_and_its_include_and_run_v_names_the_files() {
+    let home = tempfile::tempdir().unwrap();
+    let my_cnf = home.path().join(".my.cnf");
+    std::fs::write(&my_cnf, "[client]\nuser = pxcrm\n!include pw.cnf\n").unwrap();
+    std::fs::write(
+        home.path().join("pw.cnf"),
+        "[client]\npassword = 'top secret'\n",
+    )
+    .unwrap();
+    let o = run_with_home(home.path(), GOOD_LINK, &["-v"]);
+    // Read, then refused by the server nobody runs: exit 3, not 2.
+    assert_eq!(o.code, 3, "{}", o.all());
+    for needle in [
+        format!(
+            "{}, {}",
+            my_cnf.display(),
+            home.path().join("pw.cnf").display()
+        ),
+        format!("user from {}:2", my_cnf.display()),
+        format!("password from {}:2", home.path().join("pw.cnf").display()),
+        "\"pxcrm\" to 127.0.0.1:1, with a password".to_string(),
+    ] {
+        assert!(
+            o.stderr.contains(&needle),
+            "{needle:?} not in:\n{}",
+            o.all()
+        );
+    }
+    assert!(!o.all().contains("top secret"), "{}", o.all());
+}
+
+#[test]
+fn a_bad_home_my_cnf_is_refused_naming_file_and_line() {
+    let home = tempfile::tempdir().unwrap();
+    let my_cnf = home.path().join(".my.cnf");
+    for (text, needle) in [
+        (
+            "[client]\nuser = x\nport = many\n",
+            ":3: port = \"many\" is not a port number",
+        ),
+        ("user = x\n", ":1: an option before any [group]"),
+        ("[client]\n!include .my.cnf\n", ":2: "),
+        ("[client]\n!include gone.cnf\n", ":2: "),
+    ] {
+        std::fs::write(&my_cnf, text).unwrap();
+        let o = run_with_home(home.path(), GOOD_LINK, &[]);
+        assert_eq!(o.code, 2, "{text:?}: {}", o.all());
+        let want = format!("{}{needle}", my_cnf.display());
+        assert!(
+            o.stderr.contains(&want),
+            "{text:?}: {want:?} not in:\n{}",
+            o.all()
+        );
+    }
+}
+
+#[test]
+fn the_defaults_extra_file_flag_is_read_and_must_exist() {
+    let home = tempfile::tempdir().unwrap();
+    let o = pxcrm(&["--help"]);
+    assert!(
+        o.stdout.contains("--defaults-extra-file <FILE>"),
+        "{}",
+        o.stdout
+    );
+    // Missing, on the command line and in the config: refused before connecting.
+    let gone = home.path().join("gone.cnf");
+    let o = run_with_home(
+        home.path(),
+        GOOD_LINK,
+        &["--defaults-extra-file", gone.to_str().unwrap()],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    let want = format!("{}: cannot read the MySQL option file", gone.display());
+    assert!(o.stderr.contains(&want), "{}", o.all());
+    let o = run_with_home(
+        home.path(),
+        &GOOD_LINK.replace(
+            "connect_timeout = 1",
+            "connect_timeout = 1\ndefaults_extra_file = \"/nonexistent/x.cnf\"",
+        ),
+        &[],
+    );
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("/nonexistent/x.cnf: cannot read the MySQL option file"),
+        "{}",
+        o.all()
+    );
+    // Present: read before ~/.my.cnf, whose user wins; the extra file's password stays.
+    let extra = home.path().join("extra.cnf");
+    std::fs::write(&extra, "[client]\nuser = from-extra\npassword = x\n").unwrap();
+    std::fs::write(home.path().join(".my.cnf"), "[client]\nuser = from-home\n").unwrap();
+    let o = run_with_home(
+        home.path(),
+        GOOD_LINK,
+        &["-v", "--defaults-extra-file", extra.to_str().unwrap()],
+    );
+    assert_eq!(o.code, 3, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("\"from-home\" to 127.0.0.1:1, with a password"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stderr
+            .contains(&format!("password from {}:3", extra.display())),
+        "{}",
+        o.all()
+    );
+    // With --defaults-file, the extra file is not read (as with the mysql client), and says so.
+    let only = home.path().join("only.cnf");
+    std::fs::write(&only, "[client]\nuser = only\n").unwrap();
+    let o = run_with_home(
+        home.path(),
+        GOOD_LINK,
+        &[
+            "-v",
+            "--defaults-file",
+            only.to_str().unwrap(),
+            "--defaults-extra-file",
+            extra.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.code, 3, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("\"only\" to 127.0.0.1:1, without a password"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stderr
+            .contains(&format!("{} is not read", extra.display())),
+        "{}",
+        o.all()
     );
 }

@@ -2,6 +2,7 @@
 //!
 //! * `scenarios`: the built-in policy against scenario files, through `simulate` (no server);
 //! * `cli`: the binary's command line, bad input, exit codes (no server);
+//! * `optionfiles`: the local login from the mysql client's option files, on real clusters;
 //! * `limits`: the policy sandbox's limits under attack, through `simulate` (no server);
 //! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
 //!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
@@ -16,6 +17,7 @@ mod harness;
 mod lab;
 mod limits;
 mod operator;
+mod optionfiles;
 mod readme;
 mod sandbox;
 mod scenarios;
