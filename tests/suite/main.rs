@@ -3,6 +3,8 @@
 //! * `scenarios`: the built-in policy against scenario files, through `simulate` (no server);
 //! * `cli`: the binary's command line, bad input, exit codes (no server);
 //! * `limits`: the policy sandbox's limits under attack, through `simulate` (no server);
+//! * `metrics`: Prometheus metrics through `status --format prometheus` and the daemon's
+//!   `--metrics-listen`, without a server and (`#[ignore]`d) on the sandbox clusters;
 //! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
 //!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
 //! * `faults`: the fault-injection suite on the same clusters, with continuous writers, a
@@ -13,6 +15,7 @@ mod faults;
 mod harness;
 mod lab;
 mod limits;
+mod metrics;
 mod sandbox;
 mod scenarios;
 mod security;
