@@ -249,6 +249,40 @@ fn status_prometheus_without_a_server_says_up_0_with_the_counters_of_the_state_f
 }
 
 #[test]
+fn a_live_run_that_cannot_connect_is_counted_and_a_dry_run_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_without_server(dir.path());
+    let cfg = cfg.to_str().unwrap();
+    let state = dir.path().join("state.json");
+    let o = pxcrm(&["--config", cfg, "run", "--dry-run"]);
+    assert_eq!(o.code, 3, "{}", o.all());
+    assert!(!state.exists(), "a dry run wrote the state file");
+    for _ in 0..2 {
+        let o = pxcrm(&["--config", cfg, "run"]);
+        assert_eq!(o.code, 3, "{}", o.all());
+    }
+    let o = pxcrm(&["--config", cfg, "status", "--format", "prometheus"]);
+    let s = parse(&o.stdout);
+    assert_eq!(
+        value(&s, "pxcrm_runs_total", &[("result", "failed")]),
+        Some(2.0),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        value(&s, "pxcrm_runs_total", &[("result", "ok")]),
+        Some(0.0)
+    );
+    assert_eq!(value(&s, "pxcrm_last_run_ok", &[]), Some(0.0));
+    assert_eq!(value(&s, "pxcrm_last_success_timestamp_seconds", &[]), None);
+    // An unreadable state file is left alone (the next run that works replaces it).
+    std::fs::write(&state, "not json").unwrap();
+    let o = pxcrm(&["--config", cfg, "run"]);
+    assert_eq!(o.code, 3, "{}", o.all());
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), "not json");
+}
+
+#[test]
 fn status_json_and_format_are_one_choice() {
     let o = pxcrm(&["status", "--json", "--format", "text"]);
     assert_eq!(o.code, 2, "{}", o.all());
