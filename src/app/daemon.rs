@@ -358,15 +358,21 @@ fn watch_from_start(
 /// connection of its own with the config and threshold the loop runs with; when the local
 /// server cannot be read, `pxcrm_up 0` and what the state file tells.
 fn scrape(watch: Arc<Mutex<Watch>>) -> Scrape {
+    let mut failures = Repeats::default();
     Box::new(move || {
         let (cfg, threshold, defaults_file) = {
             let w = lock_watch(&watch);
             (w.cfg.clone(), w.threshold, w.defaults_file.clone())
         };
         match status_report_at(&cfg, threshold, defaults_file.as_deref()) {
-            Ok(r) => prometheus::render(&r),
+            Ok(r) => {
+                failures.ok("metrics: scrapes read the local server again");
+                prometheus::render(&r)
+            }
             Err(e) => {
-                log::warn!("metrics: a scrape cannot read the local server: {e}");
+                failures.failed(&format!(
+                    "metrics: a scrape cannot read the local server (answering pxcrm_up 0): {e}"
+                ));
                 prometheus::down(&cfg)
             }
         }

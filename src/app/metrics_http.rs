@@ -8,14 +8,18 @@
 //!
 //! There is no authentication: a non-loopback address is served (a common choice behind a
 //! firewall), but the start says so in the log.
+//!
+//! A scrape's connection to the local server is the host's (`memory::Held`), so a policy
+//! call's memory meter, which counts the whole process, leaves it out; the few KiB a scrape
+//! allocates beyond it are counted if a call runs at that moment.
 
 use crate::error::{Error, Result};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Renders the body of one scrape.
-pub type Scrape = Box<dyn Fn() -> String + Send + 'static>;
+/// Renders the body of one scrape (scrapes are answered one at a time, so it may keep state).
+pub type Scrape = Box<dyn FnMut() -> String + Send + 'static>;
 
 /// A running endpoint; [`MetricsServer::stop`] ends its thread.
 pub struct MetricsServer {
@@ -47,7 +51,7 @@ impl MetricsServer {
             let server = server.clone();
             std::thread::Builder::new()
                 .name("metrics".into())
-                .spawn(move || serve(&server, &scrape))
+                .spawn(move || serve(&server, scrape))
                 .map_err(|e| Error::Node(format!("cannot start the metrics thread: {e}")))?
         };
         Ok(MetricsServer {
@@ -72,7 +76,7 @@ impl MetricsServer {
 }
 
 /// Answers requests one at a time until the server is unblocked.
-fn serve(server: &tiny_http::Server, scrape: &Scrape) {
+fn serve(server: &tiny_http::Server, mut scrape: Scrape) {
     for req in server.incoming_requests() {
         let path = req.url().split('?').next().unwrap_or("");
         let method = req.method().clone();

@@ -364,6 +364,11 @@ fn the_daemon_serves_metrics_while_its_server_is_down_and_counts_the_failed_runs
         "{}",
         d.log()
     );
+    assert!(
+        d.log().contains("a scrape cannot read the local server"),
+        "{}",
+        d.log()
+    );
     assert_eq!(d.stop(), 0, "the daemon ends cleanly on SIGTERM");
 }
 
