@@ -459,7 +459,7 @@ fn status_prometheus_on_sandbox_nodes_shows_the_replica() {
             o.stdout
         );
         if *n == replica {
-            let ch = [link[0], ("source", channel.source.as_str())];
+            let ch = [link[0], ("channel", channel.name.as_str())];
             assert_eq!(
                 value(&s, "pxcrm_sql_thread_up", &ch),
                 Some(1.0),
@@ -467,6 +467,16 @@ fn status_prometheus_on_sandbox_nodes_shows_the_replica() {
                 o.stdout
             );
             assert_eq!(value(&s, "pxcrm_source_up", &ch), Some(1.0), "{}", o.stdout);
+            let source = s
+                .samples
+                .iter()
+                .find(|x| x.metric == "pxcrm_source_up")
+                .and_then(|x| x.labels.get("source"))
+                .unwrap_or_default();
+            assert!(
+                source.starts_with(&format!("{}:", channel.source)),
+                "source label {source:?}, channel {channel:?}"
+            );
             assert!(
                 value(&s, "pxcrm_replication_lag_seconds", &ch).is_some_and(f64::is_finite),
                 "{}",
