@@ -6,6 +6,7 @@
 //! The layers, bottom to top; each module uses only the layers below it (docs/architecture.md):
 //!
 //! * [`error`]: every error type, and the exit codes;
+//! * [`metrics`]: the counters kept for monitoring (failovers, fences, runs) in the state file;
 //! * [`memory`]: the allocator that a policy call's memory limit reads, and what the host
 //!   holds for itself (its connections), which that limit leaves out;
 //! * [`db`]: what the servers speak and store: quoting, flavours, the percona tables, and the
@@ -28,6 +29,7 @@ pub mod error;
 pub mod exec;
 pub mod host;
 pub mod memory;
+pub mod metrics;
 pub mod policy;
 
 pub use app::{RunOptions, RunSummary, init, run_once, status_report};

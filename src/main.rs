@@ -2,8 +2,11 @@
 //! codes. Everything else lives in the library.
 
 use clap::Parser;
-use pxc_replication_manager::app::cli::{Cli, Command, DEFAULT_CONFIG, PolicyCommand};
+use pxc_replication_manager::app::cli::{
+    Cli, Command, DEFAULT_CONFIG, PolicyCommand, StatusFormat,
+};
 use pxc_replication_manager::app::daemon::daemon;
+use pxc_replication_manager::app::prometheus;
 use pxc_replication_manager::app::scenario;
 use pxc_replication_manager::check;
 use pxc_replication_manager::config::{Config, Limits};
@@ -75,26 +78,32 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             }
             Ok(summary.exit_code())
         }
-        Command::Daemon => {
+        Command::Daemon(args) => {
             let load = || -> Result<(Config, Policy), Error> {
                 let cfg = load_config(&cli)?;
                 let policy = Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits)?;
                 Ok((cfg, policy))
             };
-            daemon(&load, cli.defaults_file.clone())
+            daemon(&load, cli.defaults_file.clone(), args.metrics_listen)
         }
-        Command::Status { json } => {
+        Command::Status { format, json } => {
             let cfg = load_config(&cli)?;
             let policy = Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits)?;
-            let report = status_report(&cfg, &policy, cli.defaults_file.as_deref())?;
-            println!(
-                "{}",
-                if *json {
-                    report.to_json()
-                } else {
-                    report.to_text()
+            let format = if *json { StatusFormat::Json } else { *format };
+            match (
+                format,
+                status_report(&cfg, &policy, cli.defaults_file.as_deref()),
+            ) {
+                (StatusFormat::Text, r) => println!("{}", r?.to_text()),
+                (StatusFormat::Json, r) => println!("{}", r?.to_json()),
+                (StatusFormat::Prometheus, Ok(r)) => print!("{}", prometheus::render(&r)),
+                // The server cannot be read: the metrics say so (pxcrm_up 0) for the
+                // textfile collector, with what the state file still tells.
+                (StatusFormat::Prometheus, Err(e)) => {
+                    eprintln!("pxc-replication-manager: error: {e}");
+                    print!("{}", prometheus::down(&cfg));
                 }
-            );
+            }
             Ok(exit::OK)
         }
         Command::Pause {

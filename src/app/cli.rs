@@ -90,11 +90,18 @@ pub enum Command {
     #[command(
         after_help = "Example: [daemon] interval = \"1s\" with [timeouts] heartbeat = \"5 intervals\" replaces a dead replica within seconds; see README \"Daemon mode\"."
     )]
-    Daemon,
+    Daemon(DaemonArgs),
     /// Show the links, their state rows with heartbeat ages, and this node's channels.
+    #[command(
+        after_help = "Prometheus (node_exporter's textfile collector), from cron:\n  * * * * * root pxc-replication-manager status --format prometheus > /var/lib/prometheus/node-exporter/pxcrm.prom.tmp && mv /var/lib/prometheus/node-exporter/pxcrm.prom.tmp /var/lib/prometheus/node-exporter/pxcrm.prom\nWhen the local server cannot be read, the metrics say pxcrm_up 0 (exit code 0, the error on stderr)."
+    )]
     Status {
-        /// Print JSON instead of text.
-        #[arg(long)]
+        /// The output: text for a person, json for a program, prometheus for monitoring
+        /// (the text exposition format; see README "Metrics").
+        #[arg(long, value_enum, default_value = "text")]
+        format: StatusFormat,
+        /// Same as --format json (kept for existing scripts).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
     },
     /// Pause every node of this node's cluster for maintenance: a row in
@@ -142,6 +149,23 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
     },
+}
+
+/// The output of `status`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFormat {
+    Text,
+    Json,
+    Prometheus,
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9333; overrides
+    /// [daemon] metrics_listen). A scrape reads the local server on its own connection. No
+    /// authentication: a non-loopback address is logged as such.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args, Debug)]

@@ -15,8 +15,16 @@
 //!   threshold (see [`Daemon::self_fence_after`]) stops its channel through the executor, so
 //!   it has stopped before any peer, which waits for the whole threshold, replaces it. It
 //!   acts also when a run hangs (a blocked query) or the local connection is lost.
+//! * **Metrics** (`--metrics-listen`, `[daemon] metrics_listen`): `/metrics` is served from a
+//!   thread of its own ([`super::metrics_http`]), which builds the `status` report on its own
+//!   connection at each scrape: the loop does no extra query. Each run's duration and outcome
+//!   are counted in the state file ([`crate::metrics::Counters`]).
 
-use super::{RunOptions, RunSummary, Session, run_in, threshold};
+use super::metrics_http::{MetricsServer, Scrape};
+use super::{
+    RunOptions, RunSummary, Session, prometheus, record_failed_run, run_in, status_report_at,
+    threshold,
+};
 use crate::config::{Config, Daemon};
 use crate::db::sql::Channel;
 use crate::db::state::ChannelState;
@@ -26,6 +34,7 @@ use crate::exec::{Action, Backend, LiveBackend, LocalServer, Mode};
 use crate::policy::Policy;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -133,7 +142,11 @@ impl Watch {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; the exit code.
-pub fn daemon(load: Loader, defaults_file: Option<PathBuf>) -> Result<i32> {
+pub fn daemon(
+    load: Loader,
+    defaults_file: Option<PathBuf>,
+    metrics_listen: Option<SocketAddr>,
+) -> Result<i32> {
     let (mut cfg, mut policy) = load()?;
     let (tx, rx) = mpsc::channel::<i32>();
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
@@ -155,6 +168,11 @@ pub fn daemon(load: Loader, defaults_file: Option<PathBuf>) -> Result<i32> {
         node: String::new(),
         done: false,
     }));
+    let listen = metrics_listen.or(cfg.daemon.metrics_listen);
+    let metrics = match listen {
+        Some(addr) => Some(MetricsServer::start(addr, scrape(watch.clone()))?),
+        None => None,
+    };
     let mut session = Session {
         keep_connections: true,
         ..Session::default()
@@ -219,10 +237,13 @@ pub fn daemon(load: Loader, defaults_file: Option<PathBuf>) -> Result<i32> {
                         log::error!("{} mail(s) could not be sent", summary.mail_failures);
                     }
                 }
-                Err(e) => failures.failed(&format!(
-                    "daemon: run failed: {e}; trying again every {} s",
-                    cfg.daemon.interval.as_secs()
-                )),
+                Err(e) => {
+                    record_failed_run(&cfg, &mut session, started.elapsed());
+                    failures.failed(&format!(
+                        "daemon: run failed: {e}; trying again every {} s",
+                        cfg.daemon.interval.as_secs()
+                    ))
+                }
             }
             log::trace!("daemon: run took {:?}", started.elapsed());
         }
@@ -252,6 +273,11 @@ pub fn daemon(load: Loader, defaults_file: Option<PathBuf>) -> Result<i32> {
                                 cfg.files.lock.display()
                             );
                         }
+                        if metrics_listen.is_none() && c.daemon.metrics_listen != listen {
+                            log::warn!(
+                                "daemon: [daemon] metrics_listen changed; the metrics stay where they are until the daemon restarts"
+                            );
+                        }
                         cfg = c;
                         policy = p;
                         session.kept = Default::default();
@@ -274,6 +300,9 @@ pub fn daemon(load: Loader, defaults_file: Option<PathBuf>) -> Result<i32> {
         }
     };
     signal_handle.close();
+    if let Some(m) = metrics {
+        m.stop();
+    }
     lock_watch(&watch).done = true;
     let _ = watchdog.join();
     drop(lock);
@@ -323,6 +352,31 @@ fn watch_from_start(
     }
     drop(w);
     session.kept.local = Some((node.login, node.server));
+}
+
+/// What a scrape of `/metrics` answers: the `status` report of this moment, read on a
+/// connection of its own with the config and threshold the loop runs with; when the local
+/// server cannot be read, `pxcrm_up 0` and what the state file tells.
+fn scrape(watch: Arc<Mutex<Watch>>) -> Scrape {
+    let mut failures = Repeats::default();
+    Box::new(move || {
+        let (cfg, threshold, defaults_file) = {
+            let w = lock_watch(&watch);
+            (w.cfg.clone(), w.threshold, w.defaults_file.clone())
+        };
+        match status_report_at(&cfg, threshold, defaults_file.as_deref()) {
+            Ok(r) => {
+                failures.ok("metrics: scrapes read the local server again");
+                prometheus::render(&r)
+            }
+            Err(e) => {
+                failures.failed(&format!(
+                    "metrics: a scrape cannot read the local server (answering pxcrm_up 0): {e}"
+                ));
+                prometheus::down(&cfg)
+            }
+        }
+    })
 }
 
 fn lock_watch(w: &Mutex<Watch>) -> std::sync::MutexGuard<'_, Watch> {

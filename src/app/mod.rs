@@ -2,12 +2,15 @@
 //! again ([`run_once`], [`status_report`], [`init`], [`scenario::simulate`]), the one place that
 //! assembles a run ([`open_local`], [`settings`]), and what only the command line needs: the
 //! arguments ([`cli`]), the pause file and the run lock ([`guard`]), the `status` report
-//! ([`status`]) and scenario files ([`scenario`]).
+//! ([`status`]) and its Prometheus form ([`prometheus`]), the daemon's `/metrics` server
+//! ([`metrics_http`]), and scenario files ([`scenario`]).
 
 pub mod cli;
 pub mod daemon;
 pub mod guard;
+pub mod metrics_http;
 pub mod pause;
+pub mod prometheus;
 pub mod scenario;
 pub mod status;
 
@@ -326,7 +329,15 @@ pub fn run_once(
     };
     let out = SharedOut(Rc::new(RefCell::new(out)));
     let started = std::time::Instant::now();
-    let first = run_in(cfg, policy, opts, Box::new(out.clone()), &mut session)?;
+    let first = match run_in(cfg, policy, opts, Box::new(out.clone()), &mut session) {
+        Ok(s) => s,
+        Err(e) => {
+            if !opts.dry_run {
+                record_failed_run(cfg, &mut session, started.elapsed());
+            }
+            return Err(e);
+        }
+    };
     if opts.dry_run || started.elapsed() < STALLED_RUN {
         return Ok(first);
     }
@@ -346,8 +357,45 @@ pub fn run_once(
         "{}: the cluster's view changed during this run (left: {left:?}, joined: {joined:?}): running once more on the new view",
         first.node
     );
-    let second = run_in(cfg, policy, opts, Box::new(out), &mut session)?;
+    let again = std::time::Instant::now();
+    let second = match run_in(cfg, policy, opts, Box::new(out), &mut session) {
+        Ok(s) => s,
+        Err(e) => {
+            record_failed_run(cfg, &mut session, again.elapsed());
+            return Err(e);
+        }
+    };
     Ok(first.then(second))
+}
+
+/// The Unix time now, by this host's clock.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Counts a run that ended with an error before it could save the node's memory (the local
+/// server did not answer, the state table is missing...): in the session's memory, else in
+/// the state file if it can be read (an unreadable one is left for the next run to replace).
+/// Not for a dry run, which writes nothing.
+pub fn record_failed_run(cfg: &Config, session: &mut Session, took: std::time::Duration) {
+    let saved = match session.observations.as_mut() {
+        Some(o) => {
+            o.counters_mut().run_finished(took, false, unix_now());
+            o.save()
+        }
+        None => match Observations::load(&cfg.files.state) {
+            Ok(mut o) => {
+                o.counters_mut().run_finished(took, false, unix_now());
+                o.save()
+            }
+            Err(_) => Ok(()),
+        },
+    };
+    if let Err(e) = saved {
+        log::warn!("could not count the failed run in [files] state: {e}");
+    }
 }
 
 /// How long a cron run takes at least when Galera held it (a healthy run takes about 20 ms; a
@@ -378,6 +426,7 @@ pub fn run_in(
     mut out: Box<dyn Write>,
     session: &mut Session,
 ) -> Result<RunSummary> {
+    let started = std::time::Instant::now();
     let paused_since = guard::paused_since(&cfg.files.pause);
     if paused_since.is_some() {
         say_paused(cfg, opts, &mut out);
@@ -461,6 +510,14 @@ pub fn run_in(
     );
     ctx.cluster_pause = cluster_pause;
     let (mut ctx, results) = policy.run(ctx);
+    // Successful: what the exit code 0 means (RunSummary::exit_code), the save excepted,
+    // which cannot be counted in the file it failed to write.
+    let ok = results.iter().all(|(_, r)| r.is_ok())
+        && ctx.backend.mail_failures() == 0
+        && state_error.is_none();
+    ctx.observations
+        .counters_mut()
+        .run_finished(started.elapsed(), ok, unix_now());
     if let Err(e) = ctx.observations.save() {
         state_error = Some(e);
     }
@@ -557,9 +614,18 @@ pub fn status_report(
     policy: &Policy,
     defaults_file: Option<&std::path::Path>,
 ) -> Result<status::Report> {
+    status_report_at(cfg, threshold(cfg, policy), defaults_file)
+}
+
+/// [`status_report`] with the silent threshold already known (the daemon's `/metrics`
+/// thread, which has no policy of its own).
+pub fn status_report_at(
+    cfg: &Config,
+    threshold: i64,
+    defaults_file: Option<&std::path::Path>,
+) -> Result<status::Report> {
     let mut node = open_local(cfg, defaults_file)?;
     let channels = node.server.replica_statuses(&node.facts.flavor)?;
-    let threshold = threshold(cfg, policy);
     let mut memory = Observations::peek(&cfg.files.state);
     let mut links = Vec::new();
     for l in &node.links {
@@ -621,6 +687,7 @@ pub fn status_report(
         option_files: node.login.options_from.clone(),
         links,
         skewed: memory.skewed().cloned().collect(),
+        counters: memory.counters().clone(),
         other_channels: channels
             .into_iter()
             .filter(|c| !managed.contains(&c.channel))

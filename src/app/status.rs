@@ -1,5 +1,5 @@
 //! The `status` report: what the node, its links, their state rows and its channels look like,
-//! as text for a person or JSON for a program. Pure formatting; [`crate::app::status_report`] gathers the data.
+//! as text for a person or JSON for a program (its Prometheus form is `prometheus.rs`'s). Pure formatting; [`crate::app::status_report`] gathers the data.
 //! Passwords are never part of the report.
 
 use crate::db::clock::{Skew, fmt_age as age};
@@ -7,6 +7,7 @@ use crate::db::flavor::ReplicaStatus;
 use crate::db::state::{Generation, LinkFailure, StateRow};
 use crate::error::printable;
 use crate::exec::server::NodeFacts;
+use crate::metrics::Counters;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -35,6 +36,8 @@ pub struct Report {
     pub links: Vec<LinkReport>,
     /// Channels on this node that no configured link manages.
     pub other_channels: Vec<ReplicaStatus>,
+    /// The counters kept in the state file (failovers, fences, runs).
+    pub counters: Counters,
 }
 
 #[derive(Debug, Serialize)]

@@ -305,6 +305,9 @@ pub struct Daemon {
     /// intervals (`heartbeat = "5 intervals"`) count in it, in cron mode too (set it to the
     /// cron period there).
     pub interval: Duration,
+    /// Where the daemon serves Prometheus metrics (`/metrics`), if anywhere; the command
+    /// line's `--metrics-listen` overrides it.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The shortest and longest `[daemon] interval`.
@@ -384,6 +387,7 @@ struct RawTimeouts {
 #[serde(deny_unknown_fields)]
 struct RawDaemon {
     interval: Option<Spanned<toml::Value>>,
+    metrics_listen: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -659,9 +663,22 @@ impl RawLocal {
 impl RawDaemon {
     /// `[daemon]`.
     fn check(self, src: &Source) -> Result<Daemon, ConfigError> {
+        let metrics_listen = match self.metrics_listen {
+            None => None,
+            Some(a) => Some(a.get_ref().trim().parse().map_err(|_| {
+                src.at(
+                    Some(a.span()),
+                    format!(
+                        "[daemon] metrics_listen: {:?} is not an IP address and port (e.g. \"127.0.0.1:9333\", or \"[::1]:9333\")",
+                        a.get_ref()
+                    ),
+                )
+            })?),
+        };
         let Some(v) = self.interval else {
             return Ok(Daemon {
                 interval: DEFAULT_INTERVAL,
+                metrics_listen,
             });
         };
         let secs = duration_text(v.get_ref(), None)
@@ -679,6 +696,7 @@ impl RawDaemon {
         }
         Ok(Daemon {
             interval: Duration::from_secs(secs as u64),
+            metrics_listen,
         })
     }
 }
@@ -1184,6 +1202,19 @@ password = "secret"
         let c = Config::defaults();
         assert!(c.links.is_empty());
         assert_eq!(c.topology, TopologySource::Auto);
+    }
+
+    #[test]
+    fn metrics_listen_is_an_address_and_a_bad_one_names_key_and_line() {
+        let c = parse("[daemon]\nmetrics_listen = \"127.0.0.1:9333\"\n").unwrap();
+        assert_eq!(
+            c.daemon.metrics_listen,
+            Some("127.0.0.1:9333".parse().unwrap())
+        );
+        assert_eq!(parse("").unwrap().daemon.metrics_listen, None);
+        let e = parse("[daemon]\ninterval = 5\nmetrics_listen = \"localhost\"\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.starts_with("[daemon] metrics_listen:"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 use crate::db::state::{Role, StateRow};
 use crate::error::StateFileError;
+use crate::metrics::Counters;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -82,6 +83,10 @@ pub struct Observations {
     /// Link key -> the events mailed in the link's current condition (one outage).
     #[serde(default)]
     mailed: BTreeMap<String, Mailed>,
+    /// What this node counts for monitoring (failovers, fences, runs): kept here so that it
+    /// survives restarts.
+    #[serde(default)]
+    counters: Counters,
     /// Since when the node was paused at its last run, while it was (kept only while a pause
     /// hook is configured: see `host::hooks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,6 +150,16 @@ impl Observations {
                 (o, Some(e))
             }
         }
+    }
+
+    /// The counters kept for monitoring.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The counters, to count in (saved with the rest by [`Observations::save`]).
+    pub fn counters_mut(&mut self) -> &mut Counters {
+        &mut self.counters
     }
 
     /// Writes the file atomically (a temporary file renamed over it), creating its directory.

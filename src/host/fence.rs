@@ -90,6 +90,7 @@ fn fence_once(c: &mut RunCtx, link: &Link, r: &StateRow, why: &str) -> Result<Op
     Ok(match o {
         Outcome::Fenced(FenceOutcome::Stopped) => {
             *c.new_fences.entry(link.key.clone()).or_insert(0) += 1;
+            c.observations.counters_mut().fence(&link.key);
             c.events
                 .push(format!("{}: fenced {} at {address}", link.name, r.host));
             c.hook(

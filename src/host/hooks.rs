@@ -1,4 +1,5 @@
-//! When the host runs an operator's hook (`[hooks]`), and what it tells it.
+//! When the host runs an operator's hook (`[hooks]`), and what it tells it; and the failover
+//! counter (`metrics`) of a takeover, counted where the role change is seen.
 //!
 //! The host, not the policy, raises the events, at the one place each change happens: a role
 //! written to this node's row ([`RunCtx::role_written`]), a channel connected to another
@@ -58,6 +59,13 @@ impl RunCtx {
         let old = self.own_roles.insert(link.key.clone(), role);
         if old == Some(role) {
             return;
+        }
+        if role == Role::Yes && old == Some(Role::Proposed) {
+            let cause = self
+                .takeover_causes
+                .remove(&link.key)
+                .unwrap_or(crate::metrics::cause::ELECTION);
+            self.observations.counters_mut().failover(&link.key, cause);
         }
         let old = old.map_or("none".to_string(), |r| r.to_string());
         let source = self.connected.get(&link.key).cloned().unwrap_or_default();

@@ -231,6 +231,9 @@ pub struct RunCtx {
     failures: HashMap<String, String>,
     /// Links this node gave up as `Failed` in this run, with the role it had before.
     failed_from: HashMap<String, String>,
+    /// Why this node proposed itself for a link in this run (a `metrics::cause`), counted as a
+    /// failover when it becomes `Yes`.
+    pub takeover_causes: HashMap<String, &'static str>,
     /// The cluster's pause row, when that is what pauses this run.
     pub cluster_pause: Option<crate::db::pause::ClusterPause>,
 }
@@ -273,6 +276,7 @@ impl RunCtx {
             own_roles: HashMap::new(),
             failures: HashMap::new(),
             failed_from: HashMap::new(),
+            takeover_causes: HashMap::new(),
             cluster_pause: None,
         }
     }

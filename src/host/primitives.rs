@@ -163,6 +163,8 @@ pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
     if done {
         c.events
             .push(format!("{}: demoted silent {peer}", link.name));
+        c.takeover_causes
+            .insert(link.key.clone(), crate::metrics::cause::SILENT_REPLICA);
     }
     Ok(done)
 }
@@ -177,7 +179,19 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
         );
         return Ok(false);
     }
-    let (_, fresh) = c.read_rows(link).map_err(host)?;
+    let (rows, fresh) = c.read_rows(link).map_err(host)?;
+    // Why this node takes the link, for the failover counter: a silent replica it demoted
+    // (recorded then), a replica that gave up as Failed, or nobody holding it.
+    let me = c.node();
+    let others = || rows.iter().filter(|r| r.host != me);
+    let cause = if others().any(|r| r.role == Role::Yes && !fresh.is_fresh(r)) {
+        crate::metrics::cause::SILENT_REPLICA
+    } else if others().any(|r| r.role == Role::Failed) {
+        crate::metrics::cause::FAILED_REPLICA
+    } else {
+        crate::metrics::cause::ELECTION
+    };
+    c.takeover_causes.entry(link.key.clone()).or_insert(cause);
     match c
         .apply(Action::Propose {
             key: link.key.clone(),
@@ -402,6 +416,7 @@ fn start_channel(
     domains: Vec<u32>,
 ) -> Res<ConnectOutcome> {
     let before = c.backend.replica(l).map_err(host)?.map(|s| s.source());
+    let source_failed_its_check = matches!(c.source_check.get(&l.key), Some(Err(_)));
     if before.is_some() {
         c.apply(Action::StopReplica {
             channel: l.channel.clone(),
@@ -433,6 +448,19 @@ fn start_channel(
         c.refreshed.remove(&l.key);
         c.events
             .push(format!("{}: replicating from {}", l.name, src.address()));
+        if let Some(old) = before.as_deref().filter(|b| *b != src.address()) {
+            let cause = if source_failed_its_check {
+                crate::metrics::cause::SOURCE_CHECK
+            } else {
+                crate::metrics::cause::SOURCE_LOST
+            };
+            log::debug!(
+                "{}: {}: source switch from {old} ({cause})",
+                c.node(),
+                l.name
+            );
+            c.observations.counters_mut().failover(&l.key, cause);
+        }
         if before.as_deref() != Some(src.address().as_str()) {
             c.hook(
                 crate::config::hooks::HookEvent::SourceChange,

@@ -4,6 +4,8 @@
 //! * `cli`: the binary's command line, bad input, exit codes (no server);
 //! * `optionfiles`: the local login from the mysql client's option files, on real clusters;
 //! * `limits`: the policy sandbox's limits under attack, through `simulate` (no server);
+//! * `metrics`: Prometheus metrics through `status --format prometheus` and the daemon's
+//!   `--metrics-listen`, without a server and (`#[ignore]`d) on the sandbox clusters;
 //! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
 //!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
 //! * `readme`: the README's examples, as written (the shell ones on a real node);
@@ -16,6 +18,7 @@ mod faults;
 mod harness;
 mod lab;
 mod limits;
+mod metrics;
 mod operator;
 mod optionfiles;
 mod readme;
