@@ -440,6 +440,9 @@ pub fn run_in(
         paused_since,
     );
     let (mut ctx, results) = policy.run(ctx);
+    // After every change and report of the run: a mail server that is slow or down costs the
+    // run at most `[mail] timeout` here, and changes nothing it did.
+    ctx.backend.send_mail();
     if let Err(e) = ctx.observations.save() {
         state_error = Some(e);
     }

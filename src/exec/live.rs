@@ -40,6 +40,9 @@ pub struct LiveBackend {
     probe_timeout: Duration,
     out: Box<dyn Write>,
     mail_failures: usize,
+    /// Live only: the run's mails, sent at its end ([`Backend::send_mail`]), so a slow or dead
+    /// mail server never delays a change to replication or a report.
+    outbox: Vec<mail::Mail>,
     /// Dry-run only: own/peer roles as the printed writes would have left them, so the rest of
     /// the run reads what a live run would read.
     overlay: HashMap<(String, String), Role>,
@@ -129,6 +132,7 @@ impl LiveBackend {
             probe_timeout: cfg.timeouts.probe,
             out,
             mail_failures: 0,
+            outbox: Vec::new(),
             overlay: HashMap::new(),
             node_table_printed: false,
             channel_overlay: HashMap::new(),
@@ -301,20 +305,13 @@ impl LiveBackend {
     fn deliver(&mut self, m: &mail::Mail) {
         match self.mode {
             Mode::DryRun => {
-                for l in m.lines(&self.mail, &self.facts.name) {
+                for l in m.lines(&self.mail) {
                     self.print(&l);
                 }
             }
             Mode::Live => {
                 log::info!("{}: mail: {}", self.facts.name, m.subject);
-                if let Err(e) = mail::deliver(&self.mail, &self.facts.name, m) {
-                    self.mail_failures += 1;
-                    log::error!(
-                        "{}: could not send the mail {:?}: {e} (check the [mail] section)",
-                        self.facts.name,
-                        m.subject
-                    );
-                }
+                self.outbox.push(m.clone());
             }
         }
     }
@@ -478,6 +475,36 @@ impl Backend for LiveBackend {
 
     fn mail_failures(&self) -> usize {
         self.mail_failures
+    }
+
+    fn send_mail(&mut self) {
+        let name = self.facts.name.clone();
+        let mut failed: Option<String> = None;
+        for m in std::mem::take(&mut self.outbox) {
+            let subject = crate::error::printable(&m.subject);
+            if let Some(why) = &failed {
+                self.mail_failures += 1;
+                log::error!(
+                    "{name}: mail not sent: {subject:?}: the mail before it in this run failed ({why}), so no more is tried in this run. Replication is not affected"
+                );
+                continue;
+            }
+            let started = Instant::now();
+            match mail::deliver(&self.mail, &m) {
+                Ok(()) => log::debug!(
+                    "{name}: mail sent in {:.1} s: {subject:?}",
+                    started.elapsed().as_secs_f64()
+                ),
+                Err(e) => {
+                    self.mail_failures += 1;
+                    log::error!(
+                        "{name}: could not send the mail {subject:?} (gave up after {:.1} s): {e}. Replication is not affected; check the [mail] section",
+                        started.elapsed().as_secs_f64()
+                    );
+                    failed = Some(e.to_string());
+                }
+            }
+        }
     }
 }
 

@@ -3,6 +3,9 @@
 //! * `scenarios`: the built-in policy against scenario files, through `simulate` (no server);
 //! * `cli`: the binary's command line, bad input, exit codes (no server);
 //! * `limits`: the policy sandbox's limits under attack, through `simulate` (no server);
+//! * `mail`: mail over SMTP against a real SMTP server (aiosmtpd) on loopback (no Galera);
+//! * `mailserver`: mail from real runs on the real clusters, with that SMTP server up, down,
+//!   slow or refusing (`#[ignore]`d, like `sandbox`);
 //! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
 //!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
 //! * `faults`: the fault-injection suite on the same clusters, with continuous writers, a
@@ -13,6 +16,8 @@ mod faults;
 mod harness;
 mod lab;
 mod limits;
+mod mail;
+mod mailserver;
 mod sandbox;
 mod scenarios;
 mod security;
