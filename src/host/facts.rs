@@ -185,6 +185,7 @@ impl LinkFacts {
     pub fn block(&self) -> String {
         let mut out = String::from("-- facts (from the host, whatever the policy wrote) --\n");
         for (k, val) in self.fields() {
+            let val = if val.is_empty() { "(none)" } else { &val };
             out.push_str(&format!("{k}: {val}\n"));
         }
         match &self.rows {
@@ -282,7 +283,7 @@ mod tests {
             "source: 10.0.2.1:3306\n",
             "io_thread: Yes (Waiting for master to send event)\n",
             "sql_thread: Yes\n",
-            "last_io_error: \n",
+            "last_io_error: (none)\n",
             "lag_seconds: 0\n",
             "  DC1-1 No heartbeat 12 s ago source -\n",
             "  DC1-2 Yes heartbeat 0 s ago source 10.0.2.1:3306\n",
