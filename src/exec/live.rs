@@ -478,33 +478,8 @@ impl Backend for LiveBackend {
     }
 
     fn send_mail(&mut self) {
-        let name = self.facts.name.clone();
-        let mut failed: Option<String> = None;
-        for m in std::mem::take(&mut self.outbox) {
-            let subject = crate::error::printable(&m.subject);
-            if let Some(why) = &failed {
-                self.mail_failures += 1;
-                log::error!(
-                    "{name}: mail not sent: {subject:?}: the mail before it in this run failed ({why}), so no more is tried in this run. Replication is not affected"
-                );
-                continue;
-            }
-            let started = Instant::now();
-            match mail::deliver(&self.mail, &m) {
-                Ok(()) => log::debug!(
-                    "{name}: mail sent in {:.1} s: {subject:?}",
-                    started.elapsed().as_secs_f64()
-                ),
-                Err(e) => {
-                    self.mail_failures += 1;
-                    log::error!(
-                        "{name}: could not send the mail {subject:?} (gave up after {:.1} s): {e}. Replication is not affected; check the [mail] section",
-                        started.elapsed().as_secs_f64()
-                    );
-                    failed = Some(e.to_string());
-                }
-            }
-        }
+        let queued = std::mem::take(&mut self.outbox);
+        self.mail_failures += mail::send_queued(&self.mail, &self.facts.name, queued);
     }
 }
 

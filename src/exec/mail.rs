@@ -84,6 +84,40 @@ pub fn deliver(cfg: &MailConfig, mail: &Mail) -> Result<(), MailError> {
     }
 }
 
+/// Sends a run's mails in order, logging each failure with the server and the reason; after
+/// one fails, the rest are not tried (each is logged as not sent), so a server that is down or
+/// hangs costs the run one `[mail] timeout` at most. Returns how many were not sent.
+pub fn send_queued(cfg: &MailConfig, node: &str, mails: Vec<Mail>) -> usize {
+    let mut failures = 0;
+    let mut failed: Option<String> = None;
+    for m in mails {
+        let subject = crate::error::printable(&m.subject);
+        if let Some(why) = &failed {
+            failures += 1;
+            log::error!(
+                "{node}: mail not sent: {subject:?}: the mail before it in this run failed ({why}), so no more is tried in this run. Replication is not affected"
+            );
+            continue;
+        }
+        let started = std::time::Instant::now();
+        match deliver(cfg, &m) {
+            Ok(()) => log::debug!(
+                "{node}: mail sent in {:.1} s: {subject:?}",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                failures += 1;
+                log::error!(
+                    "{node}: could not send the mail {subject:?} (gave up after {:.1} s): {e}. Replication is not affected; check the [mail] section",
+                    started.elapsed().as_secs_f64()
+                );
+                failed = Some(e.to_string());
+            }
+        }
+    }
+    failures
+}
+
 /// The message: From, To, Subject, Date, Message-ID, a plain-text body.
 fn message(cfg: &MailConfig, mail: &Mail) -> Result<Message, MailError> {
     let address = |field, value: &str| {

@@ -10,7 +10,7 @@
 //! (`CI` set) a missing aiosmtpd fails them instead.
 
 use pxc_replication_manager::config::{Config, MailConfig};
-use pxc_replication_manager::exec::mail::{Mail, deliver};
+use pxc_replication_manager::exec::mail::{Mail, deliver, send_queued};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -462,4 +462,55 @@ fn a_server_that_refuses_the_recipient_or_the_message_is_an_error_with_its_reply
         assert!(took < SLACK, "{refuse}: {took:?}");
         assert!(s.received().is_empty(), "{refuse}");
     }
+}
+
+fn numbered(n: usize) -> Vec<Mail> {
+    (1..=n)
+        .map(|i| Mail {
+            subject: format!("DC1 DC1-DC2 DC1-{i} Yes: mail {i}"),
+            body: format!("body {i}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_runs_mails_are_each_one_message_in_order() {
+    need_aiosmtpd!();
+    let s = SmtpServer::start(&["--security", "none"]);
+    let failures = send_queued(
+        &config(s.port, "smtp_security = \"none\"\n"),
+        "DC1-1",
+        numbered(3),
+    );
+    assert_eq!(failures, 0);
+    let subjects: Vec<String> = s
+        .received()
+        .iter()
+        .map(|m| header(&headers(m["data"].as_str().unwrap()), "Subject").to_string())
+        .collect();
+    assert_eq!(
+        subjects,
+        (1..=3)
+            .map(|i| format!("[pxc-replication-manager] DC1 DC1-DC2 DC1-{i} Yes: mail {i}"))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_slow_server_costs_a_run_one_timeout_however_many_mails_it_has() {
+    need_aiosmtpd!();
+    let s = SmtpServer::start(&["--security", "none", "--delay", "10"]);
+    let started = Instant::now();
+    let failures = send_queued(
+        &config(s.port, "smtp_security = \"none\"\n"),
+        "DC1-1",
+        numbered(4),
+    );
+    let took = started.elapsed();
+    assert_eq!(failures, 4, "every mail is counted as not sent");
+    let bound = Duration::from_secs(TIMEOUT) + SLACK;
+    assert!(
+        took < bound,
+        "4 mails took {took:?}, more than one timeout ({bound:?})"
+    );
 }
