@@ -514,3 +514,38 @@ fn a_slow_server_costs_a_run_one_timeout_however_many_mails_it_has() {
         "4 mails took {took:?}, more than one timeout ({bound:?})"
     );
 }
+
+#[test]
+fn lettre_sends_a_login_over_plain_smtp_when_offered_which_the_config_allows_only_on_loopback() {
+    need_aiosmtpd!();
+    // A server that offers AUTH without TLS: lettre logs in over the plain connection. This is
+    // why `[mail]` refuses smtp_user with smtp_security = "none" to any host but this machine.
+    let s = SmtpServer::start(&[
+        "--security",
+        "none",
+        "--auth",
+        "pxcrm:s3cret",
+        "--auth-over-plain",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("smtp.pw");
+    std::fs::write(&pw, "s3cret\n").unwrap();
+    let login = format!(
+        "smtp_security = \"none\"\nsmtp_user = \"pxcrm\"\nsmtp_password_file = \"{}\"\n",
+        pw.display()
+    );
+    deliver(&config(s.port, &login), &mail()).unwrap();
+    let m = assert_the_mail(&s);
+    assert_eq!(
+        (m["tls"].clone(), m["login"].clone()),
+        (false.into(), "pxcrm".into())
+    );
+    let remote = format!(
+        "[mail]\ntransport = \"smtp\"\nsmtp_host = \"smtp.example.com\"\nto = [\"dba@example.com\"]\n{login}"
+    );
+    let e = Config::parse(&remote, Path::new("/etc/pxcrm/manager.toml")).unwrap_err();
+    assert!(
+        e.message.contains("would send the password in clear"),
+        "{e}"
+    );
+}
