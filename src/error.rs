@@ -249,11 +249,19 @@ pub enum MailError {
         dir: PathBuf,
         source: lettre::transport::file::Error,
     },
-    #[error("SMTP via {host}: {source}")]
+    #[error("SMTP server {server}: {source}")]
     Smtp {
-        host: String,
+        server: String,
         source: lettre::transport::smtp::Error,
     },
+    #[error(
+        "SMTP server {server}: no answer within [mail] timeout = {seconds} s (the server is slow or hangs); the mail is not sent"
+    )]
+    SmtpTimeout { server: String, seconds: u64 },
+    #[error("[mail] smtp_ca_file {}: {why}", path.display())]
+    CaFile { path: PathBuf, why: String },
+    #[error("starting the thread that sends the mail: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// A `masterCandidates` list of `percona.cluster` that is refused.

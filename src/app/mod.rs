@@ -510,6 +510,9 @@ pub fn run_in(
     );
     ctx.cluster_pause = cluster_pause;
     let (mut ctx, results) = policy.run(ctx);
+    // After every change and report of the run: a mail server that is slow or down costs the
+    // run at most `[mail] timeout` here, and changes nothing it did.
+    ctx.backend.send_mail();
     // Successful: what the exit code 0 means (RunSummary::exit_code), the save excepted,
     // which cannot be counted in the file it failed to write.
     let ok = results.iter().all(|(_, r)| r.is_ok())

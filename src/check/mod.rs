@@ -338,6 +338,7 @@ impl<'p> Model<'p> {
             paused,
         );
         ctx.claim = self.mutant != Some(Mutant::NoClaim);
+        ctx.mail_facts = false;
         let (ctx, results) = self.policy.run(ctx);
         let observations = ctx.observations;
         drop(ctx.backend);

@@ -142,8 +142,20 @@ pub struct MailConfig {
     pub smtp_security: SmtpSecurity,
     pub smtp_user: Option<String>,
     pub smtp_password: Option<Secret>,
+    /// A PEM file of CA certificates trusted for the SMTP server's certificate, besides the
+    /// built-in roots (an internal CA).
+    pub smtp_ca_file: Option<PathBuf>,
+    /// The longest one mail may take to send over SMTP, connect included; also the timeout of
+    /// each command.
+    pub timeout: Duration,
     pub directory: Option<PathBuf>,
 }
+
+/// `[mail] timeout` when not set: long enough for a relay across a WAN, short enough that a
+/// cron run with a dead relay still ends well within its minute.
+pub const DEFAULT_MAIL_TIMEOUT: u64 = 10;
+/// The longest `[mail] timeout` accepted.
+pub const MAX_MAIL_TIMEOUT: u64 = 120;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PolicyConfig {
@@ -411,6 +423,8 @@ struct RawMail {
     smtp_security: Option<SmtpSecurity>,
     smtp_user: Option<String>,
     smtp_password_file: Option<Spanned<PathBuf>>,
+    smtp_ca_file: Option<Spanned<PathBuf>>,
+    timeout: Option<Spanned<u64>>,
     directory: Option<PathBuf>,
 }
 
@@ -835,6 +849,44 @@ impl RawMail {
                 })?),
                 None => None,
             };
+        let smtp_ca_file = match m.smtp_ca_file {
+            Some(p) => {
+                let path = src.rel(p.get_ref().clone());
+                check_pem(&path)
+                    .map_err(|e| src.at(Some(p.span()), format!("[mail] smtp_ca_file: {e}")))?;
+                Some(path)
+            }
+            None => None,
+        };
+        let timeout = match m.timeout {
+            Some(t) if !(1..=MAX_MAIL_TIMEOUT).contains(t.get_ref()) => {
+                return Err(src.at(
+                    Some(t.span()),
+                    format!(
+                        "[mail] timeout: {} is out of range: 1 to {MAX_MAIL_TIMEOUT} seconds",
+                        t.get_ref()
+                    ),
+                ));
+            }
+            Some(t) => Duration::from_secs(*t.get_ref()),
+            None => Duration::from_secs(DEFAULT_MAIL_TIMEOUT),
+        };
+        let security = m.smtp_security.unwrap_or(SmtpSecurity::Starttls);
+        let host = m.smtp_host.unwrap_or_default();
+        // lettre sends credentials over a plain connection when the server offers AUTH there:
+        // refused, except to a relay on this machine.
+        if transport == Transport::Smtp
+            && security == SmtpSecurity::None
+            && m.smtp_user.is_some()
+            && !is_loopback(&host)
+        {
+            return Err(src.at(
+                None,
+                format!(
+                    "[mail] smtp_user with smtp_security = \"none\" would send the password in clear to {host}: use \"starttls\" or \"tls\" (plain with a login is accepted only to a relay on this machine: localhost, 127.0.0.0/8, ::1)"
+                ),
+            ));
+        }
         let mail = MailConfig {
             transport,
             to,
@@ -845,11 +897,13 @@ impl RawMail {
                 .subject_prefix
                 .unwrap_or_else(|| "[pxc-replication-manager]".into()),
             sendmail_command: m.sendmail_command,
-            smtp_host: m.smtp_host.unwrap_or_default(),
+            smtp_host: host,
             smtp_port: m.smtp_port,
-            smtp_security: m.smtp_security.unwrap_or(SmtpSecurity::Starttls),
+            smtp_security: security,
             smtp_user: m.smtp_user,
             smtp_password,
+            smtp_ca_file,
+            timeout,
             directory: m.directory.map(|p| src.rel(p)),
         };
         Ok(mail)
@@ -1124,6 +1178,27 @@ impl RawTopology {
 }
 
 /// Reads a secret from a file: the first line, without its line ending.
+/// Whether a host name is this machine: `localhost`, 127.0.0.0/8 or `::1`.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// That a file holds at least one PEM certificate.
+fn check_pem(path: &Path) -> Result<(), String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !String::from_utf8_lossy(&text).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "{}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 pub fn read_secret(path: &Path) -> Result<Secret, SecretFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| SecretFileError::Read {
         path: path.to_path_buf(),
@@ -1356,6 +1431,58 @@ password = "secret"
         assert!(parse("[mail]\ntransport = \"pigeon\"\n").is_err());
         let c = parse("[mail]\nto = [\"a@b\"]\n").unwrap();
         assert_eq!(c.mail.transport, Transport::Sendmail);
+    }
+
+    #[test]
+    fn mail_timeout_is_bounded_and_defaults_short() {
+        let c = parse("[mail]\nto = [\"a@b\"]\n").unwrap();
+        assert_eq!(c.mail.timeout, Duration::from_secs(DEFAULT_MAIL_TIMEOUT));
+        let c = parse("[mail]\nto = [\"a@b\"]\ntimeout = 3\n").unwrap();
+        assert_eq!(c.mail.timeout, Duration::from_secs(3));
+        for bad in ["0", "121"] {
+            let e = parse(&format!("[mail]\nto = [\"a@b\"]\ntimeout = {bad}\n")).unwrap_err();
+            assert_eq!(e.line, Some(3), "{e}");
+            assert!(e.message.contains("[mail] timeout"), "{e}");
+        }
+    }
+
+    #[test]
+    fn mail_ca_file_must_hold_a_pem_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(
+            &good,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let bad = dir.path().join("ca.txt");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        let text = |p: &Path| {
+            format!(
+                "[mail]\ntransport = \"smtp\"\nsmtp_host = \"relay\"\nto = [\"a@b\"]\nsmtp_ca_file = \"{}\"\n",
+                p.display()
+            )
+        };
+        assert_eq!(parse(&text(&good)).unwrap().mail.smtp_ca_file, Some(good));
+        for p in [bad, dir.path().join("missing.pem")] {
+            let e = parse(&text(&p)).unwrap_err();
+            assert_eq!(e.line, Some(5), "{e}");
+            assert!(e.message.contains("[mail] smtp_ca_file"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_login_over_plain_smtp_is_refused_except_on_this_machine() {
+        let text = |host: &str| {
+            format!(
+                "[mail]\ntransport = \"smtp\"\nsmtp_host = \"{host}\"\nsmtp_security = \"none\"\nsmtp_user = \"u\"\nto = [\"a@b\"]\n"
+            )
+        };
+        let e = parse(&text("relay.example.com")).unwrap_err();
+        assert!(e.message.contains("in clear"), "{e}");
+        for host in ["localhost", "127.0.0.1", "::1"] {
+            parse(&text(host)).unwrap();
+        }
     }
 
     #[test]

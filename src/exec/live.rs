@@ -40,6 +40,9 @@ pub struct LiveBackend {
     probe_timeout: Duration,
     out: Box<dyn Write>,
     mail_failures: usize,
+    /// Live only: the run's mails, sent at its end ([`Backend::send_mail`]), so a slow or dead
+    /// mail server never delays a change to replication or a report.
+    outbox: Vec<mail::Mail>,
     /// Dry-run only: own/peer roles as the printed writes would have left them, so the rest of
     /// the run reads what a live run would read.
     overlay: HashMap<(String, String), Role>,
@@ -129,6 +132,7 @@ impl LiveBackend {
             probe_timeout: cfg.timeouts.probe,
             out,
             mail_failures: 0,
+            outbox: Vec::new(),
             overlay: HashMap::new(),
             node_table_printed: false,
             channel_overlay: HashMap::new(),
@@ -301,20 +305,13 @@ impl LiveBackend {
     fn deliver(&mut self, m: &mail::Mail) {
         match self.mode {
             Mode::DryRun => {
-                for l in m.lines(&self.mail, &self.facts.name) {
+                for l in m.lines(&self.mail) {
                     self.print(&l);
                 }
             }
             Mode::Live => {
                 log::info!("{}: mail: {}", self.facts.name, m.subject);
-                if let Err(e) = mail::deliver(&self.mail, &self.facts.name, m) {
-                    self.mail_failures += 1;
-                    log::error!(
-                        "{}: could not send the mail {:?}: {e} (check the [mail] section)",
-                        self.facts.name,
-                        m.subject
-                    );
-                }
+                self.outbox.push(m.clone());
             }
         }
     }
@@ -488,6 +485,11 @@ impl Backend for LiveBackend {
 
     fn mail_failures(&self) -> usize {
         self.mail_failures
+    }
+
+    fn send_mail(&mut self) {
+        let queued = std::mem::take(&mut self.outbox);
+        self.mail_failures += mail::send_queued(&self.mail, &self.facts.name, queued);
     }
 }
 

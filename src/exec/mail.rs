@@ -2,16 +2,28 @@
 //! directory of `.eml` files).
 //!
 //! Only the executor calls [`deliver`]; dry-run and simulation print [`Mail::lines`] instead.
+//! Over SMTP, one mail takes at most `[mail] timeout`, connect included, whatever the server
+//! does: a server that is down, refuses or answers slowly costs the run that long at most and
+//! is an error naming the server ([`MailError`]).
+//!
+//! `smtp_security`: `none` speaks plain SMTP and never upgrades, even when the server offers
+//! STARTTLS (lettre's `Tls::None`); `starttls` requires the upgrade and sends nothing,
+//! credentials included, if the server does not offer it; `tls` is TLS from the first byte
+//! (port 465). The server's certificate is checked against the built-in roots plus
+//! `smtp_ca_file`. lettre would send a login over a plain connection if the server offered
+//! AUTH there; the config refuses `smtp_user` with `none` except to a relay on this machine.
 
 use crate::config::{MailConfig, SmtpSecurity, Transport};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{FileTransport, Message, SendmailTransport, SmtpTransport, Transport as _};
 use std::time::Duration;
 
 pub use crate::error::MailError;
 
-/// One notification.
+/// One notification. The host makes its subject (the cluster, the link, the node and its role,
+/// then the policy's subject) and ends its body with the link's facts (`host::facts`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mail {
     pub subject: String,
@@ -19,19 +31,19 @@ pub struct Mail {
 }
 
 impl Mail {
-    /// The subject line as sent: `<prefix> <node>: <subject>`.
-    pub fn full_subject(&self, cfg: &MailConfig, node: &str) -> String {
-        format!("{} {node}: {}", cfg.subject_prefix, self.subject)
+    /// The subject line as sent: `<prefix> <subject>`.
+    pub fn full_subject(&self, cfg: &MailConfig) -> String {
+        format!("{} {}", cfg.subject_prefix, self.subject)
     }
 
     /// The mail as printed by dry-run and simulate: a header line, then the body indented.
-    pub fn lines(&self, cfg: &MailConfig, node: &str) -> Vec<String> {
+    pub fn lines(&self, cfg: &MailConfig) -> Vec<String> {
         let to = if cfg.to.is_empty() {
             "(no recipients configured)".to_string()
         } else {
             cfg.to.join(", ")
         };
-        let subject = crate::error::printable(&self.full_subject(cfg, node));
+        let subject = crate::error::printable(&self.full_subject(cfg));
         let mut v = vec![format!("MAIL to {to}: {subject}")];
         v.extend(
             self.body
@@ -43,25 +55,11 @@ impl Mail {
 }
 
 /// Sends a mail through the configured transport. With `transport = "none"` it does nothing.
-pub fn deliver(cfg: &MailConfig, node: &str, mail: &Mail) -> Result<(), MailError> {
+pub fn deliver(cfg: &MailConfig, mail: &Mail) -> Result<(), MailError> {
     if cfg.transport == Transport::None {
         return Ok(());
     }
-    let address = |field, value: &str| {
-        value.parse().map_err(|source| MailError::Address {
-            field,
-            value: value.to_string(),
-            source,
-        })
-    };
-    let mut b = Message::builder()
-        .from(address("from", &cfg.from)?)
-        .subject(mail.full_subject(cfg, node))
-        .header(ContentType::TEXT_PLAIN);
-    for to in &cfg.to {
-        b = b.to(address("to", to)?);
-    }
-    let msg = b.body(mail.body.clone()).map_err(MailError::Build)?;
+    let msg = message(cfg, mail)?;
     match cfg.transport {
         Transport::None => Ok(()),
         Transport::Sendmail => {
@@ -82,35 +80,164 @@ pub fn deliver(cfg: &MailConfig, node: &str, mail: &Mail) -> Result<(), MailErro
                 .map(|_| ())
                 .map_err(|source| MailError::File { dir, source })
         }
-        Transport::Smtp => {
-            let host = cfg.smtp_host.as_str();
-            let builder = match cfg.smtp_security {
-                SmtpSecurity::Tls => SmtpTransport::relay(host),
-                SmtpSecurity::Starttls => SmtpTransport::starttls_relay(host),
-                SmtpSecurity::None => Ok(SmtpTransport::builder_dangerous(host)),
-            }
-            .map_err(|source| MailError::Smtp {
-                host: host.to_string(),
-                source,
-            })?;
-            let mut builder = builder.timeout(Some(Duration::from_secs(20)));
-            if let Some(p) = cfg.smtp_port {
-                builder = builder.port(p);
-            }
-            if let (Some(u), Some(p)) = (&cfg.smtp_user, &cfg.smtp_password) {
-                builder = builder.credentials(Credentials::new(u.clone(), p.expose().to_string()));
-            }
-            builder
-                .build()
-                .send(&msg)
-                .map(|_| ())
-                .map_err(|source| MailError::Smtp {
-                    host: host.to_string(),
-                    source,
-                })
-        }
+        Transport::Smtp => send_smtp(cfg, msg),
     }
 }
+
+/// Sends a run's mails in order, logging each failure with the server and the reason; after
+/// one fails, the rest are not tried (each is logged as not sent), so a server that is down or
+/// hangs costs the run one `[mail] timeout` at most. Returns how many were not sent.
+pub fn send_queued(cfg: &MailConfig, node: &str, mails: Vec<Mail>) -> usize {
+    let mut failures = 0;
+    let mut failed: Option<String> = None;
+    for m in mails {
+        let subject = crate::error::printable(&m.subject);
+        if let Some(why) = &failed {
+            failures += 1;
+            log::error!(
+                "{node}: mail not sent: {subject:?}: the mail before it in this run failed ({why}), so no more is tried in this run. Replication is not affected"
+            );
+            continue;
+        }
+        let started = std::time::Instant::now();
+        match deliver(cfg, &m) {
+            Ok(()) => log::debug!(
+                "{node}: mail sent in {:.1} s: {subject:?}",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                failures += 1;
+                log::error!(
+                    "{node}: could not send the mail {subject:?} (gave up after {:.1} s): {e}. Replication is not affected; check the [mail] section",
+                    started.elapsed().as_secs_f64()
+                );
+                failed = Some(e.to_string());
+            }
+        }
+    }
+    failures
+}
+
+/// The message: From, To, Subject, Date, Message-ID, a plain-text body.
+fn message(cfg: &MailConfig, mail: &Mail) -> Result<Message, MailError> {
+    let address = |field, value: &str| {
+        value.parse().map_err(|source| MailError::Address {
+            field,
+            value: value.to_string(),
+            source,
+        })
+    };
+    let mut b = Message::builder()
+        .from(address("from", &cfg.from)?)
+        .subject(mail.full_subject(cfg))
+        .message_id(None)
+        .header(ContentType::TEXT_PLAIN);
+    for to in &cfg.to {
+        b = b.to(address("to", to)?);
+    }
+    b.body(mail.body.clone()).map_err(MailError::Build)
+}
+
+/// The SMTP server as errors name it: `host:port (security)`.
+pub fn smtp_server(cfg: &MailConfig) -> String {
+    let (port, mode) = match cfg.smtp_security {
+        SmtpSecurity::None => (25, "plain"),
+        SmtpSecurity::Starttls => (587, "STARTTLS"),
+        SmtpSecurity::Tls => (465, "TLS"),
+    };
+    format!(
+        "{}:{} ({mode})",
+        cfg.smtp_host,
+        cfg.smtp_port.unwrap_or(port)
+    )
+}
+
+/// The SMTP transport as configured: security, port, trusted CA, credentials, timeout.
+fn smtp_transport(cfg: &MailConfig) -> Result<SmtpTransport, MailError> {
+    let host = cfg.smtp_host.as_str();
+    let server = || smtp_server(cfg);
+    let tls = || -> Result<TlsParameters, MailError> {
+        let mut b = TlsParameters::builder(host.to_string());
+        if let Some(path) = &cfg.smtp_ca_file {
+            let pem = std::fs::read(path).map_err(|source| MailError::CaFile {
+                path: path.clone(),
+                why: source.to_string(),
+            })?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| MailError::CaFile {
+                path: path.clone(),
+                why: e.to_string(),
+            })?;
+            b = b.add_root_certificate(cert);
+        }
+        b.build_rustls().map_err(|source| MailError::Smtp {
+            server: server(),
+            source,
+        })
+    };
+    let mut builder = SmtpTransport::builder_dangerous(host);
+    builder = match cfg.smtp_security {
+        SmtpSecurity::None => builder.port(25).tls(Tls::None),
+        SmtpSecurity::Starttls => builder.port(587).tls(Tls::Required(tls()?)),
+        SmtpSecurity::Tls => builder.port(465).tls(Tls::Wrapper(tls()?)),
+    };
+    if let Some(p) = cfg.smtp_port {
+        builder = builder.port(p);
+    }
+    if let (Some(u), Some(p)) = (&cfg.smtp_user, &cfg.smtp_password) {
+        builder = builder.credentials(Credentials::new(u.clone(), p.expose().to_string()));
+    }
+    Ok(builder.timeout(Some(cfg.timeout)).build())
+}
+
+/// Sends over SMTP within `[mail] timeout` in all: each command has that timeout, and a server
+/// that answers every command just in time is given up at the same deadline (the sending
+/// thread is left to end on its own socket timeouts).
+fn send_smtp(cfg: &MailConfig, msg: Message) -> Result<(), MailError> {
+    let transport = smtp_transport(cfg)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("smtp".into())
+        .spawn(move || {
+            let _ = tx.send(transport.send(&msg).map(|_| ()));
+        });
+    if let Err(e) = spawned {
+        return Err(MailError::Thread(e));
+    }
+    match rx.recv_timeout(cfg.timeout + MARGIN) {
+        Ok(Err(e)) if timed_out(&e) => Err(MailError::SmtpTimeout {
+            server: smtp_server(cfg),
+            seconds: cfg.timeout.as_secs(),
+        }),
+        Ok(r) => r.map_err(|source| MailError::Smtp {
+            server: smtp_server(cfg),
+            source,
+        }),
+        Err(_) => Err(MailError::SmtpTimeout {
+            server: smtp_server(cfg),
+            seconds: cfg.timeout.as_secs(),
+        }),
+    }
+}
+
+/// Whether an SMTP error is a command's timeout: a socket read timeout is `WouldBlock` on
+/// Unix ("Resource temporarily unavailable"), which lettre's `is_timeout` does not count.
+fn timed_out(e: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            );
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// What the sending thread is given past `[mail] timeout` to report its own, more precise,
+/// error (a command's timeout) before the overall deadline is the error.
+const MARGIN: Duration = Duration::from_millis(200);
 
 #[cfg(test)]
 mod tests {
@@ -128,9 +255,9 @@ mod tests {
             body: "line one\nline two".into(),
         };
         assert_eq!(
-            m.lines(&cfg, "DC1-1"),
+            m.lines(&cfg),
             vec![
-                "MAIL to dba@example.com: [pxc-replication-manager] DC1-1: DC1-DC2: new replica",
+                "MAIL to dba@example.com: [pxc-replication-manager] DC1-DC2: new replica",
                 "    | line one",
                 "    | line two"
             ]
@@ -160,7 +287,6 @@ mod tests {
         let cfg = Config::parse(&text, Path::new("c")).unwrap().mail;
         deliver(
             &cfg,
-            "DC1-1",
             &Mail {
                 subject: "DC1-DC2: DC1-1 failed".into(),
                 body: "why".into(),
@@ -168,7 +294,7 @@ mod tests {
         )
         .unwrap();
         let mail = std::fs::read_to_string(&out).unwrap();
-        assert!(mail.contains("Subject: [pxc-replication-manager] DC1-1: DC1-DC2: DC1-1 failed"));
+        assert!(mail.contains("Subject: [pxc-replication-manager] DC1-DC2: DC1-1 failed"));
         assert!(mail.contains("To: dba@example.com"));
         let args = std::fs::read_to_string(dir.join("out.eml.args")).unwrap();
         assert!(args.contains("dba@example.com"), "{args}");
@@ -184,7 +310,7 @@ mod tests {
             body: "b".into(),
         };
         assert!(
-            deliver(&cfg, "n", &m)
+            deliver(&cfg, &m)
                 .unwrap_err()
                 .to_string()
                 .starts_with("sendmail:")
@@ -201,7 +327,6 @@ mod tests {
         let cfg = Config::parse(&text, Path::new("c")).unwrap().mail;
         deliver(
             &cfg,
-            "DC1-1",
             &Mail {
                 subject: "hello".into(),
                 body: "body".into(),
@@ -211,7 +336,7 @@ mod tests {
         let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(files.len(), 1);
         let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
-        assert!(text.contains("Subject: [pxc-replication-manager] DC1-1: hello"));
+        assert!(text.contains("Subject: [pxc-replication-manager] hello"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

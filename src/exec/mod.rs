@@ -354,6 +354,11 @@ pub trait Backend {
     fn apply(&mut self, action: &Action) -> Result<Outcome>;
     /// Mails that could not be delivered so far.
     fn mail_failures(&self) -> usize;
+    /// Sends the mails the run queued (a live run queues them, to send at its end: a mail
+    /// server that is slow or down never delays a change or a report). After a failure, the
+    /// rest of the run's mails are not tried, so a run waits for one `[mail] timeout` at most
+    /// on a dead server; each failure is logged and counted.
+    fn send_mail(&mut self) {}
     /// The connections worth keeping for the next run (a daemon's); none by default.
     fn into_kept(self: Box<Self>) -> Kept {
         Kept::default()

@@ -410,7 +410,7 @@ impl Backend for SimBackend {
         self.print_rendered(action)?;
         match action {
             Action::Notify(m) => {
-                for l in m.lines(&self.mail, &self.facts.name) {
+                for l in m.lines(&self.mail) {
                     self.print(&l);
                 }
                 Ok(Outcome::Done { affected: 0 })

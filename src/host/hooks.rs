@@ -5,7 +5,8 @@
 //! written to this node's row ([`RunCtx::role_written`]), a channel connected to another
 //! source, a peer fenced, a pause found or ended ([`RunCtx::note_pause`]). Each hook is an
 //! [`Action::Hook`] through the executor, so dry-run prints it and simulate records it; a hook
-//! that fails is logged by the executor and changes nothing.
+//! that fails is logged by the executor and changes nothing. Hooks are queued and run at the
+//! end of the run ([`RunCtx::run_hooks`]), after every change and report.
 //!
 //! Every hook gets `PXCRM_EVENT`, `PXCRM_NODE` and `PXCRM_CLUSTER`; a link's event also
 //! `PXCRM_LINK`, `PXCRM_CHANNEL` and `PXCRM_REMOTE`; then the event's own variables
@@ -38,18 +39,23 @@ impl RunCtx {
             env.push(("PXCRM_REMOTE".into(), l.remote.clone()));
         }
         env.extend(vars.into_iter().map(|(k, v)| (k.to_string(), v)));
-        let call = HookCall {
+        self.pending_hooks.push(HookCall {
             event,
             argv: argv.to_vec(),
             env,
             timeout: self.settings.hooks.timeout,
-        };
-        if let Err(e) = self.backend.apply(&Action::Hook(call)) {
-            log::warn!(
-                "{}: hook {}: {e}; the run goes on",
-                self.node(),
-                event.key()
-            );
+        });
+    }
+
+    /// Runs the hooks the run raised, in order, once every link's turn is over: a hook that
+    /// hangs until its timeout then delays only the end of the run, never a policy call (whose
+    /// time is limited) or a change.
+    pub fn run_hooks(&mut self) {
+        for call in std::mem::take(&mut self.pending_hooks) {
+            let key = call.event.key();
+            if let Err(e) = self.backend.apply(&Action::Hook(call)) {
+                log::warn!("{}: hook {key}: {e}; the run goes on", self.node());
+            }
         }
     }
 

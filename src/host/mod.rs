@@ -19,6 +19,7 @@
 //!
 //! This module does not know Rhai: the policy is reached through [`PolicyHooks`].
 
+pub mod facts;
 pub mod fence;
 pub mod hooks;
 pub mod output;
@@ -213,6 +214,10 @@ pub struct RunCtx {
     /// without the claim, `check::node::Mutant::NoClaim`) turns it off, to show that the
     /// checker then finds two replicas of one link.
     pub claim: bool,
+    /// Whether a mail's subject and body get the link's facts ([`facts`]), read when it is
+    /// sent. Always `true`; the model checker turns it off, since mail is not what it checks
+    /// and every read is a step of its model.
+    pub mail_facts: bool,
     /// What the run has logged and mailed (see [`output`]).
     output: output::Output,
     /// The link whose policy call or hook runs now: mail is counted against it.
@@ -236,6 +241,11 @@ pub struct RunCtx {
     pub takeover_causes: HashMap<String, &'static str>,
     /// The cluster's pause row, when that is what pauses this run.
     pub cluster_pause: Option<crate::db::pause::ClusterPause>,
+    /// The hooks raised in this run, run at its end.
+    pending_hooks: Vec<crate::exec::hook::HookCall>,
+    /// The last state of the channels this run stopped and reset, by link key: what a mail's
+    /// facts show of a channel that is gone (its last errors above all).
+    reset_channels: HashMap<String, crate::db::flavor::ReplicaStatus>,
 }
 
 pub type Shared = Rc<RefCell<RunCtx>>;
@@ -268,6 +278,7 @@ impl RunCtx {
             fence_contacts: 0,
             new_fences: HashMap::new(),
             claim: true,
+            mail_facts: true,
             output: output::Output::default(),
             current_link: None,
             conditions: HashMap::new(),
@@ -278,6 +289,8 @@ impl RunCtx {
             failed_from: HashMap::new(),
             takeover_causes: HashMap::new(),
             cluster_pause: None,
+            pending_hooks: Vec::new(),
+            reset_channels: HashMap::new(),
         }
     }
 
@@ -400,9 +413,10 @@ impl RunCtx {
 
     /// `STOP` and `RESET ... ALL` the link's channel, if it has one.
     pub fn stop_and_reset(&mut self, link: &Link) -> Result<bool> {
-        if self.backend.replica(link)?.is_none() {
+        let Some(last) = self.backend.replica(link)? else {
             return Ok(false);
-        }
+        };
+        self.reset_channels.insert(link.key.clone(), last);
         self.backend.apply(&Action::StopReplica {
             channel: link.channel.clone(),
         })?;
@@ -527,6 +541,7 @@ pub fn run_links(
         results.push((link.key.clone(), r));
     }
     mail_skews(shared, hooks, &links);
+    shared.borrow_mut().run_hooks();
     results
 }
 

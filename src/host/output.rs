@@ -134,8 +134,38 @@ impl RunCtx {
             return Ok(false);
         }
         *self.output.mails.entry(key).or_insert(0) += 1;
+        let mail = self.with_facts(mail);
         self.apply(Action::Notify(mail))?;
         Ok(true)
+    }
+
+    /// The mail as sent: the subject names the cluster, the link, the node and its role, then
+    /// the policy's subject; the body is the policy's, then the link's facts
+    /// ([`super::facts`]). Outside a link, the cluster and the node only.
+    fn with_facts(&mut self, mail: Mail) -> Mail {
+        let link = self
+            .current_link
+            .as_ref()
+            .and_then(|k| self.links.iter().find(|l| &l.key == k))
+            .cloned();
+        match link {
+            Some(l) if self.mail_facts => {
+                let f = self.link_facts(&l);
+                Mail {
+                    subject: f.subject(&mail.subject),
+                    body: format!("{}\n\n{}", mail.body.trim_end(), f.block()),
+                }
+            }
+            _ => Mail {
+                subject: format!(
+                    "{} {}: {}",
+                    self.backend.facts().cluster,
+                    self.node(),
+                    mail.subject
+                ),
+                body: mail.body,
+            },
+        }
     }
 
     /// Starts the deadline of one policy call.

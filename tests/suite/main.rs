@@ -6,6 +6,9 @@
 //! * `limits`: the policy sandbox's limits under attack, through `simulate` (no server);
 //! * `metrics`: Prometheus metrics through `status --format prometheus` and the daemon's
 //!   `--metrics-listen`, without a server and (`#[ignore]`d) on the sandbox clusters;
+//! * `mail`: mail over SMTP against a real SMTP server (aiosmtpd) on loopback (no Galera);
+//! * `mailserver`: mail from real runs on the real clusters, with that SMTP server up, down,
+//!   slow or refusing (`#[ignore]`d, like `sandbox`);
 //! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
 //!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
 //! * `readme`: the README's examples, as written (the shell ones on a real node);
@@ -18,6 +21,8 @@ mod faults;
 mod harness;
 mod lab;
 mod limits;
+mod mail;
+mod mailserver;
 mod metrics;
 mod operator;
 mod optionfiles;

@@ -52,6 +52,37 @@ fn blocks() -> Vec<Block> {
     out
 }
 
+/// The example with its `/etc/...` files moved under `root` and made there: a password file
+/// holds a password, a `.pem` file a real certificate (made with openssl).
+fn with_files_under(text: &str, root: &std::path::Path) -> String {
+    let mut out = text.to_string();
+    for quoted in text.split('"').skip(1).step_by(2) {
+        if !quoted.starts_with("/etc/") {
+            continue;
+        }
+        let path = root.join(quoted.trim_start_matches('/'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        if quoted.ends_with(".pem") {
+            let key = root.join("example.key");
+            let o = std::process::Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                ])
+                .args(["-subj", "/CN=README example CA", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&path)
+                .output()
+                .expect("openssl runs");
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        } else {
+            std::fs::write(&path, "an example secret\n").unwrap();
+        }
+        out = out.replace(&format!("\"{quoted}\""), &format!("\"{}\"", path.display()));
+    }
+    out
+}
+
 #[test]
 fn every_toml_example_in_the_readme_is_a_config_the_binary_accepts() {
     let blocks: Vec<Block> = blocks().into_iter().filter(|b| b.lang == "toml").collect();
@@ -64,10 +95,13 @@ fn every_toml_example_in_the_readme_is_a_config_the_binary_accepts() {
         if b.section.contains("simulate") {
             continue;
         }
-        if let Err(e) = pxc_replication_manager::config::Config::parse(
-            &b.text,
-            std::path::Path::new("README.md"),
-        ) {
+        // The files an example names and the config reads at once (a password, a CA) are
+        // made under a temporary root, as an operator would have them.
+        let root = tempfile::tempdir().unwrap();
+        let text = with_files_under(&b.text, root.path());
+        if let Err(e) =
+            pxc_replication_manager::config::Config::parse(&text, std::path::Path::new("README.md"))
+        {
             panic!(
                 "README.md:{} ({}): the example is refused: {e}",
                 b.line, b.section

@@ -142,7 +142,7 @@ fn a_fresh_cluster_elects_the_lowest_index_and_starts_replication() {
     assert_eq!(
         s.mails(),
         [
-            "to dba@example.com: [pxc-replication-manager] DC1-1: DC1-DC2: DC1-1 is the new replica (source 10.0.2.1:3306)"
+            "to dba@example.com: [pxc-replication-manager] DC1 DC1-DC2 DC1-1 Yes: DC1-1 is the new replica (source 10.0.2.1:3306)"
         ]
     );
     assert_eq!(
