@@ -7,7 +7,7 @@ use crate::harness::repo;
 use crate::lab::Sandbox;
 
 /// The sections whose shell examples are run (their heading, without the `#`s).
-const RUN_SECTIONS: &[&str] = &["Pausing for maintenance", "Hooks", "Metrics", "Mail"];
+const RUN_SECTIONS: &[&str] = &["Pausing for maintenance", "Metrics", "Option files"];
 
 /// A fenced block of the README: its language, its section, its first line and its text.
 struct Block {
@@ -124,6 +124,8 @@ fn the_operator_sections_shell_examples_work_as_written_on_a_real_node() {
         .to_string();
     let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
     let mut ran = Vec::new();
+    let mut daemons = Vec::new();
+    let tmp = tempfile::tempdir().unwrap();
     for b in blocks() {
         if b.lang != "sh" || !RUN_SECTIONS.contains(&b.section.as_str()) {
             continue;
@@ -132,7 +134,21 @@ fn the_operator_sections_shell_examples_work_as_written_on_a_real_node() {
             if !line.starts_with("pxc-replication-manager ") {
                 continue;
             }
-            let command = line.replace("/etc/pxc-replication-manager.toml", &config);
+            // A daemon started in the background runs until the test stops it.
+            if line.ends_with('&') {
+                daemons.push(line.to_string());
+                continue;
+            }
+            let mut command = line.replace("/etc/pxc-replication-manager.toml", &config);
+            // An option file the example names (`--defaults-extra-file /etc/x.cnf`): an empty
+            // `[client]` group, which changes nothing of the node's login.
+            for word in line.split_whitespace() {
+                if word.starts_with("/etc/") && word.ends_with(".cnf") {
+                    let file = tmp.path().join(word.trim_start_matches("/etc/"));
+                    std::fs::write(&file, "[client]\n").unwrap();
+                    command = command.replace(word, &file.display().to_string());
+                }
+            }
             let o = std::process::Command::new("sh")
                 .args(["-c", &command])
                 .env("PATH", &path)
@@ -152,4 +168,55 @@ fn the_operator_sections_shell_examples_work_as_written_on_a_real_node() {
     }
     // Each section named above has at least one command that ran.
     assert!(ran.len() >= RUN_SECTIONS.len(), "ran only {ran:#?}");
+    // The daemon example, with its metrics endpoint: it answers, then stops on SIGTERM.
+    for line in daemons {
+        let command = line
+            .trim_end_matches('&')
+            .replace("/etc/pxc-replication-manager.toml", &config);
+        let port: u16 = command
+            .split("127.0.0.1:")
+            .nth(1)
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .expect("the daemon example listens on 127.0.0.1:PORT");
+        let config_path = config.clone();
+        let mut args: Vec<String> = command
+            .split_whitespace()
+            .skip(1)
+            .map(String::from)
+            .collect();
+        // The node's cron-style runs above hold no lock now; the daemon takes it.
+        assert!(args.contains(&config_path));
+        let mut child = std::process::Command::new(bin)
+            .args(args.drain(..))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let body = crate::harness::wait_until(
+            "the README's daemon to serve /metrics",
+            std::time::Duration::from_secs(30),
+            || {
+                use std::io::{Read, Write};
+                let mut s =
+                    std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+                s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
+                    .map_err(|e| e.to_string())?;
+                let mut text = String::new();
+                s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+                if text.contains("pxcrm_up 1") {
+                    Ok(text)
+                } else {
+                    Err(text)
+                }
+            },
+        );
+        assert!(body.contains("pxcrm_link_role{"), "{body}");
+        // SAFETY: kill(2) on the daemon this test started.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let status = child.wait().unwrap();
+        assert!(status.success(), "the daemon ended with {status}");
+    }
 }
