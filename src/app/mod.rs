@@ -2,11 +2,14 @@
 //! again ([`run_once`], [`status_report`], [`init`], [`scenario::simulate`]), the one place that
 //! assembles a run ([`open_local`], [`settings`]), and what only the command line needs: the
 //! arguments ([`cli`]), the pause file and the run lock ([`guard`]), the `status` report
-//! ([`status`]) and scenario files ([`scenario`]).
+//! ([`status`]), scenario files ([`scenario`]), completions and man pages ([`generate`]), and
+//! the daemon's messages to systemd ([`notify`]).
 
 pub mod cli;
 pub mod daemon;
+pub mod generate;
 pub mod guard;
+pub mod notify;
 pub mod scenario;
 pub mod status;
 
