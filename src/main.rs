@@ -6,6 +6,7 @@ use pxc_replication_manager::app::cli::{
     Cli, Command, DEFAULT_CONFIG, PolicyCommand, StatusFormat,
 };
 use pxc_replication_manager::app::daemon::daemon;
+use pxc_replication_manager::app::generate;
 use pxc_replication_manager::app::prometheus;
 use pxc_replication_manager::app::scenario;
 use pxc_replication_manager::check;
@@ -189,6 +190,28 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             }
             let ok = check::verify(&policy, bounds, out.as_deref(), &mut stdout())?;
             Ok(if ok { exit::OK } else { exit::PARTIAL })
+        }
+        Command::Completions { shell } => {
+            generate::completions(*shell, &mut std::io::stdout()).map_err(|e| Error::File {
+                file: "<stdout>".into(),
+                message: format!("cannot write the completions: {e}"),
+                source: e,
+            })?;
+            Ok(exit::OK)
+        }
+        Command::Man { dir: None } => {
+            generate::man_page(&mut std::io::stdout()).map_err(|e| Error::File {
+                file: "<stdout>".into(),
+                message: format!("cannot write the man page: {e}"),
+                source: e,
+            })?;
+            Ok(exit::OK)
+        }
+        Command::Man { dir: Some(dir) } => {
+            for f in generate::man_pages(dir)? {
+                println!("{}", f.display());
+            }
+            Ok(exit::OK)
         }
         Command::Policy(PolicyCommand::Show) => {
             print!("{}", policy::DEFAULT_POLICY);

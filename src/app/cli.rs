@@ -51,7 +51,7 @@ ENVIRONMENT:
 /// MariaDB Galera): elects it, fails over its source, replaces it when it dies. A drop-in
 /// replacement for Percona's replication_manager.sh.
 #[derive(Parser, Debug)]
-#[command(name = "pxc-replication-manager", version, after_help = AFTER_HELP)]
+#[command(name = "pxc-replication-manager", version = crate::policy::VERSION, after_help = AFTER_HELP)]
 pub struct Cli {
     /// The TOML configuration (default /etc/pxc-replication-manager.toml if it exists;
     /// otherwise links come from the percona.cluster/percona.link tables).
@@ -148,6 +148,20 @@ pub enum Command {
         /// the --config given, if any; /etc/pxc-replication-manager.toml is not read).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+    },
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell), e.g.
+    /// `pxc-replication-manager completions bash > /etc/bash_completion.d/pxc-replication-manager`
+    /// (the .deb installs bash, zsh and fish completions).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff: `pxc-replication-manager man | man -l -`), or write the pages
+    /// of every command into a directory (the .deb installs them).
+    Man {
+        /// Write pxc-replication-manager.1 and one page per command here instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 

@@ -19,8 +19,12 @@
 //!   thread of its own ([`super::metrics_http`]), which builds the `status` report on its own
 //!   connection at each scrape: the loop does no extra query. Each run's duration and outcome
 //!   are counted in the state file ([`crate::metrics::Counters`]).
+//! * **systemd** (`Type=notify`): readiness after the first run, a watchdog ping per run,
+//!   reloads, stopping and a status line, through [`Notifier`]; nothing without
+//!   `NOTIFY_SOCKET`.
 
 use super::metrics_http::{MetricsServer, Scrape};
+use super::notify::Notifier;
 use super::{
     RunOptions, RunSummary, Session, prometheus, record_failed_run, run_in, status_report_at,
     threshold,
@@ -196,6 +200,8 @@ pub fn daemon(
     let mut waiting_for_lock = false;
     let mut next = Instant::now();
     let mut failures = Repeats::default();
+    let mut notifier = Notifier::from_env();
+    let mut ready = false;
     let code = 'life: loop {
         if lock.is_none() {
             match super::guard::lock(&cfg.files.lock) {
@@ -217,9 +223,9 @@ pub fn daemon(
                 Err(e) => return Err(e),
             }
         }
-        if lock.is_some() {
+        let status = if lock.is_some() {
             let started = Instant::now();
-            match run_in(
+            let status = match run_in(
                 &cfg,
                 &policy,
                 &opts,
@@ -236,16 +242,33 @@ pub fn daemon(
                     if summary.mail_failures > 0 {
                         log::error!("{} mail(s) could not be sent", summary.mail_failures);
                     }
+                    status_of(&summary)
                 }
                 Err(e) => {
                     record_failed_run(&cfg, &mut session, started.elapsed());
-                    failures.failed(&format!(
+                    let what = format!(
                         "daemon: run failed: {e}; trying again every {} s",
                         cfg.daemon.interval.as_secs()
-                    ))
+                    );
+                    failures.failed(&what);
+                    what
                 }
-            }
+            };
             log::trace!("daemon: run took {:?}", started.elapsed());
+            status
+        } else {
+            format!(
+                "waiting for the run lock {} (a cron run?)",
+                cfg.files.lock.display()
+            )
+        };
+        // Ready once the first iteration is over, whatever its outcome: the daemon runs and
+        // retries, and systemd would otherwise fail the start while a local server is down.
+        if ready {
+            notifier.iteration(&status);
+        } else {
+            notifier.ready(&status);
+            ready = true;
         }
         next += cfg.daemon.interval;
         let now = Instant::now();
@@ -258,43 +281,60 @@ pub fn daemon(
             if now >= next {
                 break;
             }
-            match rx.recv_timeout(next - now) {
-                Ok(SIGHUP) => match load() {
-                    Ok((c, p)) => {
-                        log::info!(
-                            "daemon: SIGHUP: reloaded the config ({}) and the policy ({}); every {} s",
-                            c.source_name(),
-                            p.name,
-                            c.daemon.interval.as_secs()
-                        );
-                        if c.files.lock != cfg.files.lock {
-                            log::warn!(
-                                "daemon: [files] lock changed; the daemon keeps holding {} until it restarts",
-                                cfg.files.lock.display()
+            let wait = notifier
+                .ping_every()
+                .map_or(next - now, |p| p.min(next - now));
+            match rx.recv_timeout(wait) {
+                Ok(SIGHUP) => {
+                    notifier.reloading();
+                    let status = match load() {
+                        Ok((c, p)) => {
+                            log::info!(
+                                "daemon: SIGHUP: reloaded the config ({}) and the policy ({}); every {} s",
+                                c.source_name(),
+                                p.name,
+                                c.daemon.interval.as_secs()
                             );
+                            if c.files.lock != cfg.files.lock {
+                                log::warn!(
+                                    "daemon: [files] lock changed; the daemon keeps holding {} until it restarts",
+                                    cfg.files.lock.display()
+                                );
+                            }
+                            if metrics_listen.is_none() && c.daemon.metrics_listen != listen {
+                                log::warn!(
+                                    "daemon: [daemon] metrics_listen changed; the metrics stay where they are until the daemon restarts"
+                                );
+                            }
+                            cfg = c;
+                            policy = p;
+                            session.kept = Default::default();
+                            session.schema_read = None;
+                            let mut w = lock_watch(&watch);
+                            w.cfg = cfg.clone();
+                            w.threshold = threshold(&cfg, &policy);
+                            format!("reloaded the config and the policy ({})", policy.name)
                         }
-                        if metrics_listen.is_none() && c.daemon.metrics_listen != listen {
-                            log::warn!(
-                                "daemon: [daemon] metrics_listen changed; the metrics stay where they are until the daemon restarts"
+                        Err(e) => {
+                            log::error!(
+                                "daemon: SIGHUP: the new config or policy does not load, so the daemon keeps the old ones: {e}"
                             );
+                            format!("reload refused, the old config and policy kept: {e}")
                         }
-                        cfg = c;
-                        policy = p;
-                        session.kept = Default::default();
-                        session.schema_read = None;
-                        let mut w = lock_watch(&watch);
-                        w.cfg = cfg.clone();
-                        w.threshold = threshold(&cfg, &policy);
-                    }
-                    Err(e) => log::error!(
-                        "daemon: SIGHUP: the new config or policy does not load, so the daemon keeps the old ones: {e}"
-                    ),
-                },
+                    };
+                    notifier.reloaded(&status);
+                }
                 Ok(sig) => {
                     log::info!("daemon: signal {sig}: exiting");
+                    notifier.stopping();
                     break 'life 0;
                 }
-                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    if Instant::now() >= next {
+                        break;
+                    }
+                    notifier.watchdog();
+                }
                 Err(RecvTimeoutError::Disconnected) => break 'life 1,
             }
         }
@@ -307,6 +347,39 @@ pub fn daemon(
     let _ = watchdog.join();
     drop(lock);
     Ok(code)
+}
+
+/// The `STATUS=` line after a run: the node, its links, which it replicates, what changed.
+fn status_of(s: &RunSummary) -> String {
+    let mut replicating: Vec<&str> = s
+        .reported
+        .iter()
+        .filter(|(_, state)| state.runs())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    replicating.sort_unstable();
+    let node = if s.node.is_empty() {
+        "this node"
+    } else {
+        &s.node
+    };
+    let mut line = format!(
+        "{node}: {} link(s), replicating {}; last run: {} change(s)",
+        s.links.len(),
+        if replicating.is_empty() {
+            "none".to_string()
+        } else {
+            replicating.join(", ")
+        },
+        s.events.len()
+    );
+    if !s.link_errors.is_empty() {
+        line.push_str(&format!(", {} link error(s)", s.link_errors.len()));
+    }
+    if s.paused_since.is_some() {
+        line.push_str(", paused");
+    }
+    line
 }
 
 /// Before the first run, tells the watchdog which channels run and when this node last

@@ -3,12 +3,15 @@
 //! assembles a run ([`open_local`], [`settings`]), and what only the command line needs: the
 //! arguments ([`cli`]), the pause file and the run lock ([`guard`]), the `status` report
 //! ([`status`]) and its Prometheus form ([`prometheus`]), the daemon's `/metrics` server
-//! ([`metrics_http`]), and scenario files ([`scenario`]).
+//! ([`metrics_http`]), scenario files ([`scenario`]), completions and man pages ([`generate`]), and
+//! the daemon's messages to systemd ([`notify`]).
 
 pub mod cli;
 pub mod daemon;
+pub mod generate;
 pub mod guard;
 pub mod metrics_http;
+pub mod notify;
 pub mod pause;
 pub mod prometheus;
 pub mod scenario;

@@ -25,6 +25,20 @@ use std::rc::Rc;
 
 /// The built-in policy's text.
 pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.rhai");
+/// The built-in policy's `// policy-version: N` (checked by build.rs).
+pub const POLICY_VERSION: &str = env!("PXCRM_POLICY_VERSION");
+/// The SHA-256 of [`DEFAULT_POLICY`], hex, computed by build.rs.
+pub const POLICY_SHA256: &str = env!("PXCRM_POLICY_SHA256");
+/// What `--version` prints after the crate version: the policy's version and the start of its
+/// hash, e.g. `0.1.0 (built-in policy default v1, sha256:1a2b3c4d)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (built-in policy default v",
+    env!("PXCRM_POLICY_VERSION"),
+    ", sha256:",
+    env!("PXCRM_POLICY_SHA256_SHORT"),
+    ")"
+);
 /// How the built-in policy is named in messages.
 pub const DEFAULT_POLICY_NAME: &str = "policies/default.rhai (built in)";
 /// The entry point the host calls.

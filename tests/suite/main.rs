@@ -9,6 +9,8 @@
 //! * `mail`: mail over SMTP against a real SMTP server (aiosmtpd) on loopback (no Galera);
 //! * `mailserver`: mail from real runs on the real clusters, with that SMTP server up, down,
 //!   slow or refusing (`#[ignore]`d, like `sandbox`);
+//! * `packaging`: `--version`, completions, man pages, the systemd units and the daemon's
+//!   systemd notifications (no server); `notify_sandbox`: the notifications on real clusters;
 //! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
 //!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
 //! * `readme`: the README's examples, as written (the shell ones on a real node);
@@ -24,8 +26,10 @@ mod limits;
 mod mail;
 mod mailserver;
 mod metrics;
+mod notify_sandbox;
 mod operator;
 mod optionfiles;
+mod packaging;
 mod readme;
 mod sandbox;
 mod scenarios;
