@@ -307,9 +307,20 @@ fn fault_3_replica_crash_and_restart() {
         "replaced {:.1} s after the kill, when its heartbeat was {silent_for} s old: the view change did not trigger the takeover",
         took.as_secs_f64()
     );
-    let mails =
-        r.sb.mails_matching("DC1", &format!("replica {replica} left the cluster"));
-    assert!(!mails.is_empty(), "no mail says {replica} left the cluster");
+    // Mail goes out at the end of the run that sent it, after its changes: wait for it.
+    wait_until(
+        &format!("a mail saying {replica} left the cluster"),
+        Duration::from_secs(30),
+        || {
+            let m =
+                r.sb.mails_matching("DC1", &format!("replica {replica} left the cluster"));
+            if m.is_empty() {
+                Err(format!("mails: {:?}", r.sb.mails_matching("DC1", "")))
+            } else {
+                Ok(())
+            }
+        },
+    );
     r.sb.start_node(&replica);
     r.ticker.wait_ticks(3, Duration::from_secs(60));
     let channels = r.sb.channels(&replica).unwrap();
