@@ -24,7 +24,7 @@ impl RunCtx {
     /// Runs the hook of an event, if one is configured, with the run's and the link's facts
     /// and `vars`.
     pub fn hook(&mut self, event: HookEvent, link: Option<&Link>, vars: Vec<(&str, String)>) {
-        let Some(argv) = self.settings.hooks.command(event) else {
+        let Some(argv) = self.settings.hooks.command(event).map(<[String]>::to_vec) else {
             return;
         };
         let facts = self.backend.facts();
@@ -39,9 +39,36 @@ impl RunCtx {
             env.push(("PXCRM_REMOTE".into(), l.remote.clone()));
         }
         env.extend(vars.into_iter().map(|(k, v)| (k.to_string(), v)));
+        // The channel's facts as the mail shows them, at the moment of the event: its state,
+        // threads, last errors and lag (`PXCRM_IO_THREAD`, ...). The names and the role and
+        // source are given above.
+        if let Some(l) = link {
+            const GIVEN: [&str; 8] = [
+                "node", "cluster", "link", "remote", "channel", "role", "source", "time",
+            ];
+            let facts = self.link_facts(l);
+            env.extend(
+                facts
+                    .fields()
+                    .into_iter()
+                    .filter(|(k, _)| !GIVEN.contains(k))
+                    .map(|(k, v)| {
+                        // One word for a program to compare: configured, reset, none, unknown.
+                        let v = match (k, v.as_str()) {
+                            ("channel_state", s) if s.starts_with("stopped and reset") => {
+                                "reset".into()
+                            }
+                            ("channel_state", s) if s.starts_with("none") => "none".into(),
+                            ("channel_state", s) if s.starts_with('(') => "unknown".into(),
+                            _ => v,
+                        };
+                        (format!("PXCRM_{}", k.to_ascii_uppercase()), v)
+                    }),
+            );
+        }
         self.pending_hooks.push(HookCall {
             event,
-            argv: argv.to_vec(),
+            argv,
             env,
             timeout: self.settings.hooks.timeout,
         });

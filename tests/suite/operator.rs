@@ -14,7 +14,7 @@ fn recording_hook(dir: &Path, log: &Path) -> PathBuf {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\necho \"event=$PXCRM_EVENT node=$PXCRM_NODE cluster=$PXCRM_CLUSTER link=$PXCRM_LINK role=$PXCRM_ROLE old=$PXCRM_OLD_ROLE source=$PXCRM_SOURCE scope=$PXCRM_PAUSE_SCOPE by=$PXCRM_PAUSE_BY reason=$PXCRM_REASON\" >> {}\n",
+            "#!/bin/sh\necho \"event=$PXCRM_EVENT node=$PXCRM_NODE cluster=$PXCRM_CLUSTER link=$PXCRM_LINK role=$PXCRM_ROLE old=$PXCRM_OLD_ROLE source=$PXCRM_SOURCE scope=$PXCRM_PAUSE_SCOPE by=$PXCRM_PAUSE_BY reason=$PXCRM_REASON io=$PXCRM_IO_THREAD\" >> {}\n",
             log.display()
         ),
     )
@@ -92,6 +92,12 @@ fn a_cluster_pause_on_one_node_holds_every_node_of_the_cluster_until_resume() {
         "{c:#?}"
     );
     assert_eq!(count(&c, "event=role-change"), 2, "{c:#?}");
+    // With the channel's facts at the moment: the new replica's IO thread runs.
+    let yes = c
+        .iter()
+        .find(|l| l.contains("role=Yes old=Proposed"))
+        .unwrap();
+    assert!(yes.contains(" io=Yes ("), "{yes}");
     let roles_before = sb.roles(others[0], "DC1-DC2");
 
     // A dry run prints the statement and writes nothing.
