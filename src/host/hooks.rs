@@ -142,11 +142,9 @@ impl RunCtx {
         {
             return;
         }
-        let now = self.paused_since.is_some();
         let Some(entered) = self.observations.note_paused(self.paused_since) else {
             return;
         };
-        debug_assert_eq!(entered, now);
         let event = if entered {
             HookEvent::Paused
         } else {

@@ -163,11 +163,16 @@ fn the_operator_sections_shell_examples_work_as_written_on_a_real_node() {
                 String::from_utf8_lossy(&o.stdout),
                 String::from_utf8_lossy(&o.stderr)
             );
-            ran.push(line.to_string());
+            ran.push((b.section.clone(), line.to_string()));
         }
     }
     // Each section named above has at least one command that ran.
-    assert!(ran.len() >= RUN_SECTIONS.len(), "ran only {ran:#?}");
+    for section in RUN_SECTIONS {
+        assert!(
+            ran.iter().any(|(s, _)| s == section),
+            "no command of {section:?} ran (the section or its sh block is gone?): {ran:#?}"
+        );
+    }
     // The daemon example, with its metrics endpoint: it answers, then stops on SIGTERM.
     for line in daemons {
         let command = line
