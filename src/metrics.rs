@@ -22,24 +22,25 @@ use std::time::Duration;
 /// that `increase(pxcrm_failovers_total[1h])` sees the first failover too. A cause not listed
 /// here is counted and rendered all the same, from its first occurrence.
 pub const FAILOVER_CAUSES: &[&str] = &[
-    // The replica's IO thread lost its source; it moved to another one.
-    "source_lost",
-    // The replica's source failed the check (not Primary and Synced, or not answering).
-    "source_check",
-    // The replica stopped reporting; this node took the link over.
-    "silent_replica",
-    // The replica reported Failed (e.g. its SQL thread stopped on an error); this node took over.
-    "failed_replica",
-    // Nobody held the link; this node was elected.
-    "election",
+    cause::SOURCE_LOST,
+    cause::SOURCE_CHECK,
+    cause::SILENT_REPLICA,
+    cause::FAILED_REPLICA,
+    cause::ELECTION,
 ];
 
 /// The causes, by name, as the host counts them.
 pub mod cause {
+    /// The replica's IO thread lost its source; it moved to another one.
     pub const SOURCE_LOST: &str = "source_lost";
+    /// The replica's source failed the check (not Primary and Synced, or not answering).
     pub const SOURCE_CHECK: &str = "source_check";
+    /// The replica stopped reporting or left the view; this node took the link over.
     pub const SILENT_REPLICA: &str = "silent_replica";
+    /// The replica reported Failed (e.g. its SQL thread stopped on an error); this node took
+    /// over.
     pub const FAILED_REPLICA: &str = "failed_replica";
+    /// Nobody held the link; this node was elected.
     pub const ELECTION: &str = "election";
 }
 

@@ -74,8 +74,7 @@ impl Notifier {
 
     /// The reload is over (whether the new files loaded or the old ones were kept).
     pub fn reloaded(&mut self, status: &str) {
-        let status = one_line(status);
-        self.send(&[NotifyState::Ready, NotifyState::Status(&status)]);
+        self.ready(status);
     }
 
     /// SIGTERM or SIGINT received: the daemon ends.

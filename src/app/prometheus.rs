@@ -124,7 +124,7 @@ impl Exposition {
 }
 
 /// A label value as the format writes it: backslash, double quote and newline escaped.
-pub fn escape_label(v: &str) -> String {
+fn escape_label(v: &str) -> String {
     let mut o = String::with_capacity(v.len());
     for c in v.chars() {
         match c {
@@ -157,15 +157,13 @@ fn flag(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
 
+/// The help of `pxcrm_up`, which both renderings start with.
+const UP_HELP: &str = "1 when the local server answered and the report was read; 0 when it could not be (the other series are then only those the state file gives).";
+
 /// The whole report as metrics.
 pub fn render(r: &Report) -> String {
     let mut e = Exposition::default();
-    e.gauge(
-        "pxcrm_up",
-        "1 when the local server answered and the report was read; 0 when it could not be (the other series are then only those the state file gives).",
-        &[],
-        1.0,
-    );
+    e.gauge("pxcrm_up", UP_HELP, &[], 1.0);
     let n = &r.node;
     let flavor = n.flavor.label();
     e.gauge(
@@ -214,14 +212,9 @@ pub fn render(r: &Report) -> String {
 
 /// What can be said when the local server could not be read: `pxcrm_up 0`, the pause, and
 /// the counters and runs from the state file.
-pub fn render_down(counters_: &Counters, paused_since: Option<i64>) -> String {
+fn render_down(counters_: &Counters, paused_since: Option<i64>) -> String {
     let mut e = Exposition::default();
-    e.gauge(
-        "pxcrm_up",
-        "1 when the local server answered and the report was read; 0 when it could not be (the other series are then only those the state file gives).",
-        &[],
-        0.0,
-    );
+    e.gauge("pxcrm_up", UP_HELP, &[], 0.0);
     paused(&mut e, paused_since, None);
     counters(&mut e, counters_, &[]);
     e.text()

@@ -1177,7 +1177,6 @@ impl RawTopology {
     }
 }
 
-/// Reads a secret from a file: the first line, without its line ending.
 /// Whether a host name is this machine: `localhost`, 127.0.0.0/8 or `::1`.
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
@@ -1199,6 +1198,7 @@ fn check_pem(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Reads a secret from a file: the first line, without its line ending.
 pub fn read_secret(path: &Path) -> Result<Secret, SecretFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| SecretFileError::Read {
         path: path.to_path_buf(),

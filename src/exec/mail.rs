@@ -138,18 +138,23 @@ fn message(cfg: &MailConfig, mail: &Mail) -> Result<Message, MailError> {
     b.body(mail.body.clone()).map_err(MailError::Build)
 }
 
+/// The SMTP port: `smtp_port`, else the security's standard one.
+fn smtp_port(cfg: &MailConfig) -> u16 {
+    cfg.smtp_port.unwrap_or(match cfg.smtp_security {
+        SmtpSecurity::None => 25,
+        SmtpSecurity::Starttls => 587,
+        SmtpSecurity::Tls => 465,
+    })
+}
+
 /// The SMTP server as errors name it: `host:port (security)`.
-pub fn smtp_server(cfg: &MailConfig) -> String {
-    let (port, mode) = match cfg.smtp_security {
-        SmtpSecurity::None => (25, "plain"),
-        SmtpSecurity::Starttls => (587, "STARTTLS"),
-        SmtpSecurity::Tls => (465, "TLS"),
+fn smtp_server(cfg: &MailConfig) -> String {
+    let mode = match cfg.smtp_security {
+        SmtpSecurity::None => "plain",
+        SmtpSecurity::Starttls => "STARTTLS",
+        SmtpSecurity::Tls => "TLS",
     };
-    format!(
-        "{}:{} ({mode})",
-        cfg.smtp_host,
-        cfg.smtp_port.unwrap_or(port)
-    )
+    format!("{}:{} ({mode})", cfg.smtp_host, smtp_port(cfg))
 }
 
 /// The SMTP transport as configured: security, port, trusted CA, credentials, timeout.
@@ -174,15 +179,12 @@ fn smtp_transport(cfg: &MailConfig) -> Result<SmtpTransport, MailError> {
             source,
         })
     };
-    let mut builder = SmtpTransport::builder_dangerous(host);
+    let mut builder = SmtpTransport::builder_dangerous(host).port(smtp_port(cfg));
     builder = match cfg.smtp_security {
-        SmtpSecurity::None => builder.port(25).tls(Tls::None),
-        SmtpSecurity::Starttls => builder.port(587).tls(Tls::Required(tls()?)),
-        SmtpSecurity::Tls => builder.port(465).tls(Tls::Wrapper(tls()?)),
+        SmtpSecurity::None => builder.tls(Tls::None),
+        SmtpSecurity::Starttls => builder.tls(Tls::Required(tls()?)),
+        SmtpSecurity::Tls => builder.tls(Tls::Wrapper(tls()?)),
     };
-    if let Some(p) = cfg.smtp_port {
-        builder = builder.port(p);
-    }
     if let (Some(u), Some(p)) = (&cfg.smtp_user, &cfg.smtp_password) {
         builder = builder.credentials(Credentials::new(u.clone(), p.expose().to_string()));
     }
@@ -203,19 +205,17 @@ fn send_smtp(cfg: &MailConfig, msg: Message) -> Result<(), MailError> {
     if let Err(e) = spawned {
         return Err(MailError::Thread(e));
     }
+    let timeout = || MailError::SmtpTimeout {
+        server: smtp_server(cfg),
+        seconds: cfg.timeout.as_secs(),
+    };
     match rx.recv_timeout(cfg.timeout + MARGIN) {
-        Ok(Err(e)) if timed_out(&e) => Err(MailError::SmtpTimeout {
-            server: smtp_server(cfg),
-            seconds: cfg.timeout.as_secs(),
-        }),
+        Ok(Err(e)) if timed_out(&e) => Err(timeout()),
         Ok(r) => r.map_err(|source| MailError::Smtp {
             server: smtp_server(cfg),
             source,
         }),
-        Err(_) => Err(MailError::SmtpTimeout {
-            server: smtp_server(cfg),
-            seconds: cfg.timeout.as_secs(),
-        }),
+        Err(_) => Err(timeout()),
     }
 }
 

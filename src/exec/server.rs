@@ -277,7 +277,7 @@ impl Login {
     }
 
     /// As [`Login::resolve`], over the given search paths.
-    pub fn resolve_in(
+    fn resolve_in(
         local: &Local,
         defaults_file: Option<&Path>,
         search: &mycnf::Search,
@@ -633,7 +633,7 @@ mod tests {
             "{src}"
         );
         // The config's extra file (relative to the config) comes before ~/.my.cnf, so home's
-        // user wins and the extra file's port stays; host = localhost keeps the socket.
+        // user wins and the extra file's port stays.
         let l = Login::resolve_in(
             &local(d.path(), "defaults_extra_file = \"extra.cnf\""),
             None,

@@ -114,8 +114,20 @@ impl RunCtx {
 
 impl LinkFacts {
     /// This node's role as a subject shows it.
-    pub fn role_text(&self) -> String {
+    fn role_text(&self) -> String {
         self.role.map_or("no row".to_string(), |r| r.to_string())
+    }
+
+    /// The channel's state in one word, for a program (a hook's `PXCRM_CHANNEL_STATE`):
+    /// `configured`, `reset` (stopped and reset in this run; the other facts are its last
+    /// state), `none`, or `unknown` (it could not be read).
+    pub fn channel_state_word(&self) -> &'static str {
+        match &self.replica {
+            Ok(Some(c)) if c.reset_in_this_run => "reset",
+            Ok(Some(_)) => "configured",
+            Ok(None) => "none",
+            Err(_) => "unknown",
+        }
     }
 
     /// The subject as mailed (before `[mail] subject_prefix`): the cluster, the link, the node

@@ -43,27 +43,28 @@ impl RunCtx {
         // threads, last errors and lag (`PXCRM_IO_THREAD`, ...). The names and the role and
         // source are given above.
         if let Some(l) = link {
-            const GIVEN: [&str; 8] = [
-                "node", "cluster", "link", "remote", "channel", "role", "source", "time",
+            const GIVEN: [&str; 9] = [
+                "node",
+                "cluster",
+                "link",
+                "remote",
+                "channel",
+                "role",
+                "source",
+                "time",
+                "channel_state",
             ];
             let facts = self.link_facts(l);
+            env.push((
+                "PXCRM_CHANNEL_STATE".into(),
+                facts.channel_state_word().into(),
+            ));
             env.extend(
                 facts
                     .fields()
                     .into_iter()
                     .filter(|(k, _)| !GIVEN.contains(k))
-                    .map(|(k, v)| {
-                        // One word for a program to compare: configured, reset, none, unknown.
-                        let v = match (k, v.as_str()) {
-                            ("channel_state", s) if s.starts_with("stopped and reset") => {
-                                "reset".into()
-                            }
-                            ("channel_state", s) if s.starts_with("none") => "none".into(),
-                            ("channel_state", s) if s.starts_with('(') => "unknown".into(),
-                            _ => v,
-                        };
-                        (format!("PXCRM_{}", k.to_ascii_uppercase()), v)
-                    }),
+                    .map(|(k, v)| (format!("PXCRM_{}", k.to_ascii_uppercase()), v)),
             );
         }
         self.pending_hooks.push(HookCall {

@@ -558,8 +558,6 @@ fn a_daemon_serves_metrics_and_counts_its_runs() {
     assert_eq!(d.stop(), 0);
 }
 
-/// Needs the lead's wiring of `Counters::failover` into the host's events: until then the
-/// counter stays at 0 and this test fails at its last wait.
 #[test]
 #[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
 fn a_daemon_counts_the_failover_when_its_source_dies() {
