@@ -295,6 +295,18 @@ impl Login {
         }
         let loaded = mycnf::load(&search.chain(file.as_deref(), extra))?;
         let opts = loaded.options;
+        // Where the options came from, less those the config's `[local]` overrides: the
+        // report names only what the login uses.
+        let mut options_from = loaded.provenance;
+        let overridden: &[&str] = match (local.endpoint.is_some(), local.tls.is_some()) {
+            (true, true) => &["socket", "host", "port", "ssl-ca", "ssl-cert", "ssl-key"],
+            (true, false) => &["socket", "host", "port"],
+            (false, true) => &["ssl-ca", "ssl-cert", "ssl-key"],
+            (false, false) => &[],
+        };
+        options_from
+            .from
+            .retain(|k, _| !overridden.contains(&k.as_str()));
         if opts.password.is_none()
             && file.is_none()
             && let Some(l) = search.login_file().filter(|l| l.exists())
@@ -333,7 +345,7 @@ impl Login {
             tls,
             connect_timeout: local.connect_timeout,
             read_timeout: local.read_timeout,
-            options_from: loaded.provenance,
+            options_from,
         };
         log::debug!("login {}", login.source());
         Ok(login)
@@ -663,6 +675,14 @@ mod tests {
             }
         );
         assert_eq!(l.options_from.read, vec![d.path().join("extra.cnf")]);
+        // The report names only what the login uses: not the file's port, which the config's
+        // endpoint overrides.
+        assert!(
+            !l.options_from.from.contains_key("port"),
+            "{:?}",
+            l.options_from.from
+        );
+        assert!(l.options_from.from.contains_key("user"));
         // A missing extra file is an error naming it.
         let e = Login::resolve_in(
             &local(d.path(), "defaults_extra_file = \"gone.cnf\""),
