@@ -11,6 +11,8 @@
 //! * [`Counters::failover`]: this node took a link over or moved it to another source, with
 //!   its cause (one of [`FAILOVER_CAUSES`], or any other short word);
 //! * [`Counters::fence`]: this node stopped another node's channel before taking a link;
+//! * [`Counters::fence_blocked`]: a fence failed on a peer that may still replicate, so this
+//!   node's takeover of a link waited (once per run and link);
 //! * [`Counters::run_finished`]: a run ended. A run is **successful** when its exit code is 0:
 //!   no link's policy call or rules failed, every mail went out, and the state file was read.
 
@@ -60,6 +62,9 @@ pub struct Counters {
     /// Link key -> fences this node did before taking the link.
     #[serde(default)]
     fences: BTreeMap<String, u64>,
+    /// Link key -> runs whose takeover of the link waited on a peer that could not be fenced.
+    #[serde(default)]
+    fences_blocked: BTreeMap<String, u64>,
     /// Runs that ended, successful or not.
     #[serde(default)]
     runs: u64,
@@ -105,6 +110,11 @@ impl Counters {
         *self.fences.entry(link.to_string()).or_default() += 1;
     }
 
+    /// A takeover of `link` waited on a peer that could not be fenced.
+    pub fn fence_blocked(&mut self, link: &str) {
+        *self.fences_blocked.entry(link.to_string()).or_default() += 1;
+    }
+
     /// A run ended at `now` (Unix time) after `took`; `ok`: its exit code is 0.
     pub fn run_finished(&mut self, took: Duration, ok: bool, now: i64) {
         self.runs += 1;
@@ -147,6 +157,7 @@ impl Counters {
             .failovers
             .keys()
             .chain(self.fences.keys())
+            .chain(self.fences_blocked.keys())
             .map(String::as_str)
             .collect();
         all.sort_unstable();
@@ -157,6 +168,11 @@ impl Counters {
     /// The fences this node did for a link.
     pub fn fences(&self, link: &str) -> u64 {
         self.fences.get(link).copied().unwrap_or(0)
+    }
+
+    /// The runs whose takeover of a link waited on a peer that could not be fenced.
+    pub fn fences_blocked(&self, link: &str) -> u64 {
+        self.fences_blocked.get(link).copied().unwrap_or(0)
     }
 
     /// Runs that ended, and those of them that failed.
@@ -232,6 +248,9 @@ mod tests {
         c.fence("a");
         c.fence("b");
         assert_eq!((c.fences("a"), c.fences("b")), (2, 1));
+        c.fence_blocked("c");
+        assert_eq!((c.fences_blocked("c"), c.fences_blocked("a")), (1, 0));
+        assert_eq!(c.links().collect::<Vec<_>>(), vec!["a", "b", "c"]);
     }
 
     #[test]

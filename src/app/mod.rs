@@ -307,6 +307,7 @@ fn assumed_schema(cfg: &Config, server: &mut LocalServer, facts: &NodeFacts) -> 
         has_topology_tables: false,
         has_node_table: false,
         has_pause_table: false,
+        has_fence_table: false,
     })
 }
 

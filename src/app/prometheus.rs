@@ -307,8 +307,28 @@ fn link(e: &mut Exposition, l: &LinkReport, me: &str) {
         &base,
         flag(l.failure.is_some()),
     );
+    e.gauge(
+        "pxcrm_link_takeover_held",
+        "1 when a node that reports (not silent) says its takeover of the link waits on a peer it could not fence (percona.replication_fence): a replica that fails now is not replaced.",
+        &base,
+        flag(
+            l.rows
+                .iter()
+                .any(|v| v.fresh && v.row.report.as_ref().is_some_and(|p| p.blocked.is_some())),
+        ),
+    );
     for v in &l.rows {
         let host = v.row.host.as_str();
+        if let Some(p) = v.row.report.as_ref().filter(|_| v.fresh) {
+            e.gauge(
+                "pxcrm_unfenceable_peers",
+                "Peers each reporting node's check found it cannot fence (its login is denied, lacks a privilege, or gets no connection), as its fence record says.",
+                &[("link", key), ("node", host)],
+                p.unfenceable
+                    .as_deref()
+                    .map_or(0, |u| u.split("; ").count()) as f64,
+            );
+        }
         if let Some(a) = v.row.heartbeat_age {
             e.gauge(
                 "pxcrm_heartbeat_age_seconds",
@@ -398,6 +418,14 @@ fn counters(e: &mut Exposition, c: &Counters, links: &[&str]) {
             c.fences(key),
         );
     }
+    for key in &keys {
+        e.counter(
+            "pxcrm_fences_blocked_total",
+            "Runs in which this node's takeover of the link waited on a peer that it could not fence and that may still replicate.",
+            &[("link", key)],
+            c.fences_blocked(key),
+        );
+    }
     let (runs, failed) = c.runs();
     const RUNS: &str = "Runs that ended, by result (ok: exit code 0; failed: a link, a mail or the state file failed).";
     e.counter(
@@ -482,6 +510,9 @@ mod tests {
                     source: None,
                     paused_for: None,
                     fences: 0,
+                    blocked: None,
+                    blocked_for: None,
+                    unfenceable: None,
                 }),
                 read_at: 1_000,
                 in_view: Some(true),
@@ -502,6 +533,7 @@ mod tests {
             io_state: String::new(),
             last_io_error: String::new(),
             last_sql_error: String::new(),
+            last_sql_errno: 0,
             lag_seconds: lag,
             gtid: Vec::new(),
         }
@@ -539,10 +571,12 @@ mod tests {
                 remote: "DC2".into(),
                 channel: "dc2".into(),
                 sources: vec!["10.0.0.21:3306".into()],
-                rows: vec![
-                    row("n1", Role::Yes, ChannelState::Healthy, 3, true),
-                    row("n2", Role::No, ChannelState::None, 5, true),
-                ],
+                rows: vec![row("n1", Role::Yes, ChannelState::Healthy, 3, true), {
+                    let mut r = row("n2", Role::No, ChannelState::None, 5, true);
+                    let p = r.row.report.as_mut().unwrap();
+                    p.unfenceable = Some("n3 at a:1: refused: x; n4 at b:1: unreachable: y".into());
+                    r
+                }],
                 replica: Some(channel(Some(4), Thread::Yes, Thread::Yes)),
                 failure: None,
             }],
@@ -571,6 +605,32 @@ mod tests {
             Value::Gauge(v) | Value::Counter(v) | Value::Untyped(v) => v,
             ref other => panic!("{name}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_takeover_held_by_a_peer_that_cannot_be_fenced_is_a_link_gauge_and_a_counter() {
+        let mut r = report();
+        r.counters.fence_blocked("DC2");
+        r.counters.fence_blocked("DC2");
+        let rows = &mut r.links[0].rows;
+        rows[1].row.report.as_mut().unwrap().blocked =
+            Some("n1 at a:1 (login u): refused: Access denied (error 1045)".into());
+        let s = parse(&render(&r));
+        assert_eq!(
+            value(&s, "pxcrm_link_takeover_held", &[("link", "DC2")]),
+            1.0
+        );
+        assert!(matches!(
+            one(&s, "pxcrm_fences_blocked_total", &[("link", "DC2")]).value,
+            Value::Counter(2.0)
+        ));
+        // A silent node's record is as old as its last report: it holds nothing now.
+        r.links[0].rows[1].fresh = false;
+        let s = parse(&render(&r));
+        assert_eq!(
+            value(&s, "pxcrm_link_takeover_held", &[("link", "DC2")]),
+            0.0
+        );
     }
 
     #[test]
@@ -674,6 +734,22 @@ mod tests {
             one(&s, "pxcrm_fences_total", &[("link", "DC2")]).value,
             Value::Counter(1.0)
         ));
+        assert!(matches!(
+            one(&s, "pxcrm_fences_blocked_total", &[("link", "DC2")]).value,
+            Value::Counter(0.0)
+        ));
+        assert_eq!(
+            value(&s, "pxcrm_link_takeover_held", &[("link", "DC2")]),
+            0.0
+        );
+        let unfenceable = |n| {
+            value(
+                &s,
+                "pxcrm_unfenceable_peers",
+                &[("link", "DC2"), ("node", n)],
+            )
+        };
+        assert_eq!((unfenceable("n1"), unfenceable("n2")), (0.0, 2.0));
         assert_eq!(value(&s, "pxcrm_runs_total", &[("result", "ok")]), 1.0);
         assert_eq!(value(&s, "pxcrm_runs_total", &[("result", "failed")]), 0.0);
         assert_eq!(value(&s, "pxcrm_last_run_duration_seconds", &[]), 1.25);

@@ -200,8 +200,9 @@ struct ScenarioRow {
     current_source: Option<String>,
     /// The node's report in percona.replication_node; none for the original script.
     report: Option<ScenarioReport>,
-    /// What the node's server says to a fence: `replicating` (its channel runs), `idle`, or
-    /// `down` (the default: it does not answer).
+    /// What the node's server says to a fence: `replicating` (its channel runs), `idle`,
+    /// `refuses` (it answers, but the fence login is denied), or `down` (the default: no TCP
+    /// connection).
     #[serde(default = "down")]
     server: PeerServer,
     /// Its address in the current view (mysql.wsrep_cluster_members), if it is a member.
@@ -227,6 +228,10 @@ struct ScenarioReport {
     unchanged_for: Option<i64>,
     /// A fence this node tried on the peer at this sequence: `{ ago = 10, reached = true }`.
     fenced: Option<ScenarioFence>,
+    /// The node's fence record: the peer that holds its takeover, and why.
+    blocked: Option<String>,
+    /// The node's fence record: the peers its check cannot fence.
+    unfenceable: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -392,6 +397,9 @@ impl ScenarioLink {
                         source: p.source.clone(),
                         paused_for: p.paused_for,
                         fences: 0,
+                        blocked: p.blocked.clone(),
+                        blocked_for: None,
+                        unfenceable: p.unfenceable.clone(),
                     }
                 });
                 StateRow {
@@ -473,6 +481,7 @@ pub fn simulate(
         has_topology_tables: false,
         has_node_table: true,
         has_pause_table: false,
+        has_fence_table: true,
     };
     let cfg = sc.config(config).map_err(bad)?;
     let links =

@@ -240,6 +240,7 @@ impl LinkReport {
         }
         for v in &self.rows {
             let _ = writeln!(o, "  {}", v.to_text());
+            o.push_str(&v.fence_text());
         }
         if let Some(f) = &self.failure {
             let _ = writeln!(
@@ -264,6 +265,39 @@ impl LinkReport {
 }
 
 impl RowView {
+    /// The node's fence record, when it has one: the peer that holds its takeover, and the
+    /// peers its check cannot fence. A silent node's record is as of its last report.
+    fn fence_text(&self) -> String {
+        let mut o = String::new();
+        let Some(p) = &self.row.report else {
+            return o;
+        };
+        let stale = if self.fresh {
+            ""
+        } else {
+            " (as of its last report)"
+        };
+        if let Some(b) = &p.blocked {
+            let _ = writeln!(
+                o,
+                "    TAKEOVER HELD{}{stale}: {} cannot fence {}",
+                p.blocked_for
+                    .map_or(String::new(), |s| format!(" for {}", age(Some(s)))),
+                printable(&self.row.host),
+                printable(b)
+            );
+        }
+        if let Some(u) = &p.unfenceable {
+            let _ = writeln!(
+                o,
+                "    FENCE CHECK{stale}: {} cannot fence {}",
+                printable(&self.row.host),
+                printable(u)
+            );
+        }
+        o
+    }
+
     /// One row, on one line.
     fn to_text(&self) -> String {
         let r = &self.row;

@@ -209,6 +209,7 @@ impl<'p> Model<'p> {
             has_topology_tables: false,
             has_node_table: true,
             has_pause_table: false,
+            has_fence_table: true,
         };
         let links = topology::resolve(&cfg, "DC1", &schema, None)?;
         let flavor = Flavor::detect("10.11.6-MariaDB", "")

@@ -18,7 +18,7 @@ use crate::db::state::{LinkFailure, Me, Schema, StateRow};
 use crate::error::{Error, ProbeError, Result};
 use crate::exec::server::{ClusterStatus, LocalState, NodeFacts, Probe};
 use crate::exec::sim::{PeerServer, SimBackend, SimLink};
-use crate::exec::{Action, Backend, ConnectOutcome, FenceOutcome, Outcome};
+use crate::exec::{Action, Backend, ConnectOutcome, FenceOutcome, Outcome, PeerFailure};
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
@@ -427,12 +427,13 @@ impl Backend for WorldBackend {
                     }
                     Ok(Outcome::Done { affected: 1 })
                 }
-                (Action::Fence { .. }, Some(Mutant::NoFence)) => Ok(Outcome::Fenced(
-                    FenceOutcome::Unreachable("the model's fence does nothing".into()),
-                )),
-                (Action::Fence { .. }, _) if !reach => Ok(Outcome::Fenced(
-                    FenceOutcome::Unreachable("this node is cut off from its peers".into()),
-                )),
+                // The broken host: its fence stops nothing and says the peer ran nothing.
+                (Action::Fence { .. }, Some(Mutant::NoFence)) => {
+                    Ok(Outcome::Fenced(FenceOutcome::NotRunning))
+                }
+                (Action::Fence { .. }, _) if !reach => Ok(Outcome::Fenced(FenceOutcome::Failed(
+                    PeerFailure::Unreachable("this node is cut off from its peers".into()),
+                ))),
                 _ => s.apply(action).map_err(msg),
             }
         })

@@ -128,6 +128,15 @@ pub trait Dialect: Sync {
     fn show_replica_status(&self) -> &'static str;
     /// The column names of that status.
     fn status_columns(&self) -> &StatusColumns;
+    /// Turns Galera replication off for this session only, so that a node outside the Primary
+    /// component accepts a fence's `STOP` (otherwise refused with error 1047, "WSREP has not
+    /// yet prepared node for application use"). Nothing the session runs is written anywhere.
+    /// MariaDB asks for `SUPER` (seen on 10.11: error 1227 without it); PXC 5.7 and 8.0 take it
+    /// in any session outside a transaction (their `wsrep_on_check` asks for no privilege, and
+    /// 8.0 also turns `sql_log_bin` off for the session). Not run here on PXC.
+    fn session_without_galera(&self) -> &'static str {
+        "SET SESSION wsrep_on = OFF"
+    }
 }
 
 /// The column names of a dialect's replica status.
@@ -381,6 +390,8 @@ pub struct ReplicaStatus {
     pub io_state: String,
     pub last_io_error: String,
     pub last_sql_error: String,
+    /// `Last_SQL_Errno`: 0 when the SQL thread has no error.
+    pub last_sql_errno: u32,
     /// Seconds behind the source; `None` when the server reports NULL (a thread is down).
     pub lag_seconds: Option<u64>,
     /// `column=value` for the dialect's GTID columns.
@@ -401,6 +412,7 @@ impl ReplicaStatus {
             io_state: get(cols.io_state),
             last_io_error: get("Last_IO_Error"),
             last_sql_error: get("Last_SQL_Error"),
+            last_sql_errno: get("Last_SQL_Errno").parse().unwrap_or(0),
             lag_seconds: row
                 .get(cols.lag)
                 .cloned()
@@ -425,6 +437,57 @@ impl ReplicaStatus {
     /// `host:port` of the configured source, written as a configured source is.
     pub fn source(&self) -> String {
         host_port(&self.source_host, self.source_port)
+    }
+
+    /// What stopped the SQL thread, if an error did: the data, or the cluster.
+    pub fn sql_error_kind(&self) -> Option<SqlErrorKind> {
+        (!self.last_sql_error.is_empty() || self.last_sql_errno != 0)
+            .then(|| SqlErrorKind::of(self.last_sql_errno, &self.last_sql_error))
+    }
+
+    /// The SQL thread stopped on an error in the data: every node of the cluster would stop
+    /// on the same event, so an operator must look.
+    pub fn has_data_error(&self) -> bool {
+        self.sql_error_kind() == Some(SqlErrorKind::Data)
+    }
+}
+
+/// What an error that stopped a replica's SQL thread is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqlErrorKind {
+    /// The data: a duplicate key, a missing row, a schema that differs. Every node of the
+    /// cluster has the same data and would fail on the same event.
+    Data,
+    /// The node's place in its Galera cluster, not the data: the node left the Primary
+    /// component while applying (error 1047, "Node has dropped from cluster", "WSREP has not
+    /// yet prepared node for application use"), or Galera aborted the applier's transaction in
+    /// favour of a cluster write (1213 deadlock, 1205 lock wait timeout, which the server
+    /// already retried `slave_transaction_retries` times). Starting the channel again resumes
+    /// it from where it stopped.
+    Cluster,
+}
+
+impl SqlErrorKind {
+    /// Classifies an SQL thread's error by its number and text (the text alone where the
+    /// number is not known, as in a scenario file).
+    pub fn of(errno: u32, message: &str) -> SqlErrorKind {
+        let m = message.to_ascii_lowercase();
+        if matches!(errno, 1047 | 1205 | 1213)
+            || m.contains("dropped from cluster")
+            || m.contains("wsrep")
+        {
+            SqlErrorKind::Cluster
+        } else {
+            SqlErrorKind::Data
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqlErrorKind::Data => "data",
+            SqlErrorKind::Cluster => "cluster",
+        }
     }
 }
 
@@ -612,6 +675,71 @@ mod tests {
             );
             assert_eq!(d.show_replica_status(), "SHOW REPLICA STATUS");
         }
+    }
+
+    #[test]
+    fn a_fence_session_turns_galera_off_for_itself_in_every_flavour() {
+        // The same text everywhere: MariaDB 10.4+, PXC 5.7, PXC 8.0 before and after 8.0.23,
+        // 8.4. A fence runs it before reading and stopping a peer's channel.
+        for v in [
+            "10.11.6-MariaDB-log",
+            "5.7.44-48-57",
+            "8.0.22",
+            "8.0.36-28.1",
+            "8.4.3",
+        ] {
+            let d = Flavor::detect(v, "").unwrap().dialect();
+            assert_eq!(
+                d.session_without_galera(),
+                "SET SESSION wsrep_on = OFF",
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_sql_thread_stopped_by_the_cluster_is_not_a_data_error() {
+        // As MariaDB 10.11 reports a replica that applied an event while cut off (seen on the
+        // sandbox: Last_SQL_Errno 1047).
+        assert_eq!(
+            SqlErrorKind::of(1047, "Node has dropped from cluster"),
+            SqlErrorKind::Cluster
+        );
+        assert_eq!(
+            SqlErrorKind::of(0, "WSREP has not yet prepared node for application use"),
+            SqlErrorKind::Cluster
+        );
+        assert_eq!(
+            SqlErrorKind::of(1213, "Deadlock found"),
+            SqlErrorKind::Cluster
+        );
+        assert_eq!(
+            SqlErrorKind::of(
+                1062,
+                "Could not execute Write_rows_v1 event on table t.x; Duplicate entry '7' for key 'PRIMARY'"
+            ),
+            SqlErrorKind::Data
+        );
+        assert_eq!(
+            SqlErrorKind::of(0, "Duplicate entry '7'"),
+            SqlErrorKind::Data
+        );
+        let mut s = ReplicaStatus::from_row(
+            MariaDb.status_columns(),
+            &row(&[
+                ("Last_SQL_Errno", Some("1047")),
+                ("Last_SQL_Error", Some("Node has dropped from cluster")),
+            ]),
+        );
+        assert_eq!(s.last_sql_errno, 1047);
+        assert_eq!(s.sql_error_kind(), Some(SqlErrorKind::Cluster));
+        assert!(!s.has_data_error());
+        s.last_sql_errno = 1062;
+        s.last_sql_error = "Duplicate entry".into();
+        assert!(s.has_data_error());
+        s.last_sql_errno = 0;
+        s.last_sql_error.clear();
+        assert_eq!(s.sql_error_kind(), None);
     }
 
     #[test]

@@ -177,6 +177,13 @@ pub struct NodeReport {
     pub paused_for: Option<i64>,
     /// How many times the node stopped another node's channel before taking over this link.
     pub fences: u64,
+    /// The peer whose fence failed while the node tried to take the link over, and why, while
+    /// that holds its takeover (`percona.replication_fence`).
+    pub blocked: Option<String>,
+    /// Seconds since the takeover began to wait (by the reading server's clock).
+    pub blocked_for: Option<i64>,
+    /// The peers the node's check found it could not fence, and why.
+    pub unfenceable: Option<String>,
 }
 
 /// What a node writes into its report.
@@ -188,6 +195,18 @@ pub struct ReportValues {
     pub paused_since: Option<i64>,
     /// Fences done since the last report.
     pub new_fences: u64,
+    /// What the node's fence record says now, when it changed since it was last written.
+    pub fence: Option<FenceNote>,
+}
+
+/// A node's fence record for a link, in `percona.replication_fence`: written only when it
+/// changes, so a healthy cluster writes nothing there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FenceNote {
+    /// The peer that holds this node's takeover of the link (could not be fenced), and why.
+    pub blocked: Option<String>,
+    /// The peers that this node's check found it could not fence, and why.
+    pub unfenceable: Option<String>,
 }
 
 /// What an own-row write does to the recorded source (`currentSource`).
@@ -255,6 +274,8 @@ pub struct Schema {
     pub has_node_table: bool,
     /// `percona.replication_pause` exists (created by `init` and by the first `pause`).
     pub has_pause_table: bool,
+    /// `percona.replication_fence` exists (created by `init` and by the first fence record).
+    pub has_fence_table: bool,
 }
 
 /// Why the state table cannot be used.
@@ -312,6 +333,7 @@ impl Schema {
             has_topology_tables: table("cluster") && table("link") && table("weight"),
             has_node_table: has("replication_node", "seq"),
             has_pause_table: has("replication_pause", "pausedUntil"),
+            has_fence_table: has("replication_fence", "blocked"),
         })
     }
 
@@ -371,8 +393,20 @@ impl Schema {
 
     /// Reads every row of a link with the node's report, ages computed by the server. The
     /// columns are always `host, localIndex, weight, role, heartbeat_age, update_age,
-    /// currentSource, seq, address, channel, source, paused_for, fences, now`.
+    /// currentSource, seq, address, channel, source, paused_for, fences, now, blocked,
+    /// blocked_for, unfenceable`.
     pub fn select_rows(&self, key: &str) -> String {
+        let (fence, fence_join) = if self.has_fence_table {
+            (
+                "f.blocked, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(f.blockedSince), f.unfenceable",
+                format!(
+                    " LEFT JOIN {SCHEMA}.replication_fence f ON f.connectionName = r.{k} AND f.host = r.host",
+                    k = self.key_column()
+                ),
+            )
+        } else {
+            ("NULL, NULL, NULL", String::new())
+        };
         let (report, join) = if self.has_node_table {
             (
                 "n.seq, n.address, n.channel, n.source, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(n.pausedSince), n.fences",
@@ -385,7 +419,7 @@ impl Schema {
             ("NULL, NULL, NULL, NULL, NULL, NULL", String::new())
         };
         format!(
-            "SELECT r.host, r.localIndex, {}, r.{}, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), {}, {report}, UNIX_TIMESTAMP() FROM {SCHEMA}.replication r{join} WHERE r.{} = {} ORDER BY r.host",
+            "SELECT r.host, r.localIndex, {}, r.{}, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), {}, {report}, UNIX_TIMESTAMP(), {fence} FROM {SCHEMA}.replication r{join}{fence_join} WHERE r.{} = {} ORDER BY r.host",
             if self.has_weight() { "r.weight" } else { "0" },
             self.role_column(),
             if self.has_current_source() {
@@ -497,6 +531,23 @@ impl Schema {
             quote(key),
             quote(&me.host),
             n = v.new_fences,
+        )
+    }
+
+    /// This node's fence record for a link (`percona.replication_fence`), written with its
+    /// report when it changed: the peer that holds its takeover and since when, and the peers
+    /// its check cannot fence. `blockedSince` keeps its time while the takeover stays held.
+    pub fn fence_note(&self, key: &str, me: &Me, note: &FenceNote) -> String {
+        let text = |v: &Option<String>| {
+            v.as_deref().map_or("NULL".to_string(), |t| {
+                quote(&t.chars().take(1000).collect::<String>())
+            })
+        };
+        let (b, u) = (text(&note.blocked), text(&note.unfenceable));
+        format!(
+            "INSERT INTO {SCHEMA}.replication_fence (connectionName, host, blocked, blockedSince, unfenceable, checkedAt) VALUES ({}, {}, {b}, IF({b} IS NULL, NULL, NOW()), {u}, NOW()) ON DUPLICATE KEY UPDATE blockedSince = IF({b} IS NULL, NULL, IF(blocked IS NULL, NOW(), blockedSince)), blocked = {b}, unfenceable = {u}, checkedAt = NOW()",
+            quote(key),
+            quote(&me.host),
         )
     }
 
@@ -681,6 +732,9 @@ pub fn parse_rows(cells: Vec<Vec<Option<String>>>) -> Result<Vec<StateRow>, Stri
                     source: g(10),
                     paused_for: secs(g(11)),
                     fences: g(12).and_then(|v| v.parse().ok()).unwrap_or(0),
+                    blocked: g(14),
+                    blocked_for: secs(g(15)),
+                    unfenceable: g(16),
                 });
             Ok(StateRow {
                 host: g(0).unwrap_or_default(),
@@ -714,8 +768,16 @@ pub fn node_table_ddl() -> String {
     )
 }
 
+/// The fence table: one row per link and node, written only by that node, and only when its
+/// record changes (see [`Schema::fence_note`]).
+pub fn fence_table_ddl() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {SCHEMA}.replication_fence (connectionName varchar(64) NOT NULL, host varchar(255) NOT NULL, blocked varchar(1024) NULL DEFAULT NULL, blockedSince timestamp NULL DEFAULT NULL, unfenceable varchar(1024) NULL DEFAULT NULL, checkedAt timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (connectionName, host)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    )
+}
+
 /// What `init` creates: the multi-cluster generation (with `isReplica` and `currentSource`),
-/// the claim table, the report table, and the topology tables (`init` adds the cluster-wide
+/// the claim table, the report table, the fence table, and the topology tables (`init` adds the cluster-wide
 /// pause table of `db::pause`). Every statement is `IF NOT EXISTS`, so `init` is
 /// idempotent, and so its events do no harm when async replication carries them to a cluster
 /// that already has the tables.
@@ -727,6 +789,7 @@ pub fn init_ddl() -> Vec<String> {
         ),
         claim_table_ddl(),
         node_table_ddl(),
+        fence_table_ddl(),
         format!(
             "CREATE TABLE IF NOT EXISTS {SCHEMA}.cluster (cluster varchar(31) NOT NULL, masterCandidates varchar(255) NOT NULL, replCreds varchar(255) NOT NULL, PRIMARY KEY (cluster)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         ),
@@ -852,7 +915,7 @@ mod tests {
         let s = seed();
         assert_eq!(
             s.select_rows("DC1"),
-            "SELECT r.host, r.localIndex, 0, r.isSlave, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), NULL, NULL, NULL, NULL, NULL, NULL, NULL, UNIX_TIMESTAMP() FROM percona.replication r WHERE r.cluster = 'DC1' ORDER BY r.host"
+            "SELECT r.host, r.localIndex, 0, r.isSlave, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), NULL, NULL, NULL, NULL, NULL, NULL, NULL, UNIX_TIMESTAMP(), NULL, NULL, NULL FROM percona.replication r WHERE r.cluster = 'DC1' ORDER BY r.host"
         );
         assert_eq!(
             s.insert_row("DC1", &me(), Role::No),
@@ -892,7 +955,7 @@ mod tests {
         let s = multi();
         assert_eq!(
             s.select_rows("DC1-DC2"),
-            "SELECT r.host, r.localIndex, r.weight, r.isReplica, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), r.currentSource, n.seq, n.address, n.channel, n.source, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(n.pausedSince), n.fences, UNIX_TIMESTAMP() FROM percona.replication r LEFT JOIN percona.replication_node n ON n.connectionName = r.connectionName AND n.host = r.host WHERE r.connectionName = 'DC1-DC2' ORDER BY r.host"
+            "SELECT r.host, r.localIndex, r.weight, r.isReplica, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), r.currentSource, n.seq, n.address, n.channel, n.source, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(n.pausedSince), n.fences, UNIX_TIMESTAMP(), NULL, NULL, NULL FROM percona.replication r LEFT JOIN percona.replication_node n ON n.connectionName = r.connectionName AND n.host = r.host WHERE r.connectionName = 'DC1-DC2' ORDER BY r.host"
         );
         assert_eq!(
             s.insert_row("DC1-DC2", &me(), Role::Yes),
@@ -915,6 +978,74 @@ mod tests {
     }
 
     #[test]
+    fn a_fence_record_is_read_with_the_rows_and_keeps_its_start_while_it_holds() {
+        let mut c = cols(
+            "replication",
+            &[
+                "host",
+                "localIndex",
+                "isReplica",
+                "lastUpdate",
+                "lastHeartbeat",
+                "connectionName",
+            ],
+        );
+        c.extend(cols("replication_node", &["seq"]));
+        c.extend(cols(
+            "replication_fence",
+            &["connectionName", "host", "blocked"],
+        ));
+        let s = Schema::from_columns(&c).unwrap();
+        assert!(s.has_fence_table);
+        assert!(s.select_rows("DC1-DC2").ends_with(
+            "UNIX_TIMESTAMP(), f.blocked, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(f.blockedSince), f.unfenceable FROM percona.replication r LEFT JOIN percona.replication_node n ON n.connectionName = r.connectionName AND n.host = r.host LEFT JOIN percona.replication_fence f ON f.connectionName = r.connectionName AND f.host = r.host WHERE r.connectionName = 'DC1-DC2' ORDER BY r.host"
+        ));
+        let held = FenceNote {
+            blocked: Some(
+                "DC1-1 at 10.0.1.1:3306 (login pxcrm): refused: Access denied (error 1045)".into(),
+            ),
+            unfenceable: None,
+        };
+        assert_eq!(
+            s.fence_note("DC1-DC2", &me(), &held),
+            "INSERT INTO percona.replication_fence (connectionName, host, blocked, blockedSince, unfenceable, checkedAt) VALUES ('DC1-DC2', 'DC1-1', 'DC1-1 at 10.0.1.1:3306 (login pxcrm): refused: Access denied (error 1045)', IF('DC1-1 at 10.0.1.1:3306 (login pxcrm): refused: Access denied (error 1045)' IS NULL, NULL, NOW()), NULL, NOW()) ON DUPLICATE KEY UPDATE blockedSince = IF('DC1-1 at 10.0.1.1:3306 (login pxcrm): refused: Access denied (error 1045)' IS NULL, NULL, IF(blocked IS NULL, NOW(), blockedSince)), blocked = 'DC1-1 at 10.0.1.1:3306 (login pxcrm): refused: Access denied (error 1045)', unfenceable = NULL, checkedAt = NOW()"
+        );
+        let cleared = s.fence_note("DC1-DC2", &me(), &FenceNote::default());
+        assert!(
+            cleared.contains("blockedSince = IF(NULL IS NULL, NULL,"),
+            "{cleared}"
+        );
+        // A hostile reason stays inside its literal.
+        let hostile = FenceNote {
+            blocked: Some("x'); DROP TABLE t; --".into()),
+            unfenceable: None,
+        };
+        assert!(
+            s.fence_note("k", &me(), &hostile)
+                .contains(r"'x\'); DROP TABLE t; --'")
+        );
+        // Rows as the server returns them: the record after the clock column.
+        let mut cells: Vec<Option<String>> = [
+            "DC1-1", "1", "0", "No", "3", "30", "", "4", "a:1", "none", "", "", "0", "1000",
+        ]
+        .iter()
+        .map(|v| (!v.is_empty()).then(|| v.to_string()))
+        .collect();
+        cells.extend([
+            Some("DC1-2 at b (login u): refused: x".into()),
+            Some("12".into()),
+            None,
+        ]);
+        let rows = parse_rows(vec![cells]).unwrap();
+        let rep = rows[0].report.as_ref().unwrap();
+        assert_eq!(
+            rep.blocked.as_deref(),
+            Some("DC1-2 at b (login u): refused: x")
+        );
+        assert_eq!((rep.blocked_for, rep.unfenceable.clone()), (Some(12), None));
+    }
+
+    #[test]
     fn reports_advance_a_sequence_and_demotions_compare_it() {
         let s = multi();
         let v = ReportValues {
@@ -922,6 +1053,7 @@ mod tests {
             source: Some("10.0.2.1:3306".into()),
             paused_since: None,
             new_fences: 1,
+            fence: None,
         };
         assert_eq!(
             s.report("DC1-DC2", &me(), &v),
@@ -932,6 +1064,7 @@ mod tests {
             source: None,
             paused_since: Some(1_700_000_000),
             new_fences: 0,
+            fence: None,
         };
         assert_eq!(
             s.pause_mark("DC1-DC2", &me(), &paused),

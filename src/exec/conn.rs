@@ -345,6 +345,40 @@ impl LocalServer {
     }
 }
 
+/// Why a peer's channel could not be stopped, or a peer could not be checked.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PeerFailure {
+    /// No TCP connection to its server within the probe timeout (refused, timed out, no
+    /// route): it is down, or cut off from this node's network.
+    Unreachable(String),
+    /// Its server answered, but the fence could not be done: the login was denied, a privilege
+    /// is missing, a statement failed. The server is alive, and its channel may run.
+    Refused(String),
+}
+
+impl PeerFailure {
+    /// `unreachable` or `refused`, as logs, reports and metrics name it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            PeerFailure::Unreachable(_) => "unreachable",
+            PeerFailure::Refused(_) => "refused",
+        }
+    }
+
+    /// What the server (or the network) said.
+    pub fn reason(&self) -> &str {
+        match self {
+            PeerFailure::Unreachable(r) | PeerFailure::Refused(r) => r,
+        }
+    }
+}
+
+impl std::fmt::Display for PeerFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.word(), self.reason())
+    }
+}
+
 /// What fencing a peer found.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FenceOutcome {
@@ -352,13 +386,78 @@ pub enum FenceOutcome {
     Stopped,
     /// It answered and runs no thread of the channel.
     NotRunning,
-    /// It could not be reached (down, or cut off) or refused the login.
-    Unreachable(String),
+    /// The fence did not happen.
+    Failed(PeerFailure),
+}
+
+impl FenceOutcome {
+    /// The peer's channel is known not to run any more.
+    pub fn done(&self) -> bool {
+        matches!(self, FenceOutcome::Stopped | FenceOutcome::NotRunning)
+    }
+}
+
+/// Logs in to a peer's server with the manager's own login, over TCP: first a plain TCP
+/// connection (so that "unreachable" means exactly that no connection could be made within
+/// the timeout), then the login.
+fn reach_peer(
+    login: &Login,
+    address: &str,
+    timeout: Duration,
+) -> std::result::Result<Held<Conn>, PeerFailure> {
+    let a = crate::config::SourceAddr::parse(address, 3306)
+        .map_err(|e| PeerFailure::Unreachable(format!("bad address: {e}")))?;
+    tcp_reachable(&a.host, a.port, timeout).map_err(|e| {
+        PeerFailure::Unreachable(format!(
+            "no TCP connection to {address} within {} s: {e}",
+            timeout.as_secs_f64()
+        ))
+    })?;
+    let mut login = login.clone();
+    login.read_timeout = timeout;
+    let target = Endpoint::Tcp {
+        host: a.host,
+        port: a.port,
+    };
+    open(&login, &target, timeout).map_err(|e| {
+        PeerFailure::Refused(match e {
+            Error::Connect { source, .. } => {
+                format!("the login as {} failed: {}", login.user, describe(&source))
+            }
+            other => other.to_string(),
+        })
+    })
+}
+
+/// Whether a TCP connection to `host:port` can be made within `timeout` (each resolved
+/// address is tried in turn).
+fn tcp_reachable(host: &str, port: u16, timeout: Duration) -> std::io::Result<()> {
+    use std::net::ToSocketAddrs;
+    let mut last = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "the name resolves to no address",
+    );
+    for a in (host, port).to_socket_addrs()? {
+        match std::net::TcpStream::connect_timeout(&a, timeout) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Turns Galera off for the session, so that a peer outside the Primary component accepts the
+/// fence; `Err(why)` where the server does not allow it (MariaDB without `SUPER`).
+fn without_galera(conn: &mut Conn, flavor: &Flavor) -> std::result::Result<(), String> {
+    conn.query_drop(flavor.dialect().session_without_galera())
+        .map_err(|e| describe(&e))
 }
 
 /// Connects to a peer of the cluster with the manager's own login and a short timeout, and
-/// stops the channel if a thread of it runs. Reads first, so a peer that replicates nothing is
-/// left alone. In a dry run (`dry`) it only reads, and says what it would have done.
+/// stops the channel if a thread of it runs. The session first turns Galera off for itself
+/// (`SET SESSION wsrep_on = OFF`), so a peer cut off from the cluster, which refuses other
+/// statements with error 1047, is fenced too. Reads first, so a peer that replicates nothing
+/// is left alone. In a dry run (`dry`) it only reads, and says what it would have done.
 pub(super) fn fence_peer(
     login: &Login,
     address: &str,
@@ -367,25 +466,22 @@ pub(super) fn fence_peer(
     timeout: Duration,
     dry: bool,
 ) -> FenceOutcome {
-    let target = match crate::config::SourceAddr::parse(address, 3306) {
-        Ok(a) => Endpoint::Tcp {
-            host: a.host,
-            port: a.port,
-        },
-        Err(e) => return FenceOutcome::Unreachable(format!("bad address: {e}")),
-    };
-    let mut login = login.clone();
-    login.read_timeout = timeout;
-    let mut conn = match open(&login, &target, timeout) {
+    let mut conn = match reach_peer(login, address, timeout) {
         Ok(c) => c,
-        Err(e) => return FenceOutcome::Unreachable(e.to_string()),
+        Err(f) => return FenceOutcome::Failed(f),
     };
+    let galera_off = without_galera(&mut conn, flavor);
     let running = match channels(&mut conn, flavor) {
         Ok(chs) => chs
             .into_iter()
             .find(|c| c.channel == channel.as_str())
             .is_some_and(|c| state::ChannelState::of(Some(&c)).runs()),
-        Err(e) => return FenceOutcome::Unreachable(describe(&e)),
+        Err(e) => {
+            return FenceOutcome::Failed(PeerFailure::Refused(format!(
+                "could not read its channels: {}",
+                describe(&e)
+            )));
+        }
     };
     if !running {
         return FenceOutcome::NotRunning;
@@ -396,7 +492,91 @@ pub(super) fn fence_peer(
     match conn.query_drop(flavor.dialect().stop_replica(channel)) {
         Ok(()) => FenceOutcome::Stopped,
         Err(e) => {
-            FenceOutcome::Unreachable(format!("could not stop its channel: {}", describe(&e)))
+            let hint = match (&e, galera_off) {
+                (mysql::Error::MySqlError(m), Err(why)) if m.code == 1047 => format!(
+                    "; it is outside the Primary component, where a session must turn wsrep_on off to stop a channel, and that was refused ({why}): grant the login SUPER"
+                ),
+                _ => String::new(),
+            };
+            FenceOutcome::Failed(PeerFailure::Refused(format!(
+                "could not stop its channel: {}{hint}",
+                describe(&e)
+            )))
         }
     }
+}
+
+/// What a read-only check of a peer found: whether a fence would work, and what it learned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerCheck {
+    /// Why a fence of this peer would fail; `None` when it would work.
+    pub problem: Option<PeerFailure>,
+    /// What would not stop a fence of a Primary peer, but may stop another one: the session
+    /// could not turn Galera off (a cut-off peer then cannot be fenced), or the privilege is
+    /// held through a role that `SHOW GRANTS` does not expand.
+    pub notes: Vec<String>,
+    /// The peer's `@@server_id`, when it was read.
+    pub server_id: Option<u64>,
+}
+
+/// Checks, changing nothing, that the manager's login can fence a peer: it connects, turns
+/// Galera off for its session (as a fence does), reads the channels, and finds in `SHOW
+/// GRANTS` the privilege to stop one. Nothing is stopped.
+pub fn check_peer(login: &Login, address: &str, flavor: &Flavor, timeout: Duration) -> PeerCheck {
+    let mut out = PeerCheck::default();
+    let mut conn = match reach_peer(login, address, timeout) {
+        Ok(c) => c,
+        Err(f) => {
+            out.problem = Some(f);
+            return out;
+        }
+    };
+    if let Err(why) = without_galera(&mut conn, flavor) {
+        out.notes.push(format!(
+            "the session cannot turn wsrep_on off ({why}): a fence of this peer fails while it is outside the Primary component; grant the login SUPER"
+        ));
+    }
+    if let Err(e) = channels(&mut conn, flavor) {
+        out.problem = Some(PeerFailure::Refused(format!(
+            "could not read its channels ({}): {}",
+            flavor.dialect().show_replica_status(),
+            describe(&e)
+        )));
+        return out;
+    }
+    match conn.query::<String, _>("SHOW GRANTS") {
+        Ok(lines) => {
+            let g = crate::db::grants::Grants::parse(&lines);
+            let need = crate::db::grants::REPLICATION_ADMIN;
+            if !g.global(need.any_of) {
+                let what = format!(
+                    "SHOW GRANTS shows none of {} on *.*, which a fence needs to {}",
+                    need.any_of.join(", "),
+                    need.what
+                );
+                if g.has_roles() {
+                    out.notes.push(format!(
+                        "{what}; it may come from a role ({}), which this check cannot see",
+                        g.roles().join(", ")
+                    ));
+                } else {
+                    out.problem = Some(PeerFailure::Refused(format!(
+                        "the login as {} lacks the privilege: {what}",
+                        login.user
+                    )));
+                }
+            }
+        }
+        Err(e) => {
+            out.problem = Some(PeerFailure::Refused(format!(
+                "could not read its grants: {}",
+                describe(&e)
+            )));
+        }
+    }
+    out.server_id = conn
+        .query_first::<u64, _>("SELECT @@server_id")
+        .ok()
+        .flatten();
+    out
 }

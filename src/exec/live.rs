@@ -48,6 +48,8 @@ pub struct LiveBackend {
     overlay: HashMap<(String, String), Role>,
     /// Dry-run only: the report table's DDL was printed once already.
     node_table_printed: bool,
+    /// Dry-run only: the fence table's DDL was printed once already.
+    fence_table_printed: bool,
     /// Dry-run only: channels as the printed statements would have left them (a started
     /// channel is assumed to run, as `await_replica` assumes), by channel name.
     channel_overlay: HashMap<String, Option<ReplicaStatus>>,
@@ -135,6 +137,7 @@ impl LiveBackend {
             outbox: Vec::new(),
             overlay: HashMap::new(),
             node_table_printed: false,
+            fence_table_printed: false,
             channel_overlay: HashMap::new(),
             names_unlike_members: false,
             sources: HashMap::new(),
@@ -164,6 +167,7 @@ impl LiveBackend {
     fn render_schema(&self) -> Option<Schema> {
         self.schema.clone().map(|mut s| {
             s.has_node_table |= self.node_table_printed;
+            s.has_fence_table |= self.fence_table_printed;
             s
         })
     }
@@ -329,6 +333,7 @@ fn assumed(channel: &str, host: &str, port: u16, t: Thread) -> ReplicaStatus {
         io_state: String::new(),
         last_io_error: String::new(),
         last_sql_error: String::new(),
+        last_sql_errno: 0,
         lag_seconds: None,
         gtid: Vec::new(),
     }
@@ -389,6 +394,10 @@ impl Backend for LiveBackend {
         Ok(p)
     }
 
+    fn fence_login(&self) -> String {
+        self.login.user.clone()
+    }
+
     fn member_address(&mut self, host: &str) -> Result<Option<String>> {
         self.server.member_address(host)
     }
@@ -428,10 +437,12 @@ impl Backend for LiveBackend {
                 last = stalled(&s);
                 // A thread that stopped (not merely connecting) will not recover by waiting.
                 if s.io_running == Thread::No || s.sql_running == Thread::No {
-                    return Ok(if s.last_sql_error.is_empty() {
-                        ConnectOutcome::NotRunning(last)
-                    } else {
+                    // An error of the cluster (this node left the Primary component
+                    // while applying) is not the data's: another start may work.
+                    return Ok(if s.has_data_error() {
                         ConnectOutcome::SqlError(s.last_sql_error.clone())
+                    } else {
+                        ConnectOutcome::NotRunning(last)
                     });
                 }
             }
@@ -588,6 +599,9 @@ impl LiveBackend {
             if masked.iter().any(|m| m == &state::node_table_ddl()) {
                 s.has_node_table = true;
             }
+            if masked.iter().any(|m| m == &state::fence_table_ddl()) {
+                s.has_fence_table = true;
+            }
             if matches!(action, Action::RecordFailure { .. }) {
                 s.has_claim_table = true;
                 s.claim_records_failures = true;
@@ -605,6 +619,9 @@ impl LiveBackend {
         }
         if masked.iter().any(|s| s == &state::node_table_ddl()) {
             self.node_table_printed = true;
+        }
+        if masked.iter().any(|s| s == &state::fence_table_ddl()) {
+            self.fence_table_printed = true;
         }
         let me = self.me.host.clone();
         match action {

@@ -20,7 +20,7 @@ pub mod mail;
 pub mod server;
 pub mod sim;
 
-pub use conn::{FenceOutcome, LocalServer};
+pub use conn::{FenceOutcome, LocalServer, PeerCheck, PeerFailure, check_peer};
 
 /// The connections a daemon keeps from one run to the next: to the local server (with the
 /// login that opened it) and to the sources it probed, by `user@host:port`. A cron run keeps
@@ -184,9 +184,11 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
         Action::InsertRow { key, role, report } => {
             let s = schema()?;
             let mut v = node_table(s);
+            v.extend(fence_table(s, report));
             v.push(BEGIN.into());
             v.push(s.insert_row(key, ctx.me, *role));
             v.push(s.report(key, ctx.me, report));
+            v.extend(fence_note(s, key, ctx.me, report));
             v.push(COMMIT.into());
             v
         }
@@ -198,16 +200,20 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
         } => {
             let s = schema()?;
             let mut v = node_table(s);
+            v.extend(fence_table(s, report));
             v.push(BEGIN.into());
             v.push(s.update_own(key, ctx.me, *role, source));
             v.push(s.report(key, ctx.me, report));
+            v.extend(fence_note(s, key, ctx.me, report));
             v.push(COMMIT.into());
             v
         }
         Action::PauseMark { key, report } => {
             let s = schema()?;
             let mut v = node_table(s);
+            v.extend(fence_table(s, report));
             v.push(s.pause_mark(key, ctx.me, report));
+            v.extend(fence_note(s, key, ctx.me, report));
             v
         }
         Action::DemoteSilent { key, host, guard } => {
@@ -269,6 +275,16 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
         }
         Action::Notify(_) | Action::Hook(_) => vec![],
     })
+}
+
+/// The fence table's DDL, before a report that writes a fence record and finds no table.
+fn fence_table(s: &Schema, report: &ReportValues) -> Option<String> {
+    (report.fence.is_some() && !s.has_fence_table).then(state::fence_table_ddl)
+}
+
+/// The fence record's statement, when the report carries a changed one.
+fn fence_note(s: &Schema, key: &str, me: &Me, report: &ReportValues) -> Option<String> {
+    report.fence.as_ref().map(|n| s.fence_note(key, me, n))
 }
 
 /// The statements of a proposal as printed: the winning path ends with the update and
@@ -340,6 +356,10 @@ pub trait Backend {
     /// why it does not answer.
     fn probe(&mut self, link: &Link, source: &SourceAddr)
     -> std::result::Result<Probe, ProbeError>;
+    /// The user the manager logs in as to fence a peer, for messages.
+    fn fence_login(&self) -> String {
+        "the manager's login".into()
+    }
     /// Where a current member of the cluster accepts connections (for a peer that never
     /// reported its address).
     fn member_address(&mut self, host: &str) -> Result<Option<String>>;

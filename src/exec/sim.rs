@@ -4,7 +4,7 @@
 //! write to the model. `app::scenario` builds it from a scenario file.
 
 use super::{
-    Action, Backend, ConnectOutcome, FenceOutcome, Outcome, RenderCtx, SourceUpdate,
+    Action, Backend, ConnectOutcome, FenceOutcome, Outcome, PeerFailure, RenderCtx, SourceUpdate,
     proposal_lines, render,
 };
 use crate::config::topology::Link;
@@ -34,6 +34,8 @@ pub enum PeerServer {
     Idle,
     /// It does not answer.
     Down,
+    /// It answers, but refuses the fence (the login is denied, or lacks a privilege).
+    Refuses,
 }
 
 /// One link in the model.
@@ -90,6 +92,7 @@ pub fn channel_status(
         io_state: io_state.to_string(),
         last_io_error: String::new(),
         last_sql_error: String::new(),
+        last_sql_errno: 0,
         lag_seconds: None,
         gtid: Vec::new(),
     }
@@ -114,6 +117,16 @@ fn next_report(me: &Me, prev: Option<&NodeReport>, v: &ReportValues) -> NodeRepo
         source: v.source.clone(),
         paused_for: v.paused_since.map(|t| NOW - t),
         fences: prev.map_or(0, |p| p.fences) + v.new_fences,
+        blocked: match &v.fence {
+            Some(n) => n.blocked.clone(),
+            None => prev.and_then(|p| p.blocked.clone()),
+        },
+        // Since when is not modelled: a fence record carries its text only.
+        blocked_for: None,
+        unfenceable: match &v.fence {
+            Some(n) => n.unfenceable.clone(),
+            None => prev.and_then(|p| p.unfenceable.clone()),
+        },
     }
 }
 
@@ -190,7 +203,12 @@ impl SimBackend {
                 FenceOutcome::Stopped
             }
             Some(s) if *s == PeerServer::Idle => FenceOutcome::NotRunning,
-            _ => FenceOutcome::Unreachable("Can't connect to MySQL server (scenario: down)".into()),
+            Some(PeerServer::Refuses) => FenceOutcome::Failed(PeerFailure::Refused(
+                "Access denied for user 'pxcrm' (error 1045) (scenario: refuses)".into(),
+            )),
+            _ => FenceOutcome::Failed(PeerFailure::Unreachable(
+                "no TCP connection (scenario: down)".into(),
+            )),
         };
         if outcome == FenceOutcome::Stopped {
             self.print_rendered(action)?;
@@ -317,6 +335,10 @@ impl SimBackend {
 }
 
 impl Backend for SimBackend {
+    fn fence_login(&self) -> String {
+        "pxcrm".into()
+    }
+
     fn facts(&self) -> &NodeFacts {
         &self.facts
     }
@@ -395,7 +417,7 @@ impl Backend for SimBackend {
     ) -> Result<ConnectOutcome> {
         Ok(match self.link(&link.key)?.replica.clone() {
             Some(r) if r.is_healthy() => ConnectOutcome::Replicating(r.io_state),
-            Some(r) if !r.last_sql_error.is_empty() => ConnectOutcome::SqlError(r.last_sql_error),
+            Some(r) if r.has_data_error() => ConnectOutcome::SqlError(r.last_sql_error),
             Some(r) => ConnectOutcome::NotRunning(super::stalled(&r)),
             None => ConnectOutcome::NotRunning("no channel".into()),
         })

@@ -28,7 +28,7 @@ pub mod primitives;
 
 use crate::config::topology::Link;
 use crate::db::clock::{Freshness, Observations, Skew};
-use crate::db::state::{ChannelState, FailureKind, ReportValues, Role, StateRow};
+use crate::db::state::{ChannelState, FailureKind, FenceNote, ReportValues, Role, StateRow};
 use crate::error::Result;
 use crate::exec::{Action, Backend, Outcome, SourceUpdate};
 use std::cell::RefCell;
@@ -120,10 +120,14 @@ pub enum Event {
     TwoReplicas,
     Fenced,
     ClockSkew,
+    /// A takeover waits on a peer that could not be fenced.
+    FenceBlocked,
+    /// The check of the peers' fence logins found one that would fail.
+    FenceUnready,
 }
 
 impl Event {
-    pub const ALL: [Event; 13] = [
+    pub const ALL: [Event; 15] = [
         Event::NewReplica,
         Event::Failed,
         Event::StillFailing,
@@ -137,6 +141,8 @@ impl Event {
         Event::TwoReplicas,
         Event::Fenced,
         Event::ClockSkew,
+        Event::FenceBlocked,
+        Event::FenceUnready,
     ];
 
     /// As the policy receives it.
@@ -155,6 +161,8 @@ impl Event {
             Event::TwoReplicas => "two-replicas",
             Event::Fenced => "fenced",
             Event::ClockSkew => "clock-skew",
+            Event::FenceBlocked => "fence-blocked",
+            Event::FenceUnready => "fence-unready",
         }
     }
 
@@ -200,8 +208,17 @@ pub struct RunCtx {
     /// The current source's health, checked once per run on a replica: `Err(why)` when it is
     /// not worth replicating from.
     source_check: HashMap<String, std::result::Result<(), String>>,
-    /// The peers fenced in this run, by link key and host: each is fenced once.
-    fenced: HashSet<(String, String)>,
+    /// The peers fenced in this run, by link key and host, with the verdict: each is fenced
+    /// once.
+    fenced: HashMap<(String, String), fence::Verdict>,
+    /// The links whose takeover this run found held by a peer that could not be fenced, with
+    /// the first such peer: what the node's report says ([`RunCtx::fence_note`]).
+    blocks: HashMap<String, fence::Blocked>,
+    /// Each link's fence record as this node last read or wrote it.
+    fence_noted: HashMap<String, FenceNote>,
+    /// The peers this node's check found it cannot fence, and why: its fence record says so
+    /// on every link. `None` until a check ran in this run (the record is then left as it is).
+    pub unfenceable: Option<Option<String>>,
     /// How many peers this run connected to (or tried to) to fence them.
     fence_contacts: u64,
     /// Whether the policy's `manage_link` is running: only then may a primitive change
@@ -273,7 +290,10 @@ impl RunCtx {
             refreshed: HashSet::new(),
             has_row: HashSet::new(),
             source_check: HashMap::new(),
-            fenced: HashSet::new(),
+            fenced: HashMap::new(),
+            blocks: HashMap::new(),
+            fence_noted: HashMap::new(),
+            unfenceable: None,
             in_manage_link: false,
             fence_contacts: 0,
             new_fences: HashMap::new(),
@@ -312,6 +332,15 @@ impl RunCtx {
         let skews = self.observations.observe(&link.key, &me, &rows, t);
         self.skews.extend(skews);
         if let Some(own) = rows.iter().find(|r| r.host == me) {
+            if let Some(rep) = &own.report {
+                self.fence_noted.insert(
+                    link.key.clone(),
+                    FenceNote {
+                        blocked: rep.blocked.clone(),
+                        unfenceable: rep.unfenceable.clone(),
+                    },
+                );
+            }
             self.has_row.insert(link.key.clone());
             self.own_roles.insert(link.key.clone(), own.role);
         }
@@ -334,12 +363,32 @@ impl RunCtx {
     /// not yet counted.
     pub fn report_values(&mut self, link: &Link) -> Result<ReportValues> {
         let ch = self.backend.replica(link)?;
+        let fence = self.fence_note_pending(link);
+        if let Some(n) = &fence {
+            self.fence_noted.insert(link.key.clone(), n.clone());
+        }
         Ok(ReportValues {
             channel: ChannelState::of(ch.as_ref()),
             source: ch.map(|s| s.source()),
             paused_since: self.paused_since,
             new_fences: self.new_fences.remove(&link.key).unwrap_or(0),
+            fence,
         })
+    }
+
+    /// The link's fence record as this run found it, when it differs from what the table says:
+    /// the peer that holds the takeover (blocks found in this run), and the peers the check
+    /// cannot fence (when a check ran in this run).
+    pub fn fence_note_pending(&self, link: &Link) -> Option<FenceNote> {
+        let noted = self.fence_noted.get(&link.key).cloned().unwrap_or_default();
+        let now = FenceNote {
+            blocked: self.blocks.get(&link.key).map(|b| b.describe()),
+            unfenceable: match &self.unfenceable {
+                Some(u) => u.clone(),
+                None => noted.unfenceable.clone(),
+            },
+        };
+        (now != noted).then_some(now)
     }
 
     /// Writes this node's row (its heartbeat, and its role when `role` is set) and its report.
@@ -480,9 +529,23 @@ impl RunCtx {
         &self.reported
     }
 
-    /// Whether a peer was fenced for a link in this run.
-    pub fn was_fenced(&self, link: &Link, host: &str) -> bool {
-        self.fenced.contains(&(link.key.clone(), host.to_string()))
+    /// The verdict of this run's fence of a peer for a link, if it was fenced.
+    pub fn fence_verdict(&self, link: &Link, host: &str) -> Option<&fence::Verdict> {
+        self.fenced.get(&(link.key.clone(), host.to_string()))
+    }
+
+    fn note_verdict(&mut self, link: &Link, host: &str, v: fence::Verdict) {
+        self.fenced.insert((link.key.clone(), host.to_string()), v);
+    }
+
+    /// Records that the link's takeover waits on a peer (the first one found in the run).
+    fn block(&mut self, link: &Link, b: fence::Blocked) {
+        self.blocks.entry(link.key.clone()).or_insert(b);
+    }
+
+    /// The peer that holds this node's takeover of the link in this run, if one does.
+    pub fn blocked_by(&self, link: &Link) -> Option<&fence::Blocked> {
+        self.blocks.get(&link.key)
     }
 
     /// Queues a notification for the policy's `mail` hook.

@@ -174,9 +174,10 @@ pub fn after(c: &mut RunCtx, link: &Link, policy_ok: bool) -> Result<()> {
     let role = mine.as_ref().map(|r| r.role);
     if state.runs() {
         if role != Some(Role::Yes) {
-            let complete = role == Some(Role::Proposed) && c.may_be_yes(link)?.is_ok();
+            let complete = role == Some(Role::Proposed)
+                && c.may_be_yes(link)?.is_ok()
+                && super::fence::silent_holders_now(c, link)?.is_none();
             if complete {
-                super::fence::silent_holders_now(c, link)?;
                 let source = c.current_source(link)?;
                 c.refresh(link, Some(Role::Yes), source)?;
             } else {
@@ -229,7 +230,10 @@ pub fn after(c: &mut RunCtx, link: &Link, policy_ok: bool) -> Result<()> {
         c.insert_own_row(link, Role::No)?;
     }
     fence_strays(c, link)?;
-    if policy_ok && !c.refreshed.contains(&link.key) && c.has_row.contains(&link.key) {
+    if policy_ok
+        && (!c.refreshed.contains(&link.key) || c.fence_note_pending(link).is_some())
+        && c.has_row.contains(&link.key)
+    {
         let source = c.current_source(link)?;
         c.refresh(link, None, source)?;
     }
@@ -283,10 +287,12 @@ fn give_up(
 ) -> Result<()> {
     let me = c.node();
     let sql_error = ch.map(|s| s.last_sql_error.clone()).unwrap_or_default();
-    let kind = if sql_error.is_empty() {
-        kind
-    } else {
+    // Only an error in the data blocks the link for every node; one of the cluster (the node
+    // left the Primary component while applying) does not.
+    let kind = if ch.is_some_and(ReplicaStatus::has_data_error) {
         FailureKind::Sql
+    } else {
+        kind
     };
     let already = c.backend.last_failure(link)?.is_some();
     c.stop_and_reset(link)?;
@@ -343,6 +349,7 @@ fn fence_strays(c: &mut RunCtx, link: &Link) -> Result<()> {
             link,
             r,
             "it is silent, its last report says its channel runs, and another node holds the link",
+            super::fence::Purpose::Stray,
         )?;
     }
     Ok(())

@@ -48,7 +48,20 @@ fn yes_allowed(c: &mut RunCtx, link: &Link, what: &str) -> Res<()> {
     c.may_be_yes(link)
         .map_err(host)?
         .map_err(|why| format!("{what}(link, \"Yes\") refused on {}: {why}", c.node()))?;
-    fence::silent_holders_now(c, link).map_err(host)
+    match fence::silent_holders_now(c, link).map_err(host)? {
+        None => Ok(()),
+        Some(b) => Err(held(c, what, &b)),
+    }
+}
+
+/// The refusal of a primitive whose takeover waits on a peer that could not be fenced.
+fn held(c: &RunCtx, what: &str, b: &fence::Blocked) -> String {
+    format!(
+        "{what} refused on {}: {} held the link and could not be fenced ({}); the takeover waits",
+        c.node(),
+        b.peer,
+        b.failure
+    )
 }
 
 /// `insert_row(link, state)`: adds this node's row, as `No`, or as `Yes` for a node whose
@@ -150,8 +163,19 @@ pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
         Some(r) => SilenceGuard::Seq(r.seq),
         None => SilenceGuard::OlderThan(c.threshold()),
     };
-    // Once demoted, its row no longer says it held the link: fence it now.
-    fence::silent_holders(c, link, std::slice::from_ref(row), &fresh).map_err(host)?;
+    // Once demoted, its row no longer says it held the link: fence it now. A peer that
+    // could not be fenced and may still replicate keeps its row.
+    if let Some(b) =
+        fence::silent_holders(c, link, std::slice::from_ref(row), &fresh).map_err(host)?
+    {
+        log::info!(
+            "{}: {}: not demoting {peer}: it could not be fenced ({}); the takeover waits",
+            c.node(),
+            link.name,
+            b.failure
+        );
+        return Ok(false);
+    }
     let o = c
         .apply(Action::DemoteSilent {
             key: link.key.clone(),
@@ -176,6 +200,18 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
         log::warn!(
             "{}: propose refused: the node is not Primary and Synced/Donor",
             c.node()
+        );
+        return Ok(false);
+    }
+    // Every silent holder is fenced before this node claims the link: one that could not be
+    // fenced and may still replicate holds the election.
+    if let Some(b) = fence::silent_holders_now(c, link).map_err(host)? {
+        log::info!(
+            "{}: {}: not proposed: {} held the link and could not be fenced ({}); the takeover waits",
+            c.node(),
+            link.name,
+            b.peer,
+            b.failure
         );
         return Ok(false);
     }
@@ -321,7 +357,9 @@ pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<ConnectOutcome
             return Ok(ConnectOutcome::NotRunning(detail));
         }
     };
-    fence::silent_holders(c, l, &rows, &fresh).map_err(host)?;
+    if let Some(b) = fence::silent_holders(c, l, &rows, &fresh).map_err(host)? {
+        return Err(held(c, "connect", &b));
+    }
     start_channel(c, l, src, domains)
 }
 

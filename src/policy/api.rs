@@ -147,6 +147,12 @@ fn replica_map(s: Option<&ReplicaStatus>, source: Option<&Result<(), String>>) -
         m.insert("io_state".into(), s.io_state.clone().into());
         m.insert("io_error".into(), s.last_io_error.clone().into());
         m.insert("sql_error".into(), s.last_sql_error.clone().into());
+        m.insert(
+            "sql_error_kind".into(),
+            s.sql_error_kind()
+                .map_or("", crate::db::flavor::SqlErrorKind::as_str)
+                .into(),
+        );
         m.insert("lag".into(), opt(s.lag_seconds.map(|l| l as i64)));
         m.insert("threads_ok".into(), s.is_healthy().into());
         m.insert("source_ok".into(), opt(source.map(|r| r.is_ok())));

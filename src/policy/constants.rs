@@ -10,6 +10,7 @@
 //! | `CLUSTER` | `CLUSTER.Primary`, `.NonPrimary`, `.Disconnected` (`node.cluster_status`) |
 //! | `NODE_STATE` | `NODE_STATE.Joining`, `.Donor`, `.Joined`, `.Synced` (`node.state`) |
 //! | `CONNECT` | `CONNECT.replicating`, `.not_running`, `.sql_error` (`connect(...).outcome`) |
+//! | `SQL_ERROR` | `SQL_ERROR.data`, `.cluster` (a replica's `sql_error_kind`) |
 //! | `EVENT` | `EVENT.new_replica`, `.failed`, `.still_failing`, ... (the `mail` hook's `event`) |
 //!
 //! The values are the strings (or numbers) the host uses, so a policy that compares against
@@ -17,7 +18,7 @@
 //! (`ROLE.Yse`) is an error that lists the names that do, where a misspelt string would
 //! silently never match.
 
-use crate::db::flavor::Thread;
+use crate::db::flavor::{SqlErrorKind, Thread};
 use crate::db::state::{ChannelState, FailureKind, Role};
 use crate::exec::ConnectOutcome;
 use crate::exec::server::{ClusterStatus, LocalState};
@@ -102,6 +103,10 @@ fn raw() -> Vec<(&'static str, BTreeMap<String, Dynamic>)> {
             map(ConnectOutcome::NAMES.map(|n| (n.replace('-', "_"), n))),
         ),
         ("EVENT", map(Event::ALL.map(|e| (e.key(), e.as_str())))),
+        (
+            "SQL_ERROR",
+            map([SqlErrorKind::Data, SqlErrorKind::Cluster].map(|k| (k.as_str(), k.as_str()))),
+        ),
     ]
 }
 

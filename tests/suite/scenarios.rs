@@ -293,6 +293,32 @@ fn an_sql_thread_error_makes_the_replica_fail_and_mail_the_error() {
 }
 
 #[test]
+fn a_replica_whose_sql_thread_the_cluster_stopped_resumes_instead_of_failing() {
+    let s = sim("replica_stopped_by_the_cluster_resumes").ok();
+    assert!(!s.has("'Failed'"), "{}", s.out.all());
+    assert!(!s.has("failedKind"), "no failure recorded: {}", s.out.all());
+    assert!(s.at("STOP SLAVE 'DC1-DC2'") < s.at("START SLAVE 'DC1-DC2'"));
+    assert!(
+        s.has("MASTER_HOST='10.0.2.1'"),
+        "resumes from its own source"
+    );
+    assert_eq!(
+        s.mails(),
+        [
+            "to dba@example.com: [pxc-replication-manager] DC1 DC1-DC2 DC1-1 Yes: DC1-1 resumed replication from 10.0.2.1:3306"
+        ]
+    );
+    assert!(
+        s.out
+            .stdout
+            .contains("the SQL thread stopped on an error of the cluster, not of the data: Node has dropped from cluster"),
+        "{}",
+        s.out.all()
+    );
+    assert!(!s.out.stdout.contains("fix the data"));
+}
+
+#[test]
 fn a_replica_restarted_with_skip_slave_start_resumes_from_its_source() {
     let s = sim("restarted_replica_reconnects").ok();
     assert!(s.has("CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='10.0.2.1'"));
@@ -831,10 +857,71 @@ fn a_silent_holder_is_fenced_before_the_new_replica_starts() {
     assert!(!s.has("[on DC1-2"));
     assert!(s.has("CHANGE MASTER 'DC1-DC2'"));
     assert!(
-        s.out.stderr.contains("could not fence DC1-2"),
+        s.out
+            .stderr
+            .contains("could not fence DC1-2 at 10.0.1.2:3306 (unreachable: no TCP connection (scenario: down)); going on: it is not a member of this node's Primary view"),
         "{}",
         s.out.all()
     );
+    assert!(
+        !s.has("INSERT INTO percona.replication_fence"),
+        "nothing held, nothing recorded"
+    );
+}
+
+#[test]
+fn a_silent_replica_whose_server_refuses_the_fence_keeps_the_link_until_it_is_fenced() {
+    let s = sim("silent_replica_that_refuses_the_fence_holds_the_takeover").ok();
+    // It is a member of the view and its server answered: its channel may run. No demotion,
+    // no proposal, no channel: only the heartbeat and the fence record.
+    assert!(!s.has("isReplica = 'No', r.lastUpdate"), "{}", s.out.all());
+    assert!(!s.has("'Proposed'"));
+    assert!(!s.has("CHANGE MASTER"));
+    let record = s.at("INSERT INTO percona.replication_fence");
+    assert!(
+        s.sql()[record].contains(
+            "'DC1-2 at 10.0.1.2:3306 (login pxcrm): refused: Access denied for user \\'pxcrm\\' (error 1045)"
+        ),
+        "{}",
+        s.sql()[record]
+    );
+    assert_eq!(
+        s.mails(),
+        [
+            "to dba@example.com: [pxc-replication-manager] DC1 DC1-DC2 DC1-1 No: takeover held: DC1-1 cannot fence DC1-2"
+        ]
+    );
+    // The log names the peer (not "the local server"), its address, the login and the reason.
+    let warned = s
+        .out
+        .stderr
+        .lines()
+        .find(|l| {
+            l.contains("cannot fence DC1-2 at 10.0.1.2:3306 (login pxcrm): refused: Access denied")
+        })
+        .unwrap_or_else(|| panic!("{}", s.out.all()));
+    assert!(
+        !warned.contains("local server") && !warned.contains("[local]"),
+        "{warned}"
+    );
+    assert!(s.final_state().contains("DC1-1=No DC1-2=Yes; no channel"));
+}
+
+#[test]
+fn a_silent_replica_that_is_unreachable_but_still_in_the_view_keeps_the_link() {
+    let s = sim("silent_replica_unreachable_but_in_the_view_holds_the_takeover").ok();
+    assert!(
+        !s.has("'Proposed'") && !s.has("CHANGE MASTER"),
+        "{}",
+        s.out.all()
+    );
+    assert!(s.has("unreachable: no TCP connection"));
+    assert!(
+        s.out
+            .stderr
+            .contains("it is a member of this node's Primary view")
+    );
+    assert!(s.final_state().contains("DC1-1=No DC1-2=Yes; no channel"));
 }
 
 #[test]
