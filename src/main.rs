@@ -3,10 +3,11 @@
 
 use clap::Parser;
 use pxc_replication_manager::app::cli::{
-    Cli, Command, DEFAULT_CONFIG, PolicyCommand, StatusFormat,
+    CheckFormat, Cli, Command, DEFAULT_CONFIG, PolicyCommand, StatusFormat,
 };
 use pxc_replication_manager::app::daemon::daemon;
 use pxc_replication_manager::app::generate;
+use pxc_replication_manager::app::preflight;
 use pxc_replication_manager::app::prometheus;
 use pxc_replication_manager::app::scenario;
 use pxc_replication_manager::check;
@@ -106,6 +107,25 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 }
             }
             Ok(exit::OK)
+        }
+        Command::Check {
+            format,
+            strict,
+            send_test_mail,
+        } => {
+            let cfg = load_config(&cli)?;
+            let report = preflight::check(
+                &cfg,
+                &preflight::Options {
+                    defaults_file: cli.defaults_file.clone(),
+                    send_test_mail: *send_test_mail,
+                },
+            );
+            match format {
+                CheckFormat::Text => print!("{}", report.to_text()),
+                CheckFormat::Json => println!("{}", report.to_json()),
+            }
+            Ok(report.exit_code(*strict))
         }
         Command::Pause {
             reason,

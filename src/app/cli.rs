@@ -104,6 +104,30 @@ pub enum Command {
         #[arg(long, conflicts_with = "format")]
         json: bool,
     },
+    /// Check, before the first failure needs it, every login, grant and setting a run relies
+    /// on, on this node, with its config: the local server (Primary and Synced, binary log,
+    /// GTID, skip-slave-start, one server_id per cluster), the local login's grants, the state
+    /// tables, every peer in the view (the manager's login can fence it: it connects, reads
+    /// the channels and holds the privilege to stop one), every source of every link (the
+    /// replication login, Primary and Synced, the GTID domain) and mail. Changes nothing on
+    /// any server. One line per prerequisite: ok, warn or FAIL, with the fix.
+    #[command(
+        after_help = "Exit codes: 0 when no line failed (warnings are printed), 1 when one did (with --strict: also a warning), 2 for a config that cannot be read.
+Run it on every node before the cron line or the daemon, and again after changing users or grants:
+  pxc-replication-manager --config /etc/pxc-replication-manager.toml check
+  pxc-replication-manager check --format json | jq '.lines[] | select(.status != \"ok\")'"
+    )]
+    Check {
+        /// The output: a table for a person, json for a program.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+        /// Fail (exit 1) on a warning too.
+        #[arg(long)]
+        strict: bool,
+        /// Also send a real mail through [mail], to see it arrive.
+        #[arg(long)]
+        send_test_mail: bool,
+    },
     /// Pause every node of this node's cluster for maintenance: a row in
     /// percona.replication_pause, which Galera carries to every node. While it holds, each
     /// node reports (heartbeats while its channel runs) and changes nothing else, as under
@@ -171,6 +195,12 @@ pub enum StatusFormat {
     Text,
     Json,
     Prometheus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug)]

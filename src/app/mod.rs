@@ -1,7 +1,7 @@
 //! The surfaces: the entry points a command, the coming daemon or a test calls again and
 //! again ([`run_once`], [`status_report`], [`init`], [`scenario::simulate`]), the one place that
 //! assembles a run ([`open_local`], [`settings`]), and what only the command line needs: the
-//! arguments ([`cli`]), the pause file and the run lock ([`guard`]), the `status` report
+//! arguments ([`cli`]), the preflight `check` ([`preflight`]), the pause file and the run lock ([`guard`]), the `status` report
 //! ([`status`]) and its Prometheus form ([`prometheus`]), the daemon's `/metrics` server
 //! ([`metrics_http`]), scenario files ([`scenario`]), completions and man pages ([`generate`]), and
 //! the daemon's messages to systemd ([`notify`]).
@@ -13,6 +13,7 @@ pub mod guard;
 pub mod metrics_http;
 pub mod notify;
 pub mod pause;
+pub mod preflight;
 pub mod prometheus;
 pub mod scenario;
 pub mod status;

@@ -198,12 +198,48 @@ pub fn read(path: &Path) -> Result<ClientOptions, OptionFileError> {
     .map(|l| l.options)
 }
 
+/// Where a server option was found in a chain of option files: its value and `file:line`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerOption {
+    pub value: String,
+    pub at: String,
+}
+
+/// The groups a MariaDB or MySQL server reads: `mysqld`, `server`, `mariadb`, `mariadbd`,
+/// `galera`, and their version-suffixed forms (`mysqld-8.0`, `mariadb-10.11`).
+fn server_group(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["mysqld", "server", "mariadb", "mariadbd", "galera"]
+        .iter()
+        .any(|g| n == *g || n.strip_prefix(g).is_some_and(|rest| rest.starts_with('-')))
+}
+
+/// The last value of any of `names` (written with `-` or `_`, `loose-` allowed) in the server
+/// groups of a chain of option files (and what they include), as the server reads it.
+pub fn server_option(
+    chain: &[ChainFile],
+    names: &[&str],
+) -> Result<Option<ServerOption>, OptionFileError> {
+    let mut r = Reader {
+        server: Some(names.iter().map(|n| n.replace('_', "-")).collect()),
+        ..Reader::default()
+    };
+    for f in chain {
+        r.file(&f.path, !f.required, None)?;
+    }
+    Ok(r.found)
+}
+
 #[derive(Default)]
 struct Reader {
     options: ClientOptions,
     provenance: Provenance,
     /// The files being read, outermost first (canonical paths), to refuse cycles.
     open: Vec<PathBuf>,
+    /// Reading the server's groups for these options ([`server_option`]), not the client's.
+    server: Option<Vec<String>>,
+    /// The last of them found.
+    found: Option<ServerOption>,
 }
 
 /// The `!include` line a file is read for: the including file and its line.
@@ -292,7 +328,10 @@ impl Reader {
                     return Err(at(lineno, format!("malformed group header {line:?}")));
                 };
                 let name = rest[..end].trim_end();
-                group = Some(GROUPS.iter().any(|g| g.eq_ignore_ascii_case(name)));
+                group = Some(match self.server {
+                    Some(_) => server_group(name),
+                    None => GROUPS.iter().any(|g| g.eq_ignore_ascii_case(name)),
+                });
                 continue;
             }
             match group {
@@ -313,6 +352,15 @@ impl Reader {
             };
             let key = key.to_ascii_lowercase().replace('_', "-");
             let key = key.strip_prefix("loose-").unwrap_or(&key).to_string();
+            if let Some(wanted) = &self.server {
+                if wanted.contains(&key) {
+                    self.found = Some(ServerOption {
+                        value,
+                        at: format!("{}:{lineno}", path.display()),
+                    });
+                }
+                continue;
+            }
             let o = &mut self.options;
             match key.as_str() {
                 "user" => o.user = Some(value),
@@ -464,6 +512,38 @@ fn unquote(v: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_server_option_is_found_in_the_server_groups_only() {
+        let d = tempfile::tempdir().unwrap();
+        let main = d.path().join("my.cnf");
+        std::fs::create_dir_all(d.path().join("conf.d")).unwrap();
+        std::fs::write(
+            &main,
+            "[client]\nskip-slave-start\n[mysqld]\nport = 3306\n!includedir conf.d\n",
+        )
+        .unwrap();
+        let chain = [ChainFile {
+            path: main.clone(),
+            required: true,
+        }];
+        let names = ["skip-slave-start", "skip_replica_start"];
+        assert_eq!(
+            server_option(&chain, &names).unwrap(),
+            None,
+            "[client] is not read"
+        );
+        std::fs::write(
+            d.path().join("conf.d/galera.cnf"),
+            "[galera]\nwsrep_on = ON\n[mariadb-10.11]\nloose_skip_slave_start\n",
+        )
+        .unwrap();
+        let found = server_option(&chain, &names).unwrap().unwrap();
+        assert_eq!(found.value, "");
+        assert!(found.at.ends_with("conf.d/galera.cnf:4"), "{}", found.at);
+        assert!(server_group("mysqld-8.0") && server_group("Server"));
+        assert!(!server_group("mysqldump") && !server_group("client-server"));
+    }
     use super::*;
     use std::fs;
 

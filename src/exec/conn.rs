@@ -141,6 +141,31 @@ impl LocalServer {
             .collect())
     }
 
+    /// Global variables by name (lower case), for those of `names` the server has: what
+    /// `check` compares with what replication needs.
+    pub fn global_variables(&mut self, names: &[&str]) -> Result<HashMap<String, String>> {
+        let list: Vec<String> = names.iter().map(|n| quote(n)).collect();
+        self.name_values(&format!(
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ({})",
+            list.join(", ")
+        ))
+    }
+
+    /// The login's grants, as `SHOW GRANTS` prints them.
+    pub fn grants(&mut self) -> Result<Vec<String>> {
+        Ok(self
+            .cells("SHOW GRANTS")?
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().flatten())
+            .collect())
+    }
+
+    /// Runs a read and says whether the server allowed it (`Err` with its words otherwise):
+    /// for `check`, which proves a read by doing it.
+    pub fn try_read(&mut self, sql: &str) -> std::result::Result<(), String> {
+        self.conn.query_drop(sql).map_err(|e| describe(&e))
+    }
+
     /// The TLS cipher of this connection, if it is encrypted.
     pub fn tls_cipher(&mut self) -> Result<Option<String>> {
         Ok(self

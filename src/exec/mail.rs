@@ -139,7 +139,7 @@ fn message(cfg: &MailConfig, mail: &Mail) -> Result<Message, MailError> {
 }
 
 /// The SMTP port: `smtp_port`, else the security's standard one.
-fn smtp_port(cfg: &MailConfig) -> u16 {
+pub fn smtp_port(cfg: &MailConfig) -> u16 {
     cfg.smtp_port.unwrap_or(match cfg.smtp_security {
         SmtpSecurity::None => 25,
         SmtpSecurity::Starttls => 587,

@@ -542,6 +542,13 @@ pub fn open_source(
     Held::make(|| Conn::new(b)).map_err(ProbeError::Login)
 }
 
+/// `@@server_id` on an open connection (a source's, for `check`), if it can be read.
+pub fn server_id_on(conn: &mut Conn) -> Option<u64> {
+    conn.query_first::<u64, _>("SELECT @@server_id")
+        .ok()
+        .flatten()
+}
+
 /// Logs in to a source candidate and reads whether it is worth replicating from.
 pub fn probe_source(
     link: &Link,
