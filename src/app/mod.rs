@@ -514,6 +514,8 @@ pub fn run_in(
         paused_since,
     );
     ctx.cluster_pause = cluster_pause;
+    // A daemon checks every peer's fence login each heartbeat timeout; cron one per run.
+    ctx.fence_checks_every = session.keep_connections.then_some(cfg.timeouts.heartbeat);
     let (mut ctx, results) = policy.run(ctx);
     // After every change and report of the run: a mail server that is slow or down costs the
     // run at most `[mail] timeout` here, and changes nothing it did.

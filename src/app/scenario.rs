@@ -67,6 +67,10 @@ struct ScenarioNode {
     paused_for: Option<i64>,
     /// Where peers reach this node's server (recorded in its reports).
     address: Option<String>,
+    /// The run ends with the check of its peers' fence logins (one per run, in turn): each
+    /// member's `server` says what the check finds (`refuses`, `down`, or a fence that works).
+    #[serde(default)]
+    check_fence_logins: bool,
 }
 
 fn primary() -> String {
@@ -504,6 +508,7 @@ pub fn simulate(
         links: model,
         mail: cfg.mail.clone(),
         out: Box::new(sink),
+        check_fence_logins: sc.node.check_fence_logins,
     };
     let paused_since = sc.node.paused_for.map(|p| NOW - p);
     let ctx = super::run_ctx(&cfg, Box::new(backend), links.clone(), seen, paused_since);

@@ -181,6 +181,7 @@ impl WorldBackend {
             links,
             mail: self.mail.clone(),
             out,
+            check_fence_logins: false,
         }
     }
 

@@ -64,6 +64,49 @@ pub struct FenceMemo {
     pub reached: bool,
 }
 
+/// What this node's last check of a peer's fence login found (see `host::fence::check_logins`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FenceCheck {
+    /// Why a fence of the peer would fail (`None`: it would work).
+    pub problem: Option<String>,
+    /// What would not stop a fence of the peer while it is Primary (a session that cannot
+    /// turn Galera off), as last logged.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// When it was checked (Unix time, this host's clock).
+    pub at: i64,
+}
+
+/// The schedule of the fence-login checks, kept between runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FenceChecks {
+    /// Peer -> its last check.
+    #[serde(default)]
+    pub peers: BTreeMap<String, FenceCheck>,
+    /// The peer checked last (cron checks one per run, in turn).
+    #[serde(default)]
+    pub last: Option<String>,
+    /// When every peer was last checked (a daemon checks them all each heartbeat timeout).
+    #[serde(default)]
+    pub all_at: Option<i64>,
+}
+
+impl FenceChecks {
+    fn is_empty(&self) -> bool {
+        *self == FenceChecks::default()
+    }
+
+    /// The fence record's `unfenceable`: every peer whose check failed, and why.
+    pub fn unfenceable(&self) -> Option<String> {
+        let v: Vec<String> = self
+            .peers
+            .iter()
+            .filter_map(|(p, c)| c.problem.as_ref().map(|why| format!("{p} {why}")))
+            .collect();
+        (!v.is_empty()).then(|| v.join("; "))
+    }
+}
+
 /// What a node remembers between runs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, Hash)]
 pub struct Observations {
@@ -87,6 +130,9 @@ pub struct Observations {
     /// survives restarts.
     #[serde(default)]
     counters: Counters,
+    /// The checks of the peers' fence logins.
+    #[serde(default, skip_serializing_if = "FenceChecks::is_empty")]
+    pub fence_checks: FenceChecks,
     /// Since when the node was paused at its last run, while it was (kept only while a pause
     /// hook is configured: see `host::hooks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

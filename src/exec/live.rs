@@ -398,6 +398,36 @@ impl Backend for LiveBackend {
         self.login.user.clone()
     }
 
+    fn fence_check_targets(&mut self) -> Result<Vec<(String, String)>> {
+        if !self.facts.is_primary() || !self.facts.flavor.lists_members() {
+            return Ok(Vec::new());
+        }
+        let members = match self.members.get() {
+            Some(m) => m,
+            None => {
+                let m = self.server.members()?;
+                self.members.put(m)
+            }
+        };
+        let mut v: Vec<(String, String)> = members
+            .into_iter()
+            .flatten()
+            .filter(|(name, _)| *name != self.me.host)
+            .filter_map(|(name, a)| Some((name, a?)))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    fn check_fence_login(&mut self, address: &str) -> Option<super::PeerCheck> {
+        Some(conn::check_peer(
+            &self.login,
+            address,
+            &self.facts.flavor,
+            self.probe_timeout,
+        ))
+    }
+
     fn member_address(&mut self, host: &str) -> Result<Option<String>> {
         self.server.member_address(host)
     }

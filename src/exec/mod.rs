@@ -360,6 +360,16 @@ pub trait Backend {
     fn fence_login(&self) -> String {
         "the manager's login".into()
     }
+    /// The other members of the current view with their client address: the peers whose
+    /// fence login a run checks. None where the view is not known, or in a simulation.
+    fn fence_check_targets(&mut self) -> Result<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
+    /// Checks, changing nothing, that the manager's login could fence the peer at `address`
+    /// ([`check_peer`]). `None` where nothing real can be reached (a simulation).
+    fn check_fence_login(&mut self, _address: &str) -> Option<PeerCheck> {
+        None
+    }
     /// Where a current member of the cluster accepts connections (for a peer that never
     /// reported its address).
     fn member_address(&mut self, host: &str) -> Result<Option<String>>;

@@ -71,6 +71,9 @@ pub struct SimBackend {
     pub links: Vec<SimLink>,
     pub mail: MailConfig,
     pub out: Box<dyn Write>,
+    /// Answer the checks of the peers' fence logins from the rows' `servers` (scenarios that
+    /// ask for it; the model checker does not).
+    pub check_fence_logins: bool,
 }
 
 /// A channel's status in the model.
@@ -337,6 +340,51 @@ impl SimBackend {
 impl Backend for SimBackend {
     fn fence_login(&self) -> String {
         "pxcrm".into()
+    }
+
+    fn fence_check_targets(&mut self) -> Result<Vec<(String, String)>> {
+        if !self.check_fence_logins {
+            return Ok(Vec::new());
+        }
+        let mut v: Vec<(String, String)> = self
+            .links
+            .iter()
+            .flat_map(|l| l.members.clone())
+            .filter(|(name, _)| *name != self.me.host)
+            .collect();
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
+
+    fn check_fence_login(&mut self, address: &str) -> Option<super::PeerCheck> {
+        if !self.check_fence_logins {
+            return None;
+        }
+        let peer = self.links.iter().find_map(|l| {
+            l.members
+                .iter()
+                .find(|(_, a)| a.as_str() == address)
+                .map(|(n, _)| n.clone())
+        })?;
+        let server = self
+            .links
+            .iter()
+            .find_map(|l| l.servers.get(&peer).copied());
+        let problem = match server {
+            Some(PeerServer::Refuses) => Some(PeerFailure::Refused(
+                "the login as pxcrm failed: Access denied for user 'pxcrm' (error 1045) (scenario: refuses)"
+                    .into(),
+            )),
+            Some(PeerServer::Down) | None => Some(PeerFailure::Unreachable(
+                "no TCP connection (scenario: down)".into(),
+            )),
+            Some(_) => None,
+        };
+        Some(super::PeerCheck {
+            problem,
+            ..Default::default()
+        })
     }
 
     fn facts(&self) -> &NodeFacts {

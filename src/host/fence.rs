@@ -331,3 +331,128 @@ fn upper_first(s: &str) -> String {
         None => String::new(),
     }
 }
+
+/// The checks of the peers' fence logins, at the end of a run, while everything is healthy:
+/// a daemon checks every other member of the view each heartbeat timeout, a cron run one peer
+/// in turn. Each check connects with the manager's login, turns Galera off for its session,
+/// reads the channels and looks for the privilege to stop one ([`crate::exec::check_peer`]);
+/// nothing is stopped. A peer that could not be fenced is logged and mailed once (event
+/// `fence-unready`), and named in the node's fence record (which `status` shows) until a
+/// check of it passes again. A node that does not act checks nothing.
+pub fn check_logins(shared: &super::Shared, hooks: &dyn super::PolicyHooks, links: &[Link]) {
+    let Some(link) = links.first() else {
+        return;
+    };
+    let mut mails = Vec::new();
+    {
+        let mut c = shared.borrow_mut();
+        if !c.backend.facts().can_act() {
+            return;
+        }
+        let targets = match c.backend.fence_check_targets() {
+            Ok(t) => t,
+            Err(e) => {
+                log::warn!(
+                    "{}: cannot list the peers to check their fence logins: {e}",
+                    c.node()
+                );
+                return;
+            }
+        };
+        let now = chrono::Utc::now().timestamp();
+        let every = c.fence_checks_every;
+        let memo = &mut c.observations.fence_checks;
+        memo.peers
+            .retain(|p, _| targets.iter().any(|(t, _)| t == p));
+        let due: Vec<(String, String)> = match every {
+            Some(secs) => {
+                if memo.all_at.is_some_and(|t| now - t < secs) {
+                    Vec::new()
+                } else {
+                    memo.all_at = Some(now);
+                    targets.clone()
+                }
+            }
+            None => {
+                let next = targets
+                    .iter()
+                    .find(|(p, _)| memo.last.as_ref().is_none_or(|l| p > l))
+                    .or(targets.first())
+                    .cloned();
+                next.into_iter().collect()
+            }
+        };
+        for (peer, address) in due {
+            let Some(found) = c.backend.check_fence_login(&address) else {
+                continue;
+            };
+            let me = c.node();
+            let login = c.backend.fence_login();
+            let memo = &mut c.observations.fence_checks;
+            memo.last = Some(peer.clone());
+            let before = memo.peers.get(&peer).cloned().unwrap_or_default();
+            let problem = found
+                .problem
+                .as_ref()
+                .map(|f| format!("at {address} (login {login}): {f}"));
+            match (&before.problem, &problem) {
+                (None, Some(why)) => {
+                    log::warn!(
+                        "{me}: the check of the fence login found that {me} cannot fence {peer} {why}: if {peer} replicates and goes silent, its takeover would wait. `pxc-replication-manager check` says how to fix it"
+                    );
+                    mails.push(super::HostMail {
+                        event: Event::FenceUnready,
+                        subject: format!("{me} cannot fence {peer}"),
+                        body: format!(
+                            "The periodic check of the fence login, done while everything is healthy, found that {me} could not stop a replication channel on {peer} {why}.\n\nNothing is wrong yet. But if {peer} replicates a link and goes silent while its server runs, no node of {} takes the link over until its channel is known to be stopped. Fix it now: `pxc-replication-manager check` on {me} names the grant or the address to fix (README, Grants).",
+                            c.backend.facts().cluster
+                        ),
+                    });
+                }
+                (Some(_), None) => log::info!(
+                    "{me}: the check of the fence login of {peer} passes again: {me} can fence it"
+                ),
+                _ => {}
+            }
+            if found.notes != before.notes && !found.notes.is_empty() {
+                log::warn!(
+                    "{me}: the fence of {peer} at {address} works while it is Primary, but {}",
+                    found.notes.join("; ")
+                );
+            }
+            c.observations.fence_checks.peers.insert(
+                peer,
+                crate::db::clock::FenceCheck {
+                    problem,
+                    notes: found.notes,
+                    at: now,
+                },
+            );
+        }
+    }
+    for m in mails {
+        shared.borrow_mut().current_link = Some(link.key.clone());
+        super::mail_through_policy(shared, hooks, link, m);
+    }
+    // The fence record names the peers that fail their check: write it now where it changed,
+    // with one more report, on the links this run reported (a paused node whose report must
+    // stand still, or a node whose policy failed, writes it with its next report).
+    let mut c = shared.borrow_mut();
+    if !c.writable() || c.paused_since.is_some() {
+        return;
+    }
+    for l in links {
+        if c.fence_note_pending(l).is_some() && c.reported_in_run(l) {
+            let written = c
+                .current_source(l)
+                .and_then(|source| c.refresh(l, None, source));
+            if let Err(e) = written {
+                log::warn!(
+                    "{}: {}: could not write the fence record: {e}",
+                    c.node(),
+                    l.name
+                );
+            }
+        }
+    }
+}

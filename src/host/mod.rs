@@ -216,9 +216,9 @@ pub struct RunCtx {
     blocks: HashMap<String, fence::Blocked>,
     /// Each link's fence record as this node last read or wrote it.
     fence_noted: HashMap<String, FenceNote>,
-    /// The peers this node's check found it cannot fence, and why: its fence record says so
-    /// on every link. `None` until a check ran in this run (the record is then left as it is).
-    pub unfenceable: Option<Option<String>>,
+    /// How often the peers' fence logins are checked: every peer each this many seconds (a
+    /// daemon: its heartbeat timeout), or `None`: one peer per run, in turn (cron).
+    pub fence_checks_every: Option<i64>,
     /// How many peers this run connected to (or tried to) to fence them.
     fence_contacts: u64,
     /// Whether the policy's `manage_link` is running: only then may a primitive change
@@ -293,7 +293,7 @@ impl RunCtx {
             fenced: HashMap::new(),
             blocks: HashMap::new(),
             fence_noted: HashMap::new(),
-            unfenceable: None,
+            fence_checks_every: None,
             in_manage_link: false,
             fence_contacts: 0,
             new_fences: HashMap::new(),
@@ -377,16 +377,13 @@ impl RunCtx {
     }
 
     /// The link's fence record as this run found it, when it differs from what the table says:
-    /// the peer that holds the takeover (blocks found in this run), and the peers the check
-    /// cannot fence (when a check ran in this run).
+    /// the peer that holds the takeover (blocks found in this run), and the peers the checks
+    /// of the fence logins found this node cannot fence.
     pub fn fence_note_pending(&self, link: &Link) -> Option<FenceNote> {
         let noted = self.fence_noted.get(&link.key).cloned().unwrap_or_default();
         let now = FenceNote {
             blocked: self.blocks.get(&link.key).map(|b| b.describe()),
-            unfenceable: match &self.unfenceable {
-                Some(u) => u.clone(),
-                None => noted.unfenceable.clone(),
-            },
+            unfenceable: self.observations.fence_checks.unfenceable(),
         };
         (now != noted).then_some(now)
     }
@@ -529,6 +526,11 @@ impl RunCtx {
         &self.reported
     }
 
+    /// Whether this run wrote the node's row and report for the link.
+    pub fn reported_in_run(&self, link: &Link) -> bool {
+        self.refreshed.contains(&link.key)
+    }
+
     /// The verdict of this run's fence of a peer for a link, if it was fenced.
     pub fn fence_verdict(&self, link: &Link, host: &str) -> Option<&fence::Verdict> {
         self.fenced.get(&(link.key.clone(), host.to_string()))
@@ -604,6 +606,7 @@ pub fn run_links(
         results.push((link.key.clone(), r));
     }
     mail_skews(shared, hooks, &links);
+    fence::check_logins(shared, hooks, &links);
     shared.borrow_mut().run_hooks();
     results
 }
@@ -674,7 +677,12 @@ fn send_host_mail(shared: &Shared, hooks: &dyn PolicyHooks, link: &Link) {
 
 /// One host notification through the policy's `mail` hook. When the hook fails, the alarm is
 /// not lost: the host sends it as it is, saying why.
-fn mail_through_policy(shared: &Shared, hooks: &dyn PolicyHooks, link: &Link, m: HostMail) {
+pub(super) fn mail_through_policy(
+    shared: &Shared,
+    hooks: &dyn PolicyHooks,
+    link: &Link,
+    m: HostMail,
+) {
     let Err(e) = hooks.mail(link, m.event.as_str(), &m.subject, &m.body) else {
         return;
     };

@@ -925,6 +925,28 @@ fn a_silent_replica_that_is_unreachable_but_still_in_the_view_keeps_the_link() {
 }
 
 #[test]
+fn a_peer_whose_fence_login_is_refused_is_found_and_mailed_while_all_is_healthy() {
+    let s = sim("a_peer_whose_fence_login_is_refused_is_reported_while_healthy").ok();
+    // Nothing is stopped or taken: the replica is healthy.
+    assert!(!s.has("[on ") && !s.has("'Proposed'"), "{}", s.out.all());
+    assert_eq!(
+        s.mails(),
+        [
+            "to dba@example.com: [pxc-replication-manager] DC1 DC1-DC2 DC1-2 No: DC1-2 cannot fence DC1-1"
+        ]
+    );
+    // The record names the peer, its address, the login and the reason; it comes after the
+    // run's report, in one more.
+    let record = s.at("INSERT INTO percona.replication_fence");
+    assert!(
+        s.sql()[record].contains("unfenceable = 'DC1-1 at 10.0.1.1:3306 (login pxcrm): refused:"),
+        "{}",
+        s.sql()[record]
+    );
+    assert_eq!(s.reports().len(), 2, "{}", s.out.all());
+}
+
+#[test]
 fn a_restarted_former_replica_resets_its_old_channel_and_takes_over_in_the_same_run() {
     let s = sim("restarted_former_replica_resets_its_channel_and_takes_over").ok();
     assert!(s.at("RESET SLAVE 'DC1-DC2' ALL") < s.at("isReplica = 'Proposed'"));
