@@ -103,6 +103,31 @@ fn a_host_without_the_fence_lets_a_silent_holder_replicate_beside_its_successor(
     );
 }
 
+#[test]
+fn a_host_whose_failed_fence_counts_as_done_replaces_a_live_replica_beside_its_channel() {
+    // The host before fences that never fail open: a fence refused by a member of the view
+    // let the takeover go on. The checker finds the two channels the sandbox saw.
+    let p = policy(None);
+    let model = Model::new(
+        &p,
+        Bounds {
+            fences_refused: true,
+            ..bounds(false, 1, &[Fault::ManagerStops])
+        },
+        Some(Mutant::FenceFailsOpen),
+    )
+    .unwrap();
+    let r = first_violation(&model, Property::OneChannel);
+    let v = r.violation(Property::OneChannel).unwrap();
+    assert!(
+        v.events
+            .iter()
+            .any(|e| e.describe(&model.initial()).contains("manager stops")),
+        "{}",
+        trace::render(&model, v)
+    );
+}
+
 /// The split model's bounds: runs split at their host calls, no fault.
 fn split_bounds() -> Bounds {
     Bounds {

@@ -58,6 +58,8 @@ pub struct Bounds {
     pub ticks: Option<u8>,
     /// Stop after this many states (the report then says the check is incomplete).
     pub max_states: usize,
+    /// Every node's server refuses the fence login from the start.
+    pub fences_refused: bool,
 }
 
 impl Bounds {
@@ -80,6 +82,7 @@ impl Bounds {
             concurrent: 3,
             ticks: None,
             max_states: 2_000_000,
+            fences_refused: false,
         };
         vec![
             base.clone(),
@@ -93,6 +96,16 @@ impl Bounds {
             Bounds {
                 links: 2,
                 faults: 0,
+                ..base.clone()
+            },
+            // Every node's server refuses the fence login from the start (the manager's user
+            // exists only @'localhost'), and one node fault: a silent replica that is still a
+            // member must never be replaced beside its running channel.
+            Bounds {
+                fences_refused: true,
+                kinds: [Fault::Crash, Fault::Partition, Fault::ManagerStops]
+                    .into_iter()
+                    .collect(),
                 ..base
             },
         ]
@@ -122,6 +135,9 @@ impl Bounds {
                 ", at most {} runs in progress at once",
                 self.concurrent
             ));
+        }
+        if self.fences_refused {
+            horizon.push_str(", every node's server refusing the fence login");
         }
         format!(
             "{} nodes, {} link(s) with {} sources each, {} runs, {faults}, heartbeat {} s, failed {} s, one tick = 1 s{horizon}",
@@ -250,6 +266,9 @@ impl<'p> Model<'p> {
         let mut w = World::new(&self.names, self.bounds.links, &sources, self.bounds.faults);
         w.ticks_left = self.bounds.ticks;
         w.concurrent = self.bounds.concurrent;
+        for n in &mut w.nodes {
+            n.refuses_fence = self.bounds.fences_refused;
+        }
         w.canonicalize(&self.keys());
         w
     }
@@ -339,6 +358,7 @@ impl<'p> Model<'p> {
             paused,
         );
         ctx.claim = self.mutant != Some(Mutant::NoClaim);
+        ctx.fence_fails_open = self.mutant == Some(Mutant::FenceFailsOpen);
         ctx.mail_facts = false;
         let (ctx, results) = self.policy.run(ctx);
         let observations = ctx.observations;

@@ -31,8 +31,11 @@ pub enum Mutant {
     /// transaction (so two nodes that both saw the link free both become `Proposed`), and
     /// neither `connect` nor the move to `Yes` re-checks that no other node holds the link.
     NoClaim,
-    /// A fence stops nothing (and says the peer did not answer).
+    /// A fence stops nothing (and says the peer runs no channel).
     NoFence,
+    /// A fence that failed counts as done: the takeover goes on past a peer that refused it
+    /// or did not answer while in the view (the host before fences that never fail open).
+    FenceFailsOpen,
 }
 
 /// What a split run did in this step.
@@ -139,6 +142,8 @@ impl WorldBackend {
                     .map(|(j, n)| {
                         let s = if !reach || n.server != Server::Primary {
                             PeerServer::Down
+                        } else if n.refuses_fence {
+                            PeerServer::Refuses
                         } else if w.runs(j, l) {
                             PeerServer::Replicating
                         } else {

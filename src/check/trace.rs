@@ -61,6 +61,9 @@ pub fn summary(model: &Model, w: &World) -> String {
             Manager::Paused => s.push_str(" paused"),
             Manager::Stopped => s.push_str(" no-manager"),
         }
+        if n.refuses_fence {
+            s.push_str(" refuses-fence");
+        }
         for (l, link) in model.links().iter().enumerate() {
             let role = w.tables[l]
                 .rows
@@ -276,6 +279,8 @@ fn link_table(
             if let Some((j, peer)) = w.nodes.iter().enumerate().find(|(_, n)| n.name == r.host) {
                 let server = if !reach || peer.server != Server::Primary {
                     "down"
+                } else if peer.refuses_fence {
+                    "refuses"
                 } else if w.runs(j, l) {
                     "replicating"
                 } else {

@@ -116,6 +116,9 @@ pub struct Node {
     pub ran: bool,
     /// Completed a run that started while it was outside the Primary component, since it left.
     pub ran_outside: bool,
+    /// Its server refuses the fence: it answers, but the manager's login is denied there (a
+    /// user that exists only @'localhost', a missing grant). It stays a member of the view.
+    pub refuses_fence: bool,
 }
 
 /// One link's rows in the state table, and its recorded failure.
@@ -162,6 +165,10 @@ pub enum Event {
     SourceReturns(String),
     SourceCutOff(String),
     SourceHeals(String),
+    /// A node's server begins to refuse the fence login, while it stays in the view.
+    RefuseFences(usize),
+    /// It accepts the fence login again.
+    AcceptFences(usize),
 }
 
 /// The kinds of fault a model may inject.
@@ -179,16 +186,20 @@ pub enum Fault {
     SourceDies,
     /// A source is cut off from its own cluster and heals.
     SourceCutOff,
+    /// A node's server refuses the fence login (it answers: a member of the view) and
+    /// accepts it again.
+    FenceRefused,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 7] = [
         Fault::Crash,
         Fault::Partition,
         Fault::ManagerStops,
         Fault::Pause,
         Fault::SourceDies,
         Fault::SourceCutOff,
+        Fault::FenceRefused,
     ];
 }
 
@@ -208,6 +219,7 @@ impl Event {
                 | Event::Pause(_)
                 | Event::SourceDies(_)
                 | Event::SourceCutOff(_)
+                | Event::RefuseFences(_)
         )
     }
 
@@ -229,6 +241,8 @@ impl Event {
             Event::SourceReturns(s) => format!("source {s} comes back"),
             Event::SourceCutOff(s) => format!("source {s} is cut off from its cluster"),
             Event::SourceHeals(s) => format!("source {s} rejoins its cluster"),
+            Event::RefuseFences(i) => format!("{}'s server refuses the fence login", n(i)),
+            Event::AcceptFences(i) => format!("{}'s server accepts the fence login again", n(i)),
         }
     }
 }
@@ -257,6 +271,7 @@ impl World {
                     run: None,
                     ran: false,
                     ran_outside: false,
+                    refuses_fence: false,
                 })
                 .collect(),
             sources: sources
@@ -314,6 +329,14 @@ impl World {
                 Server::NonPrimary => ev.push(Event::Rejoin(i)),
                 Server::Primary if can && has(Fault::Partition) => ev.push(Event::Leave(i)),
                 _ => {}
+            }
+            // A refusal that is the model's setting (every node, from the start) stays.
+            if n.refuses_fence {
+                if has(Fault::FenceRefused) {
+                    ev.push(Event::AcceptFences(i));
+                }
+            } else if can && has(Fault::FenceRefused) {
+                ev.push(Event::RefuseFences(i));
             }
             match n.manager {
                 Manager::Stopped => ev.push(Event::StartManager(i)),
@@ -401,6 +424,8 @@ impl World {
             Event::SourceCutOff(s) => {
                 self.sources.insert(s.clone(), SourceState::CutOff);
             }
+            Event::RefuseFences(i) => self.nodes[*i].refuses_fence = true,
+            Event::AcceptFences(i) => self.nodes[*i].refuses_fence = false,
         }
     }
 

@@ -217,6 +217,14 @@ fn fence_once(
             );
             Verdict::Done { stopped: false }
         }
+        FenceOutcome::Failed(f) if c.fence_fails_open => {
+            log::warn!(
+                "{me}: {}: could not fence {} ({f}); going on",
+                link.name,
+                r.host
+            );
+            Verdict::PassedOver
+        }
         FenceOutcome::Failed(f @ PeerFailure::Unreachable(_)) if member != Some(true) => {
             log::warn!(
                 "{me}: {}: could not fence {} at {address} ({f}); going on: it is {}, so it is down or cut off from the cluster, where its SQL thread cannot apply and its own run stops its channel",

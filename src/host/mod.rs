@@ -231,6 +231,10 @@ pub struct RunCtx {
     /// without the claim, `check::node::Mutant::NoClaim`) turns it off, to show that the
     /// checker then finds two replicas of one link.
     pub claim: bool,
+    /// Whether a fence that failed counts as done (the takeover goes on). Always `false`;
+    /// only the model checker's broken variant (`check::node::Mutant::FenceFailsOpen`) turns
+    /// it on, to show that the checker then finds two channels of one link.
+    pub fence_fails_open: bool,
     /// Whether a mail's subject and body get the link's facts ([`facts`]), read when it is
     /// sent. Always `true`; the model checker turns it off, since mail is not what it checks
     /// and every read is a step of its model.
@@ -298,6 +302,7 @@ impl RunCtx {
             fence_contacts: 0,
             new_fences: HashMap::new(),
             claim: true,
+            fence_fails_open: false,
             mail_facts: true,
             output: output::Output::default(),
             current_link: None,
