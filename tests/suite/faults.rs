@@ -1301,3 +1301,280 @@ fn fault_15_a_daemon_replica_that_cannot_report_fences_itself_before_it_is_repla
         ),
     );
 }
+
+/// Gives every node of `cluster` a manager login that exists only `@'localhost'` and logs in
+/// through the local socket, as a site that ran the original script with `~/.my.cnf` does: it
+/// works on the node itself and is denied (error 1045) on every peer. The user stays local to
+/// each node (outside Galera and the binlog).
+fn local_only_login(sb: &crate::lab::Sandbox, cluster: &str) {
+    for n in sb.nodes(cluster) {
+        sb.sql_unlogged(
+            &n,
+            "CREATE USER IF NOT EXISTS 'loc'@'localhost' IDENTIFIED BY 'loc-pass'; GRANT ALL PRIVILEGES ON *.* TO 'loc'@'localhost'",
+        );
+        let dir = sb.dir.join(&n);
+        let cnf = dir.join("loc.cnf");
+        std::fs::write(&cnf, "[client]\nuser=loc\npassword=loc-pass\n").unwrap();
+        let path = dir.join("manager.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut out = String::new();
+        for line in text.lines() {
+            if line.starts_with("host = ") && out.ends_with("[local]\n") {
+                out.push_str(&format!("socket = {:?}\n", dir.join("mysqld.sock")));
+            } else if line.starts_with("port = ")
+                && out.contains("socket = ")
+                && !out.contains("[timeouts]")
+            {
+                continue;
+            } else if line.starts_with("defaults_file = ") {
+                out.push_str(&format!("defaults_file = {:?}\n", cnf));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        assert!(
+            out.contains("socket = ") && out.contains("loc.cnf"),
+            "{out}"
+        );
+        std::fs::write(&path, out).unwrap();
+    }
+}
+
+/// Whether a node's `status` names a held takeover of DC1-DC2 by `peer`.
+fn status_says_held(sb: &crate::lab::Sandbox, node: &str, peer: &str) -> Result<(), String> {
+    let o = sb.manager(node, &["status"]);
+    let held = o
+        .stdout
+        .lines()
+        .filter(|l| l.contains("TAKEOVER HELD") && l.contains(&format!("cannot fence {peer} at ")))
+        .count();
+    if held >= 1 {
+        Ok(())
+    } else {
+        Err(format!(
+            "status on {node} shows no held takeover:\n{}",
+            o.all()
+        ))
+    }
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn fault_16_the_replicas_manager_stops_and_its_peers_cannot_fence_it() {
+    let r = Run::begin_with(options(), "f16", |sb| local_only_login(sb, "DC1"));
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let others: Vec<String> =
+        r.sb.nodes("DC1")
+            .into_iter()
+            .filter(|n| *n != replica)
+            .collect();
+    let fault_at = r.monitor.now();
+    r.sb.set_manager_running(&replica, false);
+    r.sb.wait_manager_idle(&replica);
+    let t = Instant::now();
+    // Once the replica is silent, its peers try to fence it, are denied, and hold: status on
+    // every node (the replica's own included) names the peer that holds the takeover.
+    wait_until(
+        "every node's status to show the held takeover",
+        Duration::from_secs(60),
+        || {
+            for n in r.sb.nodes("DC1") {
+                status_says_held(&r.sb, &n, &replica)?;
+            }
+            Ok(())
+        },
+    );
+    let held_after = t.elapsed();
+    // For three heartbeat timeouts the replica keeps the link, alone: its channel runs, no
+    // other node of DC1 runs one (the monitor checks every 50 ms as well).
+    holds_for(
+        "the old replica alone replicating",
+        Duration::from_secs(3 * HEARTBEAT),
+        || {
+            let c = r.sb.channels(&replica)?;
+            if !c.iter().any(|c| c.running()) {
+                return Err(format!("{replica}'s channel stopped: {c:?}"));
+            }
+            for n in &others {
+                let c = r.sb.channels(n)?;
+                if !c.is_empty() {
+                    return Err(format!("{n} has a channel: {c:?}"));
+                }
+            }
+            Ok(())
+        },
+    );
+    // One mail per node that waits, for the whole outage, naming the peer.
+    let subject = format!("cannot fence {replica}");
+    for n in &others {
+        let held: Vec<String> =
+            r.sb.mails(n)
+                .into_iter()
+                .filter(|m| m.contains("takeover held") && m.contains(&subject))
+                .collect();
+        assert_eq!(held.len(), 1, "{n}'s mails: {:?}", r.sb.mails(n));
+    }
+    // The log names the peer, its address, the login and the server's words, not the local
+    // server.
+    let logged = events_since(&r.ticker, 0, &format!("cannot fence {replica} at "));
+    assert!(!logged.is_empty());
+    assert!(
+        logged.iter().all(|l| l.contains("(login loc)")
+            && l.contains("(error 1045)")
+            && !l.contains("local server")),
+        "{logged:?}"
+    );
+    // Its manager comes back: it reports, nobody waits any more, and the records clear.
+    r.sb.set_manager_running(&replica, true);
+    wait_until(
+        "the held takeover to clear",
+        Duration::from_secs(60),
+        || {
+            for n in r.sb.nodes("DC1") {
+                if status_says_held(&r.sb, &n, &replica).is_ok() {
+                    return Err(format!("{n} still shows it"));
+                }
+            }
+            Ok(())
+        },
+    );
+    assert_eq!(r.sb.replica_of("DC1", "DC1-DC2").unwrap().0, replica);
+    r.finish(
+        "16-replica-manager-stopped-unfenceable",
+        &format!("the manager of {replica}, DC1's replica, stops while its server and channel run; every DC1 manager logs in as 'loc'@'localhost' (socket), denied on the peers"),
+        fault_at,
+        &LINKS,
+        &format!(
+            "the peers held the takeover ({:.1} s after the replica's last run every node's status named it); {replica} kept replicating alone for 3 heartbeat timeouts; one mail per waiting node; its manager came back and the records cleared",
+            held_after.as_secs_f64()
+        ),
+    );
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn fault_17_a_replica_cut_off_with_its_manager_stopped_is_fenced_before_its_replacement_starts() {
+    let r = Run::begin(options(), "f17");
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let fault_at = r.monitor.now();
+    // Its manager does not run, so only a fence can stop its channel: the peer's fence session
+    // turns wsrep_on off for itself, which a node outside the Primary component requires.
+    r.sb.set_manager_running(&replica, false);
+    r.sb.wait_manager_idle(&replica);
+    r.sb.script(&["isolate", &replica], &[]);
+    let t = Instant::now();
+    let (next, _) = r.sb.await_new_replica("DC1", "DC1-DC2", &replica);
+    let took = t.elapsed();
+    let old = r.sb.channels(&replica).unwrap();
+    assert!(old.iter().all(|c| !c.running()), "{old:?}");
+    assert!(
+        !r.sb
+            .mails_matching("DC1", &format!("stopped the channel of {replica}"))
+            .is_empty(),
+        "the fence is mailed"
+    );
+    r.sb.script(&["heal", &replica], &[]);
+    r.sb.script(&["wait-synced", &replica], &[]);
+    r.sb.set_manager_running(&replica, true);
+    wait_until(
+        "the old replica to reset its fenced channel",
+        Duration::from_secs(30),
+        || {
+            let c = r.sb.channels(&replica)?;
+            if c.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{c:?}"))
+            }
+        },
+    );
+    assert_eq!(r.sb.replica_of("DC1", "DC1-DC2").unwrap().0, next);
+    r.finish(
+        "17-replica-cut-off-fenced",
+        &format!("gmcast.isolate=1 on {replica}, DC1's replica, whose manager does not run; heal later"),
+        fault_at,
+        &LINKS,
+        &format!(
+            "{next} fenced the cut-off {replica} (its fence session without Galera) and took over {:.1} s after the cut",
+            took.as_secs_f64()
+        ),
+    );
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn fault_18_a_replica_whose_sql_thread_the_cluster_stopped_resumes() {
+    let mut r = Run::begin(options(), "f18");
+    let (replica, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let fault_at = r.monitor.now();
+    // No DC1 manager runs while the replica is cut off: nobody takes over, and the replica
+    // does not stop its own channel, so it applies a write of DC2's while outside the
+    // Primary component and its SQL thread stops with "Node has dropped from cluster".
+    for n in r.sb.nodes("DC1") {
+        r.sb.set_manager_running(&n, false);
+    }
+    for n in r.sb.nodes("DC1") {
+        r.sb.wait_manager_idle(&n);
+    }
+    r.stop_writer("DC1");
+    r.sb.script(&["isolate", &replica], &[]);
+    let stopped = wait_until(
+        "the cut-off replica's SQL thread to stop on a cluster error",
+        Duration::from_secs(60),
+        || {
+            let c = r.sb.channels(&replica)?;
+            match c.iter().find(|c| c.name == "DC1-DC2") {
+                Some(c) if c.sql == "No" && c.sql_errno == "1047" => Ok(c.sql_error.clone()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
+    r.sb.script(&["heal", &replica], &[]);
+    r.sb.script(&["wait-synced", &replica], &[]);
+    let t = Instant::now();
+    for n in r.sb.nodes("DC1") {
+        r.sb.set_manager_running(&n, true);
+    }
+    wait_until("the replica to resume", Duration::from_secs(60), || {
+        let c = r.sb.channels(&replica)?;
+        match c.iter().find(|c| c.name == "DC1-DC2") {
+            Some(c) if c.healthy() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let resumed = t.elapsed();
+    assert_eq!(r.sb.replica_of("DC1", "DC1-DC2").unwrap().0, replica);
+    // Not a data error: no Failed row, no failure recorded, no "fix the data" mail.
+    assert_eq!(
+        r.sb.value(
+            &replica,
+            "SELECT COUNT(*) FROM percona.replication_claim WHERE failedKind IS NOT NULL"
+        ),
+        "0"
+    );
+    // The run mails at its end, after the channel runs.
+    wait_until(
+        "the mail that says it resumed",
+        Duration::from_secs(30),
+        || match r
+            .sb
+            .mails_matching("DC1", &format!("{replica} resumed replication"))
+            .len()
+        {
+            0 => Err(format!("{:?}", r.sb.mails(&replica))),
+            _ => Ok(()),
+        },
+    );
+    assert!(r.sb.mails_matching("DC1", "failed as replica").is_empty());
+    r.finish(
+        "18-replica-sql-stopped-by-the-cluster",
+        &format!("every DC1 manager stops; gmcast.isolate=1 on {replica}, DC1's replica, while DC2 writes, so its SQL thread stops on a cluster error; heal, managers back"),
+        fault_at,
+        &LINKS,
+        &format!(
+            "the SQL thread stopped with error 1047 ({stopped:?}); {replica} resumed {:.1} s after the managers came back, without Failed or a recorded failure",
+            resumed.as_secs_f64()
+        ),
+    );
+}

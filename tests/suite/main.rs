@@ -13,6 +13,8 @@
 //!   systemd notifications (no server); `notify_sandbox`: the notifications on real clusters;
 //! * `sandbox`: the real binary against two real 3-node MariaDB Galera clusters started by
 //!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
+//! * `preflight`: `check` on the real clusters, sound and with each broken grant or setting
+//!   (`#[ignore]`d, like `sandbox`);
 //! * `readme`: the README's examples, as written (the shell ones on a real node);
 //! * `operator`: the cluster-wide pause and the hooks, on the same clusters;
 //! * `faults`: the fault-injection suite on the same clusters, with continuous writers, a
@@ -30,6 +32,7 @@ mod notify_sandbox;
 mod operator;
 mod optionfiles;
 mod packaging;
+mod preflight;
 mod readme;
 mod sandbox;
 mod scenarios;
