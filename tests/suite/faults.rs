@@ -1421,7 +1421,7 @@ fn fault_16_the_replicas_manager_stops_and_its_peers_cannot_fence_it() {
     assert!(!logged.is_empty());
     assert!(
         logged.iter().all(|l| l.contains("(login loc)")
-            && l.contains("(error 1045)")
+            && (l.contains("(error 1045)") || l.contains("(error 1698)"))
             && !l.contains("local server")),
         "{logged:?}"
     );
