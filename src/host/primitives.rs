@@ -203,9 +203,11 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
         );
         return Ok(false);
     }
+    let (rows, fresh) = c.read_rows(link).map_err(host)?;
     // Every silent holder is fenced before this node claims the link: one that could not be
-    // fenced and may still replicate holds the election.
-    if let Some(b) = fence::silent_holders_now(c, link).map_err(host)? {
+    // fenced and may still replicate holds the election. (The claim reads the rows again in
+    // its transaction.)
+    if let Some(b) = fence::silent_holders(c, link, &rows, &fresh).map_err(host)? {
         log::info!(
             "{}: {}: not proposed: {} held the link and could not be fenced ({}); the takeover waits",
             c.node(),
@@ -215,7 +217,6 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
         );
         return Ok(false);
     }
-    let (rows, fresh) = c.read_rows(link).map_err(host)?;
     // Why this node takes the link, for the failover counter: a silent replica it demoted
     // (recorded then), a replica that gave up as Failed, or nobody holding it.
     let me = c.node();

@@ -1468,12 +1468,17 @@ fn fault_17_a_replica_cut_off_with_its_manager_stopped_is_fenced_before_its_repl
     let took = t.elapsed();
     let old = r.sb.channels(&replica).unwrap();
     assert!(old.iter().all(|c| !c.running()), "{old:?}");
-    assert!(
-        !r.sb
+    // The fencing run mails at its end, after the new channel runs.
+    wait_until("the fence's mail", Duration::from_secs(30), || {
+        match r
+            .sb
             .mails_matching("DC1", &format!("stopped the channel of {replica}"))
-            .is_empty(),
-        "the fence is mailed"
-    );
+            .len()
+        {
+            0 => Err("no mail yet".to_string()),
+            _ => Ok(()),
+        }
+    });
     r.sb.script(&["heal", &replica], &[]);
     r.sb.script(&["wait-synced", &replica], &[]);
     r.sb.set_manager_running(&replica, true);
@@ -1519,16 +1524,23 @@ fn fault_18_a_replica_whose_sql_thread_the_cluster_stopped_resumes() {
     }
     r.stop_writer("DC1");
     r.sb.script(&["isolate", &replica], &[]);
+    // Seen on MariaDB 10.11: the SQL thread stops with error 1047 ("Node has dropped from
+    // cluster"), and in one full-suite run without an error (IO Yes, SQL No, Last_SQL_Errno
+    // 0). Either way the cluster stopped it, and neither is a data error.
     let stopped = wait_until(
-        "the cut-off replica's SQL thread to stop on a cluster error",
+        "the cut-off replica's SQL thread to stop",
         Duration::from_secs(60),
         || {
             let c = r.sb.channels(&replica)?;
             match c.iter().find(|c| c.name == "DC1-DC2") {
-                Some(c) if c.sql == "No" && c.sql_errno == "1047" => Ok(c.sql_error.clone()),
+                Some(c) if c.sql == "No" => Ok((c.sql_errno.clone(), c.sql_error.clone())),
                 other => Err(format!("{other:?}")),
             }
         },
+    );
+    assert!(
+        stopped.0 == "0" || stopped.0 == "1047",
+        "the SQL thread stopped on {stopped:?}"
     );
     r.sb.script(&["heal", &replica], &[]);
     r.sb.script(&["wait-synced", &replica], &[]);
@@ -1573,7 +1585,12 @@ fn fault_18_a_replica_whose_sql_thread_the_cluster_stopped_resumes() {
         fault_at,
         &LINKS,
         &format!(
-            "the SQL thread stopped with error 1047 ({stopped:?}); {replica} resumed {:.1} s after the managers came back, without Failed or a recorded failure",
+            "the SQL thread stopped ({}); {replica} resumed {:.1} s after the managers came back, without Failed or a recorded failure",
+            if stopped.0 == "0" {
+                "without an error".to_string()
+            } else {
+                format!("with error {}, {:?}", stopped.0, stopped.1)
+            },
             resumed.as_secs_f64()
         ),
     );
