@@ -873,7 +873,7 @@ fn mail(cfg: &Config, opts: &Options, p: &mut Preflight) {
         Transport::Smtp => {
             let port = crate::exec::mail::smtp_port(m);
             let addr = format!("{}:{port}", m.smtp_host);
-            match tcp(&m.smtp_host, port, m.timeout) {
+            match crate::exec::conn::tcp_reachable(&m.smtp_host, port, m.timeout) {
                 Ok(()) => p.ok(
                     "mail.transport",
                     format!("smtp {addr} accepts a connection ({:?})", m.smtp_security),
@@ -945,21 +945,6 @@ fn tempfile_in(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::remove_file(&probe)
 }
 
-fn tcp(host: &str, port: u16, timeout: std::time::Duration) -> std::io::Result<()> {
-    use std::net::ToSocketAddrs;
-    let mut last = std::io::Error::new(
-        std::io::ErrorKind::NotFound,
-        "the name resolves to no address",
-    );
-    for a in (host, port).to_socket_addrs()? {
-        match std::net::TcpStream::connect_timeout(&a, timeout) {
-            Ok(_) => return Ok(()),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -988,6 +973,80 @@ mod tests {
         assert_eq!(j["lines"][0].get("fix"), None);
         p.lines.pop();
         assert_eq!((p.exit_code(false), p.exit_code(true)), (0, 1));
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn statuses(p: &Preflight) -> Vec<(String, Status)> {
+        p.lines
+            .iter()
+            .map(|l| (l.check.clone(), l.status))
+            .collect()
+    }
+
+    #[test]
+    fn the_binary_log_must_be_on_with_replica_updates_in_row_format() {
+        // A running MariaDB Galera node refuses another binlog_format (error 1231), so the
+        // sandbox cannot show this line failing: it is pinned here.
+        let mut p = Preflight::default();
+        binlog(
+            &vars(&[
+                ("log_bin", "ON"),
+                ("log_slave_updates", "ON"),
+                ("binlog_format", "STATEMENT"),
+            ]),
+            &mut p,
+        );
+        assert_eq!(
+            statuses(&p),
+            [
+                ("local.log_bin".into(), Status::Ok),
+                ("local.log_slave_updates".into(), Status::Ok),
+                ("local.binlog_format".into(), Status::Fail),
+            ]
+        );
+        // MySQL 8.0.26+ names it log_replica_updates; either name is read.
+        let mut p = Preflight::default();
+        binlog(
+            &vars(&[
+                ("log_bin", "1"),
+                ("log_replica_updates", "OFF"),
+                ("binlog_format", "row"),
+            ]),
+            &mut p,
+        );
+        assert_eq!(p.lines[1].status, Status::Fail);
+        assert_eq!(p.lines[2].status, Status::Ok);
+    }
+
+    #[test]
+    fn mysql_and_pxc_need_gtid_mode_and_enforce_gtid_consistency() {
+        let pxc = Flavor::detect("8.0.36-28.1", "Percona XtraDB Cluster (GPL)").unwrap();
+        let mut p = Preflight::default();
+        gtid(
+            &pxc,
+            &vars(&[("gtid_mode", "ON"), ("enforce_gtid_consistency", "OFF")]),
+            &mut p,
+        );
+        assert_eq!(
+            statuses(&p),
+            [
+                ("local.gtid_mode".into(), Status::Ok),
+                ("local.enforce_gtid_consistency".into(), Status::Fail),
+            ]
+        );
+        // PXC has the variable: skip_replica_start (8.0.26+) or skip_slave_start.
+        let mut p = Preflight::default();
+        skip_slave_start(&pxc, &vars(&[("skip_slave_start", "OFF")]), &mut p);
+        assert_eq!(p.lines[0].status, Status::Fail);
+        let mut p = Preflight::default();
+        skip_slave_start(&pxc, &vars(&[("skip_replica_start", "ON")]), &mut p);
+        assert_eq!(p.lines[0].status, Status::Ok);
     }
 
     #[test]

@@ -455,8 +455,8 @@ fn reach_peer(
 }
 
 /// Whether a TCP connection to `host:port` can be made within `timeout` (each resolved
-/// address is tried in turn).
-fn tcp_reachable(host: &str, port: u16, timeout: Duration) -> std::io::Result<()> {
+/// address is tried in turn). Nothing is sent.
+pub fn tcp_reachable(host: &str, port: u16, timeout: Duration) -> std::io::Result<()> {
     use std::net::ToSocketAddrs;
     let mut last = std::io::Error::new(
         std::io::ErrorKind::NotFound,
