@@ -259,10 +259,19 @@ fn local_and_beyond(cfg: &Config, opts: &Options, p: &mut Preflight) {
             "enforce_gtid_consistency",
             "pid_file",
         ])
-        .unwrap_or_default();
-    binlog(&vars, p);
-    gtid(&facts.flavor, &vars, p);
-    skip_slave_start(&facts.flavor, &vars, p);
+        .unwrap_or_else(|e| {
+            p.fail(
+                "local.variables",
+                format!("SHOW GLOBAL VARIABLES failed, so no setting below could be read: {e}"),
+                "check the server",
+            );
+            HashMap::new()
+        });
+    if !vars.is_empty() {
+        binlog(&vars, p);
+        gtid(&facts.flavor, &vars, p);
+        skip_slave_start(&facts.flavor, &vars, p);
+    }
     let grants = match server.grants() {
         Ok(g) => Grants::parse(&g),
         Err(e) => {
@@ -275,29 +284,30 @@ fn local_and_beyond(cfg: &Config, opts: &Options, p: &mut Preflight) {
         }
     };
     local_grants(&mut server, &grants, &facts, p);
-    let schema = state_tables(&mut server, &grants, p);
-    let links = match crate::app::open_local(cfg, opts.defaults_file.as_deref()) {
-        Ok(node) => node.links,
+    state_tables(&mut server, &grants, p);
+    // The links, the view and the schema, as a run assembles them.
+    let mut node = match crate::app::open_local(cfg, opts.defaults_file.as_deref()) {
+        Ok(node) => node,
         Err(e) => {
             p.fail(
                 "links",
                 e.to_string(),
                 "add [[link]] sections to the config, or fill percona.cluster and percona.link",
             );
-            Vec::new()
+            return;
         }
     };
     let own_id = vars.get("server_id").and_then(|v| v.parse::<u64>().ok());
-    peers(
-        cfg,
-        &mut server,
-        &login,
-        &facts,
-        schema.as_ref(),
-        &links,
-        own_id,
-        p,
-    );
+    if own_id.is_none() && !vars.is_empty() {
+        p.warn(
+            "local.server_id",
+            "could not be read, so it is compared with no peer's or source's",
+            "check the server",
+        );
+    }
+    let addresses = peer_addresses(&mut node, p);
+    peers(cfg, &login, &facts, &addresses, own_id, p);
+    let links = node.links;
     sources(cfg, &facts, &links, own_id, p);
 }
 
@@ -636,68 +646,74 @@ fn state_tables(
     }
 }
 
-/// Every other member of the view: can this node fence it? And do they share its server_id?
-#[allow(clippy::too_many_arguments)]
-fn peers(
-    cfg: &Config,
-    server: &mut LocalServer,
-    login: &Login,
-    facts: &NodeFacts,
-    schema: Option<&crate::db::state::Schema>,
-    links: &[crate::config::topology::Link],
-    own_id: Option<u64>,
-    p: &mut Preflight,
-) {
+/// The other members of the view, with their client address; without a view (PXC 5.7, or no
+/// right to read it), the addresses the peers reported.
+fn peer_addresses(node: &mut crate::app::LocalNode, p: &mut Preflight) -> Vec<(String, String)> {
     let mut peers: Vec<(String, String)> = Vec::new();
-    let members = if facts.flavor.lists_members() {
-        server.members().ok().flatten()
-    } else {
-        None
-    };
-    match members {
-        Some(m) => {
-            for (name, addr) in m {
-                if name == facts.name {
-                    continue;
-                }
-                match addr {
-                    Some(a) => peers.push((name, a)),
-                    None => p.warn(
-                        format!("peer {name}"),
-                        "the view gives no client address for it",
-                        "set [local] address in that node's config, so its reports say where to fence it",
-                    ),
-                }
+    if let Some(members) = node.members.clone() {
+        for (name, addr) in members.into_iter().filter(|(n, _)| *n != node.facts.name) {
+            match addr {
+                Some(a) => peers.push((name, a)),
+                None => p.warn(
+                    format!("peer {name}"),
+                    "the view gives no client address for it",
+                    "set [local] address in that node's config, so its reports say where to fence it",
+                ),
             }
         }
-        None => {
-            // No view (PXC 5.7): the addresses the peers reported.
-            for l in links {
-                let rows = schema
-                    .map(|s| server.rows(s, &l.key).unwrap_or_default())
-                    .unwrap_or_default();
-                for r in rows {
-                    if let Some(a) = r.report.and_then(|rep| rep.address)
-                        && r.host != facts.name
-                        && !peers.iter().any(|(n, _)| *n == r.host)
-                    {
-                        peers.push((r.host, a));
-                    }
-                }
-            }
-            if peers.is_empty() {
+        return peers;
+    }
+    let Some(schema) = node.schema.clone() else {
+        return peers;
+    };
+    for l in &node.links {
+        let rows = match node.server.rows(&schema, &l.key) {
+            Ok(r) => r,
+            Err(e) => {
                 p.warn(
                     "peers",
-                    "the server lists no view (PXC 5.7) and no peer has reported its address yet",
-                    "run check again after every node has run once",
+                    format!("cannot read the rows of {}: {e}", l.name),
+                    "check the server",
                 );
+                continue;
+            }
+        };
+        for r in rows {
+            if let Some(a) = r.report.and_then(|rep| rep.address)
+                && r.host != node.facts.name
+                && !peers.iter().any(|(n, _)| *n == r.host)
+            {
+                peers.push((r.host, a));
             }
         }
     }
+    if peers.is_empty() {
+        p.warn(
+            "peers",
+            "no view is listed (PXC 5.7, or no right to read mysql.wsrep_cluster_members) and no peer has reported its address yet",
+            "run check again after every node has run once",
+        );
+    }
+    peers
+}
+
+/// Every other member of the view: can this node fence it? And do they share its server_id?
+fn peers(
+    cfg: &Config,
+    login: &Login,
+    facts: &NodeFacts,
+    peers: &[(String, String)],
+    own_id: Option<u64>,
+    p: &mut Preflight,
+) {
     let timeout = cfg.timeouts.probe;
     for (name, address) in peers {
         let check = format!("peer {name}");
-        let c = check_peer(login, &address, &facts.flavor, timeout);
+        let mut c = check_peer(login, address, &facts.flavor, timeout);
+        if c.problem.is_none() && c.server_id.is_none() {
+            c.notes
+                .push("its @@server_id could not be read, so it was not compared".into());
+        }
         let id = match (c.server_id, own_id) {
             (Some(a), Some(b)) if a != b => Some(format!(
                 "its server_id is {a}, this node's {b}: every node of a cluster needs the same server_id (a source drops a second connection of the same id, and replicated events are told apart from the cluster's own by it)"
@@ -713,8 +729,12 @@ fn peers(
             (None, Some(why)) => p.fail(check, why, "set the same server_id on every node of this cluster"),
             (None, None) if !c.notes.is_empty() => p.warn(
                 check,
-                format!("can fence it at {address} while it is Primary; {}", c.notes.join("; ")),
-                "GRANT SUPER ON *.* TO the manager's user on every node",
+                format!("can fence it at {address}, but {}", c.notes.join("; ")),
+                if c.notes.iter().any(|n| n.contains("wsrep_on")) {
+                    "GRANT SUPER ON *.* TO the manager's user on every node"
+                } else {
+                    "check the peer's server"
+                },
             ),
             (None, None) => p.ok(
                 check,
@@ -824,14 +844,15 @@ fn sources(
                 );
                 continue;
             };
-            p.ok(
-                check,
-                format!(
-                    "login {} works; Primary and Synced; {domain}{}",
-                    l.user,
-                    sid.map_or(String::new(), |i| format!("; server_id {i}"))
+            let found = format!("login {} works; Primary and Synced; {domain}", l.user);
+            match sid {
+                Some(i) => p.ok(check, format!("{found}; server_id {i}")),
+                None => p.warn(
+                    check,
+                    format!("{found}; its @@server_id could not be read, so it was not compared"),
+                    "check the source's server",
                 ),
-            );
+            }
         }
     }
 }

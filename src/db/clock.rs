@@ -96,6 +96,44 @@ impl FenceChecks {
         *self == FenceChecks::default()
     }
 
+    /// The peers to check now, among `targets` (the other members of the view, by name, with
+    /// their address), at `now`: every one when `every` seconds have passed since they were
+    /// all checked (a daemon), else none; or, with `every` unset (cron), the one after the
+    /// last checked, in name order, wrapping. Peers no longer in the view are forgotten.
+    pub fn due(
+        &mut self,
+        targets: &[(String, String)],
+        every: Option<i64>,
+        now: i64,
+    ) -> Vec<(String, String)> {
+        self.peers
+            .retain(|p, _| targets.iter().any(|(t, _)| t == p));
+        match every {
+            Some(secs) if self.all_at.is_some_and(|t| now - t < secs) => Vec::new(),
+            Some(_) => {
+                self.all_at = Some(now);
+                targets.to_vec()
+            }
+            None => {
+                let last = self.last.clone();
+                let next = targets
+                    .iter()
+                    .find(|(p, _)| last.as_ref().is_none_or(|l| p > l))
+                    .or(targets.first())
+                    .cloned();
+                self.last = next.as_ref().map(|(p, _)| p.clone());
+                next.into_iter().collect()
+            }
+        }
+    }
+
+    /// Remembers a peer's check; returns the one before it (default: none).
+    pub fn note(&mut self, peer: &str, check: FenceCheck) -> FenceCheck {
+        self.peers
+            .insert(peer.to_string(), check)
+            .unwrap_or_default()
+    }
+
     /// The fence record's `unfenceable`: every peer whose check failed, and why.
     pub fn unfenceable(&self) -> Option<String> {
         let v: Vec<String> = self
@@ -584,6 +622,42 @@ fn claims(r: &StateRow) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cron_checks_one_peer_per_run_in_turn_and_a_daemon_all_each_interval() {
+        let t = |names: &[&str]| -> Vec<(String, String)> {
+            names
+                .iter()
+                .map(|n| (n.to_string(), format!("{n}:3306")))
+                .collect()
+        };
+        let peers = t(&["DC1-2", "DC1-3"]);
+        let mut c = FenceChecks::default();
+        let turns: Vec<String> = (0..3)
+            .map(|_| c.due(&peers, None, 0)[0].0.clone())
+            .collect();
+        assert_eq!(turns, ["DC1-2", "DC1-3", "DC1-2"]);
+        // A peer gone from the view is forgotten, and the turn goes on among the others.
+        c.note(
+            "DC1-3",
+            FenceCheck {
+                problem: Some("x".into()),
+                ..FenceCheck::default()
+            },
+        );
+        assert_eq!(c.unfenceable().as_deref(), Some("DC1-3 x"));
+        assert_eq!(c.due(&t(&["DC1-2"]), None, 0), t(&["DC1-2"]));
+        assert_eq!(c.unfenceable(), None);
+        // A daemon: every peer, then none until `every` seconds have passed.
+        let mut d = FenceChecks::default();
+        assert_eq!(d.due(&peers, Some(10), 100), peers);
+        assert!(d.due(&peers, Some(10), 109).is_empty());
+        assert_eq!(d.due(&peers, Some(10), 110), peers);
+        assert_eq!(
+            d.note("DC1-2", FenceCheck::default()),
+            FenceCheck::default()
+        );
+    }
     use super::*;
     use crate::db::state::{ChannelState, NodeReport};
 

@@ -157,15 +157,6 @@ pub const REPLICATION_ADMIN: Need = Need {
     ],
 };
 
-/// Reading and writing the state tables in `percona`.
-pub const STATE_TABLES: Need = Need {
-    what: "read and write the state tables",
-    any_of: &["SELECT", "INSERT", "UPDATE"],
-};
-
-/// The statements that create and use the state tables, each needed on `percona.*`.
-pub const STATE_PRIVILEGES: [&str; 4] = ["SELECT", "INSERT", "UPDATE", "CREATE"];
-
 /// `resume` deletes the cluster's pause row.
 pub const RESUME_PRIVILEGE: &str = "DELETE";
 

@@ -833,6 +833,11 @@ pub(crate) mod fixtures {
 
     /// The multi-link generation with the claim and node tables.
     pub(crate) fn multi() -> Schema {
+        Schema::from_columns(&multi_cols()).unwrap()
+    }
+
+    /// The columns of [`multi`], for a test to add to.
+    pub(crate) fn multi_cols() -> Vec<(String, String)> {
         let mut c = cols(
             "replication",
             &[
@@ -848,13 +853,13 @@ pub(crate) mod fixtures {
         );
         c.extend(cols("replication_claim", &["connectionName", "failedKind"]));
         c.extend(cols("replication_node", &["connectionName", "host", "seq"]));
-        Schema::from_columns(&c).unwrap()
+        c
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::fixtures::{cols, multi, seed};
+    use super::fixtures::{cols, multi, multi_cols, seed};
     use super::*;
 
     fn me() -> Me {
@@ -979,18 +984,7 @@ mod tests {
 
     #[test]
     fn a_fence_record_is_read_with_the_rows_and_keeps_its_start_while_it_holds() {
-        let mut c = cols(
-            "replication",
-            &[
-                "host",
-                "localIndex",
-                "isReplica",
-                "lastUpdate",
-                "lastHeartbeat",
-                "connectionName",
-            ],
-        );
-        c.extend(cols("replication_node", &["seq"]));
+        let mut c = multi_cols();
         c.extend(cols(
             "replication_fence",
             &["connectionName", "host", "blocked"],

@@ -415,13 +415,6 @@ pub enum FenceOutcome {
     Failed(PeerFailure),
 }
 
-impl FenceOutcome {
-    /// The peer's channel is known not to run any more.
-    pub fn done(&self) -> bool {
-        matches!(self, FenceOutcome::Stopped | FenceOutcome::NotRunning)
-    }
-}
-
 /// Logs in to a peer's server with the manager's own login, over TCP: first a plain TCP
 /// connection (so that "unreachable" means exactly that no connection could be made within
 /// the timeout), then the login.

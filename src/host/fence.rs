@@ -23,8 +23,8 @@ use crate::exec::{Action, FenceOutcome, Outcome, PeerFailure};
 /// What a fence decided for the takeover.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// The peer's channel is stopped now (`stopped`), or ran no thread.
-    Done { stopped: bool },
+    /// The peer's channel is stopped now, or ran no thread.
+    Done,
     /// The peer could not be reached and is not a member of the view: down or cut off.
     PassedOver,
     /// The peer may still replicate, and its channel could not be stopped: the takeover waits.
@@ -121,7 +121,7 @@ pub fn fence(
             FenceMemo {
                 seq: rep.seq,
                 at: r.read_at,
-                reached: matches!(verdict, Verdict::Done { .. }),
+                reached: verdict == Verdict::Done,
             },
         );
     }
@@ -207,7 +207,7 @@ fn fence_once(
     Ok(match outcome {
         FenceOutcome::Stopped => {
             stopped(c, link, r, &address, why);
-            Verdict::Done { stopped: true }
+            Verdict::Done
         }
         FenceOutcome::NotRunning => {
             log::info!(
@@ -215,7 +215,7 @@ fn fence_once(
                 link.name,
                 r.host
             );
-            Verdict::Done { stopped: false }
+            Verdict::Done
         }
         FenceOutcome::Failed(f) if c.fence_fails_open => {
             log::warn!(
@@ -315,7 +315,6 @@ fn blocked(c: &mut RunCtx, link: &Link, b: &Blocked, purpose: Purpose) {
         b.advice()
     );
     c.observations.counters_mut().fence_blocked(&link.key);
-    c.block(link, b.clone());
     c.mail(
         Event::FenceBlocked,
         subject,
@@ -351,8 +350,7 @@ pub fn check_logins(shared: &super::Shared, hooks: &dyn super::PolicyHooks, link
     let Some(link) = links.first() else {
         return;
     };
-    let mut mails = Vec::new();
-    {
+    let mails = {
         let mut c = shared.borrow_mut();
         if !c.backend.facts().can_act() {
             return;
@@ -369,98 +367,95 @@ pub fn check_logins(shared: &super::Shared, hooks: &dyn super::PolicyHooks, link
         };
         let now = chrono::Utc::now().timestamp();
         let every = c.fence_checks_every;
-        let memo = &mut c.observations.fence_checks;
-        memo.peers
-            .retain(|p, _| targets.iter().any(|(t, _)| t == p));
-        let due: Vec<(String, String)> = match every {
-            Some(secs) => {
-                if memo.all_at.is_some_and(|t| now - t < secs) {
-                    Vec::new()
-                } else {
-                    memo.all_at = Some(now);
-                    targets.clone()
-                }
-            }
-            None => {
-                let next = targets
-                    .iter()
-                    .find(|(p, _)| memo.last.as_ref().is_none_or(|l| p > l))
-                    .or(targets.first())
-                    .cloned();
-                next.into_iter().collect()
-            }
-        };
+        let due = c.observations.fence_checks.due(&targets, every, now);
+        let mut mails = Vec::new();
         for (peer, address) in due {
-            let Some(found) = c.backend.check_fence_login(&address) else {
-                continue;
-            };
-            let me = c.node();
-            let login = c.backend.fence_login();
-            let memo = &mut c.observations.fence_checks;
-            memo.last = Some(peer.clone());
-            let before = memo.peers.get(&peer).cloned().unwrap_or_default();
-            let problem = found
-                .problem
-                .as_ref()
-                .map(|f| format!("at {address} (login {login}): {f}"));
-            match (&before.problem, &problem) {
-                (None, Some(why)) => {
-                    log::warn!(
-                        "{me}: the check of the fence login found that {me} cannot fence {peer} {why}: if {peer} replicates and goes silent, its takeover would wait. `pxc-replication-manager check` says how to fix it"
-                    );
-                    mails.push(super::HostMail {
-                        event: Event::FenceUnready,
-                        subject: format!("{me} cannot fence {peer}"),
-                        body: format!(
-                            "The periodic check of the fence login, done while everything is healthy, found that {me} could not stop a replication channel on {peer} {why}.\n\nNothing is wrong yet. But if {peer} replicates a link and goes silent while its server runs, no node of {} takes the link over until its channel is known to be stopped. Fix it now: `pxc-replication-manager check` on {me} names the grant or the address to fix (README, Grants).",
-                            c.backend.facts().cluster
-                        ),
-                    });
-                }
-                (Some(_), None) => log::info!(
-                    "{me}: the check of the fence login of {peer} passes again: {me} can fence it"
-                ),
-                _ => {}
+            if let Some(found) = c.backend.check_fence_login(&address) {
+                mails.extend(record_check(&mut c, &peer, &address, found, now));
             }
-            if found.notes != before.notes && !found.notes.is_empty() {
-                log::warn!(
-                    "{me}: the fence of {peer} at {address} works while it is Primary, but {}",
-                    found.notes.join("; ")
-                );
-            }
-            c.observations.fence_checks.peers.insert(
-                peer,
-                crate::db::clock::FenceCheck {
-                    problem,
-                    notes: found.notes,
-                    at: now,
-                },
-            );
         }
-    }
+        mails
+    };
     for m in mails {
         shared.borrow_mut().current_link = Some(link.key.clone());
         super::mail_through_policy(shared, hooks, link, m);
     }
-    // The fence record names the peers that fail their check: write it now where it changed,
-    // with one more report, on the links this run reported (a paused node whose report must
-    // stand still, or a node whose policy failed, writes it with its next report).
-    let mut c = shared.borrow_mut();
+    write_fence_records(&mut shared.borrow_mut(), links);
+}
+
+/// Remembers one check of a peer's fence login; logs a change, and returns the mail of a peer
+/// whose check starts failing.
+fn record_check(
+    c: &mut RunCtx,
+    peer: &str,
+    address: &str,
+    found: crate::exec::PeerCheck,
+    now: i64,
+) -> Option<super::HostMail> {
+    let me = c.node();
+    let login = c.backend.fence_login();
+    let cluster = c.backend.facts().cluster.clone();
+    let problem = found
+        .problem
+        .as_ref()
+        .map(|f| format!("at {address} (login {login}): {f}"));
+    let before = c.observations.fence_checks.note(
+        peer,
+        crate::db::clock::FenceCheck {
+            problem: problem.clone(),
+            notes: found.notes.clone(),
+            at: now,
+        },
+    );
+    if found.notes != before.notes && !found.notes.is_empty() {
+        log::warn!(
+            "{me}: the fence of {peer} at {address} works while it is Primary, but {}",
+            found.notes.join("; ")
+        );
+    }
+    match (&before.problem, &problem) {
+        (None, Some(why)) => {
+            log::warn!(
+                "{me}: the check of the fence login found that {me} cannot fence {peer} {why}: if {peer} replicates and goes silent, its takeover would wait. `pxc-replication-manager check` says how to fix it"
+            );
+            Some(super::HostMail {
+                event: Event::FenceUnready,
+                subject: format!("{me} cannot fence {peer}"),
+                body: format!(
+                    "The periodic check of the fence login, done while everything is healthy, found that {me} could not stop a replication channel on {peer} {why}.\n\nNothing is wrong yet. But if {peer} replicates a link and goes silent while its server runs, no node of {cluster} takes the link over until its channel is known to be stopped. Fix it now: `pxc-replication-manager check` on {me} names the grant or the address to fix (README, Grants)."
+                ),
+            })
+        }
+        (Some(_), None) => {
+            log::info!(
+                "{me}: the check of the fence login of {peer} passes again: {me} can fence it"
+            );
+            None
+        }
+        _ => None,
+    }
+}
+
+/// The fence record names the peers that fail their check: written at once where it changed,
+/// with one more report, on the links this run reported (a paused node whose report must stand
+/// still, or a node whose policy failed, writes it with its next report).
+fn write_fence_records(c: &mut RunCtx, links: &[Link]) {
     if !c.writable() || c.paused_since.is_some() {
         return;
     }
     for l in links {
-        if c.fence_note_pending(l).is_some() && c.reported_in_run(l) {
-            let written = c
-                .current_source(l)
-                .and_then(|source| c.refresh(l, None, source));
-            if let Err(e) = written {
-                log::warn!(
-                    "{}: {}: could not write the fence record: {e}",
-                    c.node(),
-                    l.name
-                );
-            }
+        if c.fence_note_pending(l).is_none() || !c.reported_in_run(l) {
+            continue;
+        }
+        let written = c
+            .current_source(l)
+            .and_then(|source| c.refresh(l, None, source));
+        if let Err(e) = written {
+            log::warn!(
+                "{}: {}: could not write the fence record: {e}",
+                c.node(),
+                l.name
+            );
         }
     }
 }

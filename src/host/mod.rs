@@ -32,7 +32,7 @@ use crate::db::state::{ChannelState, FailureKind, FenceNote, ReportValues, Role,
 use crate::error::Result;
 use crate::exec::{Action, Backend, Outcome, SourceUpdate};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -209,11 +209,9 @@ pub struct RunCtx {
     /// not worth replicating from.
     source_check: HashMap<String, std::result::Result<(), String>>,
     /// The peers fenced in this run, by link key and host, with the verdict: each is fenced
-    /// once.
-    fenced: HashMap<(String, String), fence::Verdict>,
-    /// The links whose takeover this run found held by a peer that could not be fenced, with
-    /// the first such peer: what the node's report says ([`RunCtx::fence_note`]).
-    blocks: HashMap<String, fence::Blocked>,
+    /// once. The first peer that holds a link's takeover is what the node's fence record says
+    /// ([`RunCtx::fence_note_pending`]).
+    fenced: BTreeMap<(String, String), fence::Verdict>,
     /// Each link's fence record as this node last read or wrote it.
     fence_noted: HashMap<String, FenceNote>,
     /// How often the peers' fence logins are checked: every peer each this many seconds (a
@@ -294,8 +292,7 @@ impl RunCtx {
             refreshed: HashSet::new(),
             has_row: HashSet::new(),
             source_check: HashMap::new(),
-            fenced: HashMap::new(),
-            blocks: HashMap::new(),
+            fenced: BTreeMap::new(),
             fence_noted: HashMap::new(),
             fence_checks_every: None,
             in_manage_link: false,
@@ -387,7 +384,14 @@ impl RunCtx {
     pub fn fence_note_pending(&self, link: &Link) -> Option<FenceNote> {
         let noted = self.fence_noted.get(&link.key).cloned().unwrap_or_default();
         let now = FenceNote {
-            blocked: self.blocks.get(&link.key).map(|b| b.describe()),
+            blocked: self
+                .fenced
+                .iter()
+                .filter(|((key, _), _)| *key == link.key)
+                .find_map(|(_, v)| match v {
+                    fence::Verdict::Blocked(b) => Some(b.describe()),
+                    _ => None,
+                }),
             unfenceable: self.observations.fence_checks.unfenceable(),
         };
         (now != noted).then_some(now)
@@ -543,16 +547,6 @@ impl RunCtx {
 
     fn note_verdict(&mut self, link: &Link, host: &str, v: fence::Verdict) {
         self.fenced.insert((link.key.clone(), host.to_string()), v);
-    }
-
-    /// Records that the link's takeover waits on a peer (the first one found in the run).
-    fn block(&mut self, link: &Link, b: fence::Blocked) {
-        self.blocks.entry(link.key.clone()).or_insert(b);
-    }
-
-    /// The peer that holds this node's takeover of the link in this run, if one does.
-    pub fn blocked_by(&self, link: &Link) -> Option<&fence::Blocked> {
-        self.blocks.get(&link.key)
     }
 
     /// Queues a notification for the policy's `mail` hook.

@@ -54,14 +54,17 @@ fn yes_allowed(c: &mut RunCtx, link: &Link, what: &str) -> Res<()> {
     }
 }
 
+/// Why a takeover waits on a peer that could not be fenced.
+fn waits_on(b: &fence::Blocked) -> String {
+    format!(
+        "{} held the link and could not be fenced ({}); the takeover waits",
+        b.peer, b.failure
+    )
+}
+
 /// The refusal of a primitive whose takeover waits on a peer that could not be fenced.
 fn held(c: &RunCtx, what: &str, b: &fence::Blocked) -> String {
-    format!(
-        "{what} refused on {}: {} held the link and could not be fenced ({}); the takeover waits",
-        c.node(),
-        b.peer,
-        b.failure
-    )
+    format!("{what} refused on {}: {}", c.node(), waits_on(b))
 }
 
 /// `insert_row(link, state)`: adds this node's row, as `No`, or as `Yes` for a node whose
@@ -168,12 +171,7 @@ pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
     if let Some(b) =
         fence::silent_holders(c, link, std::slice::from_ref(row), &fresh).map_err(host)?
     {
-        log::info!(
-            "{}: {}: not demoting {peer}: it could not be fenced ({}); the takeover waits",
-            c.node(),
-            link.name,
-            b.failure
-        );
+        log::info!("{}: {}: demote: {}", c.node(), link.name, waits_on(&b));
         return Ok(false);
     }
     let o = c
@@ -208,13 +206,7 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
     // fenced and may still replicate holds the election. (The claim reads the rows again in
     // its transaction.)
     if let Some(b) = fence::silent_holders(c, link, &rows, &fresh).map_err(host)? {
-        log::info!(
-            "{}: {}: not proposed: {} held the link and could not be fenced ({}); the takeover waits",
-            c.node(),
-            link.name,
-            b.peer,
-            b.failure
-        );
+        log::info!("{}: {}: propose: {}", c.node(), link.name, waits_on(&b));
         return Ok(false);
     }
     // Why this node takes the link, for the failover counter: a silent replica it demoted

@@ -148,6 +148,35 @@ fn source_node(sb: &Sandbox, source: &str) -> String {
         .unwrap_or_else(|| panic!("no node at {source}"))
 }
 
+/// Waits until a node whose channel was fenced has reset it (its manager runs again).
+fn await_reset(sb: &crate::lab::Sandbox, node: &str) {
+    wait_until(
+        &format!("{node} to reset its fenced channel"),
+        Duration::from_secs(30),
+        || {
+            let c = sb.channels(node)?;
+            if c.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{c:?}"))
+            }
+        },
+    );
+}
+
+/// Waits for a mail of DC1 whose subject contains `needle`: a run mails at its end, after its
+/// changes.
+fn await_mail(sb: &crate::lab::Sandbox, needle: &str) {
+    wait_until(
+        &format!("a mail about {needle:?}"),
+        Duration::from_secs(30),
+        || match sb.mails_matching("DC1", needle).len() {
+            0 => Err(format!("{:?}", sb.mails_matching("DC1", ""))),
+            _ => Ok(()),
+        },
+    );
+}
+
 /// Runs that logged `needle` since run index `from`.
 fn events_since(t: &Ticker, from: usize, needle: &str) -> Vec<String> {
     t.runs.lock().unwrap()[from..]
@@ -976,18 +1005,7 @@ fn fault_11_the_replica_nodes_manager_stops_while_its_server_runs() {
     );
     // Its manager comes back: it leaves the fenced channel reset and reports No.
     r.sb.set_manager_running(&replica, true);
-    wait_until(
-        "the old replica to reset its fenced channel",
-        Duration::from_secs(30),
-        || {
-            let c = r.sb.channels(&replica)?;
-            if c.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{c:?}"))
-            }
-        },
-    );
+    await_reset(&r.sb, &replica);
     r.finish(
         "11-replica-manager-stopped",
         &format!("the manager of {replica}, DC1's replica, stops running (no cron) while its server and channel run; it comes back later"),
@@ -1312,32 +1330,8 @@ fn local_only_login(sb: &crate::lab::Sandbox, cluster: &str) {
             &n,
             "CREATE USER IF NOT EXISTS 'loc'@'localhost' IDENTIFIED BY 'loc-pass'; GRANT ALL PRIVILEGES ON *.* TO 'loc'@'localhost'",
         );
-        let dir = sb.dir.join(&n);
-        let cnf = dir.join("loc.cnf");
-        std::fs::write(&cnf, "[client]\nuser=loc\npassword=loc-pass\n").unwrap();
-        let path = dir.join("manager.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut out = String::new();
-        for line in text.lines() {
-            if line.starts_with("host = ") && out.ends_with("[local]\n") {
-                out.push_str(&format!("socket = {:?}\n", dir.join("mysqld.sock")));
-            } else if line.starts_with("port = ")
-                && out.contains("socket = ")
-                && !out.contains("[timeouts]")
-            {
-                continue;
-            } else if line.starts_with("defaults_file = ") {
-                out.push_str(&format!("defaults_file = {:?}\n", cnf));
-            } else {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-        assert!(
-            out.contains("socket = ") && out.contains("loc.cnf"),
-            "{out}"
-        );
-        std::fs::write(&path, out).unwrap();
+        let text = sb.config_with_login(&n, "loc", "loc-pass", true);
+        std::fs::write(sb.config(&n), text).unwrap();
     }
 }
 
@@ -1469,31 +1463,11 @@ fn fault_17_a_replica_cut_off_with_its_manager_stopped_is_fenced_before_its_repl
     let old = r.sb.channels(&replica).unwrap();
     assert!(old.iter().all(|c| !c.running()), "{old:?}");
     // The fencing run mails at its end, after the new channel runs.
-    wait_until("the fence's mail", Duration::from_secs(30), || {
-        match r
-            .sb
-            .mails_matching("DC1", &format!("stopped the channel of {replica}"))
-            .len()
-        {
-            0 => Err("no mail yet".to_string()),
-            _ => Ok(()),
-        }
-    });
+    await_mail(&r.sb, &format!("stopped the channel of {replica}"));
     r.sb.script(&["heal", &replica], &[]);
     r.sb.script(&["wait-synced", &replica], &[]);
     r.sb.set_manager_running(&replica, true);
-    wait_until(
-        "the old replica to reset its fenced channel",
-        Duration::from_secs(30),
-        || {
-            let c = r.sb.channels(&replica)?;
-            if c.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{c:?}"))
-            }
-        },
-    );
+    await_reset(&r.sb, &replica);
     assert_eq!(r.sb.replica_of("DC1", "DC1-DC2").unwrap().0, next);
     r.finish(
         "17-replica-cut-off-fenced",
@@ -1572,18 +1546,7 @@ fn fault_18_a_replica_whose_sql_thread_the_cluster_stopped_resumes() {
         "0"
     );
     // The run mails at its end, after the channel runs.
-    wait_until(
-        "the mail that says it resumed",
-        Duration::from_secs(30),
-        || match r
-            .sb
-            .mails_matching("DC1", &format!("{replica} resumed replication"))
-            .len()
-        {
-            0 => Err(format!("{:?}", r.sb.mails(&replica))),
-            _ => Ok(()),
-        },
-    );
+    await_mail(&r.sb, &format!("{replica} resumed replication"));
     assert!(r.sb.mails_matching("DC1", "failed as replica").is_empty());
     r.finish(
         "18-replica-sql-stopped-by-the-cluster",

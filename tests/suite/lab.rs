@@ -276,6 +276,42 @@ impl Sandbox {
             .to_string()
     }
 
+    /// A node's manager config that logs in as `user` with `password` (from an option file
+    /// written beside it, `<user>.cnf`), through the local socket when `socket`, else over TCP
+    /// as the sandbox's own config does. Returns the config's text.
+    pub fn config_with_login(
+        &self,
+        node: &str,
+        user: &str,
+        password: &str,
+        socket: bool,
+    ) -> String {
+        let dir = self.dir.join(node);
+        let cnf = dir.join(format!("{user}.cnf"));
+        std::fs::write(
+            &cnf,
+            format!("[client]\nuser={user}\npassword={password}\n"),
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(dir.join("manager.toml")).unwrap();
+        let mut out = String::new();
+        // Only [local] has a host and a port line; [[link]] lists its sources.
+        for line in text.lines() {
+            if line.starts_with("defaults_file = ") {
+                out.push_str(&format!("defaults_file = {cnf:?}\n"));
+            } else if socket && line.starts_with("host = ") {
+                out.push_str(&format!("socket = {:?}\n", dir.join("mysqld.sock")));
+            } else if socket && line.starts_with("port = ") {
+                continue;
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        assert!(out.contains(&format!("{user}.cnf")), "{out}");
+        out
+    }
+
     /// Runs the manager on a node with a subcommand.
     pub fn manager(&self, node: &str, args: &[&str]) -> Out {
         self.manager_with(&self.config(node), args)

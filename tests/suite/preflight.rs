@@ -77,27 +77,16 @@ fn login_config(sb: &Sandbox, user: &str, host: &str, grants: &[&str]) -> String
         }
         sb.sql_unlogged(&n, &q);
     }
-    let dir = sb.dir.join("DC1-1");
-    let cnf = dir.join(format!("{user}.cnf"));
-    std::fs::write(&cnf, format!("[client]\nuser={user}\npassword=pw\n")).unwrap();
-    let text = std::fs::read_to_string(dir.join("manager.toml")).unwrap();
-    let mut out = String::new();
-    for line in text.lines() {
-        if line.starts_with("defaults_file = ") {
-            out.push_str(&format!("defaults_file = {cnf:?}\n"));
-        } else if host == "localhost" && line.starts_with("host = ") {
-            out.push_str(&format!("socket = {:?}\n", dir.join("mysqld.sock")));
-        } else if host == "localhost" && line.starts_with("port = 3306") {
-            continue;
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    let path = dir.join(format!("{user}.toml"));
-    std::fs::write(&path, out).unwrap();
+    let text = sb.config_with_login("DC1-1", user, "pw", host == "localhost");
+    let path = sb.dir.join("DC1-1").join(format!("{user}.toml"));
+    std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }
+
+/// The grants of the README's Grants table, one by one, for the cases that leave one out.
+const REPLICATION: &str = "GRANT SUPER, REPLICATION SLAVE ADMIN, SLAVE MONITOR ON *.* TO {u}";
+const PERCONA: &str = "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON percona.* TO {u}";
+const VIEW: &str = "GRANT SELECT ON mysql.wsrep_cluster_members TO {u}";
 
 #[test]
 #[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
@@ -201,11 +190,7 @@ fn check_proves_every_login_grant_and_setting_and_names_each_broken_one() {
         &sb,
         "nostop",
         "127.%",
-        &[
-            "GRANT SLAVE MONITOR ON *.* TO {u}",
-            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON percona.* TO {u}",
-            "GRANT SELECT ON mysql.wsrep_cluster_members TO {u}",
-        ],
+        &["GRANT SLAVE MONITOR ON *.* TO {u}", PERCONA, VIEW],
     );
     let c = check_with(&sb, &nostop, &[]);
     assert_eq!(c.status("grants.replication"), "fail", "{}", c.all);
@@ -225,8 +210,8 @@ fn check_proves_every_login_grant_and_setting_and_names_each_broken_one() {
         "127.%",
         &[
             "GRANT REPLICATION SLAVE ADMIN, SLAVE MONITOR ON *.* TO {u}",
-            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON percona.* TO {u}",
-            "GRANT SELECT ON mysql.wsrep_cluster_members TO {u}",
+            PERCONA,
+            VIEW,
         ],
     );
     let c = check_with(&sb, &nosuper, &[]);
@@ -245,9 +230,9 @@ fn check_proves_every_login_grant_and_setting_and_names_each_broken_one() {
         "nodelete",
         "127.%",
         &[
-            "GRANT SUPER, REPLICATION SLAVE ADMIN, SLAVE MONITOR ON *.* TO {u}",
+            REPLICATION,
             "GRANT SELECT, INSERT, UPDATE, CREATE ON percona.* TO {u}",
-            "GRANT SELECT ON mysql.wsrep_cluster_members TO {u}",
+            VIEW,
         ],
     );
     let c = check_with(&sb, &nodelete, &[]);
@@ -260,26 +245,14 @@ fn check_proves_every_login_grant_and_setting_and_names_each_broken_one() {
         &sb,
         "nomonitor",
         "127.%",
-        &[
-            "GRANT REPLICATION SLAVE ADMIN ON *.* TO {u}",
-            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON percona.* TO {u}",
-            "GRANT SELECT ON mysql.wsrep_cluster_members TO {u}",
-        ],
+        &["GRANT REPLICATION SLAVE ADMIN ON *.* TO {u}", PERCONA, VIEW],
     );
     let c = check_with(&sb, &nomonitor, &[]);
     assert_eq!(c.status("grants.replica_status"), "fail", "{}", c.all);
     assert_eq!(c.status("peer DC1-2"), "fail");
 
     // Without the view: a warning (a dead replica is replaced after the heartbeat timeout).
-    let noview = login_config(
-        &sb,
-        "noview",
-        "127.%",
-        &[
-            "GRANT SUPER, REPLICATION SLAVE ADMIN, SLAVE MONITOR ON *.* TO {u}",
-            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON percona.* TO {u}",
-        ],
-    );
+    let noview = login_config(&sb, "noview", "127.%", &[REPLICATION, PERCONA]);
     let c = check_with(&sb, &noview, &[]);
     assert_eq!(c.status("grants.membership"), "warn", "{}", c.all);
 
