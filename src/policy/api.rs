@@ -261,8 +261,7 @@ fn expect(value: Dynamic, kind: &str, from: &str) -> Res<Dynamic> {
             "an array of sources (maps with an address, as link.sources gives them, or \"host:port\" strings)"
         }
     };
-    let shown = crate::error::printable(&format!("{value:?}"));
-    let shown: String = shown.chars().take(80).collect();
+    let shown = crate::error::printable(&super::values::brief(&value, 80));
     fail(format!(
         "{from} returned a {} ({shown}), expected {what}",
         value.type_name()

@@ -37,6 +37,11 @@ pub fn sandboxed(meter: &Meter) -> Engine {
     e.set_max_map_size(MAX_ITEMS);
     e.set_strict_variables(true);
     e.disable_symbol("eval");
+    // Closures cannot capture (the `no_closure` feature) and function pointers cannot carry
+    // arguments: either would let a policy nest values without bound, out of reach of the
+    // size limits (see `on_policy_stack`).
+    e.disable_symbol("curry");
+    super::values::register(&mut e, MAX_STRING);
     super::constants::register_type(&mut e);
     e.register_fn("sort", sort_checked);
     let m = meter.clone();
@@ -44,6 +49,20 @@ pub fn sandboxed(meter: &Meter) -> Engine {
     e.on_print(|s| log::info!("policy: {}", crate::error::printable(s)));
     e.on_debug(|s, _src, pos| log::debug!("policy ({pos}): {}", crate::error::printable(s)));
     e
+}
+
+/// The stack every policy call runs on, at least: values nest at most [`MAX_ITEMS`] deep (the
+/// item limit counts nested items, and nothing else nests: no capturing closures, no
+/// `curry`), and the deepest operation measured on such a value, comparing two of them with
+/// `==`, takes 32 MiB of stack at 10,000 levels; dropping one takes 4 MiB, formatting is cut
+/// at 32 levels ([`super::values`]). Only the pages used are ever touched.
+pub const POLICY_STACK: usize = 256 << 20;
+
+/// Runs `f` (a run, or a call of the policy) on a stack of at least [`POLICY_STACK`] bytes: a
+/// new one, unless the thread's has that much left. Whatever the policy nests, the host's
+/// thread does not overflow.
+pub fn on_policy_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(POLICY_STACK, POLICY_STACK, f)
 }
 
 /// `array.sort(comparer)`, replacing Rhai's, which ignores a comparer that throws or returns

@@ -11,6 +11,7 @@ pub mod api;
 pub mod constants;
 pub mod engine;
 pub mod limits;
+pub mod values;
 
 use crate::config::Limits;
 use crate::config::topology::Link;
@@ -43,6 +44,9 @@ pub const VERSION: &str = concat!(
 pub const DEFAULT_POLICY_NAME: &str = "policies/default.rhai (built in)";
 /// The entry point the host calls.
 pub const ENTRY: &str = "manage_link";
+
+/// How much of a thrown value an error shows, in characters.
+const THROWN_CHARS: usize = 1000;
 
 /// The outcome of `manage_link` for one link: its key, and the error if the call failed.
 pub type LinkResult = (String, std::result::Result<(), String>);
@@ -80,10 +84,30 @@ fn compile(text: &str, name: &str) -> Result<AST> {
             file: name.to_string(),
             line: e.1.line().unwrap_or(0),
             column: e.1.position().unwrap_or(0),
-            message: e.0.to_string(),
+            message: format!("{}{}", e.0, sandbox_hint(&e.0, text, e.1)),
         })?;
     ast.set_source(name);
     Ok(ast)
+}
+
+/// What the sandbox left out, when a compile error is about it: closures that capture the
+/// variables around them, and `curry` (both let a policy build values that nest without
+/// limit; see `engine::sandboxed`).
+fn sandbox_hint(e: &rhai::ParseErrorType, text: &str, at: rhai::Position) -> &'static str {
+    let word_at = || {
+        let line = text.lines().nth(at.line()?.checked_sub(1)?)?;
+        line.get(at.position()?.checked_sub(1)?..)
+    };
+    match e {
+        rhai::ParseErrorType::VariableUndefined(_) => {
+            "; if it is used inside a closure (|x| ...): closures cannot use the variables \
+             around them here, so pass the value as a parameter or use a for loop"
+        }
+        _ if word_at().is_some_and(|w| w.starts_with("curry")) => {
+            "; curry is not available in the sandbox: call the function with all its arguments"
+        }
+        _ => "",
+    }
 }
 
 /// The prefix under which a site policy reaches a built-in function it overrides.
@@ -259,6 +283,10 @@ impl Policy {
     /// Runs every link: the host's rules around `manage_link`. A link whose policy call fails
     /// does not stop the others; its error is returned in the report.
     pub fn run(&self, ctx: RunCtx) -> (RunCtx, Vec<LinkResult>) {
+        engine::on_policy_stack(|| self.run_here(ctx))
+    }
+
+    fn run_here(&self, ctx: RunCtx) -> (RunCtx, Vec<LinkResult>) {
         let shared: Shared = Rc::new(RefCell::new(ctx));
         let results = {
             let meter = Meter::new(&self.limits);
@@ -283,6 +311,10 @@ impl Policy {
     /// The policy's `silent_after(settings)`, for `status`, which does not run the policy: an
     /// engine with `settings()` only.
     pub fn silent_after(&self, settings: &Settings) -> std::result::Result<i64, String> {
+        engine::on_policy_stack(|| self.silent_after_here(settings))
+    }
+
+    fn silent_after_here(&self, settings: &Settings) -> std::result::Result<i64, String> {
         let meter = Meter::new(&self.limits);
         let mut engine = engine::sandboxed(&meter);
         let s = settings.clone();
@@ -383,11 +415,17 @@ impl Policy {
             );
         }
         let pos: Position = cur.position();
+        // A thrown value is shown cut: Rhai's own text of it has no bound.
+        let text = match cur {
+            EvalAltResult::ErrorRuntime(v, _) if !v.is_unit() => {
+                format!("Runtime error: {}", values::shown(v, THROWN_CHARS))
+            }
+            e => strip_position(&e.to_string()),
+        };
         let mut msg = format!(
-            "{file}:{}:{}: {}",
+            "{file}:{}:{}: {text}",
             pos.line().unwrap_or(0),
             pos.position().unwrap_or(0),
-            strip_position(&cur.to_string())
         );
         msg.push_str(&format!(" (in {})", shown.join(" <- ")));
         msg

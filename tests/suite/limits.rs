@@ -145,16 +145,95 @@ fn a_map_of_ten_thousand_big_values_is_stopped_by_the_memory_limit() {
 }
 
 #[test]
-fn closures_that_capture_big_strings_are_stopped_by_the_memory_limit() {
+fn closures_cannot_capture_and_curry_is_not_there() {
+    // Both let a policy build a chain of values that costs the sandbox nothing per level and
+    // overflowed the native stack when dropped (the process exited 134).
+    for (policy, says) in [
+        (
+            "fn manage_link(node, link) {\n    let f = || 1;\n    for i in 0..100000 { let g = f; f = || g.call(); }\n}\n",
+            "site.rhai:3:44: Undefined variable: g; if it is used inside a closure (|x| ...): closures cannot use the variables around them here",
+        ),
+        (
+            "fn manage_link(node, link) {\n    let f = Fn(\"x\");\n    for i in 0..100000 { f = f.curry(f); }\n}\n",
+            "site.rhai:3:32: Expecting name of a property; curry is not available in the sandbox",
+        ),
+    ] {
+        let m = attack("elect_from_empty", policy, None);
+        assert_eq!(m.code, 2, "{}", m.all());
+        assert!(m.stderr.contains(says), "{}", m.all());
+        assert!(m.stdout.is_empty(), "{}", m.all());
+    }
+}
+
+/// A value nested 9,990 deep: within the item limit, and deeper than the 8 MiB main thread
+/// could compare, format or drop.
+const DEEP: &str = "let a = [];\n    for i in 0..9990 { a = [a]; }\n    let b = a;";
+
+#[test]
+fn a_deeply_nested_value_is_compared_formatted_and_dropped_without_overflowing() {
+    for (what, then) in [
+        ("compared", "if a == b { throw \"equal\"; }"),
+        ("interpolated", "throw `${a}`;"),
+        ("debugged", "debug(a); throw \"done\";"),
+        ("thrown", "throw a;"),
+        ("expected", "expect(a, \"a string\");"),
+    ] {
+        let m = attack(
+            "elect_from_empty",
+            &format!("fn manage_link(node, link) {{\n    {DEEP}\n    {then}\n}}\n"),
+            None,
+        );
+        assert_eq!(m.code, 1, "{what}: {}", m.all());
+        assert!(
+            m.stdout.contains("ERROR link DC1-DC2"),
+            "{what}: {}",
+            m.all()
+        );
+        assert!(m.statements().is_empty(), "{what}: {}", m.all());
+        assert!(m.peak_mib < PEAK_MIB, "{what}: {}", m.all());
+    }
+}
+
+#[test]
+fn a_nesting_past_the_item_limit_in_silent_after_leaves_the_heartbeat_timeout() {
     let m = attack(
         "elect_from_empty",
-        &format!(
-            "fn manage_link(node, link) {{\n    {BIG}\n    let fs = [];\n    for i in 0..10000 {{ let t = s + i; fs.push(|| t.len()); }}\n}}\n"
-        ),
+        "fn silent_after(s) {\n    let a = [];\n    for i in 0..20000 { a = [a]; }\n    600\n}\n",
         None,
     );
-    assert_stopped_by(&m, "memory limit");
+    assert!(
+        m.stderr.contains("the policy's silent_after failed")
+            && m.stderr.contains("size limit: size of array/blob is over")
+            && m.stderr.contains("using [timeouts] heartbeat"),
+        "{}",
+        m.all()
+    );
     assert!(m.peak_mib < PEAK_MIB, "{}", m.all());
+}
+
+#[test]
+fn a_map_sharing_one_big_string_cannot_be_formatted_past_the_string_limit() {
+    // 9,000 keys hold one shared 60 KB string: 300 KB of memory, and 540 MB of text when
+    // Rhai formats it with its own formatter (it took 1.6 GB and 2.5 s).
+    for format in [
+        "let t = `${m}`;",
+        "let t = \"\" + m;",
+        "let t = m.to_string();",
+        "debug(m);",
+        "throw m;",
+        "expect(m, \"a string\");",
+    ] {
+        let m = attack(
+            "elect_from_empty",
+            &format!(
+                "fn manage_link(node, link) {{\n    {BIG}\n    let m = #{{}};\n    for i in 0..9000 {{ m[`k${{i}}`] = s; }}\n    {format}\n}}\n"
+            ),
+            None,
+        );
+        assert_eq!(m.code, 1, "{format}: {}", m.all());
+        assert!(m.statements().is_empty(), "{format}: {}", m.all());
+        assert!(m.peak_mib < PEAK_MIB, "{format}: {}", m.all());
+    }
 }
 
 #[test]
