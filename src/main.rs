@@ -69,7 +69,17 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
     match &cli.command {
         Command::Run(args) => {
             let cfg = load_config(&cli)?;
-            let policy = Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits)?;
+            let file = cfg.policy.file.as_deref();
+            // A policy that does not load never keeps the host's own rules from running.
+            let (policy, unloaded) = match Policy::load(file, &cfg.policy.limits) {
+                Ok(p) => (p, None),
+                Err(e) => {
+                    log::error!(
+                        "{e}; running the host's own rules without it (outside the Primary component the node stops replicating); no link is managed until the policy loads"
+                    );
+                    (Policy::unloadable(file, &e, &cfg.policy.limits), Some(e))
+                }
+            };
             let opts = RunOptions {
                 dry_run: args.dry_run,
                 defaults_file: cli.defaults_file.clone(),
@@ -78,12 +88,15 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             if summary.mail_failures > 0 {
                 log::error!("{} mail(s) could not be sent", summary.mail_failures);
             }
-            Ok(summary.exit_code())
+            match unloaded {
+                Some(e) => Err(e),
+                None => Ok(summary.exit_code()),
+            }
         }
         Command::Daemon(args) => {
-            let load = || -> Result<(Config, Policy), Error> {
+            let load = || -> Result<(Config, Result<Policy, Error>), Error> {
                 let cfg = load_config(&cli)?;
-                let policy = Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits)?;
+                let policy = Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits);
                 Ok((cfg, policy))
             };
             daemon(&load, cli.defaults_file.clone(), args.metrics_listen)

@@ -45,7 +45,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Loads the config and the policy, at start and on SIGHUP.
-pub type Loader<'a> = &'a dyn Fn() -> Result<(Config, Policy)>;
+///
+/// The config must load; the policy's own error is kept apart: a daemon whose policy does not
+/// load at start runs on [`Policy::unloadable`] (the host's rules hold, every run reports the
+/// error) until a reload brings one that loads, while a reload whose policy does not load
+/// keeps the old config and policy.
+pub type Loader<'a> = &'a dyn Fn() -> Result<(Config, Result<Policy>)>;
 
 /// Logs a failure that repeats every interval once, then once a minute, and says when it
 /// ends: a server down for an hour is 60 lines, not 3,600.
@@ -151,7 +156,13 @@ pub fn daemon(
     defaults_file: Option<PathBuf>,
     metrics_listen: Option<SocketAddr>,
 ) -> Result<i32> {
-    let (mut cfg, mut policy) = load()?;
+    let (mut cfg, policy) = load()?;
+    let mut policy = policy.unwrap_or_else(|e| {
+        log::error!(
+            "daemon: {e}; the daemon starts without it: the host's own rules hold (outside the Primary component a node stops replicating), every run fails until a SIGHUP reloads a policy that loads"
+        );
+        Policy::unloadable(cfg.policy.file.as_deref(), &e, &cfg.policy.limits)
+    });
     let (tx, rx) = mpsc::channel::<i32>();
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| Error::Node(format!("cannot install the signal handlers: {e}")))?;
@@ -287,7 +298,7 @@ pub fn daemon(
             match rx.recv_timeout(wait) {
                 Ok(SIGHUP) => {
                     notifier.reloading();
-                    let status = match load() {
+                    let status = match load().and_then(|(c, p)| Ok((c, p?))) {
                         Ok((c, p)) => {
                             log::info!(
                                 "daemon: SIGHUP: reloaded the config ({}) and the policy ({}); every {} s",

@@ -265,6 +265,8 @@ pub struct RunCtx {
     /// The last state of the channels this run stopped and reset, by link key: what a mail's
     /// facts show of a channel that is gone (its last errors above all).
     reset_channels: HashMap<String, crate::db::flavor::ReplicaStatus>,
+    /// Whether this run asked the policy's `silent_after` (see [`run_links`]).
+    threshold_asked: bool,
 }
 
 pub type Shared = Rc<RefCell<RunCtx>>;
@@ -313,6 +315,7 @@ impl RunCtx {
             cluster_pause: None,
             pending_hooks: Vec::new(),
             reset_channels: HashMap::new(),
+            threshold_asked: false,
         }
     }
 
@@ -323,6 +326,17 @@ impl RunCtx {
     /// The one "silent" threshold.
     pub fn threshold(&self) -> i64 {
         self.settings.silent_after
+    }
+
+    /// The threshold as a message says it: in a run that did not ask the policy (see
+    /// [`run_links`]), the peers' may be longer.
+    pub fn threshold_said(&self) -> String {
+        let t = self.threshold();
+        if self.threshold_asked {
+            format!("{t} s")
+        } else {
+            format!("{t} s (or the policy's silent_after, if longer)")
+        }
     }
 
     /// Reads a link's rows, records what they show of the peers' reports, and returns them
@@ -582,17 +596,32 @@ pub fn run_links(
 ) -> Vec<(String, std::result::Result<(), String>)> {
     shared.borrow_mut().note_pause();
     let floor = shared.borrow().settings.heartbeat_timeout;
-    let policy_threshold = hooks.silent_after();
-    // A silent_after that fails is the policy's error (the run exits non-zero), though the
-    // run goes on safely with [timeouts] heartbeat.
-    let failed = policy_threshold.as_ref().err().map(|e| {
-        format!("silent_after failed, so every rule used [timeouts] heartbeat ({floor} s): {e}")
-    });
-    let (threshold, warning) = silent_threshold(floor, policy_threshold);
-    if let Some(w) = warning {
-        log::warn!("{}: {w}", shared.borrow().node());
-    }
-    shared.borrow_mut().settings.silent_after = threshold;
+    // A node outside the Primary component (or not Synced/Donor) leaves, and a paused node
+    // reports: the host's own rules, which need no policy. Such a run asks the policy nothing
+    // (its mail hook aside, after the rule acted), so a slow, failing or unloadable policy
+    // never delays them; the threshold they mention is then [timeouts] heartbeat.
+    let host_only = {
+        let c = shared.borrow();
+        !c.backend.facts().can_act() || c.paused_since.is_some()
+    };
+    let failed = if host_only {
+        None
+    } else {
+        let policy_threshold = hooks.silent_after();
+        // A silent_after that fails is the policy's error (the run exits non-zero), though the
+        // run goes on safely with [timeouts] heartbeat.
+        let failed = policy_threshold.as_ref().err().map(|e| {
+            format!("silent_after failed, so every rule used [timeouts] heartbeat ({floor} s): {e}")
+        });
+        let (threshold, warning) = silent_threshold(floor, policy_threshold);
+        if let Some(w) = warning {
+            log::warn!("{}: {w}", shared.borrow().node());
+        }
+        let mut c = shared.borrow_mut();
+        c.settings.silent_after = threshold;
+        c.threshold_asked = true;
+        failed
+    };
     let links = shared.borrow().links.clone();
     let mut results = Vec::new();
     for link in &links {

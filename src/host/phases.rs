@@ -67,14 +67,14 @@ fn leave(c: &mut RunCtx, link: &Link, s: &ReplicaStatus) -> Result<()> {
             link.name, facts.name, facts.cluster_status, facts.local_state_comment
         ),
         format!(
-            "{} is {} and {}, so it cannot stay the replica of {}. Its channel from {} is stopped and reset. Another node of {} takes over once this node is silent for {} s.",
+            "{} is {} and {}, so it cannot stay the replica of {}. Its channel from {} is stopped and reset. Another node of {} takes over once this node is silent for {}.",
             facts.name,
             facts.cluster_status,
             facts.local_state_comment,
             link.remote,
             s.source(),
             facts.cluster,
-            c.threshold()
+            c.threshold_said()
         ),
     );
     Ok(())
@@ -118,9 +118,9 @@ fn report_paused(c: &mut RunCtx, link: &Link, ch: Option<&ReplicaStatus>) -> Res
             ),
         };
         log::warn!(
-            "{me}: {}: paused, and its channel carries no data ({why}); it stops reporting, so another node takes the link over once this one is silent for {} s",
+            "{me}: {}: paused, and its channel carries no data ({why}); it stops reporting, so another node takes the link over once this one is silent for {}",
             link.name,
-            c.threshold()
+            c.threshold_said()
         );
     }
     if mine

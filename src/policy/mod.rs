@@ -65,6 +65,9 @@ pub struct Policy {
     site_fns: HashSet<String>,
     /// What `policy check` warns about: site functions that nothing calls.
     pub warnings: Vec<String>,
+    /// Why the policy could not be loaded, for one that stands in for it
+    /// ([`Policy::unloadable`]): every call fails with this.
+    unloadable: Option<String>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -241,6 +244,7 @@ impl Policy {
                 overrides: Vec::new(),
                 site_fns: HashSet::new(),
                 warnings: Vec::new(),
+                unloadable: None,
             });
         };
         let name = path.display().to_string();
@@ -277,7 +281,24 @@ impl Policy {
             overrides,
             site_fns,
             warnings,
+            unloadable: None,
         })
+    }
+
+    /// What stands in for a policy that could not be loaded (`error`): every call fails with
+    /// that error, so a run still applies the host's own rules (a node outside the Primary
+    /// component leaves, a paused node reports) and the after-rules of a failing policy, and
+    /// ends with the error.
+    pub fn unloadable(file: Option<&Path>, error: &Error, limits: &Limits) -> Policy {
+        Policy {
+            ast: AST::empty(),
+            name: file.map_or(DEFAULT_POLICY_NAME.to_string(), |p| p.display().to_string()),
+            limits: limits.clone(),
+            overrides: Vec::new(),
+            site_fns: HashSet::new(),
+            warnings: Vec::new(),
+            unloadable: Some(format!("the policy could not be loaded: {error}")),
+        }
     }
 
     /// Runs every link: the host's rules around `manage_link`. A link whose policy call fails
@@ -364,6 +385,9 @@ impl Policy {
         hook: &str,
         args: impl FuncArgs,
     ) -> std::result::Result<Dynamic, String> {
+        if let Some(e) = &self.unloadable {
+            return Err(e.clone());
+        }
         if let Some(s) = shared {
             s.borrow_mut().start_deadline();
         }

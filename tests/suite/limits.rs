@@ -577,3 +577,37 @@ fn simulate_uses_the_whole_config_and_refuses_what_a_live_run_refuses() {
         assert!(o.stdout.is_empty(), "{bad}: nothing simulated: {}", o.all());
     }
 }
+
+#[test]
+fn the_host_rules_that_need_no_policy_run_without_asking_it() {
+    // The policy is asked nothing in such a run, so one that hangs, fails or overflows in
+    // silent_after (the first call of a run) cannot keep a node outside the Primary component
+    // replicating, nor a paused node from reporting.
+    let policy = "fn silent_after(s) { throw \"asked silent_after\"; }\nfn manage_link(node, link) { throw \"asked manage_link\"; }\n";
+    let m = attack("non_primary_replica_stops", policy, None);
+    assert_eq!(m.code, 0, "{}", m.all());
+    assert!(!m.all().contains("asked"), "{}", m.all());
+    assert_eq!(
+        m.statements()[..2],
+        [
+            "DC1-1: STOP SLAVE 'DC1-DC2'",
+            "DC1-1: RESET SLAVE 'DC1-DC2' ALL"
+        ],
+        "{}",
+        m.all()
+    );
+    assert!(
+        m.stdout
+            .contains("takes over once this node is silent for 179 s (or the policy's silent_after, if longer)."),
+        "{}",
+        m.all()
+    );
+    let m = attack("paused_replica_keeps_reporting", policy, None);
+    assert_eq!(m.code, 0, "{}", m.all());
+    assert!(!m.all().contains("asked"), "{}", m.all());
+    assert!(
+        m.stdout.contains("pausedSince = FROM_UNIXTIME(999880)"),
+        "the paused node reported: {}",
+        m.all()
+    );
+}

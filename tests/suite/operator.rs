@@ -146,6 +146,33 @@ fn a_cluster_pause_on_one_node_holds_every_node_of_the_cluster_until_resume() {
     let o = sb.manager("DC2-2", &["status"]);
     assert!(!o.stdout.contains("CLUSTER PAUSED"), "{}", o.stdout);
 
+    // A policy that does not load keeps none of the host's own rules from running: the paused
+    // replica reports (its on_paused hook fires, below), and the run ends with the error.
+    let broken = tmp.path().join("broken.rhai");
+    std::fs::write(&broken, "fn manage_link(node, link) {\n    let x = ;\n}\n").unwrap();
+    let cfg = tmp.path().join("broken.toml");
+    let mut text = std::fs::read_to_string(sb.config(&replica)).unwrap();
+    text.push_str(&format!(
+        "\n[policy]\nfile = {:?}\n",
+        broken.display().to_string()
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let o = sb.manager_with(&cfg.display().to_string(), &["run"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(
+        o.stderr.contains("broken.rhai:2:13: ")
+            && o.stderr.contains("running the host's own rules without it")
+            && o.stderr.contains("cluster DC1 paused by"),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        count(&calls(&log), &format!("event=paused node={replica} ")),
+        1,
+        "{:#?}",
+        calls(&log)
+    );
+
     // A fault the manager would repair at once: the replica's channel stopped by hand.
     sb.sql(&replica, "STOP SLAVE 'DC1-DC2'");
     for _ in 0..2 {
