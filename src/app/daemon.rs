@@ -142,7 +142,9 @@ impl Watch {
             w.channel = channel.clone();
             if let Some(state) = s.reported.get(key) {
                 w.runs = state.runs();
-                w.reported = now;
+                // From when the report was written: a run that went on after it (a slow
+                // policy, other links) used up part of the time before the peers' threshold.
+                w.reported = s.reported_at.get(key).copied().unwrap_or(now);
                 w.fenced = false;
                 w.tried = None;
             }
@@ -550,4 +552,38 @@ fn stop_channel(
         channel: channel.clone(),
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_self_fence_counts_from_when_the_report_was_written_not_from_the_runs_end() {
+        let cfg = Config::parse("", std::path::Path::new("c")).unwrap();
+        let mut w = Watch {
+            cfg,
+            login: None,
+            defaults_file: None,
+            threshold: 30,
+            links: HashMap::new(),
+            node: String::new(),
+            done: false,
+        };
+        let channel = Channel::named("DC1-DC2").unwrap();
+        let written = Instant::now() - Duration::from_secs(12);
+        let mut s = RunSummary {
+            node: "DC1-1".into(),
+            links: vec![("DC1-DC2".into(), channel)],
+            ..RunSummary::default()
+        };
+        s.reported.insert("DC1-DC2".into(), ChannelState::Healthy);
+        s.reported_at.insert("DC1-DC2".into(), written);
+        w.update(&s);
+        let l = &w.links["DC1-DC2"];
+        assert!(l.runs);
+        // A run whose policy took 12 s after the report leaves 8 s before the self-fence
+        // (two thirds of 30 s), not 20.
+        assert!(l.reported.elapsed() >= Duration::from_secs(12));
+    }
 }

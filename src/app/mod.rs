@@ -60,6 +60,8 @@ pub struct RunSummary {
     pub links: Vec<(String, crate::db::sql::Channel)>,
     /// The links whose report this run wrote, with the channel state it reported.
     pub reported: HashMap<String, ChannelState>,
+    /// When the run wrote each of those reports.
+    pub reported_at: HashMap<String, std::time::Instant>,
     /// The names in the Primary view as the run read it at its start (`None` where the node
     /// could not act or its flavour lists no members).
     pub view: Option<BTreeSet<String>>,
@@ -75,6 +77,7 @@ impl RunSummary {
         self.state_error = next.state_error.or(self.state_error);
         self.links = next.links;
         self.reported.extend(next.reported);
+        self.reported_at.extend(next.reported_at);
         self.view = next.view;
         self
     }
@@ -614,6 +617,7 @@ fn summarize(
             .map(|l| (l.key.clone(), l.channel.clone()))
             .collect(),
         reported: ctx.reported().clone(),
+        reported_at: ctx.reported_at().clone(),
         view: None,
     }
 }

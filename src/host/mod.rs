@@ -246,8 +246,13 @@ pub struct RunCtx {
     conditions: HashMap<String, String>,
     /// The end of the current policy call, if one runs.
     deadline: Option<std::time::Instant>,
+    /// The current policy call's time limit.
+    call_limit: std::time::Duration,
     /// The links whose report this run wrote, with the channel state it reported.
     reported: HashMap<String, ChannelState>,
+    /// When each of those reports was written (by this host's monotonic clock): the daemon's
+    /// self-fence counts from there, not from the end of the run.
+    reported_at: HashMap<String, std::time::Instant>,
     /// This node's role per link as last read or written: a write that changes it runs the
     /// `role-change` hook.
     own_roles: HashMap<String, Role>,
@@ -307,7 +312,9 @@ impl RunCtx {
             current_link: None,
             conditions: HashMap::new(),
             deadline: None,
+            call_limit: std::time::Duration::ZERO,
             reported: HashMap::new(),
+            reported_at: HashMap::new(),
             own_roles: HashMap::new(),
             failures: HashMap::new(),
             failed_from: HashMap::new(),
@@ -423,6 +430,8 @@ impl RunCtx {
         })?;
         self.refreshed.insert(link.key.clone());
         self.reported.insert(link.key.clone(), channel);
+        self.reported_at
+            .insert(link.key.clone(), std::time::Instant::now());
         if let Some(r) = role {
             self.events.push(format!("{}: now {r}", link.name));
             self.role_written(link, r);
@@ -440,6 +449,8 @@ impl RunCtx {
             report,
         })?;
         self.reported.insert(link.key.clone(), channel);
+        self.reported_at
+            .insert(link.key.clone(), std::time::Instant::now());
         self.has_row.insert(link.key.clone());
         self.refreshed.insert(link.key.clone());
         self.events
@@ -547,6 +558,11 @@ impl RunCtx {
     /// reported. A daemon's replica that misses its reports for long stops its channel.
     pub fn reported(&self) -> &HashMap<String, ChannelState> {
         &self.reported
+    }
+
+    /// When this run wrote each link's report.
+    pub fn reported_at(&self) -> &HashMap<String, std::time::Instant> {
+        &self.reported_at
     }
 
     /// Whether this run wrote the node's row and report for the link.

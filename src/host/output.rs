@@ -168,9 +168,11 @@ impl RunCtx {
         }
     }
 
-    /// Starts the deadline of one policy call.
-    pub fn start_deadline(&mut self) {
-        self.deadline = Some(Instant::now() + self.settings.limits.max_seconds);
+    /// Starts the deadline of one policy call, which may take `limit` (its own limit, or what
+    /// is left of the run's budget).
+    pub fn start_deadline(&mut self, limit: Duration) {
+        self.deadline = Some(Instant::now() + limit);
+        self.call_limit = limit;
     }
 
     /// Ends it: host calls outside a policy call have their own timeouts only.
@@ -189,14 +191,19 @@ impl RunCtx {
         let Some(deadline) = self.deadline else {
             return Ok(());
         };
-        let limit = self.settings.limits.max_seconds;
+        let limit = self.call_limit;
+        let whose = if limit < self.settings.limits.max_seconds {
+            "what was left of the run's budget, a third of [timeouts] heartbeat"
+        } else {
+            "[policy] max_seconds"
+        };
         let left = deadline.saturating_duration_since(Instant::now());
         if left < needs {
             return Err(format!(
-                "time limit: {what} may take {} s, but the policy call has {:.1} s left of its {} s ([policy] max_seconds)",
+                "time limit: {what} may take {} s, but the policy call has {:.1} s left of its {:.0} s ({whose})",
                 needs.as_secs(),
                 left.as_secs_f64(),
-                limit.as_secs()
+                limit.as_secs_f64()
             ));
         }
         Ok(())

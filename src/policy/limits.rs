@@ -2,6 +2,13 @@
 //! memory and wall-clock time (both checked from Rhai's progress callback, between any two
 //! operations), and what an error says when a call hits one of them.
 //!
+//! Time is bounded twice: each call by `[policy] max_seconds`, and all the calls of one run
+//! together by the run's budget, [`run_budget`]: a third of `[timeouts] heartbeat`, so that a
+//! run whose policy takes all it may still refreshes its heartbeat before its peers find it
+//! silent (runs start every minute from cron; the daemon's interval is checked against the
+//! heartbeat timeout). A call gets the smaller of the two; one that would start with nothing
+//! left of the run's budget is not made.
+//!
 //! Memory is what the process's allocator holds beyond what it held when the call started,
 //! counted by the `cap` allocator wrapper (an atomic counter, no limit of its own): map keys,
 //! captured variables, strings built by formatting and what host calls allocate all count,
@@ -15,7 +22,13 @@ use crate::memory::charged;
 use rhai::{Dynamic, EvalAltResult};
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// What all the policy calls of one run may take together: a third of `[timeouts]
+/// heartbeat` (at least one second).
+pub fn run_budget(heartbeat_timeout: i64) -> Duration {
+    Duration::from_secs((heartbeat_timeout.max(3) / 3) as u64)
+}
 
 /// The largest string a policy may build (Rhai's limit, checked after each operation).
 pub const MAX_STRING: usize = 64 * 1024;
@@ -28,7 +41,10 @@ pub const MAX_CALL_LEVELS: usize = 32;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Hit {
     Memory(usize),
+    /// The call ran this many seconds, past `[policy] max_seconds`.
     Time(f64),
+    /// The run's calls ran this many seconds together, past the run's budget.
+    RunTime(f64),
 }
 
 #[derive(Clone, Copy, Default)]
@@ -36,6 +52,11 @@ struct State {
     started: Option<Instant>,
     base: usize,
     hit: Option<Hit>,
+    /// This call's time limit, and whether it is what is left of the run's budget.
+    limit: Duration,
+    by_run: bool,
+    /// What the run's calls have taken so far, this one excluded.
+    spent: Duration,
 }
 
 /// The meter of the calls made on one engine: started before each call, read by the progress
@@ -44,6 +65,8 @@ struct State {
 pub struct Meter {
     limits: Rc<Limits>,
     state: Rc<Cell<State>>,
+    /// The run's budget; `None` for calls outside a run (`status`, `policy check`).
+    budget: Option<Duration>,
 }
 
 impl Meter {
@@ -51,26 +74,71 @@ impl Meter {
         Meter {
             limits: Rc::new(limits.clone()),
             state: Rc::default(),
+            budget: None,
         }
+    }
+
+    /// The meter of one run's calls, which together may take `budget`.
+    pub fn for_run(limits: &Limits, budget: Duration) -> Meter {
+        Meter {
+            budget: Some(budget),
+            ..Meter::new(limits)
+        }
+    }
+
+    /// What the run's calls have taken so far.
+    pub fn spent(&self) -> Duration {
+        self.state.get().spent
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
-    /// A call starts: its memory is counted from here, its time runs from now.
-    pub fn start(&self) {
+    /// A call starts: its memory is counted from here, its time runs from now. Returns its
+    /// time limit, or the error that it may not start: the run's budget is spent.
+    pub fn start(&self) -> Result<Duration, String> {
+        let s = self.state.get();
+        let mut limit = self.limits.max_seconds;
+        let mut by_run = false;
+        if let Some(budget) = self.budget {
+            let left = budget.saturating_sub(s.spent);
+            if left.is_zero() {
+                return Err(self.run_spent(s.spent.as_secs_f64()));
+            }
+            if left < limit {
+                limit = left;
+                by_run = true;
+            }
+        }
         self.state.set(State {
             started: Some(Instant::now()),
             base: charged(),
             hit: None,
+            limit,
+            by_run,
+            spent: s.spent,
+        });
+        Ok(limit)
+    }
+
+    /// The call is over: its time counts against the run's budget, and the progress callback
+    /// lets anything run (compiling, tests).
+    pub fn stop(&self) {
+        let s = self.state.get();
+        let took = s.started.map_or(Duration::ZERO, |t| t.elapsed());
+        self.state.set(State {
+            started: None,
+            spent: s.spent + took,
+            ..s
         });
     }
 
-    /// The call is over: the progress callback lets anything run (compiling, tests).
-    pub fn stop(&self) {
-        let s = self.state.get();
-        self.state.set(State { started: None, ..s });
+    fn run_spent(&self, spent: f64) -> String {
+        format!(
+            "time limit: the run's policy calls took {spent:.1} s together, its budget is {} s (a third of [timeouts] heartbeat, so that the run refreshes its heartbeat in time)",
+            self.budget.unwrap_or_default().as_secs()
+        )
     }
 
     /// The limit the last call hit, if the meter stopped it.
@@ -86,8 +154,13 @@ impl Meter {
         let used = charged().saturating_sub(s.base);
         if used > self.limits.max_memory {
             s.hit = Some(Hit::Memory(used));
-        } else if ops.is_multiple_of(16) && started.elapsed() > self.limits.max_seconds {
-            s.hit = Some(Hit::Time(started.elapsed().as_secs_f64()));
+        } else if ops.is_multiple_of(16) && started.elapsed() > s.limit {
+            let took = started.elapsed();
+            s.hit = Some(if s.by_run {
+                Hit::RunTime((s.spent + took).as_secs_f64())
+            } else {
+                Hit::Time(took.as_secs_f64())
+            });
         } else {
             return None;
         }
@@ -110,6 +183,7 @@ impl Meter {
                     "time limit: the call ran {s:.1} s, longer than its {} s ([policy] max_seconds)",
                     l.max_seconds.as_secs()
                 ),
+                Some(Hit::RunTime(s)) => self.run_spent(s),
                 None => "the call was stopped".into(),
             },
             EvalAltResult::ErrorTooManyOperations(..) => format!(

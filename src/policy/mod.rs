@@ -310,7 +310,8 @@ impl Policy {
     fn run_here(&self, ctx: RunCtx) -> (RunCtx, Vec<LinkResult>) {
         let shared: Shared = Rc::new(RefCell::new(ctx));
         let results = {
-            let meter = Meter::new(&self.limits);
+            let budget = limits::run_budget(shared.borrow().settings.heartbeat_timeout);
+            let meter = Meter::for_run(&self.limits, budget);
             let mut engine = engine::sandboxed(&meter);
             api::register(&mut engine, &shared);
             let hooks = Hooks {
@@ -388,10 +389,12 @@ impl Policy {
         if let Some(e) = &self.unloadable {
             return Err(e.clone());
         }
+        let limit = meter
+            .start()
+            .map_err(|e| format!("{}: {e}; {hook} was not called", self.file_of(hook)))?;
         if let Some(s) = shared {
-            s.borrow_mut().start_deadline();
+            s.borrow_mut().start_deadline(limit);
         }
-        meter.start();
         let mut scope = Scope::new();
         let r = engine.call_fn_with_options::<Dynamic>(
             CallFnOptions::new().eval_ast(false).rewind_scope(true),

@@ -611,3 +611,30 @@ fn the_host_rules_that_need_no_policy_run_without_asking_it() {
         m.all()
     );
 }
+
+#[test]
+fn all_the_policy_calls_of_a_run_share_a_third_of_the_heartbeat_timeout() {
+    // Two links, each call just within max_seconds = 4: the calls took 8 s together, and at
+    // the default limits (10 s a call) a run over several links outlasted the heartbeat
+    // timeout, so that its peers fenced a healthy replica.
+    let m = attack(
+        "links_spread_across_nodes",
+        "fn manage_link(node, link) {\n    loop { }\n}\n",
+        Some(
+            "[timeouts]\nheartbeat = 18\nprobe = 1\nconnect = 1\n[policy]\nmax_operations = 1000000000\nmax_seconds = 4\n",
+        ),
+    );
+    assert_eq!(m.code, 1, "{}", m.all());
+    assert!(
+        m.stdout
+            .contains("time limit: the call ran 4.0 s, longer than its 4 s ([policy] max_seconds)"),
+        "{}",
+        m.all()
+    );
+    assert!(
+        m.stdout.contains("time limit: the run's policy calls took 6.0 s together, its budget is 6 s (a third of [timeouts] heartbeat, so that the run refreshes its heartbeat in time)"),
+        "{}",
+        m.all()
+    );
+    assert!(m.wall < Duration::from_secs(8), "{}", m.all());
+}
