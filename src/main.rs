@@ -14,7 +14,7 @@ use pxc_replication_manager::check;
 use pxc_replication_manager::config::{Config, Limits};
 use pxc_replication_manager::error::{Error, exit};
 use pxc_replication_manager::policy::{self, Policy};
-use pxc_replication_manager::{RunOptions, RunSummary, init, run_once, status_report};
+use pxc_replication_manager::{RunOptions, init, run_once, status_report};
 use std::path::Path;
 
 fn main() {
@@ -84,13 +84,20 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 dry_run: args.dry_run,
                 defaults_file: cli.defaults_file.clone(),
             };
-            let summary: RunSummary = run_once(&cfg, &policy, &opts, stdout())?;
-            if summary.mail_failures > 0 {
-                log::error!("{} mail(s) could not be sent", summary.mail_failures);
+            let summary = run_once(&cfg, &policy, &opts, stdout());
+            if let Ok(s) = &summary
+                && s.mail_failures > 0
+            {
+                log::error!("{} mail(s) could not be sent", s.mail_failures);
             }
-            match unloaded {
-                Some(e) => Err(e),
-                None => Ok(summary.exit_code()),
+            match (unloaded, summary) {
+                // The policy's error is the one to fix first; the run's is said too.
+                (Some(e), Err(run)) => {
+                    log::error!("{run}");
+                    Err(e)
+                }
+                (Some(e), Ok(_)) => Err(e),
+                (None, s) => Ok(s?.exit_code()),
             }
         }
         Command::Daemon(args) => {

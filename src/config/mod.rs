@@ -186,6 +186,9 @@ pub struct Limits {
     pub max_log_bytes: usize,
     /// The most mails the policy may send per link and run (`notify`).
     pub max_mails: usize,
+    /// A policy's own mails (`notify` outside a host event) go out at most once per link in
+    /// this time; those in between are counted, and the next says how many were held back.
+    pub notify_every: Duration,
 }
 
 /// `[policy]` limits when not set.
@@ -194,6 +197,7 @@ pub const DEFAULT_MAX_SECONDS: u64 = 45;
 pub const DEFAULT_MAX_LOG_LINES: usize = 200;
 pub const DEFAULT_MAX_LOG_BYTES: usize = 64 * 1024;
 pub const DEFAULT_MAX_MAILS: usize = 5;
+pub const DEFAULT_NOTIFY_EVERY: u64 = 600;
 
 impl Default for Limits {
     fn default() -> Limits {
@@ -204,6 +208,7 @@ impl Default for Limits {
             max_log_lines: DEFAULT_MAX_LOG_LINES,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             max_mails: DEFAULT_MAX_MAILS,
+            notify_every: Duration::from_secs(DEFAULT_NOTIFY_EVERY),
         }
     }
 }
@@ -438,6 +443,7 @@ struct RawPolicy {
     max_log_lines: Option<Spanned<u64>>,
     max_log_bytes: Option<Spanned<u64>>,
     max_mails: Option<Spanned<u64>>,
+    notify_every: Option<Spanned<u64>>,
     distribute: Option<bool>,
     vars: Option<toml::Table>,
 }
@@ -997,6 +1003,14 @@ impl RawPolicy {
                 1000,
                 "mails per link and run; to send none, set [mail] transport = \"none\"",
             )? as usize,
+            notify_every: Duration::from_secs(limit(
+                &p.notify_every,
+                "notify_every",
+                DEFAULT_NOTIFY_EVERY,
+                0,
+                86_400,
+                "seconds between two of the policy's own mails about one link",
+            )?),
         };
         Ok(PolicyConfig {
             file: p.file.map(|p| src.rel(p)),

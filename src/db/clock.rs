@@ -164,6 +164,9 @@ pub struct Observations {
     /// Link key -> the events mailed in the link's current condition (one outage).
     #[serde(default)]
     mailed: BTreeMap<String, Mailed>,
+    /// Link key -> the policy's own mails (`notify` outside a host event).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    policy_mailed: BTreeMap<String, PolicyMailed>,
     /// What this node counts for monitoring (failovers, fences, runs): kept here so that it
     /// survives restarts.
     #[serde(default)]
@@ -184,6 +187,14 @@ pub struct Mailed {
     condition: String,
     /// The events (subjects without their quantities) mailed in it.
     events: BTreeSet<String>,
+}
+
+/// The policy's own mails about a link: when the last went out, and how many were held back
+/// since.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, Hash, PartialEq, Eq)]
+pub struct PolicyMailed {
+    at: i64,
+    held: u64,
 }
 
 impl Observations {
@@ -377,9 +388,25 @@ impl Observations {
         m.events.insert(event.to_string())
     }
 
+    /// Whether one of the policy's own mails about link `key` may go out at `now` (Unix
+    /// seconds): at most one every `every` seconds. `Some(held)` when it may, with how many
+    /// were held back since the last; `None` when it is held back (and counted). A clock that
+    /// went back lets the mail go.
+    pub fn may_policy_mail(&mut self, key: &str, now: i64, every: i64) -> Option<u64> {
+        let m = self.policy_mailed.entry(key.to_string()).or_default();
+        if m.at > 0 && now >= m.at && now - m.at < every {
+            m.held += 1;
+            return None;
+        }
+        let held = m.held;
+        *m = PolicyMailed { at: now, held: 0 };
+        Some(held)
+    }
+
     /// Forgets what was mailed: the model checker's canonical form (mail is not modelled).
     pub fn forget_mailed(&mut self) {
         self.mailed.clear();
+        self.policy_mailed.clear();
     }
 
     /// Marks a skew as mailed; `true` the first time.

@@ -273,8 +273,9 @@ fn stopped(c: &mut RunCtx, link: &Link, r: &StateRow, address: &str, why: &str) 
         link.name,
         r.host
     );
-    c.mail(
+    c.mail_about(
         Event::Fenced,
+        &r.host,
         format!("{}: {me} stopped the channel of {}", link.name, r.host),
         format!(
             "{} held the link to {} but {why}. {me} connected to its server at {address} and stopped its channel, so that two nodes never replicate the link at once.",
@@ -315,8 +316,9 @@ fn blocked(c: &mut RunCtx, link: &Link, b: &Blocked, purpose: Purpose) {
         b.advice()
     );
     c.observations.counters_mut().fence_blocked(&link.key);
-    c.mail(
+    c.mail_about(
         Event::FenceBlocked,
+        &b.peer,
         subject,
         format!(
             "{} held the link to {} and went silent, but {me} could not stop its channel at {} as {}: {}.\n\n{}. {consequence}\n\n{}",
@@ -420,6 +422,7 @@ fn record_check(
             );
             Some(super::HostMail {
                 event: Event::FenceUnready,
+                about: Some(peer.to_string()),
                 subject: format!("{me} cannot fence {peer}"),
                 body: format!(
                     "The periodic check of the fence login, done while everything is healthy, found that {me} could not stop a replication channel on {peer} {why}.\n\nNothing is wrong yet. But if {peer} replicates a link and goes silent while its server runs, no node of {cluster} takes the link over until its channel is known to be stopped. Fix it now: `pxc-replication-manager check` on {me} names the grant or the address to fix (README, Grants)."

@@ -176,8 +176,22 @@ impl Event {
 #[derive(Clone, Debug)]
 pub struct HostMail {
     pub event: Event,
+    /// The peer the event is about, when one kind of event may concern several (a fence of
+    /// each peer): with the kind and the link, what makes it one event for the mail's
+    /// once-per-outage rule.
+    pub about: Option<String>,
     pub subject: String,
     pub body: String,
+}
+
+impl HostMail {
+    /// What the once-per-outage rule knows the event by.
+    pub fn key(&self) -> String {
+        match &self.about {
+            Some(peer) => format!("{} {peer}", self.event.as_str()),
+            None => self.event.as_str().to_string(),
+        }
+    }
 }
 
 /// The state of one run, shared by the host and the policy's primitives.
@@ -239,6 +253,9 @@ pub struct RunCtx {
     pub mail_facts: bool,
     /// What the run has logged and mailed (see [`output`]).
     output: output::Output,
+    /// The host event whose mail is being sent ([`HostMail::key`]), while the policy's `mail`
+    /// hook (or the host in its place) sends it; `None` for the policy's own `notify`.
+    pub mail_event: Option<String>,
     /// The link whose policy call or hook runs now: mail is counted against it.
     pub current_link: Option<String>,
     /// Each link's condition as last read: its holder and source, or none. A new condition
@@ -323,6 +340,7 @@ impl RunCtx {
             pending_hooks: Vec::new(),
             reset_channels: HashMap::new(),
             threshold_asked: false,
+            mail_event: None,
         }
     }
 
@@ -583,6 +601,17 @@ impl RunCtx {
     pub fn mail(&mut self, event: Event, subject: String, body: String) {
         self.host_mail.push(HostMail {
             event,
+            about: None,
+            subject,
+            body,
+        });
+    }
+
+    /// Queues a host mail about one peer (see [`HostMail::about`]).
+    pub fn mail_about(&mut self, event: Event, peer: &str, subject: String, body: String) {
+        self.host_mail.push(HostMail {
+            event,
+            about: Some(peer.to_string()),
             subject,
             body,
         });
@@ -727,7 +756,11 @@ pub(super) fn mail_through_policy(
     link: &Link,
     m: HostMail,
 ) {
-    let Err(e) = hooks.mail(link, m.event.as_str(), &m.subject, &m.body) else {
+    // Whatever the hook sends is this event's mail: one per outage, whatever its subject.
+    shared.borrow_mut().mail_event = Some(m.key());
+    let r = hooks.mail(link, m.event.as_str(), &m.subject, &m.body);
+    let Err(e) = r else {
+        shared.borrow_mut().mail_event = None;
         return;
     };
     let node = shared.borrow().node();
@@ -745,6 +778,7 @@ pub(super) fn mail_through_policy(
     if let Err(e) = shared.borrow_mut().notify(mail) {
         log::error!("{node}: the host's mail could not be sent either: {e}");
     }
+    shared.borrow_mut().mail_event = None;
 }
 
 /// One mail per peer whose clock was found skewed.
@@ -770,6 +804,7 @@ fn mail_skews(shared: &Shared, hooks: &dyn PolicyHooks, links: &[Link]) {
             );
             let m = HostMail {
                 event: Event::ClockSkew,
+                about: Some(k.host.clone()),
                 subject,
                 body,
             };

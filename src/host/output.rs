@@ -1,5 +1,5 @@
 //! What a run may say, whatever the policy does: the policy's log lines and their total size,
-//! its mails per link and run, one mail per subject per outage, and a deadline for the host
+//! its mails per link and run, one mail per host event per outage and a rate for its own, and a deadline for the host
 //! calls that wait on the network. Printed text is made printable here too.
 //!
 //! The limits come from `[policy]` ([`crate::config::Limits`]); the policy engine bounds the
@@ -35,29 +35,6 @@ pub enum Level {
 }
 
 pub use crate::error::printable;
-
-/// A subject with its quantities taken out: "silent for 300s" and "silent for 360s" are the
-/// same event. A quantity is a word of digits with an optional unit ("300s", "12", "1.5s");
-/// numbers in names and addresses ("DC1-2", "10.0.2.1:3306") stay.
-pub fn event_of(subject: &str) -> String {
-    subject
-        .split(' ')
-        .map(|word| {
-            let core = word.trim_end_matches([',', ';', ')', '.', ':']);
-            let digits = core.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '%');
-            let quantity = !digits.is_empty()
-                && digits.chars().next().is_some_and(|c| c.is_ascii_digit())
-                && digits.chars().filter(|&c| c == '.').count() <= 1
-                && digits.chars().all(|c| c.is_ascii_digit() || c == '.');
-            if quantity {
-                format!("#{}", &word[digits.len()..])
-            } else {
-                word.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 impl RunCtx {
     /// The sandbox limits of this run.
@@ -123,15 +100,43 @@ impl RunCtx {
             .get(&key)
             .cloned()
             .unwrap_or_else(|| "unknown".into());
-        let event = event_of(&mail.subject);
-        if !self.observations.may_mail(&key, &condition, &event) {
-            if self.output.repeated.insert((key.clone(), event)) {
-                log::info!(
-                    "{node}: {key}: not mailed again while the link stays as it is ({condition}): {:?}",
-                    printable(&mail.subject)
-                );
+        let mut mail = mail;
+        match self.mail_event.clone() {
+            // A host event: once while the link stays in one condition (one outage).
+            Some(event) => {
+                if !self.observations.may_mail(&key, &condition, &event) {
+                    if self.output.repeated.insert((key.clone(), event)) {
+                        log::info!(
+                            "{node}: {key}: not mailed again while the link stays as it is ({condition}): {:?}",
+                            printable(&mail.subject)
+                        );
+                    }
+                    return Ok(false);
+                }
             }
-            return Ok(false);
+            // The policy's own: at most one per link every [policy] notify_every.
+            None => {
+                let every = self.settings.limits.notify_every.as_secs() as i64;
+                let now = chrono::Utc::now().timestamp();
+                match self.observations.may_policy_mail(&key, now, every) {
+                    None => {
+                        if self.output.repeated.insert((key.clone(), String::new())) {
+                            log::info!(
+                                "{node}: {key}: the policy's own mail is held back: one per link every {every} s ([policy] notify_every): {:?}",
+                                printable(&mail.subject)
+                            );
+                        }
+                        return Ok(false);
+                    }
+                    Some(held) if held > 0 => {
+                        mail.body = format!(
+                            "{}\n\n({held} more of the policy's own mail(s) about this link were held back since the last: one per link every {every} s, [policy] notify_every.)",
+                            mail.body.trim_end()
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
         }
         *self.output.mails.entry(key).or_insert(0) += 1;
         let mail = self.with_facts(mail);
@@ -219,19 +224,5 @@ mod tests {
         assert_eq!(printable("a\nDC1-1: DROP"), "a\\nDC1-1: DROP");
         assert_eq!(printable("bell\u{7}"), "bell\\u{7}");
         assert_eq!(printable("plain ünïcode"), "plain ünïcode");
-    }
-
-    #[test]
-    fn the_same_event_is_its_subject_without_numbers() {
-        assert_eq!(
-            event_of("replica DC1-2 is silent for 300s"),
-            event_of("replica DC1-2 is silent for 361s")
-        );
-        assert_eq!(
-            event_of("DC1-DC2: 12 s, 10.0.2.1:3306"),
-            "DC1-DC2: # s, 10.0.2.1:3306"
-        );
-        assert_ne!(event_of("fenced DC1-2"), event_of("fenced DC1-3"));
-        assert_ne!(event_of("a failed"), event_of("a recovered"));
     }
 }

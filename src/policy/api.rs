@@ -337,6 +337,41 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
     engine.on_print(move |msg| c.borrow_mut().policy_log(Level::Info, msg));
     let c = ctx.clone();
     engine.on_debug(move |msg, _, _| c.borrow_mut().policy_log(Level::Debug, msg));
+    // announce(node, link, event, subject, body): the policy's report of one of the events
+    // (EVENT): the `mail` override point, with every mail it sends known by that event, so
+    // that it goes out once per outage whatever its subject says.
+    let c = ctx.clone();
+    engine.register_fn(
+        "announce",
+        move |call: rhai::NativeCallContext,
+              node: Map,
+              link: Map,
+              event: &str,
+              subject: &str,
+              body: &str|
+              -> Res<()> {
+            if !crate::host::Event::ALL.iter().any(|e| e.as_str() == event) {
+                let kinds: Vec<&str> = crate::host::Event::ALL.iter().map(|e| e.as_str()).collect();
+                return fail(format!(
+                    "announce: {event:?} is not an event; use EVENT.<name>, one of {}",
+                    kinds.join(", ")
+                ));
+            }
+            let before = c.borrow_mut().mail_event.replace(event.to_string());
+            let r = call.call_fn::<Dynamic>(
+                "mail",
+                (
+                    Dynamic::from_map(node),
+                    Dynamic::from_map(link),
+                    Dynamic::from(event.to_string()),
+                    Dynamic::from(subject.to_string()),
+                    Dynamic::from(body.to_string()),
+                ),
+            );
+            c.borrow_mut().mail_event = before;
+            r.map(|_| ())
+        },
+    );
     let c = ctx.clone();
     engine.register_fn("notify", move |subject: &str, body: &str| -> Res<()> {
         c.borrow_mut()

@@ -192,7 +192,10 @@ fn a_missing_config_file_is_refused() {
 }
 
 #[test]
-fn a_broken_site_policy_stops_the_run_before_it_connects() {
+fn a_broken_site_policy_fails_the_run_after_the_host_rules_were_tried() {
+    // The host's own rules need no policy (a node outside the Primary component stops
+    // replicating): the run tries them, here on a server that does not answer, and ends with
+    // the policy's error, the one to fix.
     let (_d, pol) = temp_file(
         "p.rhai",
         "fn mail(node, link, event, subject, body) {\n  notify(\n}\n",
@@ -203,6 +206,11 @@ fn a_broken_site_policy_stops_the_run_before_it_connects() {
     ));
     assert_eq!(o.code, 2, "{}", o.all());
     assert!(o.stderr.contains("p.rhai:3:1"), "{}", o.all());
+    assert!(
+        o.stderr.contains("running the host's own rules without it"),
+        "{}",
+        o.all()
+    );
 }
 
 #[test]

@@ -325,32 +325,55 @@ fn a_log_flood_is_cut_at_the_runs_budget_with_one_line_saying_so() {
 }
 
 #[test]
-fn a_mail_flood_sends_at_most_the_cap_per_link_and_the_same_mail_once() {
-    let m = attack(
-        "elect_from_empty",
-        "fn manage_link(node, link) {\n    for i in 0..10000 { notify(`alert-${i}`, \"body\"); }\n}\n",
-        None,
-    );
+fn a_mail_flood_sends_one_mail_per_host_event_and_the_policys_own_at_a_rate() {
+    // Subjects that differ in more than digits were each a new event: max_mails per link and
+    // run, forever, and every subject kept in [files] state.
+    let own = "fn manage_link(node, link) {\n    for i in 0..1000 { notify(`alert ${i}-${(i * 7919) % 65536}h`, \"body\"); }\n}\n";
+    let m = attack("elect_from_empty", own, None);
     assert_eq!(m.code, 0, "{}", m.all());
-    assert_eq!(m.mails(), 5, "{}", m.all());
-    assert!(
+    assert_eq!(m.mails(), 1, "{}", m.all());
+    assert_eq!(
         m.stderr
-            .contains("more mail than [policy] max_mails = 5 in one run"),
+            .matches("the policy's own mail is held back: one per link every 600 s ([policy] notify_every)")
+            .count(),
+        1,
         "{}",
         m.all()
     );
-    assert_eq!(m.stderr.matches("max_mails").count(), 1, "{}", m.all());
-    let same = attack(
+    // Without the rate, the cap per run still holds.
+    let m = attack(
         "elect_from_empty",
-        "fn manage_link(node, link) {\n    for i in 0..10000 { notify(`silent for ${i}s`, \"body\"); }\n}\n",
-        None,
+        own,
+        Some("[policy]\nnotify_every = 0\n"),
     );
-    assert_eq!(same.mails(), 1, "{}", same.all());
+    assert_eq!(m.mails(), 5, "{}", m.all());
     assert_eq!(
-        same.stderr.matches("not mailed again").count(),
+        m.stderr
+            .matches("more mail than [policy] max_mails = 5 in one run")
+            .count(),
         1,
         "{}",
-        same.all()
+        m.all()
+    );
+    // A host event's mail, however the policy's mail hook words it, goes out once.
+    let hook = attack(
+        "elect_from_empty",
+        "fn mail(node, link, event, subject, body) {\n    for i in 0..100 { notify(`${subject} (${i}-${(i * 7919) % 65536}h)`, body); }\n}\n",
+        None,
+    );
+    assert_eq!(hook.code, 0, "{}", hook.all());
+    assert_eq!(hook.mails(), 1, "{}", hook.all());
+    assert!(
+        hook.stdout
+            .contains("DC1-1 is the new replica (source 10.0.2.1:3306) (0-0h)"),
+        "{}",
+        hook.all()
+    );
+    assert_eq!(
+        hook.stderr.matches("not mailed again").count(),
+        1,
+        "{}",
+        hook.all()
     );
 }
 

@@ -731,10 +731,10 @@ fn a_node_adopting_a_channel_it_runs_fences_a_silent_holder_first() {
 
 #[test]
 fn silent_after_and_mail_hooks_cannot_change_anything() {
-    // silent_after also runs on a paused node, and mail after the host's rules: neither may
+    // silent_after runs before the links, and mail after the host's rules: neither may
     // propose or replicate, whatever the policy writes there.
     let s = with_policy(
-        "paused_idle_node_marks_itself",
+        "elect_from_empty",
         "fn silent_after(s) {\n    for l in links() { if propose(l) { connect(l, l.sources[0]); } }\n    s.heartbeat_timeout\n}\nfn manage_link(node, link) { }\n",
     );
     // The refusal is the policy's error: the run goes on with [timeouts] heartbeat, and exits 1.
