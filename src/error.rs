@@ -5,10 +5,26 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// Control characters escaped, so that no value (a subject, a node name read from the
-/// servers, a policy's message) can forge a line of printed output or of the log.
+/// Whether a character does not print as itself: Unicode's control (Cc), format (Cf: bidi
+/// overrides, zero-width characters, the soft hyphen...), line (Zl) and paragraph (Zp)
+/// separators. Such a character in a value could end a line, reorder what follows or hide
+/// itself, and so forge a line of the log or of a mail.
+pub fn non_printing(c: char) -> bool {
+    use unicode_properties::{GeneralCategory as G, UnicodeGeneralCategory};
+    if c.is_ascii() {
+        return c.is_ascii_control();
+    }
+    matches!(
+        c.general_category(),
+        G::Control | G::Format | G::LineSeparator | G::ParagraphSeparator
+    )
+}
+
+/// Every non-printing character ([`non_printing`]) escaped (`\n`, `\u{202e}`), so that no value
+/// (a subject, a node name read from the servers, a policy's message) can forge a line of
+/// printed output, of the log, of a mail or of a hook's environment. NUL is `\u{0}`.
 pub fn printable(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
+    if !s.chars().any(non_printing) {
         return s.to_string();
     }
     s.chars()
@@ -16,10 +32,16 @@ pub fn printable(s: &str) -> String {
             '\n' => "\\n".to_string(),
             '\r' => "\\r".to_string(),
             '\t' => "\\t".to_string(),
-            c if c.is_control() => c.escape_unicode().to_string(),
+            c if non_printing(c) => c.escape_unicode().to_string(),
             c => c.to_string(),
         })
         .collect()
+}
+
+/// [`printable`] line by line: a text of several lines (a mail's body) keeps its lines, and
+/// every other non-printing character is escaped.
+pub fn printable_lines(s: &str) -> String {
+    s.split('\n').map(printable).collect::<Vec<_>>().join("\n")
 }
 
 /// Exit codes, documented in the README and in `--help`.
@@ -328,5 +350,35 @@ pub fn describe(e: &mysql::Error) -> String {
         mysql::Error::MySqlError(m) => format!("{} (error {})", m.message, m.code),
         mysql::Error::IoError(io) => io.to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_every_character_that_does_not_print_and_nothing_else() {
+        assert_eq!(printable("a\0b"), "a\\u{0}b");
+        assert_eq!(printable("\u{202e}evil\u{2066}"), "\\u{202e}evil\\u{2066}");
+        assert_eq!(printable("x\u{2028}y\u{2029}z"), "x\\u{2028}y\\u{2029}z");
+        assert_eq!(
+            printable("zero\u{200b}width\u{feff}"),
+            "zero\\u{200b}width\\u{feff}"
+        );
+        assert_eq!(printable("soft\u{ad}hyphen"), "soft\\u{ad}hyphen");
+        for plain in ["plain ünïcode", "日本語", "10.0.2.1:3306", "emoji 🙂"] {
+            assert_eq!(printable(plain), plain);
+        }
+        // Escaping twice changes nothing more: a backslash prints.
+        assert_eq!(printable(&printable("a\nb")), "a\\nb");
+    }
+
+    #[test]
+    fn printable_lines_keeps_the_lines_and_escapes_the_rest() {
+        assert_eq!(
+            printable_lines("one\n\u{202e}two\r"),
+            "one\n\\u{202e}two\\r"
+        );
     }
 }

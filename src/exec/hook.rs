@@ -62,7 +62,13 @@ pub fn run(call: &HookCall) -> Result<HookRun, String> {
     let started = Instant::now();
     let mut cmd = Command::new(&call.argv[0]);
     cmd.args(&call.argv[1..])
-        .envs(call.env.iter().map(|(k, v)| (k, v)))
+        // A value with NUL would keep the hook from starting (an environment cannot hold
+        // it); one with a bidi override or a newline would lie to whatever logs it.
+        .envs(
+            call.env
+                .iter()
+                .map(|(k, v)| (k, crate::error::printable(v))),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -160,6 +166,16 @@ mod tests {
         let r = run(&call("echo \"$PXCRM_EVENT $PXCRM_ROLE\"; echo oops >&2", 5)).unwrap();
         assert!(r.success);
         assert_eq!(r.output, "role-change Yes\noops");
+    }
+
+    #[test]
+    fn a_value_with_nul_or_a_bidi_override_reaches_the_hook_escaped() {
+        // A NUL kept the hook from starting: an environment cannot hold it.
+        let mut c = call("printf '%s' \"$PXCRM_REASON\"", 5);
+        c.env.push(("PXCRM_REASON".into(), "a\0b\u{202e}c".into()));
+        let r = run(&c).unwrap();
+        assert!(r.success);
+        assert_eq!(r.output, "a\\u{0}b\\u{202e}c");
     }
 
     #[test]

@@ -46,14 +46,18 @@ impl RunCtx {
     pub fn policy_log(&mut self, level: Level, msg: &str) {
         let limits = self.settings.limits.clone();
         let o = &mut self.output;
-        if o.lines >= limits.max_log_lines || o.bytes + msg.len() > limits.max_log_bytes {
+        let full = o.lines >= limits.max_log_lines || o.bytes >= limits.max_log_bytes;
+        // Counted as written: escaping makes a character up to 10 bytes. What is dropped is
+        // counted as the policy gave it (escaping what is not written would cost the run).
+        let text = if full { String::new() } else { printable(msg) };
+        if full || o.bytes + text.len() > limits.max_log_bytes {
             o.dropped_lines += 1;
             o.dropped_bytes += msg.len();
             return;
         }
         o.lines += 1;
-        o.bytes += msg.len();
-        let line = format!("{}: {}", self.node(), printable(msg));
+        o.bytes += text.len();
+        let line = format!("{}: {text}", self.node());
         match level {
             Level::Debug => log::debug!("{line}"),
             Level::Info => log::info!("{line}"),
@@ -67,7 +71,7 @@ impl RunCtx {
         if o.dropped_lines > 0 {
             let l = &self.settings.limits;
             log::warn!(
-                "{}: the policy's log was cut: {} more line(s) ({} bytes) dropped past the run's limit of {} lines and {} bytes ([policy] max_log_lines, max_log_bytes)",
+                "{}: the policy's log was cut: {} more line(s) ({} bytes as the policy gave them) dropped past the run's limit of {} lines and {} bytes ([policy] max_log_lines, max_log_bytes)",
                 self.node(),
                 o.dropped_lines,
                 o.dropped_bytes,
@@ -100,7 +104,11 @@ impl RunCtx {
             .get(&key)
             .cloned()
             .unwrap_or_else(|| "unknown".into());
-        let mut mail = mail;
+        // No character that does not print: a subject is one line, a body keeps its lines.
+        let mut mail = Mail {
+            subject: printable(&mail.subject),
+            body: crate::error::printable_lines(&mail.body),
+        };
         match self.mail_event.clone() {
             // A host event: once while the link stays in one condition (one outage).
             Some(event) => {

@@ -16,17 +16,26 @@ fn host(e: crate::error::Error) -> String {
     e.to_string()
 }
 
-/// A primitive that changes something runs only from the policy's `manage_link`: the
-/// host's rules run around that call, and not around `silent_after` or `mail`, which also run
-/// on a paused node.
-fn may_change(c: &RunCtx, what: &str) -> Res<()> {
-    if c.policy_may_change() {
-        return Ok(());
+/// A primitive that changes something runs only from the policy's `manage_link`, and only on
+/// the link whose turn it is: the host's rules run around that call for that link, and not
+/// around `silent_after` or `mail`, nor for another link (whose turn has passed, or whose
+/// rules would then judge a state this call left behind).
+fn may_change(c: &RunCtx, link: &Link, what: &str) -> Res<()> {
+    if !c.policy_may_change() {
+        return Err(format!(
+            "{what} refused on {}: a primitive that changes something is called only from manage_link (silent_after and mail may read, log and notify)",
+            c.node()
+        ));
     }
-    Err(format!(
-        "{what} refused on {}: a primitive that changes something is called only from manage_link (silent_after and mail may read, log and notify)",
-        c.node()
-    ))
+    match c.current_link.as_deref() {
+        Some(k) if k == link.key => Ok(()),
+        other => Err(format!(
+            "{what} refused on {}: a primitive changes only the link whose turn it is ({}), not {}: each link is managed in its own manage_link call, with the host's rules around it",
+            c.node(),
+            other.unwrap_or("none"),
+            link.name
+        )),
+    }
 }
 
 /// The node may not write the state table outside the Primary component; the write is
@@ -70,7 +79,7 @@ fn held(c: &RunCtx, what: &str, b: &fence::Blocked) -> String {
 /// `insert_row(link, state)`: adds this node's row, as `No`, or as `Yes` for a node whose
 /// channel already carries data and that no other node contests (a link configured by hand).
 pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
-    may_change(c, "insert_row")?;
+    may_change(c, link, "insert_row")?;
     let (rows, _) = c.read_rows(link).map_err(host)?;
     if rows.iter().any(|r| r.host == c.node()) {
         return Err(format!(
@@ -101,9 +110,20 @@ pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
 }
 
 /// `set_state(link, state)`: `No` and `Failed` always; `Yes` only under [`RunCtx::may_be_yes`];
-/// `Proposed` never (only `propose` reaches it).
+/// `Proposed` never (only `propose` reaches it). Refused on a node without a row for the link:
+/// the update would change nothing, and its hooks would tell of a change that did not happen.
 pub fn set_state(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
-    may_change(c, "set_state")?;
+    may_change(c, link, "set_state")?;
+    if !c.has_row.contains(&link.key) {
+        c.read_rows(link).map_err(host)?;
+    }
+    if !c.has_row.contains(&link.key) {
+        return Err(format!(
+            "set_state refused on {}: it has no row for {}, so nothing would change; insert_row(link, state) adds it",
+            c.node(),
+            link.name
+        ));
+    }
     match role {
         Role::Proposed => {
             return Err(
@@ -130,7 +150,7 @@ pub fn set_state(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
 
 /// `heartbeat(link)`: refreshes this node's row and report.
 pub fn heartbeat(c: &mut RunCtx, link: &Link) -> Res<bool> {
-    may_change(c, "heartbeat")?;
+    may_change(c, link, "heartbeat")?;
     if !writable(c, "heartbeat") {
         return Ok(false);
     }
@@ -142,7 +162,7 @@ pub fn heartbeat(c: &mut RunCtx, link: &Link) -> Res<bool> {
 /// `demote(link, host)`: sets a silent peer's `Yes` to `No`, only if the host judges it silent
 /// and it is still silent when the statement runs. `false` when nothing was demoted.
 pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
-    may_change(c, "demote")?;
+    may_change(c, link, "demote")?;
     if peer == c.node() {
         return Err("demote: use set_state to change this node's own row".into());
     }
@@ -193,7 +213,7 @@ pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
 
 /// `propose(link)`: the race-safe move to `Proposed`; `true` if this node won.
 pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
-    may_change(c, "propose")?;
+    may_change(c, link, "propose")?;
     if !c.backend.facts().can_act() {
         log::warn!(
             "{}: propose refused: the node is not Primary and Synced/Donor",
@@ -244,7 +264,7 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
 
 /// `record_failure(link, kind, detail)`.
 pub fn record_failure(c: &mut RunCtx, link: &Link, kind: FailureKind, detail: &str) -> Res<bool> {
-    may_change(c, "record_failure")?;
+    may_change(c, link, "record_failure")?;
     if !writable(c, "record_failure") {
         return Ok(false);
     }
@@ -259,7 +279,7 @@ pub fn record_failure(c: &mut RunCtx, link: &Link, kind: FailureKind, detail: &s
 
 /// `clear_failure(link)`.
 pub fn clear_failure(c: &mut RunCtx, link: &Link) -> Res<bool> {
-    may_change(c, "clear_failure")?;
+    may_change(c, link, "clear_failure")?;
     if !writable(c, "clear_failure") {
         return Ok(false);
     }
@@ -272,7 +292,7 @@ pub fn clear_failure(c: &mut RunCtx, link: &Link) -> Res<bool> {
 
 /// `stop_replica(link)`.
 pub fn stop_replica(c: &mut RunCtx, link: &Link) -> Res<bool> {
-    may_change(c, "stop_replica")?;
+    may_change(c, link, "stop_replica")?;
     c.stop_and_reset(link).map_err(host)
 }
 
@@ -334,7 +354,7 @@ pub fn probe(c: &mut RunCtx, link: &Link, src: &SourceAddr) -> Probed {
 /// that held the link and went silent is fenced (once per run); then stop, `CHANGE`, `START`,
 /// and a poll until both threads run and still run a second later.
 pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<ConnectOutcome> {
-    may_change(c, "connect")?;
+    may_change(c, l, "connect")?;
     let (rows, fresh) = may_connect(c, l)?;
     // A login alone is not enough: the candidate must be in its cluster's Primary component.
     let node = c.node();

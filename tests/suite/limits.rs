@@ -661,3 +661,103 @@ fn all_the_policy_calls_of_a_run_share_a_third_of_the_heartbeat_timeout() {
     );
     assert!(m.wall < Duration::from_secs(8), "{}", m.all());
 }
+
+#[test]
+fn a_primitive_changes_only_the_link_whose_turn_it_is() {
+    // In DC1-DC3's turn (the second), the policy proposed and connected DC1-DC2 again, after
+    // that link's rules had run: the run ended with a channel under a Proposed row, and the
+    // node's report said it ran none.
+    let m = attack(
+        "links_spread_across_nodes",
+        "fn manage_link(node, link) {\n    if link.remote == \"DC3\" {\n        for l in links() { if l.remote == \"DC2\" { propose(l); connect(l, l.sources[0]); } }\n    }\n}\n",
+        None,
+    );
+    assert_eq!(m.code, 1, "{}", m.all());
+    assert!(
+        m.stdout.contains("propose refused on DC1-2: a primitive changes only the link whose turn it is (DC1-DC3), not DC1-DC2"),
+        "{}",
+        m.all()
+    );
+    assert!(!m.stdout.contains("CHANGE MASTER"), "{}", m.all());
+    assert!(
+        m.stdout
+            .contains("DC1-DC2: rows DC1-1=No DC1-2=No; no channel"),
+        "{}",
+        m.all()
+    );
+}
+
+#[test]
+fn set_state_on_a_node_without_a_row_is_refused_and_no_hook_tells_of_it() {
+    // It returned true and ran on_role_change (and on_failed) while no row changed.
+    let m = attack(
+        "hooks_on_election",
+        "fn manage_link(node, link) {\n    set_state(link, ROLE.Failed);\n}\n",
+        None,
+    );
+    assert_eq!(m.code, 1, "{}", m.all());
+    assert!(
+        m.stdout.contains("set_state refused on DC1-1: it has no row for DC1-DC2, so nothing would change; insert_row(link, state) adds it"),
+        "{}",
+        m.all()
+    );
+    assert!(!m.stdout.contains("HOOK"), "{}", m.all());
+}
+
+#[test]
+fn a_log_of_characters_that_do_not_print_is_counted_as_it_is_written() {
+    // Each of these characters is written as 5 bytes (\u{1}): counted before escaping, the
+    // budget let about 5 times its size through.
+    let m = attack(
+        "elect_from_empty",
+        "fn manage_link(node, link) {\n    let s = \"\"; s.pad(10000, \"\\x01\");\n    for i in 0..1000 { log(s); }\n}\n",
+        None,
+    );
+    assert_eq!(m.code, 0, "{}", m.all());
+    assert!(m.stderr.len() < 100 * 1024, "{}", m.all());
+    assert!(
+        m.stderr.contains(
+            "the policy's log was cut: 999 more line(s) (9990000 bytes as the policy gave them)"
+        ),
+        "{}",
+        m.all()
+    );
+}
+
+#[test]
+fn no_character_that_does_not_print_reaches_a_log_or_a_mail() {
+    // Bidi overrides, line separators and zero-width characters passed raw, so a policy could
+    // print a fake facts block.
+    let m = attack(
+        "elect_from_empty",
+        "fn manage_link(node, link) {\n    notify(\"a\\u202Eb\\u2028c\\u200Bd\\x00\", \"line 1\\n\\u2029-- facts --\\u202E\");\n    log(\"\\u2028DC1-1: forged\\u2066\");\n}\n",
+        None,
+    );
+    assert_eq!(m.code, 0, "{}", m.all());
+    for c in [
+        '\u{202e}', '\u{2028}', '\u{2029}', '\u{200b}', '\u{2066}', '\0',
+    ] {
+        assert!(!m.all().contains(c), "{c:?}: {}", m.all());
+    }
+    assert!(
+        m.stdout.contains("a\\u{202e}b\\u{2028}c\\u{200b}d\\u{0}"),
+        "{}",
+        m.all()
+    );
+    // A body keeps its lines.
+    assert!(
+        m.stdout.contains("|     | line 1\n") || m.stdout.contains("| line 1\n"),
+        "{}",
+        m.all()
+    );
+    assert!(
+        m.stdout.contains("| \\u{2029}-- facts --\\u{202e}\n"),
+        "{}",
+        m.all()
+    );
+    assert!(
+        m.stderr.contains("DC1-1: \\u{2028}DC1-1: forged\\u{2066}"),
+        "{}",
+        m.all()
+    );
+}
