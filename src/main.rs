@@ -189,6 +189,26 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             for w in &p.warnings {
                 log::warn!("{w}");
             }
+            let natives = pxc_replication_manager::app::scenario::host_function_names()?;
+            let undefined = policy::undefined_calls(&p, file, &natives)?;
+            if !undefined.is_empty() {
+                for e in &undefined {
+                    log::error!("{e}");
+                }
+                let (line, column) = match &undefined[0] {
+                    Error::PolicyCompile { line, column, .. } => (*line, *column),
+                    _ => (0, 0),
+                };
+                return Err(Error::PolicyCompile {
+                    file: file.display().to_string(),
+                    line,
+                    column,
+                    message: format!(
+                        "the first of {} call(s) to a function defined nowhere (each above)",
+                        undefined.len()
+                    ),
+                });
+            }
             println!(
                 "{}: ok; replaces built-in function(s): {}",
                 file.display(),

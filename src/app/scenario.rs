@@ -19,6 +19,7 @@ use crate::db::state::{
 use crate::error::{Error, Result};
 use crate::exec::server::{ClusterStatus, LocalState, NodeFacts};
 use crate::exec::sim::{NOW, PeerServer, SimBackend, SimLink, channel_status};
+use crate::host::RunCtx;
 use crate::policy::Policy;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -467,15 +468,13 @@ impl ScenarioLink {
     }
 }
 
-/// Loads a scenario and runs the policy on it, printing the actions and the final state.
-pub fn simulate(
-    scenario_path: &Path,
-    policy: &Policy,
+/// The run context of a scenario, on a simulated backend whose printed output goes to the
+/// buffer returned with it.
+fn context(
+    mut sc: Scenario,
     config: Option<&Config>,
-    mut out: Box<dyn Write>,
-) -> Result<SimResult> {
-    let bad = |msg: String| Error::Scenario(format!("{}: {msg}", scenario_path.display()));
-    let mut sc = load(scenario_path)?;
+    bad: impl Fn(String) -> Error + Copy,
+) -> Result<(RunCtx, Vec<Link>, SharedOut)> {
     let flavor =
         Flavor::detect(&sc.node.version, "").map_err(|e| bad(format!("[node] version: {e}")))?;
     let schema = Schema {
@@ -499,7 +498,6 @@ pub fn simulate(
     {
         model.push(l.model(link, &mut seen).map_err(bad)?);
     }
-    let node_name = facts.name.clone();
     let (sink, buffer) = SharedOut::new();
     let backend = SimBackend {
         facts,
@@ -512,6 +510,33 @@ pub fn simulate(
     };
     let paused_since = sc.node.paused_for.map(|p| NOW - p);
     let ctx = super::run_ctx(&cfg, Box::new(backend), links.clone(), seen, paused_since);
+    Ok((ctx, links, buffer))
+}
+
+/// A node alone with one link: enough of a run for [`host_function_names`].
+const ONE_LINK: &str = "[node]\nname = \"DC1-1\"\ncluster = \"DC1\"\nlocal_index = 0\n\n[[link]]\nremote = \"DC2\"\nsources = [\"10.0.2.1\"]\n";
+
+/// The names of every function a policy can call: the host's API and the engine's own, read
+/// off the engine of a run (on a simulated node), so that `policy check` never disagrees
+/// with what a run finds.
+pub fn host_function_names() -> Result<std::collections::HashSet<String>> {
+    let bad = |msg: String| Error::Scenario(format!("the built-in check scenario: {msg}"));
+    let sc: Scenario = toml::from_str(ONE_LINK).map_err(|e| bad(e.to_string()))?;
+    let (ctx, _, _) = context(sc, None, bad)?;
+    Ok(crate::policy::function_names(ctx))
+}
+
+/// Loads a scenario and runs the policy on it, printing the actions and the final state.
+pub fn simulate(
+    scenario_path: &Path,
+    policy: &Policy,
+    config: Option<&Config>,
+    mut out: Box<dyn Write>,
+) -> Result<SimResult> {
+    let bad = |msg: String| Error::Scenario(format!("{}: {msg}", scenario_path.display()));
+    let sc = load(scenario_path)?;
+    let node_name = sc.node.name.clone();
+    let (ctx, links, buffer) = context(sc, config, bad)?;
     let (ctx, results) = policy.run(ctx);
     let _ = out.write_all(&buffer.take());
     let mut errors = Vec::new();

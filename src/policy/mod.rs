@@ -517,6 +517,120 @@ fn strip_position(s: &str) -> String {
     }
 }
 
+/// The names of every function a policy can call in a run: the host's API registered on an
+/// engine with `ctx`, and the engine's own (its standard packages and
+/// [`values::register`]'s). See `app::scenario::host_function_names`.
+pub fn function_names(ctx: RunCtx) -> HashSet<String> {
+    let shared: Shared = Rc::new(RefCell::new(ctx));
+    let meter = Meter::new(&Limits::default());
+    let mut engine = engine::sandboxed(&meter);
+    api::register(&mut engine, &shared);
+    engine
+        .collect_fn_metadata(None, |f| Some(f.metadata.name.to_string()), true)
+        .into_iter()
+        .collect()
+}
+
+/// Rhai's keywords that read like function calls: the parser handles them, no function
+/// defines them.
+const KEYWORD_CALLS: [&str; 9] = [
+    "Fn",
+    "call",
+    "curry",
+    "type_of",
+    "print",
+    "debug",
+    "is_def_fn",
+    "is_def_var",
+    "is_shared",
+];
+
+/// The calls in a site file to functions that exist nowhere: not in the file, the built-in
+/// policy or `natives` (the host's API and the engine's own, [`function_names`]). Such a call
+/// fails only when it is reached, perhaps in a branch taken once a year. One error per call,
+/// in the order of the file, with the nearest name when one is close. (The host's functions
+/// are known by name: a wrong number of arguments to one of them is found at run time.)
+pub fn undefined_calls(
+    policy: &Policy,
+    file: &Path,
+    natives: &HashSet<String>,
+) -> Result<Vec<Error>> {
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| Error::PolicyCompile {
+        file: name.clone(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the policy file: {e}"),
+    })?;
+    let site = compile(&text, &name)?;
+    let scripted: HashSet<(String, usize)> = policy
+        .ast
+        .iter_functions()
+        .map(|f| (f.name.to_string(), f.params.len()))
+        .collect();
+    let mut found = Vec::new();
+    site.walk(&mut |path: &[rhai::ASTNode]| {
+        let (f, pos, method) = match path.last() {
+            Some(rhai::ASTNode::Expr(rhai::Expr::FnCall(f, pos))) => (f, *pos, false),
+            Some(rhai::ASTNode::Expr(rhai::Expr::MethodCall(f, pos))) => (f, *pos, true),
+            Some(rhai::ASTNode::Stmt(rhai::Stmt::FnCall(f, pos))) => (f, *pos, false),
+            _ => return true,
+        };
+        let callee = f.name.as_str();
+        // Operators (`+`, `==`, `!`) are calls too; only names can be missing.
+        if !callee.starts_with(|c: char| c.is_alphabetic() || c == '_')
+            || KEYWORD_CALLS.contains(&callee)
+            || natives.contains(callee)
+        {
+            return true;
+        }
+        let args = f.args.len();
+        // A script function called as a method gets its object as `this`.
+        if scripted.contains(&(callee.to_string(), args)) {
+            return true;
+        }
+        let arities: Vec<usize> = scripted
+            .iter()
+            .filter(|(n, _)| n == callee)
+            .map(|(_, a)| *a)
+            .collect();
+        let what = if method { "method" } else { "function" };
+        let why = if arities.is_empty() {
+            let near = scripted
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .chain(natives.iter().map(String::as_str))
+                .filter(|n| !n.starts_with(BUILTIN_PREFIX) && !is_closure(n))
+                .map(|n| (strsim::damerau_levenshtein(n, callee), n))
+                .filter(|(d, _)| *d <= 2)
+                .min();
+            let hint = near.map_or(String::new(), |(_, n)| format!("; did you mean {n}?"));
+            format!("no {what} {callee} is defined in this file, the built-in policy or the host's API{hint}")
+        } else {
+            format!(
+                "{callee} is called with {args} argument(s), but it takes {}",
+                arities
+                    .iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )
+        };
+        found.push(Error::PolicyCompile {
+            file: name.clone(),
+            line: pos.line().unwrap_or(0),
+            column: pos.position().unwrap_or(0),
+            message: format!("{why}; the call would fail when it is reached"),
+        });
+        true
+    });
+    found.sort_by_key(|e| match e {
+        Error::PolicyCompile { line, column, .. } => (*line, *column),
+        _ => (0, 0),
+    });
+    Ok(found)
+}
+
 /// `policy check`: compiles a file on top of the built-in policy and says what it overrides.
 pub fn check(path: &Path) -> Result<Policy> {
     Policy::load(Some(path), &Limits::default())

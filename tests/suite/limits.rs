@@ -517,6 +517,33 @@ fn policy_check_refuses_an_override_point_with_the_wrong_arity() {
 }
 
 #[test]
+fn policy_check_refuses_a_call_to_a_function_defined_nowhere() {
+    // A typo in a branch taken rarely failed only when reached, and a node whose policy
+    // fails stops reporting.
+    let (_d, p) = temp_file(
+        "typo.rhai",
+        "fn manage_link(node, link) {\n    if node.name == \"DC1-9\" {\n        lgo(\"rare\");\n        let n = link.key.lenn();\n    }\n    builtin_manage_link(node, link);\n}\nfn helper(a) { a }\nfn silent_after(s) { helper(1, 2) + s.heartbeat_timeout.max(3) + type_of(s).len() }\n",
+    );
+    let o = pxcrm(&["policy", "check", p.to_str().unwrap()]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    for says in [
+        "typo.rhai:3:9: no function lgo is defined in this file, the built-in policy or the host's API; did you mean log?; the call would fail when it is reached",
+        "typo.rhai:4:26: no method lenn is defined in this file, the built-in policy or the host's API; did you mean len?",
+        "typo.rhai:9:22: helper is called with 2 argument(s), but it takes 1",
+        "typo.rhai:3:9: the first of 3 call(s) to a function defined nowhere (each above)",
+    ] {
+        assert!(o.stderr.contains(says), "{says}: {}", o.all());
+    }
+    // The same file runs until the branch is taken.
+    let m = attack(
+        "elect_from_empty",
+        &std::fs::read_to_string(&p).unwrap(),
+        None,
+    );
+    assert!(m.stdout.contains("CHANGE MASTER"), "{}", m.all());
+}
+
+#[test]
 fn policy_check_warns_on_a_function_nothing_calls_and_names_the_nearest_override_point() {
     let (_d, p) = temp_file(
         "misspelt.rhai",
