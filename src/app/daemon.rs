@@ -152,6 +152,29 @@ impl Watch {
     }
 }
 
+/// What a reload asks of a new policy before it replaces the running one: what `policy check`
+/// asks (no call to a function defined nowhere), and a `silent_after` that answers (it is the
+/// first call of every run, and what the self-fence is timed by). A policy that fails either
+/// is refused, and the old one keeps running.
+fn vet(cfg: &Config, policy: &Policy) -> Result<()> {
+    if let Some(file) = &cfg.policy.file {
+        let natives = super::scenario::host_function_names()?;
+        let undefined = crate::policy::undefined_calls(policy, file, &natives)?;
+        if let Some(first) = undefined.into_iter().next() {
+            return Err(first);
+        }
+    }
+    policy
+        .silent_after(&super::settings(cfg))
+        .map_err(|e| Error::PolicyCompile {
+            file: policy.name.clone(),
+            line: 0,
+            column: 0,
+            message: format!("its silent_after fails: {e}"),
+        })?;
+    Ok(())
+}
+
 /// Runs the daemon until SIGTERM or SIGINT; the exit code.
 pub fn daemon(
     load: Loader,
@@ -300,7 +323,11 @@ pub fn daemon(
             match rx.recv_timeout(wait) {
                 Ok(SIGHUP) => {
                     notifier.reloading();
-                    let status = match load().and_then(|(c, p)| Ok((c, p?))) {
+                    let status = match load().and_then(|(c, p)| {
+                        let p = p?;
+                        vet(&c, &p)?;
+                        Ok((c, p))
+                    }) {
                         Ok((c, p)) => {
                             log::info!(
                                 "daemon: SIGHUP: reloaded the config ({}) and the policy ({}); every {} s",

@@ -435,3 +435,64 @@ fn a_notify_socket_that_does_not_answer_is_logged_once_and_the_daemon_goes_on() 
     assert_eq!(l.matches("cannot notify systemd").count(), 1, "{l}");
     assert!(l.contains("signal 15: exiting"), "{l}");
 }
+
+#[test]
+fn a_reload_to_a_policy_that_fails_keeps_the_old_one_and_a_daemon_starts_on_one_that_does_not_load()
+{
+    let files = tempfile::tempdir().unwrap();
+    let config = files.path().join("site.toml");
+    let with_policy = |p: &Path| {
+        format!(
+            "[policy]\nfile = {:?}\n{}",
+            p.display().to_string(),
+            daemon_config(files.path())
+        )
+    };
+    // Starts on a policy that does not compile: the daemon runs (each run fails), and waits
+    // for a reload.
+    let broken = files.path().join("broken.rhai");
+    std::fs::write(&broken, "fn manage_link(node, link) {\n    let x = ;\n}\n").unwrap();
+    std::fs::write(&config, with_policy(&broken)).unwrap();
+    let mut d = Notified::start(config.to_str().unwrap(), None);
+    let t = Duration::from_secs(20);
+    d.await_message("READY=1", 0, t, |m| has_line(m, "READY=1"));
+    // Reloads to policies that load but fail: nested past the item limit in silent_after
+    // (it overflowed the stack and killed the daemon), and a call to a function defined
+    // nowhere. Each is refused; the daemon keeps what it had.
+    for (name, text, says) in [
+        (
+            "nested.rhai",
+            "fn silent_after(s) {\n    let a = [];\n    for i in 0..20000 { a = [a]; }\n    600\n}\n",
+            "its silent_after fails",
+        ),
+        (
+            "typo.rhai",
+            "fn manage_link(node, link) {\n    if node.name == \"x\" { lgo(\"rare\"); }\n}\n",
+            "no function lgo is defined",
+        ),
+    ] {
+        let p = files.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::write(&config, with_policy(&p)).unwrap();
+        let before = d.messages.len();
+        d.signal(libc::SIGHUP);
+        let reloaded = d.await_message("READY=1 after the reload", before, t, |m| {
+            has_line(m, "READY=1")
+        });
+        assert!(
+            d.messages[reloaded].contains("STATUS=reload refused, the old config and policy kept")
+                && d.messages[reloaded].contains(says),
+            "{name}: {:?}",
+            d.messages[reloaded]
+        );
+    }
+    // Still running: another iteration, then a clean exit.
+    let before = d.messages.len();
+    d.await_message("an iteration after the refusals", before, t, |m| {
+        m.contains("STATUS=daemon: run failed")
+    });
+    let before = d.messages.len();
+    d.signal(libc::SIGTERM);
+    d.await_message("STOPPING=1", before, t, |m| has_line(m, "STOPPING=1"));
+    assert_eq!(d.await_exit(t), 0);
+}
