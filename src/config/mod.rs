@@ -176,7 +176,7 @@ pub struct Limits {
     /// The most Rhai operations one call (one link's `manage_link`, or a hook) may take.
     pub max_operations: u64,
     /// The most memory one call may hold, in bytes, counted by the process's allocator: map
-    /// keys, captured variables and strings built by formatting all count.
+    /// keys, strings built by formatting and what host calls return all count.
     pub max_memory: usize,
     /// The wall-clock deadline of one call, host calls that touch the network included.
     pub max_seconds: Duration,

@@ -82,8 +82,9 @@ impl RunCtx {
     }
 
     /// Sends a mail about the link being run, through the executor: at most
-    /// `[policy] max_mails` per link and run, and a subject (numbers ignored) at most once while
-    /// the link stays in the same condition (the same holder and source, or none: one outage).
+    /// `[policy] max_mails` per link and run; an event's mail ([`RunCtx::mail_event`]) at most
+    /// once while the link stays in the same condition (the same holder and source, or none:
+    /// one outage), the policy's own at most once per link every `[policy] notify_every`.
     /// `Ok(false)` when it was not sent, and why is logged.
     pub fn notify(&mut self, mail: Mail) -> crate::error::Result<bool> {
         let key = self.current_link.clone().unwrap_or_default();

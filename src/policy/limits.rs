@@ -11,7 +11,7 @@
 //!
 //! Memory is what the process's allocator holds beyond what it held when the call started,
 //! counted by the `cap` allocator wrapper (an atomic counter, no limit of its own): map keys,
-//! captured variables, strings built by formatting and what host calls allocate all count,
+//! strings built by formatting and what host calls allocate all count,
 //! except what the host makes for itself and keeps (its connections: [`crate::memory`]).
 //! One operation may allocate before the next check (formatting a map into a string), so the
 //! peak is bounded by the limit plus one operation's result, which Rhai's string, array and
