@@ -207,7 +207,7 @@ impl RunCtx {
         };
         let limit = self.call_limit;
         let whose = if limit < self.settings.limits.max_seconds {
-            "what was left of the run's budget, a third of [timeouts] heartbeat"
+            "what was left of the run's budget"
         } else {
             "[policy] max_seconds"
         };

@@ -6,8 +6,9 @@
 //! together by the run's budget, [`run_budget`]: a third of `[timeouts] heartbeat`, so that a
 //! run whose policy takes all it may still refreshes its heartbeat before its peers find it
 //! silent (runs start every minute from cron; the daemon's interval is checked against the
-//! heartbeat timeout). A call gets the smaller of the two; one that would start with nothing
-//! left of the run's budget is not made.
+//! heartbeat timeout), and at least what one call may take (`max_seconds`, which the config
+//! keeps above one source attempt, so that a run can always connect). A call gets the smaller
+//! of the two; one that would start with nothing left of the run's budget is not made.
 //!
 //! Memory is what the process's allocator holds beyond what it held when the call started,
 //! counted by the `cap` allocator wrapper (an atomic counter, no limit of its own): map keys,
@@ -24,10 +25,11 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// What all the policy calls of one run may take together: a third of `[timeouts]
-/// heartbeat` (at least one second).
-pub fn run_budget(heartbeat_timeout: i64) -> Duration {
-    Duration::from_secs((heartbeat_timeout.max(3) / 3) as u64)
+/// What all the policy calls of one run may take together: a third of `[timeouts] heartbeat`,
+/// and at least what one call may (`[policy] max_seconds`).
+pub fn run_budget(heartbeat_timeout: i64, max_seconds: Duration) -> Duration {
+    let third = Duration::from_secs((heartbeat_timeout.max(3) / 3) as u64);
+    third.max(max_seconds)
 }
 
 /// The largest string a policy may build (Rhai's limit, checked after each operation).
@@ -136,7 +138,7 @@ impl Meter {
 
     fn run_spent(&self, spent: f64) -> String {
         format!(
-            "time limit: the run's policy calls took {spent:.1} s together, its budget is {} s (a third of [timeouts] heartbeat, so that the run refreshes its heartbeat in time)",
+            "time limit: the run's policy calls took {spent:.1} s together, its budget is {} s (a third of [timeouts] heartbeat, or [policy] max_seconds if longer, so that the run refreshes its heartbeat in time)",
             self.budget.unwrap_or_default().as_secs()
         )
     }

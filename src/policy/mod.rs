@@ -310,7 +310,10 @@ impl Policy {
     fn run_here(&self, ctx: RunCtx) -> (RunCtx, Vec<LinkResult>) {
         let shared: Shared = Rc::new(RefCell::new(ctx));
         let results = {
-            let budget = limits::run_budget(shared.borrow().settings.heartbeat_timeout);
+            let budget = {
+                let s = &shared.borrow().settings;
+                limits::run_budget(s.heartbeat_timeout, s.limits.max_seconds)
+            };
             let meter = Meter::for_run(&self.limits, budget);
             let mut engine = engine::sandboxed(&meter);
             api::register(&mut engine, &shared);

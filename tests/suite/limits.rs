@@ -682,7 +682,7 @@ fn all_the_policy_calls_of_a_run_share_a_third_of_the_heartbeat_timeout() {
         m.all()
     );
     assert!(
-        m.stdout.contains("time limit: the run's policy calls took 6.0 s together, its budget is 6 s (a third of [timeouts] heartbeat, so that the run refreshes its heartbeat in time)"),
+        m.stdout.contains("time limit: the run's policy calls took 6.0 s together, its budget is 6 s (a third of [timeouts] heartbeat, or [policy] max_seconds if longer, so that the run refreshes its heartbeat in time)"),
         "{}",
         m.all()
     );
