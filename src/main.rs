@@ -226,7 +226,15 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             model,
             out,
         }) => {
-            let policy = Policy::load(file.as_deref(), &Limits::default())?;
+            // With --config: its [policy] (file, vars, distribute, limits) as a run reads it.
+            let cfg = cli.config.as_deref().map(Config::load).transpose()?;
+            let limits = cfg
+                .as_ref()
+                .map_or_else(Limits::default, |c| c.policy.limits.clone());
+            let file = file
+                .clone()
+                .or_else(|| cfg.as_ref().and_then(|c| c.policy.file.clone()));
+            let policy = Policy::load(file.as_deref(), &limits)?;
             println!(
                 "policy verify: {}",
                 match file {
@@ -248,7 +256,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 }
                 bounds = vec![bounds.swap_remove(n - 1)];
             }
-            let ok = check::verify(&policy, bounds, out.as_deref(), &mut stdout())?;
+            let ok = check::verify(&policy, cfg.as_ref(), bounds, out.as_deref(), &mut stdout())?;
             Ok(if ok { exit::OK } else { exit::PARTIAL })
         }
         Command::Completions { shell } => {
@@ -286,9 +294,12 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             let limits = cfg
                 .as_ref()
                 .map_or_else(Limits::default, |c| c.policy.limits.clone());
-            let file = file
-                .clone()
-                .or_else(|| cfg.as_ref().and_then(|c| c.policy.file.clone()));
+            // --policy, else the one the scenario names, else the config's.
+            let file = match file {
+                Some(f) => Some(f.clone()),
+                None => scenario::named_policy(scenario)?
+                    .or_else(|| cfg.as_ref().and_then(|c| c.policy.file.clone())),
+            };
             let policy = Policy::load(file.as_deref(), &limits)?;
             let r = scenario::simulate(scenario, &policy, cfg.as_ref(), stdout())?;
             Ok(if r.errors.is_empty() {

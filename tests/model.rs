@@ -210,9 +210,15 @@ fn a_counterexample_is_written_as_scenarios_that_simulate_replays() {
         "one scenario per run"
     );
     // Each scenario replays its run: simulate prints the statements the trace shows for it.
+    // The scenario names the policy that produced it: no --policy is needed.
     for f in scenarios {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            text.contains("moves-every-run.rhai, named in [policy] file"),
+            "{text}"
+        );
         let out = Command::new(BIN)
-            .args(["simulate", "--policy", file, "--scenario"])
+            .args(["simulate", "--scenario"])
             .arg(f)
             .output()
             .unwrap();
@@ -288,4 +294,54 @@ fn policy_verify_prints_the_states_the_time_and_every_property() {
         "{stdout}"
     );
     assert!(stdout.contains("  FAIL  bounded liveness"), "{stdout}");
+    // What an ok covers, in the output itself.
+    assert!(
+        stdout.contains("What \"ok\" means: ") && stdout.contains("replica lag (always NULL)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn policy_verify_with_a_config_runs_the_model_on_its_policy_vars() {
+    // A policy that cannot rank without its var: checked as if [policy.vars] were empty, it
+    // never elects; with the config that sets it, it does.
+    let dir = out_dir("needs-a-var");
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("needs-a-var.rhai");
+    std::fs::write(
+        &policy,
+        "fn rank_nodes(node, link, rows) {\n    if settings().vars.site_ready != true { throw \"site_ready is not set\"; }\n    builtin_rank_nodes(node, link, rows)\n}\n",
+    )
+    .unwrap();
+    let config = dir.join("site.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[policy]\nfile = {:?}\n[policy.vars]\nsite_ready = true\n",
+            policy.display().to_string()
+        ),
+    )
+    .unwrap();
+    let verify = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let p = policy.to_str().unwrap();
+    let (code, stdout) = verify(&["policy", "verify", "--model", "3", p]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("  FAIL  bounded liveness"), "{stdout}");
+    let c = config.to_str().unwrap();
+    let (code, stdout) = verify(&["--config", c, "policy", "verify", "--model", "3"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("[policy.vars] site_ready = true; distribute = true"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("needs-a-var.rhai on top of the built-in policy"),
+        "{stdout}"
+    );
 }

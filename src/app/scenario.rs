@@ -131,6 +131,10 @@ struct ScenarioTimeouts {
 struct ScenarioPolicy {
     distribute: Option<bool>,
     vars: Option<toml::Table>,
+    /// The site policy the scenario is run with when `simulate` is given none (a model
+    /// checker's counterexample names the policy that produced it); relative to the
+    /// scenario's directory.
+    file: Option<std::path::PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -186,6 +190,8 @@ struct ScenarioReplica {
     io_error: String,
     #[serde(default)]
     sql_error: String,
+    /// The replica's lag in seconds (`Seconds_Behind_Master`); absent is NULL.
+    lag: Option<u64>,
 }
 
 fn yes() -> String {
@@ -434,6 +440,7 @@ impl ScenarioLink {
                     channel_status(&link.channel, &a.host, a.port, &r.io, &r.sql, &r.io_state);
                 s.last_io_error = r.io_error.clone();
                 s.last_sql_error = r.sql_error.clone();
+                s.lag_seconds = r.lag;
                 Some(s)
             }
             None => None,
@@ -524,6 +531,17 @@ pub fn host_function_names() -> Result<std::collections::HashSet<String>> {
     let sc: Scenario = toml::from_str(ONE_LINK).map_err(|e| bad(e.to_string()))?;
     let (ctx, _, _) = context(sc, None, bad)?;
     Ok(crate::policy::function_names(ctx))
+}
+
+/// The site policy a scenario names (`[policy] file`, relative to the scenario's directory),
+/// for `simulate` without `--policy`.
+pub fn named_policy(scenario_path: &Path) -> Result<Option<std::path::PathBuf>> {
+    let sc = load(scenario_path)?;
+    Ok(sc.policy.file.map(|f| {
+        scenario_path
+            .parent()
+            .map_or_else(|| f.clone(), |dir| dir.join(&f))
+    }))
 }
 
 /// Loads a scenario and runs the policy on it, printing the actions and the final state.

@@ -156,6 +156,14 @@ pub fn scenario(model: &Model, w: &World, i: usize, n: usize, v: &Violation) -> 
     root.insert("timeouts".into(), Value::Table(tm));
     let mut pol = Table::new();
     pol.insert("distribute".into(), model.cfg().policy.distribute.into());
+    // The policy that produced the counterexample: `simulate` replays with it by default.
+    let site = site_policy(model);
+    if let Some(f) = &site {
+        pol.insert("file".into(), f.display().to_string().into());
+    }
+    if !model.cfg().policy.vars.is_empty() {
+        pol.insert("vars".into(), Value::Table(model.cfg().policy.vars.clone()));
+    }
     root.insert("policy".into(), Value::Table(pol));
     let links: Vec<Value> = model
         .links()
@@ -165,9 +173,13 @@ pub fn scenario(model: &Model, w: &World, i: usize, n: usize, v: &Violation) -> 
         .collect();
     root.insert("link".into(), Value::Array(links));
     let head = format!(
-        "# Step {n} of the model checker's counterexample for \"{}\":\n# {} runs{}. Replay it with\n#   pxc-replication-manager simulate --scenario <this file>\n# (see trace.txt beside it for every step).\n",
+        "# Step {n} of the model checker's counterexample for \"{}\":\n# {} runs{}. Replay it with\n#   pxc-replication-manager simulate --scenario <this file>\n# which runs {} (see trace.txt beside it for every step).\n",
         v.property,
         node.name,
+        site.as_ref().map_or_else(
+            || "the built-in policy".to_string(),
+            |f| format!("{}, named in [policy] file", f.display())
+        ),
         if model.bounds.split {
             " (the checked run was split at its host calls; other steps may come between them, see trace.txt)"
         } else {
@@ -175,6 +187,15 @@ pub fn scenario(model: &Model, w: &World, i: usize, n: usize, v: &Violation) -> 
         }
     );
     format!("{head}{}", toml::to_string(&root).unwrap_or_default())
+}
+
+/// The site policy of a model, as an absolute path when it can be made one.
+fn site_policy(model: &Model) -> Option<PathBuf> {
+    if model.policy.name == crate::policy::DEFAULT_POLICY_NAME {
+        return None;
+    }
+    let p = PathBuf::from(&model.policy.name);
+    Some(std::fs::canonicalize(&p).unwrap_or(p))
 }
 
 fn link_table(
@@ -213,6 +234,9 @@ fn link_table(
         r.insert("io_state".into(), s.io_state.clone().into());
         if !s.last_sql_error.is_empty() {
             r.insert("sql_error".into(), s.last_sql_error.clone().into());
+        }
+        if let Some(lag) = s.lag_seconds {
+            r.insert("lag".into(), Value::Integer(lag as i64));
         }
         t.insert("replica".into(), Value::Table(r));
     }

@@ -677,6 +677,22 @@ fn with_policy(scenario: &str, policy: &str) -> Sim {
 }
 
 #[test]
+fn a_scenario_sets_the_replicas_lag_and_a_policy_reads_it() {
+    let s = sim("lagging_replica_keeps_its_link").ok();
+    assert!(!s.has("STOP SLAVE"), "{}", s.out.all());
+    assert!(
+        s.final_state().contains("IO=Yes SQL=Yes"),
+        "{}",
+        s.out.all()
+    );
+    let s = with_policy(
+        "lagging_replica_keeps_its_link",
+        "fn manage_link(node, link) {\n    log(`lag ${replica(link).lag}`);\n    builtin_manage_link(node, link);\n}\n",
+    );
+    assert!(s.out.stderr.contains("DC1-1: lag 120"), "{}", s.out.all());
+}
+
+#[test]
 fn of_two_healthy_replicas_the_lower_ranked_stops_and_a_row_without_a_channel_stops_nobody() {
     let s = sim("two_replicas_lower_rank_stops").ok();
     assert!(s.at("STOP SLAVE 'DC1-DC2'") < s.at("SET isReplica = 'No'"));
