@@ -345,3 +345,22 @@ fn policy_verify_with_a_config_runs_the_model_on_its_policy_vars() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_policy_that_reads_the_clock_fails_determinism_and_the_message_says_where() {
+    let p = policy(Some("tests/model/reads-the-clock.rhai"));
+    // Split runs: each resumes by replaying its log.
+    let model = Model::new(&p, Bounds::standard()[1].clone(), None).unwrap();
+    let r = first_violation(&model, Property::Determinism);
+    let v = r.violation(Property::Determinism).unwrap();
+    assert!(
+        v.message.starts_with("the policy reads the clock (timestamp at tests/model/reads-the-clock.rhai:6:13, elapsed at tests/model/reads-the-clock.rhai:8:13)"),
+        "{}",
+        v.message
+    );
+    assert!(
+        v.message.contains("compare the ages rows(link) gives"),
+        "{}",
+        v.message
+    );
+}

@@ -257,7 +257,19 @@ fn step_violations(
     let mut v = Vec::new();
     let after = &step.world;
     if let Some(why) = &step.diverged {
-        v.push((Property::Determinism, why.clone()));
+        let reads = model.policy.clock_reads();
+        let cause = if reads.is_empty() {
+            "the policy took another path when its run was replayed with the same answers from the servers; look for a value that changes between two runs".to_string()
+        } else {
+            format!(
+                "the policy reads the clock ({}), which differs between a run and its replay with the same answers from the servers: compare the ages rows(link) gives (heartbeat_age, update_age) instead",
+                reads.join(", ")
+            )
+        };
+        v.push((
+            Property::Determinism,
+            format!("{cause} (the replay: {why})"),
+        ));
     }
     if let Some(c) = &step.completed
         && c.acted

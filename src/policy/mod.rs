@@ -634,6 +634,50 @@ pub fn undefined_calls(
     Ok(found)
 }
 
+/// Functions whose value differs between two runs given the same answers: the clock.
+const NONDETERMINISTIC: [&str; 2] = ["timestamp", "elapsed"];
+
+impl Policy {
+    /// Where the site file reads the clock (`timestamp()`, `.elapsed`), as `file:line:col`:
+    /// the usual reason a replayed run takes another path. Empty for the built-in policy,
+    /// which does not.
+    pub fn clock_reads(&self) -> Vec<String> {
+        if self.site_fns.is_empty() {
+            return Vec::new();
+        }
+        let Ok(text) = std::fs::read_to_string(&self.name) else {
+            return Vec::new();
+        };
+        let Ok(site) = compile(&text, &self.name) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        site.walk(&mut |path: &[rhai::ASTNode]| {
+            let hit = match path.last() {
+                Some(rhai::ASTNode::Expr(
+                    rhai::Expr::FnCall(f, pos) | rhai::Expr::MethodCall(f, pos),
+                )) => NONDETERMINISTIC
+                    .contains(&f.name.as_str())
+                    .then_some((f.name.to_string(), *pos)),
+                Some(rhai::ASTNode::Expr(rhai::Expr::Property(p, pos))) => NONDETERMINISTIC
+                    .contains(&p.2.as_str())
+                    .then_some((p.2.to_string(), *pos)),
+                _ => None,
+            };
+            if let Some((name, pos)) = hit {
+                found.push(format!(
+                    "{name} at {}:{}:{}",
+                    self.name,
+                    pos.line().unwrap_or(0),
+                    pos.position().unwrap_or(0)
+                ));
+            }
+            true
+        });
+        found
+    }
+}
+
 /// `policy check`: compiles a file on top of the built-in policy and says what it overrides.
 pub fn check(path: &Path) -> Result<Policy> {
     Policy::load(Some(path), &Limits::default())
