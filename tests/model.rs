@@ -168,7 +168,11 @@ fn a_policy_that_never_elects_fails_bounded_liveness() {
     let r = first_violation(&model, Property::Liveness);
     let v = r.violation(Property::Liveness).unwrap();
     assert!(
-        v.message.contains("no replica carries data"),
+        v.message.contains("no replica carries data")
+            && v.message
+                .contains("no fault happened for 8 tick(s) or more")
+            && v.message
+                .contains("the link was given up, or never taken, without a fault"),
         "{}",
         v.message
     );

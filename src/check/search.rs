@@ -237,8 +237,8 @@ pub fn state_violations(
                 v.push((
                     Property::Liveness,
                     format!(
-                        "{}: no replica carries data after {} quiet ticks, though a node with a running manager and a healthy source exist",
-                        link.name, w.quiet
+                        "{}: no replica carries data, though a node with a running manager and a healthy source exist, and no fault happened for {} tick(s) or more, or since the cluster was last whole with a replica on every link (the model counts that as {} quiet ticks): the link was given up, or never taken, without a fault",
+                        link.name, w.quiet, model.bounds.k
                     ),
                 ));
             }
