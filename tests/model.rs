@@ -368,3 +368,25 @@ fn a_policy_that_reads_the_clock_fails_determinism_and_the_message_says_where() 
         v.message
     );
 }
+
+#[test]
+fn a_policy_that_hands_the_link_to_any_heavier_node_fails_no_flapping_once_weights_differ() {
+    let p = policy(Some("tests/model/hands-to-heavier.rhai"));
+    // With every weight 0, as before, the policy never acts: an ok that meant nothing.
+    let flat = Model::new(&p, bounds(false, 1, &[Fault::Crash]), None).unwrap();
+    let r = search::explore(&flat, true);
+    assert!(r.violation(Property::NoFlapping).is_none());
+    // The heaviest node crashes, a lighter one takes over, the heavy one comes back.
+    let weighted = Bounds {
+        weights: vec![0, 0, 5],
+        ..bounds(false, 1, &[Fault::Crash])
+    };
+    assert!(
+        weighted
+            .describe()
+            .contains("weights DC1-1 0, DC1-2 0, DC1-3 5")
+    );
+    let model = Model::new(&p, weighted, None).unwrap();
+    let r = first_violation(&model, Property::NoFlapping);
+    assert!(r.violation(Property::NoFlapping).is_some());
+}

@@ -60,13 +60,15 @@ pub struct Bounds {
     pub max_states: usize,
     /// Every node's server refuses the fence login from the start.
     pub fences_refused: bool,
+    /// The nodes' weights, by index (a node without one weighs 0).
+    pub weights: Vec<i64>,
 }
 
 impl Bounds {
     /// The check CI runs on every change: one link with two sources, atomic runs, one fault
     /// of any kind (and its healing); one link, runs split at their host calls, no fault,
-    /// for the first two ticks (the concurrent first election); two links, atomic, no fault
-    /// (the links spread).
+    /// for the first two ticks (the concurrent first election); two links, atomic, no fault,
+    /// one node heavier than the others (the links spread).
     pub fn standard() -> Vec<Bounds> {
         let all: BTreeSet<Fault> = Fault::ALL.into_iter().collect();
         let base = Bounds {
@@ -83,6 +85,7 @@ impl Bounds {
             ticks: None,
             max_states: 2_000_000,
             fences_refused: false,
+            weights: Vec::new(),
         };
         vec![
             base.clone(),
@@ -93,9 +96,12 @@ impl Bounds {
                 ticks: Some(1),
                 ..base.clone()
             },
+            // The nodes weigh differently here, so that a policy's weight logic (the built-in
+            // "highest weight first") is exercised.
             Bounds {
                 links: 2,
                 faults: 0,
+                weights: vec![0, 0, 5],
                 ..base.clone()
             },
             // Every node's server refuses the fence login from the start (the manager's user
@@ -109,6 +115,11 @@ impl Bounds {
                 ..base
             },
         ]
+    }
+
+    /// Node `i`'s weight.
+    pub fn weight(&self, i: usize) -> i64 {
+        self.weights.get(i).copied().unwrap_or(0)
     }
 
     /// Ages at or beyond this are all alike to every rule.
@@ -138,6 +149,12 @@ impl Bounds {
         }
         if self.fences_refused {
             horizon.push_str(", every node's server refusing the fence login");
+        }
+        if self.weights.iter().any(|w| *w != 0) {
+            let w: Vec<String> = (0..self.nodes)
+                .map(|i| format!("DC1-{} {}", i + 1, self.weight(i)))
+                .collect();
+            horizon.push_str(&format!(", weights {}", w.join(", ")));
         }
         format!(
             "{} nodes, {} link(s) with {} sources each, {} runs, {faults}, heartbeat {} s, failed {} s, one tick = 1 s{horizon}",
@@ -342,11 +359,12 @@ impl<'p> Model<'p> {
         let mut w = w.clone();
         let log = w.nodes[i].run.take().unwrap_or_else(|| node::start(&w, i));
         let (primary, paused) = (log.primary, log.paused);
-        let facts = node::facts(&self.names[i], i, &log, &self.flavor);
+        let mut facts = node::facts(&self.names[i], i, &log, &self.flavor);
+        facts.weight = self.bounds.weight(i);
         let me = Me {
             host: self.names[i].clone(),
             local_index: i as i64,
-            weight: 0,
+            weight: self.bounds.weight(i),
             address: Some(node::address(i)),
         };
         let memo = w.nodes[i].memo.clone();
@@ -557,7 +575,8 @@ fn site_summary(s: &Config) -> String {
 pub const WHAT_OK_MEANS: &str = "What \"ok\" means: every interleaving of the nodes' runs, the \
 faults listed and the passing of time, within the bounds of each model above, ran through the \
 real host and policy on simulated servers, and no property failed. Not modelled, so a policy \
-that reads them is checked on one value only: node and source weights (all 0), replica lag \
+that reads them is checked on one value only: node weights (0, except in the model that says \
+otherwise), source weights (0), replica lag \
 (always NULL), [policy.vars] (empty unless --config gives them), the site's [timeouts], ages beyond max(heartbeat, failed) + 2 s (all alike: a \
 comparison with a longer time is never true), mail (neither sent nor counted), and clusters \
 larger than the bounds. `simulate` with a scenario checks one of those cases.";

@@ -146,6 +146,9 @@ pub fn scenario(model: &Model, w: &World, i: usize, n: usize, v: &Violation) -> 
         Value::Integer(if primary { size } else { 1 }),
     );
     t.insert("address".into(), address(i).into());
+    if model.bounds.weight(i) != 0 {
+        t.insert("weight".into(), Value::Integer(model.bounds.weight(i)));
+    }
     if let Some(p) = node.paused_since {
         t.insert("paused_for".into(), Value::Integer(NOW - p));
     }
@@ -256,6 +259,9 @@ fn link_table(
             let mut rt = Table::new();
             rt.insert("host".into(), r.host.clone().into());
             rt.insert("state".into(), r.role.as_str().into());
+            if r.weight != 0 {
+                rt.insert("weight".into(), Value::Integer(r.weight));
+            }
             if let Some(x) = r.local_index {
                 rt.insert("local_index".into(), Value::Integer(x));
             }
