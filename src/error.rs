@@ -359,6 +359,9 @@ mod tests {
 
     #[test]
     fn printable_escapes_every_character_that_does_not_print_and_nothing_else() {
+        // No value can forge a line.
+        assert_eq!(printable("a\nDC1-1: DROP"), "a\\nDC1-1: DROP");
+        assert_eq!(printable("bell\u{7}"), "bell\\u{7}");
         assert_eq!(printable("a\0b"), "a\\u{0}b");
         assert_eq!(printable("\u{202e}evil\u{2066}"), "\\u{202e}evil\\u{2066}");
         assert_eq!(printable("x\u{2028}y\u{2029}z"), "x\\u{2028}y\\u{2029}z");

@@ -190,7 +190,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 log::warn!("{w}");
             }
             let natives = pxc_replication_manager::app::scenario::host_function_names()?;
-            let undefined = policy::undefined_calls(&p, file, &natives)?;
+            let undefined = p.undefined_calls(&natives);
             if !undefined.is_empty() {
                 for e in &undefined {
                     log::error!("{e}");

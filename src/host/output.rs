@@ -223,15 +223,3 @@ impl RunCtx {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn printable_text_cannot_forge_a_line() {
-        assert_eq!(printable("a\nDC1-1: DROP"), "a\\nDC1-1: DROP");
-        assert_eq!(printable("bell\u{7}"), "bell\\u{7}");
-        assert_eq!(printable("plain ünïcode"), "plain ünïcode");
-    }
-}

@@ -65,6 +65,8 @@ pub struct Policy {
     site_fns: HashSet<String>,
     /// What `policy check` warns about: site functions that nothing calls.
     pub warnings: Vec<String>,
+    /// The site file alone, compiled: what `policy check` and `policy verify` read of it.
+    site: Option<AST>,
     /// Why the policy could not be loaded, for one that stands in for it
     /// ([`Policy::unloadable`]): every call fails with this.
     unloadable: Option<String>,
@@ -148,21 +150,24 @@ fn definition_line(text: &str, name: &str) -> usize {
         .map_or(1, |i| i + 1)
 }
 
+/// Every call in an AST, as a function or a method (`true`), with where it is.
+fn each_call(ast: &AST, mut f: impl FnMut(&rhai::FnCallExpr, Position, bool)) {
+    ast.walk(&mut |path: &[rhai::ASTNode]| {
+        match path.last() {
+            Some(rhai::ASTNode::Expr(rhai::Expr::FnCall(c, pos))) => f(c, *pos, false),
+            Some(rhai::ASTNode::Expr(rhai::Expr::MethodCall(c, pos))) => f(c, *pos, true),
+            Some(rhai::ASTNode::Stmt(rhai::Stmt::FnCall(c, pos))) => f(c, *pos, false),
+            _ => {}
+        }
+        true
+    });
+}
+
 /// The names of the functions an AST calls, as functions or as methods.
 fn called_names(ast: &AST) -> HashSet<String> {
     let mut names = HashSet::new();
-    ast.walk(&mut |path: &[rhai::ASTNode]| {
-        let call = match path.last() {
-            Some(rhai::ASTNode::Expr(rhai::Expr::FnCall(f, _) | rhai::Expr::MethodCall(f, _))) => {
-                Some(f)
-            }
-            Some(rhai::ASTNode::Stmt(rhai::Stmt::FnCall(f, _))) => Some(f),
-            _ => None,
-        };
-        if let Some(f) = call {
-            names.insert(f.name.to_string());
-        }
-        true
+    each_call(ast, |f, _, _| {
+        names.insert(f.name.to_string());
     });
     names
 }
@@ -244,6 +249,7 @@ impl Policy {
                 overrides: Vec::new(),
                 site_fns: HashSet::new(),
                 warnings: Vec::new(),
+                site: None,
                 unloadable: None,
             });
         };
@@ -281,6 +287,7 @@ impl Policy {
             overrides,
             site_fns,
             warnings,
+            site: Some(site),
             unloadable: None,
         })
     }
@@ -297,6 +304,7 @@ impl Policy {
             overrides: Vec::new(),
             site_fns: HashSet::new(),
             warnings: Vec::new(),
+            site: None,
             unloadable: Some(format!("the policy could not be loaded: {error}")),
         }
     }
@@ -548,107 +556,89 @@ const KEYWORD_CALLS: [&str; 9] = [
     "is_shared",
 ];
 
-/// The calls in a site file to functions that exist nowhere: not in the file, the built-in
-/// policy or `natives` (the host's API and the engine's own, [`function_names`]). Such a call
-/// fails only when it is reached, perhaps in a branch taken once a year. One error per call,
-/// in the order of the file, with the nearest name when one is close. (The host's functions
-/// are known by name: a wrong number of arguments to one of them is found at run time.)
-pub fn undefined_calls(
-    policy: &Policy,
-    file: &Path,
-    natives: &HashSet<String>,
-) -> Result<Vec<Error>> {
-    let name = file.display().to_string();
-    let text = std::fs::read_to_string(file).map_err(|e| Error::PolicyCompile {
-        file: name.clone(),
-        line: 0,
-        column: 0,
-        message: format!("cannot read the policy file: {e}"),
-    })?;
-    let site = compile(&text, &name)?;
-    let scripted: HashSet<(String, usize)> = policy
-        .ast
-        .iter_functions()
-        .map(|f| (f.name.to_string(), f.params.len()))
-        .collect();
-    let mut found = Vec::new();
-    site.walk(&mut |path: &[rhai::ASTNode]| {
-        let (f, pos, method) = match path.last() {
-            Some(rhai::ASTNode::Expr(rhai::Expr::FnCall(f, pos))) => (f, *pos, false),
-            Some(rhai::ASTNode::Expr(rhai::Expr::MethodCall(f, pos))) => (f, *pos, true),
-            Some(rhai::ASTNode::Stmt(rhai::Stmt::FnCall(f, pos))) => (f, *pos, false),
-            _ => return true,
-        };
-        let callee = f.name.as_str();
-        // Operators (`+`, `==`, `!`) are calls too; only names can be missing.
-        if !callee.starts_with(|c: char| c.is_alphabetic() || c == '_')
-            || KEYWORD_CALLS.contains(&callee)
-            || natives.contains(callee)
-        {
-            return true;
-        }
-        let args = f.args.len();
-        // A script function called as a method gets its object as `this`.
-        if scripted.contains(&(callee.to_string(), args)) {
-            return true;
-        }
-        let arities: Vec<usize> = scripted
-            .iter()
-            .filter(|(n, _)| n == callee)
-            .map(|(_, a)| *a)
-            .collect();
-        let what = if method { "method" } else { "function" };
-        let why = if arities.is_empty() {
-            let near = scripted
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .chain(natives.iter().map(String::as_str))
-                .filter(|n| !n.starts_with(BUILTIN_PREFIX) && !is_closure(n))
-                .map(|n| (strsim::damerau_levenshtein(n, callee), n))
-                .filter(|(d, _)| *d <= 2)
-                .min();
-            let hint = near.map_or(String::new(), |(_, n)| format!("; did you mean {n}?"));
-            format!("no {what} {callee} is defined in this file, the built-in policy or the host's API{hint}")
-        } else {
-            format!(
-                "{callee} is called with {args} argument(s), but it takes {}",
-                arities
-                    .iter()
-                    .map(usize::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            )
-        };
-        found.push(Error::PolicyCompile {
-            file: name.clone(),
-            line: pos.line().unwrap_or(0),
-            column: pos.position().unwrap_or(0),
-            message: format!("{why}; the call would fail when it is reached"),
-        });
-        true
-    });
-    found.sort_by_key(|e| match e {
-        Error::PolicyCompile { line, column, .. } => (*line, *column),
-        _ => (0, 0),
-    });
-    Ok(found)
-}
-
 /// Functions whose value differs between two runs given the same answers: the clock.
 const NONDETERMINISTIC: [&str; 2] = ["timestamp", "elapsed"];
 
 impl Policy {
+    /// The calls in a site file to functions that exist nowhere: not in the file, the built-in
+    /// policy or `natives` (the host's API and the engine's own, [`function_names`]). Such a call
+    /// fails only when it is reached, perhaps in a branch taken once a year. One error per call,
+    /// in the order of the file, with the nearest name when one is close. (The host's functions
+    /// are known by name: a wrong number of arguments to one of them is found at run time.)
+    pub fn undefined_calls(&self, natives: &HashSet<String>) -> Vec<Error> {
+        let Some(site) = &self.site else {
+            return Vec::new();
+        };
+        let scripted: HashSet<(String, usize)> = self
+            .ast
+            .iter_functions()
+            .map(|f| (f.name.to_string(), f.params.len()))
+            .collect();
+        let mut found = Vec::new();
+        each_call(site, |f, pos, method| {
+            let callee = f.name.as_str();
+            // Operators (`+`, `==`, `!`) are calls too; only names can be missing.
+            if !callee.starts_with(|c: char| c.is_alphabetic() || c == '_')
+                || KEYWORD_CALLS.contains(&callee)
+                || natives.contains(callee)
+            {
+                return;
+            }
+            let args = f.args.len();
+            // A script function called as a method gets its object as `this`.
+            if scripted.contains(&(callee.to_string(), args)) {
+                return;
+            }
+            let arities: Vec<usize> = scripted
+                .iter()
+                .filter(|(n, _)| n == callee)
+                .map(|(_, a)| *a)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let what = if method { "method" } else { "function" };
+            let why = if arities.is_empty() {
+                let near = scripted
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .chain(natives.iter().map(String::as_str))
+                    .filter(|n| !n.starts_with(BUILTIN_PREFIX) && !is_closure(n))
+                    .map(|n| (strsim::damerau_levenshtein(n, callee), n))
+                    .filter(|(d, _)| *d <= 2)
+                    .min();
+                let hint = near.map_or(String::new(), |(_, n)| format!("; did you mean {n}?"));
+                format!(
+                    "no {what} {callee} is defined in this file, the built-in policy or the host's API{hint}"
+                )
+            } else {
+                format!(
+                    "{callee} is called with {args} argument(s), but it takes {}",
+                    arities
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                )
+            };
+            found.push(Error::PolicyCompile {
+                file: self.name.clone(),
+                line: pos.line().unwrap_or(0),
+                column: pos.position().unwrap_or(0),
+                message: format!("{why}; the call would fail when it is reached"),
+            });
+        });
+        found.sort_by_key(|e| match e {
+            Error::PolicyCompile { line, column, .. } => (*line, *column),
+            _ => (0, 0),
+        });
+        found
+    }
+
     /// Where the site file reads the clock (`timestamp()`, `.elapsed`), as `file:line:col`:
     /// the usual reason a replayed run takes another path. Empty for the built-in policy,
     /// which does not.
     pub fn clock_reads(&self) -> Vec<String> {
-        if self.site_fns.is_empty() {
-            return Vec::new();
-        }
-        let Ok(text) = std::fs::read_to_string(&self.name) else {
-            return Vec::new();
-        };
-        let Ok(site) = compile(&text, &self.name) else {
+        let Some(site) = &self.site else {
             return Vec::new();
         };
         let mut found = Vec::new();

@@ -14,10 +14,6 @@ use std::fmt::Write;
 /// How deep the text of a nested value goes before it is elided (`[…]`).
 pub const MAX_DEPTH: usize = 32;
 
-/// The buffer was full: the text would be longer than its limit.
-#[derive(Debug)]
-pub struct Full;
-
 /// A string buffer that refuses to grow past `limit` bytes.
 struct Bounded {
     out: String,
@@ -54,45 +50,30 @@ impl Write for Bounded {
     }
 }
 
-/// The text of a value, as Rhai's `to_debug` writes it (`[1, "a"]`, `#{"k": 2}`), or `Full`
-/// when it would be longer than `limit` bytes.
-pub fn debug_text(value: &Dynamic, limit: usize) -> Result<String, Full> {
-    let mut b = Bounded {
-        out: String::new(),
-        limit,
-    };
-    write_value(&mut b, value, 0).map_err(|_| Full)?;
-    Ok(b.out)
-}
-
 /// At most `chars` characters of a value's text, with `…` when cut: how the host shows a
 /// policy's value in a message.
 pub fn brief(value: &Dynamic, chars: usize) -> String {
-    let mut b = Bounded {
-        out: String::new(),
-        limit: chars * 4,
-    };
+    let mut b = Bounded::new(chars * 4);
     let cut = write_value(&mut b, value, 0).is_err();
-    let mut s: String = b.out.chars().take(chars).collect();
-    if cut || s.len() < b.out.len() {
-        s.push('…');
-    }
-    s
+    first_chars(&b.out, chars, cut)
 }
 
 /// At most `chars` characters of a value as Rhai displays it (a string as it is, anything else
 /// as [`brief`]), with `…` when cut.
 pub fn shown(value: &Dynamic, chars: usize) -> String {
     match value.as_immutable_string_ref() {
-        Ok(s) => {
-            let mut t: String = s.chars().take(chars).collect();
-            if t.len() < s.len() {
-                t.push('…');
-            }
-            t
-        }
+        Ok(s) => first_chars(&s, chars, false),
         Err(_) => brief(value, chars),
     }
+}
+
+/// The first `chars` characters of `text`, with `…` when that cuts it (or it was `cut` already).
+fn first_chars(text: &str, chars: usize, cut: bool) -> String {
+    let mut s: String = text.chars().take(chars).collect();
+    if cut || s.len() < text.len() {
+        s.push('…');
+    }
+    s
 }
 
 fn write_value(b: &mut Bounded, v: &Dynamic, depth: usize) -> std::fmt::Result {
@@ -219,6 +200,14 @@ fn replace(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The text of a value, as Rhai's `to_debug` writes it (`[1, "a"]`, `#{"k": 2}`), or an
+    /// error when it would be longer than `limit` bytes.
+    fn debug_text(value: &Dynamic, limit: usize) -> Result<String, std::fmt::Error> {
+        let mut b = Bounded::new(limit);
+        write_value(&mut b, value, 0)?;
+        Ok(b.out)
+    }
 
     fn nested(depth: usize) -> Dynamic {
         let mut v: Dynamic = Array::new().into();
