@@ -71,7 +71,7 @@ fn the_shipped_policy_satisfies_every_property_within_the_standard_bounds() {
         );
         let worst = r.worst_recovery.map_or(0, |q| q + 1);
         assert!(
-            worst <= model.bounds.k,
+            worst <= model.liveness_bound(),
             "{what}: recovery took {worst} ticks"
         );
         eprintln!(
@@ -300,7 +300,8 @@ fn policy_verify_prints_the_states_the_time_and_every_property() {
     assert!(stdout.contains("  FAIL  bounded liveness"), "{stdout}");
     // What an ok covers, in the output itself.
     assert!(
-        stdout.contains("What \"ok\" means: ") && stdout.contains("replica lag (always NULL)"),
+        stdout.contains("What \"ok\" means: ")
+            && stdout.contains("replica lag NULL, 0 or past every threshold"),
         "{stdout}"
     );
 }
@@ -321,7 +322,7 @@ fn policy_verify_with_a_config_runs_the_model_on_its_policy_vars() {
     std::fs::write(
         &config,
         format!(
-            "[policy]\nfile = {:?}\n[policy.vars]\nsite_ready = true\n",
+            "[local]\nweight = 7\n[timeouts]\nheartbeat = 120\nfailed = 300\n[policy]\nfile = {:?}\n[policy.vars]\nsite_ready = true\n",
             policy.display().to_string()
         ),
     )
@@ -346,6 +347,20 @@ fn policy_verify_with_a_config_runs_the_model_on_its_policy_vars() {
     );
     assert!(
         stdout.contains("needs-a-var.rhai on top of the built-in policy"),
+        "{stdout}"
+    );
+    // Its [timeouts] and this node's weight are the model's, and said so.
+    assert!(
+        stdout.contains("[timeouts] heartbeat 120 s, failed 300 s; this node's weight 7"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the rules compare ages with 120 s (tick 2), 300 s (tick 5)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("heartbeat 120 s, failed 300 s")
+            && stdout.contains("weights DC1-1 0, DC1-2 0, DC1-3 7"),
         "{stdout}"
     );
 }
@@ -393,4 +408,126 @@ fn a_policy_that_hands_the_link_to_any_heavier_node_fails_no_flapping_once_weigh
     let model = Model::new(&p, weighted, None).unwrap();
     let r = first_violation(&model, Property::NoFlapping);
     assert!(r.violation(Property::NoFlapping).is_some());
+}
+
+#[test]
+fn a_policy_that_hands_the_link_over_after_an_hour_fails_no_flapping() {
+    let p = policy(Some("tests/model/hands-over-after-an-hour.rhai"));
+    let model = Model::new(&p, bounds(false, 0, &[]), None).unwrap();
+    assert!(
+        model.clock.seconds.values().contains(&3600),
+        "the hour the policy compares with is a threshold: {:?}",
+        model.clock.seconds
+    );
+    let r = first_violation(&model, Property::NoFlapping);
+    let v = r.violation(Property::NoFlapping).unwrap();
+    assert!(v.message.contains("was stopped"), "{}", v.message);
+    // The hour is a few ticks away: the gap before it takes two.
+    assert_eq!(model.clock.ticks(3600), 6, "{:?}", model.clock);
+    assert!(
+        r.depth < 120,
+        "the hour is reached in {} steps or fewer",
+        r.depth
+    );
+}
+
+#[test]
+fn a_policy_that_gives_the_link_up_whenever_it_lags_fails_no_flapping() {
+    let p = policy(Some("tests/model/demotes-on-lag.rhai"));
+    let model = Model::new(&p, bounds(false, 1, &[Fault::Lag]), None).unwrap();
+    let r = first_violation(&model, Property::NoFlapping);
+    let text = trace::render(&model, r.violation(Property::NoFlapping).unwrap());
+    assert!(text.contains("fall behind"), "{text}");
+    // The policy's own log lines are in the trace, at the step that wrote them; the lag is
+    // past every threshold (here the failed timeout, 3 s).
+    assert!(
+        text.contains(": policy log: behind by 5s: giving the link up"),
+        "{text}"
+    );
+}
+
+/// `policy verify` of a cookbook policy with the config its header documents (the indented
+/// TOML in its opening comment, its `file` pointing at the policy here).
+fn verify_cookbook(name: &str) {
+    let file = Path::new("policies").join(name);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut config = String::new();
+    for line in text.lines().take_while(|l| l.starts_with("//")) {
+        if let Some(toml) = line.strip_prefix("//   ") {
+            let toml = if toml.starts_with("file = ") {
+                format!("file = {:?}", std::fs::canonicalize(&file).unwrap())
+            } else {
+                toml.to_string()
+            };
+            config.push_str(&toml);
+            config.push('\n');
+        }
+    }
+    let dir = out_dir(&format!("cookbook-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut args: Vec<String> = Vec::new();
+    if config.is_empty() {
+        args.extend(["policy".into(), "verify".into(), file.display().to_string()]);
+    } else {
+        assert!(config.contains("file = "), "{name}: {config}");
+        let c = dir.join("site.toml");
+        std::fs::write(&c, &config).unwrap();
+        args.extend([
+            "--config".into(),
+            c.display().to_string(),
+            "policy".into(),
+            "verify".into(),
+        ]);
+    }
+    let out = Command::new(BIN).args(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{name}: {args:?}\n{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+}
+
+#[test]
+fn the_cookbook_policy_patient_passes_verify_with_its_documented_vars() {
+    verify_cookbook("patient.rhai");
+}
+
+#[test]
+fn the_cookbook_policy_prefer_node_passes_verify_with_its_documented_vars() {
+    verify_cookbook("prefer-node.rhai");
+}
+
+#[test]
+fn the_cookbook_policy_prefer_source_passes_verify_with_its_documented_vars() {
+    verify_cookbook("prefer-source.rhai");
+}
+
+#[test]
+fn the_cookbook_policy_prefer_weight_passes_verify() {
+    verify_cookbook("prefer-weight.rhai");
+}
+
+#[test]
+fn the_cookbook_policy_mail_on_failed_only_passes_verify_with_its_documented_config() {
+    verify_cookbook("mail-on-failed-only.rhai");
+}
+
+#[test]
+fn every_cookbook_policy_has_a_verify_test() {
+    let tested = [
+        "default.rhai",
+        "mail-on-failed-only.rhai",
+        "patient.rhai",
+        "prefer-node.rhai",
+        "prefer-source.rhai",
+        "prefer-weight.rhai",
+    ];
+    let mut found: Vec<String> = std::fs::read_dir("policies")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rhai"))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found, tested,
+        "a new cookbook policy needs its verify test here"
+    );
 }

@@ -14,6 +14,7 @@
 
 pub mod node;
 pub mod search;
+pub mod time;
 pub mod trace;
 pub mod world;
 
@@ -23,12 +24,14 @@ use crate::db::flavor::Flavor;
 use crate::db::sql::Secret;
 use crate::db::state::{Generation, Me, Schema};
 use crate::error::{Error, Result};
+use crate::exec::sim::NOW;
 use crate::policy::Policy;
 use node::{Mutant, Progress, WorldBackend};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
+use time::{Clock, Thresholds};
 use world::{Event, Fault, Server, World};
 
 /// The bounds of one check.
@@ -47,9 +50,10 @@ pub struct Bounds {
     /// Runs split at every host call (every interleaving of concurrent runs), or atomic.
     pub split: bool,
     /// Bounded liveness: once a node with a running manager and a healthy source exist and
-    /// no fault happened for this many ticks, a replica carries data.
+    /// no fault happened for this many ticks after the longest threshold (see
+    /// [`Model::liveness_bound`]), a replica carries data.
     pub k: u8,
-    /// `[timeouts] heartbeat` and `failed`, in ticks (seconds).
+    /// `[timeouts] heartbeat` and `failed`, in seconds.
     pub heartbeat: i64,
     pub failed: i64,
     /// Split runs in progress at once, at most.
@@ -78,7 +82,7 @@ impl Bounds {
             faults: 1,
             kinds: all.clone(),
             split: false,
-            k: 8,
+            k: 5,
             heartbeat: 2,
             failed: 3,
             concurrent: 3,
@@ -117,14 +121,24 @@ impl Bounds {
         ]
     }
 
+    /// The bounds as a site's config sets them: its `[timeouts]` heartbeat and failed, and
+    /// its node's `weight`, given to the last node (the one the index ranks last, so that a
+    /// weight that beats the index is exercised) in place of the model's own weights.
+    pub fn for_site(mut self, site: &Config) -> Bounds {
+        self.heartbeat = site.timeouts.heartbeat;
+        self.failed = site.timeouts.failed;
+        if let Some(w) = site.local.weight.filter(|w| *w != 0) {
+            self.weights = vec![0; self.nodes];
+            if let Some(last) = self.weights.last_mut() {
+                *last = w;
+            }
+        }
+        self
+    }
+
     /// Node `i`'s weight.
     pub fn weight(&self, i: usize) -> i64 {
         self.weights.get(i).copied().unwrap_or(0)
-    }
-
-    /// Ages at or beyond this are all alike to every rule.
-    pub fn age_cap(&self) -> i64 {
-        self.heartbeat.max(self.failed) + 2
     }
 
     pub fn describe(&self) -> String {
@@ -157,7 +171,7 @@ impl Bounds {
             horizon.push_str(&format!(", weights {}", w.join(", ")));
         }
         format!(
-            "{} nodes, {} link(s) with {} sources each, {} runs, {faults}, heartbeat {} s, failed {} s, one tick = 1 s{horizon}",
+            "{} nodes, {} link(s) with {} sources each, {} runs, {faults}, heartbeat {} s, failed {} s, a tick per round of runs{horizon}",
             self.nodes,
             self.links,
             self.sources,
@@ -182,6 +196,8 @@ pub struct Model<'p> {
     schema: Schema,
     flavor: Flavor,
     names: Vec<String>,
+    /// What ages are compared with, and the ticks that stand for seconds (see [`time`]).
+    pub clock: Clock,
 }
 
 /// A step's outcome.
@@ -215,9 +231,10 @@ impl<'p> Model<'p> {
         Model::with_site(policy, bounds, mutant, None)
     }
 
-    /// A model whose runs read a site's `[policy]` (its vars, `distribute` and limits), as
-    /// `policy verify --config` checks it. The site's `[timeouts]` are not taken: the model's
-    /// time is its own (heartbeat and failed in ticks, see [`Bounds`]).
+    /// A model whose runs read a site's config as `policy verify --config` checks it: its
+    /// `[policy]` (vars, `distribute`, limits), its `[timeouts]`, and the weights of its
+    /// links' sources (by position; the model's sources are its own). Heartbeat and failed
+    /// are the bounds' (see [`Bounds::for_site`]).
     pub fn with_site(
         policy: &'p Policy,
         bounds: Bounds,
@@ -227,7 +244,13 @@ impl<'p> Model<'p> {
         let mut cfg = Config::defaults();
         if let Some(s) = site {
             cfg.policy = s.policy.clone();
+            cfg.timeouts = s.timeouts.clone();
         }
+        let source_weight = |l: usize, s: usize| {
+            site.and_then(|c| c.links.get(l))
+                .and_then(|link| link.sources.get(s))
+                .map_or(0, |a| a.weight)
+        };
         cfg.timeouts.heartbeat = bounds.heartbeat;
         cfg.timeouts.failed = bounds.failed;
         cfg.mail.to = vec!["dba@example.com".into()];
@@ -236,7 +259,12 @@ impl<'p> Model<'p> {
             cfg.links.push(LinkConfig {
                 remote: remote(l),
                 sources: (0..bounds.sources)
-                    .map(|s| SourceAddr::parse(&source(l, s), 3306))
+                    .map(|s| {
+                        SourceAddr::parse(&source(l, s), 3306).map(|mut a| {
+                            a.weight = source_weight(l, s);
+                            a
+                        })
+                    })
                     .collect::<std::result::Result<_, _>>()
                     .map_err(|e| Error::Node(format!("model sources: {e}")))?,
                 user: "repl".into(),
@@ -265,6 +293,14 @@ impl<'p> Model<'p> {
         let names = (0..bounds.nodes)
             .map(|i| format!("DC1-{}", i + 1))
             .collect();
+        let settings = crate::app::settings(&cfg);
+        let vars = cfg.policy.vars.values().filter_map(|v| v.as_integer());
+        let clock = Clock::new(Thresholds::new(
+            [cfg.timeouts.heartbeat, cfg.timeouts.failed]
+                .into_iter()
+                .chain(policy.time_constants(&settings))
+                .chain(vars),
+        ));
         Ok(Model {
             policy,
             bounds,
@@ -274,7 +310,19 @@ impl<'p> Model<'p> {
             schema,
             flavor,
             names,
+            clock,
         })
+    }
+
+    /// `[timeouts] heartbeat` in the model's ticks.
+    pub fn heartbeat_ticks(&self) -> i64 {
+        self.clock.ticks(self.bounds.heartbeat)
+    }
+
+    /// Bounded liveness, in ticks after the last fault: K after the longest threshold.
+    pub fn liveness_bound(&self) -> u8 {
+        let longest = self.clock.ticks.longest();
+        u8::try_from(longest + i64::from(self.bounds.k)).unwrap_or(u8::MAX)
     }
 
     /// The link keys, by link.
@@ -298,6 +346,7 @@ impl<'p> Model<'p> {
         let mut w = World::new(&self.names, self.bounds.links, &sources, self.bounds.faults);
         w.ticks_left = self.bounds.ticks;
         w.concurrent = self.bounds.concurrent;
+        w.lag = self.clock.seconds.cap();
         for n in &mut w.nodes {
             n.refuses_fence = self.bounds.fences_refused;
         }
@@ -320,10 +369,10 @@ impl<'p> Model<'p> {
             w.tables.iter().zip(&keys).all(|(t, key)| {
                 let f = w.nodes[i]
                     .memo
-                    .freshness(key, &self.names[i], self.bounds.heartbeat);
+                    .freshness(key, &self.names[i], self.heartbeat_ticks());
                 t.rows
                     .iter()
-                    .all(|r| f.age(r).is_some_and(|a| a < self.bounds.heartbeat))
+                    .all(|r| f.age(r).is_some_and(|a| a < self.heartbeat_ticks()))
             })
         });
         let whole = w
@@ -334,19 +383,39 @@ impl<'p> Model<'p> {
             && w.tables.iter().all(|t| {
                 t.rows
                     .iter()
-                    .all(|r| r.heartbeat_age.is_some_and(|a| a <= self.bounds.heartbeat))
+                    .all(|r| r.heartbeat_age.is_some_and(|a| a <= self.heartbeat_ticks()))
             })
             && fresh_everywhere;
         if whole && (0..self.links.len()).all(|l| (0..n).any(|i| w.carries_data(i, l))) {
-            w.quiet = self.bounds.k;
+            w.quiet = self.liveness_bound();
         }
+    }
+
+    /// The events possible in a world. Time passes by one second, or, after a round that
+    /// changed nothing but refreshed ages, up to the second before some age reaches a
+    /// threshold.
+    pub fn events(&self, w: &World) -> Vec<Event> {
+        let wait = match w.room(&self.clock.ticks) {
+            Some(r) if !w.changed && r > 1 => r,
+            _ => 1,
+        };
+        w.events(&self.bounds.kinds, wait)
     }
 
     /// One event on a world; `out` collects the statements a run prints (for traces).
     pub fn step(&self, w: &World, e: &Event, out: Option<Rc<RefCell<Vec<u8>>>>) -> Step {
+        let mut step = self.step_here(w, e, out);
+        if !matches!(e, Event::Tick(_)) {
+            step.world.changed =
+                w.changed || w.shape(&self.clock.ticks) != step.world.shape(&self.clock.ticks);
+        }
+        step
+    }
+
+    fn step_here(&self, w: &World, e: &Event, out: Option<Rc<RefCell<Vec<u8>>>>) -> Step {
         let Event::Run(i) = e else {
             let mut w = w.clone();
-            w.apply_outside(e, self.bounds.age_cap(), self.bounds.k);
+            w.apply_outside(e, self.clock.ticks.cap(), self.liveness_bound());
             w.canonicalize(&self.keys());
             self.settle_quiet(&mut w);
             return Step {
@@ -358,7 +427,10 @@ impl<'p> Model<'p> {
         let i = *i;
         let mut w = w.clone();
         let log = w.nodes[i].run.take().unwrap_or_else(|| node::start(&w, i));
-        let (primary, paused) = (log.primary, log.paused);
+        let (primary, paused) = (
+            log.primary,
+            log.paused.map(|p| NOW - self.clock.secs(NOW - p)),
+        );
         let mut facts = node::facts(&self.names[i], i, &log, &self.flavor);
         facts.weight = self.bounds.weight(i);
         let me = Me {
@@ -367,10 +439,12 @@ impl<'p> Model<'p> {
             weight: self.bounds.weight(i),
             address: Some(node::address(i)),
         };
-        let memo = w.nodes[i].memo.clone();
+        let mut memo = w.nodes[i].memo.clone();
+        memo.rewrite(|t| NOW - self.clock.secs(NOW - t), |_, _, s| s);
         let world = Rc::new(RefCell::new(w));
         let progress: Rc<RefCell<Progress>> =
             Rc::new(RefCell::new(node::progress(log, self.bounds.split)));
+        let echo = out.clone();
         let backend = WorldBackend {
             world: world.clone(),
             progress: progress.clone(),
@@ -381,7 +455,8 @@ impl<'p> Model<'p> {
             links: self.links.clone(),
             mail: self.cfg.mail.clone(),
             mutant: self.mutant,
-            out,
+            out: out.clone(),
+            clock: self.clock.clone(),
         };
         let mut ctx = crate::app::run_ctx(
             &self.cfg,
@@ -390,11 +465,15 @@ impl<'p> Model<'p> {
             memo,
             paused,
         );
+        if let Some(o) = &echo {
+            ctx.echo_policy_log(o.clone());
+        }
         ctx.claim = self.mutant != Some(Mutant::NoClaim);
         ctx.fence_fails_open = self.mutant == Some(Mutant::FenceFailsOpen);
         ctx.mail_facts = false;
         let (ctx, results) = self.policy.run(ctx);
-        let observations = ctx.observations;
+        let mut observations = ctx.observations;
+        observations.rewrite(|t| NOW - self.clock.ticks(NOW - t), |_, _, s| s);
         drop(ctx.backend);
         let mut w = match Rc::try_unwrap(world) {
             Ok(c) => c.into_inner(),
@@ -488,7 +567,14 @@ fn verify_quietly(
     let mut all_ok = true;
     let count = bounds.len();
     for (m, b) in bounds.into_iter().enumerate() {
+        let b = match site {
+            Some(s) => b.for_site(s),
+            None => b,
+        };
         let model = Model::with_site(policy, b, None, site)?;
+        if m == 0 {
+            writeln!(w, "{}", time_summary(&model.clock)).map_err(io)?;
+        }
         writeln!(w, "model {} of {count}: {}", m + 1, model.bounds.describe()).map_err(io)?;
         let r = search::explore_with(&model, false, &|states, queued, t| {
             eprintln!(
@@ -538,9 +624,11 @@ fn verify_quietly(
         match r.worst_recovery {
             Some(q) => writeln!(
                 w,
-                "  recovery: a replica carried data at most {} quiet tick(s) after the last fault (K = {} checked)",
+                "  recovery: a replica carried data at most {} quiet tick(s) after the last fault ({} checked: {} after the longest threshold, tick {})",
                 u32::from(q) + 1,
-                model.bounds.k
+                model.liveness_bound(),
+                model.bounds.k,
+                model.clock.ticks.longest()
             )
             .map_err(io)?,
             None => writeln!(w, "  recovery: a replica always carried data").map_err(io)?,
@@ -548,6 +636,27 @@ fn verify_quietly(
     }
     writeln!(w, "\n{WHAT_OK_MEANS}").map_err(io)?;
     Ok(all_ok)
+}
+
+/// The thresholds the model's time runs between, said before the first model.
+fn time_summary(c: &Clock) -> String {
+    let v: Vec<String> = c
+        .seconds
+        .values()
+        .iter()
+        .zip(c.ticks.values())
+        .map(|(s, t)| format!("{s} s (tick {t})"))
+        .collect();
+    format!(
+        "time: the rules compare ages with {}. At each, and the second after it, a tick is one second; a longer gap takes at most {} ticks, and after a round of runs that changed nothing, time passes to the tick before the next threshold. Ages past {} s are all alike",
+        if v.is_empty() {
+            "nothing".to_string()
+        } else {
+            v.join(", ")
+        },
+        Clock::GAP,
+        c.seconds.longest() + 1
+    )
 }
 
 /// What a check takes from the site's config, said before it starts.
@@ -562,21 +671,39 @@ fn site_summary(s: &Config) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let weights: Vec<String> = s
+        .links
+        .iter()
+        .flat_map(|l| l.sources.iter())
+        .filter(|a| a.weight != 0)
+        .map(|a| format!("{} {}", a.address(), a.weight))
+        .collect();
     format!(
-        "config {}: [policy.vars] {vars}; distribute = {}; the sandbox's limits. Its [timeouts] (heartbeat {} s, failed {} s) are not the model's: its time runs in ticks (below)",
+        "config {}: [policy.vars] {vars}; distribute = {}; the sandbox's limits; [timeouts] heartbeat {} s, failed {} s; this node's weight {} (given to the last node); source weights {} (by position in each link)",
         s.source_name(),
         s.policy.distribute,
         s.timeouts.heartbeat,
-        s.timeouts.failed
+        s.timeouts.failed,
+        s.local
+            .weight
+            .map_or("not set".to_string(), |w| w.to_string()),
+        if weights.is_empty() {
+            "none".to_string()
+        } else {
+            weights.join(", ")
+        }
     )
 }
 
 /// What an "ok" covers, printed after every check: a site signs off its policy on it.
 pub const WHAT_OK_MEANS: &str = "What \"ok\" means: every interleaving of the nodes' runs, the \
 faults listed and the passing of time, within the bounds of each model above, ran through the \
-real host and policy on simulated servers, and no property failed. Not modelled, so a policy \
-that reads them is checked on one value only: node weights (0, except in the model that says \
-otherwise), source weights (0), replica lag \
-(always NULL), [policy.vars] (empty unless --config gives them), the site's [timeouts], ages beyond max(heartbeat, failed) + 2 s (all alike: a \
-comparison with a longer time is never true), mail (neither sent nor counted), and clusters \
-larger than the bounds. `simulate` with a scenario checks one of those cases.";
+real host and policy on simulated servers, and no property failed. Time: ages reach every \
+threshold above (the config's [timeouts], silent_after, failed_clears_after, each number the \
+policy compares with), each in its own second; between two thresholds at most 2 rounds of runs \
+happen, so a rule that counts runs rather than seconds, or a threshold the policy computes \
+(60 * 60) rather than writes, is not seen. Values: node weights as each model says (with \
+--config, this node's weight on the last node), source weights from --config, replica lag \
+NULL, 0 or past every threshold (a fault kind: lag), [policy.vars] and [timeouts] from \
+--config. Not modelled: mail (neither sent nor counted), clock skew, and clusters larger than \
+the bounds. `simulate` with a scenario checks one case of those.";

@@ -10,6 +10,7 @@
 //! effects discarded). The host and the policy are deterministic, so the replay takes the same
 //! path; a run that asks something else than its log says is reported as a checker error.
 
+use super::time::Clock;
 use super::world::{Answer, Call, NOT_PRIMARY, RunLog, Server, SourceState, World};
 use crate::config::topology::Link;
 use crate::config::{MailConfig, SourceAddr};
@@ -62,6 +63,19 @@ pub struct WorldBackend {
     pub mutant: Option<Mutant>,
     /// Where the simulated backend prints statements (the trace), or nowhere.
     pub out: Option<Rc<RefCell<Vec<u8>>>>,
+    /// The world's ages are in ticks; the run reads seconds.
+    pub clock: Clock,
+}
+
+/// A link's rows and failure with their ages converted (ticks to seconds, or back).
+fn convert_ages(rows: &mut [StateRow], failure: &mut Option<LinkFailure>, f: impl Fn(i64) -> i64) {
+    for r in rows {
+        r.heartbeat_age = r.heartbeat_age.map(&f);
+        r.update_age = r.update_age.map(&f);
+    }
+    if let Some(x) = failure {
+        x.age = x.age.map(&f);
+    }
 }
 
 /// The facts a node's run reads at its start.
@@ -159,6 +173,9 @@ impl WorldBackend {
                     .filter(|(_, n)| n.server == Server::Primary)
                     .map(|(j, n)| (n.name.clone(), address(j)))
                     .collect();
+                let mut rows = w.tables[l].rows.clone();
+                let mut failure = w.tables[l].failure.clone();
+                convert_ages(&mut rows, &mut failure, |t| self.clock.secs(t));
                 SimLink {
                     link: link.clone(),
                     answering,
@@ -169,9 +186,9 @@ impl WorldBackend {
                     gtid_domain: None,
                     race_lost_to: None,
                     sql_fails: None,
-                    rows: w.tables[l].rows.clone(),
+                    rows,
                     replica: w.status(self.node, l, &link.channel),
-                    failure: w.tables[l].failure.clone(),
+                    failure,
                 }
             })
             .collect();
@@ -195,11 +212,14 @@ impl WorldBackend {
     fn fold(&self, w: &mut World, after: &SimBackend) {
         let i = self.node;
         for (l, a) in after.links.iter().enumerate() {
-            if a.rows != w.tables[l].rows {
-                w.tables[l].rows = a.rows.clone();
+            let mut rows = a.rows.clone();
+            let mut failure = a.failure.clone();
+            convert_ages(&mut rows, &mut failure, |s| self.clock.ticks(s));
+            if rows != w.tables[l].rows {
+                w.tables[l].rows = rows;
             }
-            if a.failure != w.tables[l].failure {
-                w.tables[l].failure = a.failure.clone();
+            if failure != w.tables[l].failure {
+                w.tables[l].failure = failure;
             }
             if a.replica != w.status(i, l, &a.link.channel) {
                 let was_started = w.nodes[i].channels[l].as_ref().is_some_and(|c| c.started);

@@ -52,7 +52,9 @@ impl Property {
             Property::RowsMatchChannels => {
                 "safety: Yes rows and running channels agree after every completed run"
             }
-            Property::Liveness => "bounded liveness: after K quiet ticks a replica carries data",
+            Property::Liveness => {
+                "bounded liveness: K quiet ticks after the longest threshold, a replica carries data"
+            }
             Property::NoFlapping => {
                 "no flapping: a healthy replica with a healthy source is never moved"
             }
@@ -111,7 +113,6 @@ pub fn explore_with(
 ) -> Report {
     let started = Instant::now();
     let mut told = Instant::now();
-    let kinds = model.bounds.kinds.clone();
     let init = model.initial();
     let mut seen: HashMap<u128, u32> = HashMap::new();
     let mut parents: Vec<(u32, Option<Event>, u32)> = Vec::new();
@@ -129,7 +130,7 @@ pub fn explore_with(
             told = Instant::now();
             progress(parents.len(), queue.len(), started.elapsed());
         }
-        for e in w.events(&kinds) {
+        for e in model.events(&w) {
             let step = model.step(&w, &e, None);
             transitions += 1;
             for (p, msg) in step_violations(model, &w, &e, &step) {
@@ -233,12 +234,16 @@ pub fn state_violations(
         let carried = (0..w.nodes.len()).any(|i| w.carries_data(i, l));
         if can && !carried {
             *worst = Some(worst.map_or(w.quiet, |q| q.max(w.quiet)));
-            if w.quiet >= model.bounds.k {
+            if w.quiet >= model.liveness_bound() {
                 v.push((
                     Property::Liveness,
                     format!(
-                        "{}: no replica carries data, though a node with a running manager and a healthy source exist, and no fault happened for {} tick(s) or more, or since the cluster was last whole with a replica on every link (the model counts that as {} quiet ticks): the link was given up, or never taken, without a fault",
-                        link.name, w.quiet, model.bounds.k
+                        "{}: no replica carries data, though a node with a running manager and a healthy source exist, and no fault happened for {} tick(s) or more ({} after the longest threshold, tick {}), or since the cluster was last whole with a replica on every link (the model counts that as {} quiet ticks): the link was given up, or never taken, without a fault",
+                        link.name,
+                        w.quiet,
+                        model.bounds.k,
+                        model.clock.ticks.longest(),
+                        model.liveness_bound()
                     ),
                 ));
             }
@@ -312,7 +317,7 @@ fn step_violations(
                 row.host == node.name
                     && row
                         .heartbeat_age
-                        .is_some_and(|a| a <= model.bounds.heartbeat)
+                        .is_some_and(|a| a <= model.heartbeat_ticks())
             });
             if node.manager == Manager::Stopped || !yes || !fresh {
                 continue;

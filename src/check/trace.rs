@@ -150,7 +150,10 @@ pub fn scenario(model: &Model, w: &World, i: usize, n: usize, v: &Violation) -> 
         t.insert("weight".into(), Value::Integer(model.bounds.weight(i)));
     }
     if let Some(p) = node.paused_since {
-        t.insert("paused_for".into(), Value::Integer(NOW - p));
+        t.insert(
+            "paused_for".into(),
+            Value::Integer(model.clock.secs(NOW - p)),
+        );
     }
     root.insert("node".into(), Value::Table(t));
     let mut tm = Table::new();
@@ -172,7 +175,7 @@ pub fn scenario(model: &Model, w: &World, i: usize, n: usize, v: &Violation) -> 
         .links()
         .iter()
         .enumerate()
-        .map(|(l, link)| Value::Table(link_table(w, i, l, link, &node.memo)))
+        .map(|(l, link)| Value::Table(link_table(model, w, i, l, link, &node.memo)))
         .collect();
     root.insert("link".into(), Value::Array(links));
     let head = format!(
@@ -202,6 +205,7 @@ fn site_policy(model: &Model) -> Option<PathBuf> {
 }
 
 fn link_table(
+    model: &Model,
     w: &World,
     i: usize,
     l: usize,
@@ -247,7 +251,10 @@ fn link_table(
         let mut ft = Table::new();
         ft.insert("host".into(), f.host.clone().into());
         ft.insert("kind".into(), f.kind.as_str().into());
-        ft.insert("age".into(), Value::Integer(f.age.unwrap_or(0)));
+        ft.insert(
+            "age".into(),
+            Value::Integer(model.clock.secs(f.age.unwrap_or(0))),
+        );
         ft.insert("detail".into(), f.detail.clone().into());
         t.insert("failure".into(), Value::Table(ft));
     }
@@ -266,10 +273,10 @@ fn link_table(
                 rt.insert("local_index".into(), Value::Integer(x));
             }
             if let Some(a) = r.heartbeat_age {
-                rt.insert("heartbeat_age".into(), Value::Integer(a));
+                rt.insert("heartbeat_age".into(), Value::Integer(model.clock.secs(a)));
             }
             if let Some(a) = r.update_age {
-                rt.insert("update_age".into(), Value::Integer(a));
+                rt.insert("update_age".into(), Value::Integer(model.clock.secs(a)));
             }
             if let Some(s) = &r.current_source {
                 rt.insert("current_source".into(), s.clone().into());

@@ -5,6 +5,7 @@
 //! finite: times are kept relative to now and capped, and report sequences are renumbered
 //! densely, since the code compares them only for order and equality.
 
+use super::time::Thresholds;
 use crate::config::SourceAddr;
 use crate::db::clock::Observations;
 use crate::db::flavor::ReplicaStatus;
@@ -134,6 +135,11 @@ pub struct World {
     pub nodes: Vec<Node>,
     /// By address.
     pub sources: BTreeMap<String, SourceState>,
+    /// The sources whose channels fall behind (`Seconds_Behind_Master` positive while both
+    /// threads run).
+    pub lagging: BTreeSet<String>,
+    /// The lag a channel from a lagging source shows, in seconds: past every threshold.
+    pub lag: i64,
     /// By link.
     pub tables: Vec<Table>,
     /// Faults the bound still allows.
@@ -144,6 +150,9 @@ pub struct World {
     pub ticks_left: Option<u8>,
     /// Runs in progress at once, at most (split runs).
     pub concurrent: usize,
+    /// Something other than the ages a round refreshes changed since time last passed: the
+    /// round was not idle, so time passes by one second only (see [`super::time`]).
+    pub changed: bool,
 }
 
 /// What happens next.
@@ -151,8 +160,10 @@ pub struct World {
 pub enum Event {
     /// A node's run: started, continued by one host call (split), or whole (atomic).
     Run(usize),
-    /// Time passes by one second (cron's interval): every running manager has run.
-    Tick,
+    /// Time passes (every running manager has run): one second, cron's interval; or, after
+    /// a round that changed nothing, up to the second before an age reaches a threshold,
+    /// every manager running each second and changing nothing but its heartbeat.
+    Tick(i64),
     Crash(usize),
     Restart(usize),
     Leave(usize),
@@ -165,6 +176,11 @@ pub enum Event {
     SourceReturns(String),
     SourceCutOff(String),
     SourceHeals(String),
+    /// The channels from a source fall behind (a burst of writes there, a slow apply here):
+    /// they still carry data.
+    SourceLags(String),
+    /// They catch up.
+    SourceCatchesUp(String),
     /// A node's server begins to refuse the fence login, while it stays in the view.
     RefuseFences(usize),
     /// It accepts the fence login again.
@@ -189,10 +205,12 @@ pub enum Fault {
     /// A node's server refuses the fence login (it answers: a member of the view) and
     /// accepts it again.
     FenceRefused,
+    /// The channels from a source lag and catch up.
+    Lag,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::Crash,
         Fault::Partition,
         Fault::ManagerStops,
@@ -200,13 +218,14 @@ impl Fault {
         Fault::SourceDies,
         Fault::SourceCutOff,
         Fault::FenceRefused,
+        Fault::Lag,
     ];
 }
 
 impl Event {
     /// Anything but a run or a tick: a fault or its healing.
     pub fn is_fault(&self) -> bool {
-        !matches!(self, Event::Run(_) | Event::Tick)
+        !matches!(self, Event::Run(_) | Event::Tick(_))
     }
 
     /// A fault that the bound counts; its healing (a restart, a rejoin, ...) is not counted.
@@ -219,6 +238,7 @@ impl Event {
                 | Event::Pause(_)
                 | Event::SourceDies(_)
                 | Event::SourceCutOff(_)
+                | Event::SourceLags(_)
                 | Event::RefuseFences(_)
         )
     }
@@ -228,7 +248,10 @@ impl Event {
         let n = |i: &usize| w.nodes[*i].name.clone();
         match self {
             Event::Run(i) => format!("{} runs", n(i)),
-            Event::Tick => "one second passes".into(),
+            Event::Tick(1) => "a tick passes".into(),
+            Event::Tick(d) => format!(
+                "{d} ticks pass, every manager running in each and changing nothing but its heartbeat"
+            ),
             Event::Crash(i) => format!("{} crashes", n(i)),
             Event::Restart(i) => format!("{} restarts (skip-slave-start)", n(i)),
             Event::Leave(i) => format!("{} leaves the Primary component", n(i)),
@@ -241,6 +264,8 @@ impl Event {
             Event::SourceReturns(s) => format!("source {s} comes back"),
             Event::SourceCutOff(s) => format!("source {s} is cut off from its cluster"),
             Event::SourceHeals(s) => format!("source {s} rejoins its cluster"),
+            Event::SourceLags(s) => format!("the channels from {s} fall behind"),
+            Event::SourceCatchesUp(s) => format!("the channels from {s} catch up"),
             Event::RefuseFences(i) => format!("{}'s server refuses the fence login", n(i)),
             Event::AcceptFences(i) => format!("{}'s server accepts the fence login again", n(i)),
         }
@@ -278,6 +303,8 @@ impl World {
                 .iter()
                 .map(|s| (s.clone(), SourceState::Up))
                 .collect(),
+            lagging: BTreeSet::new(),
+            lag: 0,
             tables: vec![
                 Table {
                     rows: Vec::new(),
@@ -289,6 +316,7 @@ impl World {
             quiet: 0,
             ticks_left: None,
             concurrent: nodes.len(),
+            changed: false,
         }
     }
 
@@ -303,8 +331,9 @@ impl World {
         n.server != Server::Down && n.manager != Manager::Stopped
     }
 
-    /// The events possible now, given the faults the model injects.
-    pub fn events(&self, faults: &BTreeSet<Fault>) -> Vec<Event> {
+    /// The events possible now, given the faults the model injects; time passes by `wait`
+    /// seconds.
+    pub fn events(&self, faults: &BTreeSet<Fault>, wait: i64) -> Vec<Event> {
         let mut ev = Vec::new();
         let running = self.nodes.iter().filter(|n| n.run.is_some()).count();
         for (i, n) in self.nodes.iter().enumerate() {
@@ -315,7 +344,7 @@ impl World {
         }
         let all_ran = (0..self.nodes.len()).all(|i| !self.manager_runs(i) || self.nodes[i].ran);
         if all_ran && !self.mid_run() && self.ticks_left != Some(0) {
-            ev.push(Event::Tick);
+            ev.push(Event::Tick(wait));
         }
         let can = self.faults_left > 0;
         let has = |f| faults.contains(&f);
@@ -352,6 +381,11 @@ impl World {
             }
         }
         for (s, st) in &self.sources {
+            if self.lagging.contains(s) {
+                ev.push(Event::SourceCatchesUp(s.clone()));
+            } else if can && has(Fault::Lag) {
+                ev.push(Event::SourceLags(s.clone()));
+            }
             match st {
                 SourceState::Up => {
                     if can && has(Fault::SourceDies) {
@@ -378,7 +412,7 @@ impl World {
         }
         match e {
             Event::Run(_) => {}
-            Event::Tick => self.tick(cap, quiet_cap),
+            Event::Tick(d) => self.tick(*d, cap, quiet_cap),
             Event::Crash(i) => {
                 let n = &mut self.nodes[*i];
                 n.server = Server::Down;
@@ -424,17 +458,26 @@ impl World {
             Event::SourceCutOff(s) => {
                 self.sources.insert(s.clone(), SourceState::CutOff);
             }
+            Event::SourceLags(s) => {
+                self.lagging.insert(s.clone());
+            }
+            Event::SourceCatchesUp(s) => {
+                self.lagging.remove(s);
+            }
             Event::RefuseFences(i) => self.nodes[*i].refuses_fence = true,
             Event::AcceptFences(i) => self.nodes[*i].refuses_fence = false,
         }
     }
 
-    /// One second passes: every age grows by one, every remembered time moves one second
-    /// into the past, and the managers run again.
-    fn tick(&mut self, cap: i64, quiet_cap: u8) {
+    /// `d` seconds pass: every age grows by `d`, every remembered time moves `d` seconds into
+    /// the past, and the managers run again. An age of 0 was refreshed by the round that just
+    /// ended; when `d` is more than one second, that round changed nothing else, so each of
+    /// the skipped rounds refreshed it again: it is one second old.
+    fn tick(&mut self, d: i64, cap: i64, quiet_cap: u8) {
+        let grow = |v: i64| if v == 0 { 1 } else { (v + d).min(cap) };
         let age = |a: &mut Option<i64>| {
             if let Some(v) = a {
-                *v = (*v + 1).min(cap);
+                *v = grow(*v);
             }
         };
         for t in &mut self.tables {
@@ -447,16 +490,76 @@ impl World {
             }
         }
         for n in &mut self.nodes {
-            n.memo.rewrite(|t| (t - 1).max(NOW - cap), |_, _, s| s);
+            n.memo.rewrite(|t| NOW - grow(NOW - t), |_, _, s| s);
             if let Some(p) = &mut n.paused_since {
-                *p = (*p - 1).max(NOW - cap);
+                *p = NOW - grow(NOW - *p);
             }
             n.ran = false;
         }
+        self.changed = false;
         self.quiet = (self.quiet + 1).min(quiet_cap);
         if let Some(t) = &mut self.ticks_left {
             *t = t.saturating_sub(1);
         }
+    }
+
+    /// Every age in the world, and every remembered time as an age.
+    fn ages(&self) -> impl Iterator<Item = i64> + '_ {
+        let tables = self.tables.iter().flat_map(|t| {
+            t.rows
+                .iter()
+                .flat_map(|r| [r.heartbeat_age, r.update_age])
+                .chain([t.failure.as_ref().and_then(|f| f.age)])
+                .flatten()
+        });
+        let nodes = self.nodes.iter().flat_map(|n| {
+            n.memo
+                .times()
+                .into_iter()
+                .chain(n.paused_since)
+                .map(|t| NOW - t)
+        });
+        tables.chain(nodes)
+    }
+
+    /// How long time can pass before a rule may answer otherwise: the least room
+    /// ([`Thresholds::room`]) of the ages that grow (an age of 0 was refreshed this round).
+    /// `None` when no age will ever cross a threshold again.
+    pub fn room(&self, th: &Thresholds) -> Option<i64> {
+        self.ages()
+            .filter(|a| *a > 0)
+            .filter_map(|a| th.room(a))
+            .min()
+    }
+
+    /// What a round of runs may change, as a fingerprint: the world with every age replaced by
+    /// its class one second later (a refreshed age of 0 and the 1 it will be are alike), and
+    /// without the counters of time and of runs. A round whose steps all keep it was idle.
+    pub fn shape(&self, th: &Thresholds) -> u128 {
+        let mut w = self.clone();
+        let class = |a: i64| {
+            let (r, p) = th.class(a + 1);
+            (r * 2 + p) as i64
+        };
+        for t in &mut w.tables {
+            for r in &mut t.rows {
+                r.heartbeat_age = r.heartbeat_age.map(class);
+                r.update_age = r.update_age.map(class);
+            }
+            if let Some(f) = &mut t.failure {
+                f.age = f.age.map(class);
+            }
+        }
+        for n in &mut w.nodes {
+            n.memo.rewrite(|t| NOW - class(NOW - t), |_, _, s| s);
+            n.paused_since = n.paused_since.map(|t| NOW - class(NOW - t));
+            n.ran = false;
+            n.run = None;
+        }
+        w.quiet = 0;
+        w.ticks_left = None;
+        w.changed = false;
+        w.fingerprint()
     }
 
     /// The channel of node `i` for link `l` as its server reports it.
@@ -480,6 +583,15 @@ impl World {
         let sql = if c.sql_error.is_some() { "No" } else { "Yes" };
         let mut s = channel_status(channel, &a.host, a.port, io, sql, state);
         s.last_sql_error = c.sql_error.clone().unwrap_or_default();
+        // NULL unless both threads run (and the IO thread is connected).
+        if io == "Yes" && sql == "Yes" {
+            let lag = if self.lagging.contains(&c.source) {
+                self.lag
+            } else {
+                0
+            };
+            s.lag_seconds = Some(lag as u64);
+        }
         Some(s)
     }
 

@@ -460,6 +460,17 @@ impl Observations {
         }
     }
 
+    /// For the model checker: every time [`Observations::rewrite`] rewrites.
+    pub fn times(&self) -> Vec<i64> {
+        let seen = self
+            .links
+            .values()
+            .flat_map(|p| p.values())
+            .flat_map(|s| [s.since, s.checked]);
+        let fenced = self.fenced.values().flat_map(|p| p.values()).map(|f| f.at);
+        seen.chain(fenced).collect()
+    }
+
     /// For the model checker, whose clocks agree: forgets what no rule can read again. A
     /// remembered sequence that the peer's report has moved past (`current` gives the
     /// reported one) reads as "moved" like no memory at all, and `checked` only bounds a

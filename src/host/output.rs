@@ -24,6 +24,9 @@ pub struct Output {
     capped: HashSet<String>,
     /// Events whose repeat was reported, by link.
     repeated: HashSet<(String, String)>,
+    /// Where the policy's log lines are also written as they come (the model checker's
+    /// traces), or nowhere.
+    pub echo: Option<std::rc::Rc<std::cell::RefCell<Vec<u8>>>>,
 }
 
 /// How a policy's log line is logged.
@@ -37,6 +40,11 @@ pub enum Level {
 pub use crate::error::printable;
 
 impl RunCtx {
+    /// Writes the policy's log lines also to `to`, as they come (the model checker's traces).
+    pub fn echo_policy_log(&mut self, to: std::rc::Rc<std::cell::RefCell<Vec<u8>>>) {
+        self.output.echo = Some(to);
+    }
+
     /// The sandbox limits of this run.
     pub fn limits(&self) -> &Limits {
         &self.settings.limits
@@ -58,6 +66,15 @@ impl RunCtx {
         o.lines += 1;
         o.bytes += text.len();
         let line = format!("{}: {text}", self.node());
+        if let Some(echo) = &self.output.echo {
+            let mut e = echo.borrow_mut();
+            let what = match level {
+                Level::Debug => "debug",
+                Level::Info => "log",
+                Level::Warn => "warn",
+            };
+            e.extend_from_slice(format!("{}: policy {what}: {text}\n", self.node()).as_bytes());
+        }
         match level {
             Level::Debug => log::debug!("{line}"),
             Level::Info => log::info!("{line}"),

@@ -355,6 +355,58 @@ impl Policy {
         self.call_silent_after(&engine, &meter, settings)
     }
 
+    /// The times a policy may compare an age with, for the model checker's clock: every
+    /// integer from 2 up that the policy (the built-in one and the site file) compares
+    /// something with (`x > 3600`, `x <= 60`), and the answers of its
+    /// `silent_after(settings)` and `failed_clears_after(settings)`. A time the policy
+    /// computes (`60 * 60`, `3 * s.heartbeat_timeout` outside those two functions) is not
+    /// among them.
+    pub fn time_constants(&self, settings: &Settings) -> BTreeSet<i64> {
+        const COMPARISONS: [&str; 6] = [">", ">=", "<", "<=", "==", "!="];
+        let mut found = BTreeSet::new();
+        each_call(&self.ast, |f, _, _| {
+            if COMPARISONS.contains(&f.name.as_str()) {
+                for a in f.args.iter() {
+                    if let rhai::Expr::IntegerConstant(v, _) = a
+                        && *v >= 2
+                    {
+                        found.insert(*v);
+                    }
+                }
+            }
+        });
+        for hook in ["silent_after", "failed_clears_after"] {
+            let defined = self
+                .ast
+                .iter_functions()
+                .any(|f| f.name == hook && f.params.len() == 1);
+            if defined && let Ok(v) = self.seconds_answer(hook, settings) {
+                found.insert(v);
+            }
+        }
+        found
+    }
+
+    /// Calls a one-argument hook with `settings` on an engine with `settings()` only, and
+    /// takes its number of seconds.
+    fn seconds_answer(&self, hook: &str, settings: &Settings) -> std::result::Result<i64, String> {
+        engine::on_policy_stack(|| {
+            let meter = Meter::new(&self.limits);
+            let mut engine = engine::sandboxed(&meter);
+            let s = settings.clone();
+            engine.register_fn("settings", move || api::settings_map(&s));
+            let v = self.call(
+                &engine,
+                &meter,
+                None,
+                hook,
+                (Dynamic::from_map(api::settings_map(settings)),),
+            )?;
+            v.as_int()
+                .map_err(|t| format!("{hook} returned a {t}, expected seconds"))
+        })
+    }
+
     /// Calls `silent_after(settings)` on an engine and takes its number of seconds.
     fn call_silent_after(
         &self,
