@@ -242,7 +242,12 @@ fn a_counterexample_is_written_as_scenarios_that_simulate_replays() {
         let in_trace: Vec<&str> = sect
             .lines()
             .map(str::trim)
-            .filter(|l| l.starts_with(&format!("{node}: ")) && !l.contains("MAIL"))
+            // The statements, not the policy's log lines (simulate logs those to stderr).
+            .filter(|l| {
+                l.starts_with(&format!("{node}: "))
+                    && !l.contains("MAIL")
+                    && !l.starts_with(&format!("{node}: policy "))
+            })
             .collect();
         let simulated: Vec<&str> = stdout
             .lines()

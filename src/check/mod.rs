@@ -404,10 +404,27 @@ impl<'p> Model<'p> {
 
     /// One event on a world; `out` collects the statements a run prints (for traces).
     pub fn step(&self, w: &World, e: &Event, out: Option<Rc<RefCell<Vec<u8>>>>) -> Step {
+        self.step_from(w, self.shape_of(w), e, out)
+    }
+
+    /// What a round may change of `w` ([`World::shape`]), when its round has changed nothing
+    /// yet: the search computes it once for all the events of a state.
+    pub fn shape_of(&self, w: &World) -> Option<u128> {
+        (!w.changed).then(|| w.shape(&self.clock.ticks))
+    }
+
+    /// [`Model::step`], given `w`'s shape from [`Model::shape_of`].
+    pub fn step_from(
+        &self,
+        w: &World,
+        shape: Option<u128>,
+        e: &Event,
+        out: Option<Rc<RefCell<Vec<u8>>>>,
+    ) -> Step {
         let mut step = self.step_here(w, e, out);
         if !matches!(e, Event::Tick(_)) {
-            step.world.changed =
-                w.changed || w.shape(&self.clock.ticks) != step.world.shape(&self.clock.ticks);
+            // Once a round has changed something, it has: no need to compare again.
+            step.world.changed = shape.is_none_or(|s| s != step.world.shape(&self.clock.ticks));
         }
         step
     }

@@ -130,8 +130,9 @@ pub fn explore_with(
             told = Instant::now();
             progress(parents.len(), queue.len(), started.elapsed());
         }
+        let shape = model.shape_of(&w);
         for e in model.events(&w) {
-            let step = model.step(&w, &e, None);
+            let step = model.step_from(&w, shape, &e, None);
             transitions += 1;
             for (p, msg) in step_violations(model, &w, &e, &step) {
                 found.entry(p).or_insert((id, Some(e.clone()), msg));

@@ -536,30 +536,66 @@ impl World {
     /// its class one second later (a refreshed age of 0 and the 1 it will be are alike), and
     /// without the counters of time and of runs. A round whose steps all keep it was idle.
     pub fn shape(&self, th: &Thresholds) -> u128 {
-        let mut w = self.clone();
         let class = |a: i64| {
             let (r, p) = th.class(a + 1);
             (r * 2 + p) as i64
         };
-        for t in &mut w.tables {
-            for r in &mut t.rows {
-                r.heartbeat_age = r.heartbeat_age.map(class);
-                r.update_age = r.update_age.map(class);
-            }
-            if let Some(f) = &mut t.failure {
-                f.age = f.age.map(class);
-            }
-        }
-        for n in &mut w.nodes {
-            n.memo.rewrite(|t| NOW - class(NOW - t), |_, _, s| s);
-            n.paused_since = n.paused_since.map(|t| NOW - class(NOW - t));
-            n.ran = false;
-            n.run = None;
-        }
-        w.quiet = 0;
-        w.ticks_left = None;
-        w.changed = false;
-        w.fingerprint()
+        let tables: Vec<(Vec<StateRow>, Option<Option<i64>>)> = self
+            .tables
+            .iter()
+            .map(|t| {
+                let rows = t
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        let mut r = r.clone();
+                        r.heartbeat_age = r.heartbeat_age.map(class);
+                        r.update_age = r.update_age.map(class);
+                        r
+                    })
+                    .collect();
+                (rows, t.failure.as_ref().map(|f| f.age.map(class)))
+            })
+            .collect();
+        let failures: Vec<Option<(&str, &str, &str)>> = self
+            .tables
+            .iter()
+            .map(|t| {
+                t.failure
+                    .as_ref()
+                    .map(|f| (f.host.as_str(), f.kind.as_str(), f.detail.as_str()))
+            })
+            .collect();
+        let nodes: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let mut memo = n.memo.clone();
+                memo.rewrite(|t| NOW - class(NOW - t), |_, _, s| s);
+                (
+                    n.server,
+                    n.manager,
+                    n.paused_since.map(|t| class(NOW - t)),
+                    &n.channels,
+                    memo,
+                    n.ran_outside,
+                    n.refuses_fence,
+                )
+            })
+            .collect();
+        let whole = (
+            tables,
+            failures,
+            nodes,
+            &self.sources,
+            &self.lagging,
+            self.faults_left,
+        );
+        let mut a = std::collections::hash_map::DefaultHasher::new();
+        (0x5eed_u32, &whole).hash(&mut a);
+        let mut b = std::collections::hash_map::DefaultHasher::new();
+        (0xfeed_u64, &whole).hash(&mut b);
+        (u128::from(a.finish()) << 64) | u128::from(b.finish())
     }
 
     /// The channel of node `i` for link `l` as its server reports it.
