@@ -232,11 +232,14 @@ pub enum PolicyCommand {
     /// Print the built-in policy.
     Show,
     /// Model-check a policy (default: the built-in one alone): every interleaving of node
-    /// runs, faults (crashes, partitions, stopped managers, pauses, dying and cut-off
+    /// runs, faults (crashes, partitions, stopped managers, pauses, dying, cut-off and lagging
     /// sources) and time in a 3-node cluster, with the real host rules and the simulated
-    /// executor. Prints the states explored, the time, and each property with ok or a
-    /// counterexample trace. Safety is the host's, so for a site policy it is mostly bounded
-    /// liveness and no flapping that can fail. Exit code 1 when a property fails.
+    /// executor. Time reaches every threshold the rules compare ages with (the timeouts,
+    /// silent_after, failed_clears_after, each number the policy compares with). With
+    /// --config: the site's [policy], [timeouts] and weights. Prints the states explored, the
+    /// time, and each property with ok or a counterexample trace. Safety is the host's, so
+    /// for a site policy it is mostly bounded liveness and no flapping that can fail. Exit
+    /// code 1 when a property fails.
     Verify {
         /// The site policy, loaded on top of the built-in one as `run` loads it.
         file: Option<PathBuf>,
