@@ -536,3 +536,29 @@ fn every_cookbook_policy_has_a_verify_test() {
         "a new cookbook policy needs its verify test here"
     );
 }
+
+#[test]
+fn a_run_sends_at_most_the_hosts_mail_cap_and_a_host_without_it_is_caught() {
+    let p = policy(Some("tests/model/mails-every-event.rhai"));
+    let model = Model::new(&p, bounds(false, 0, &[]), None).unwrap();
+    let r = search::explore(&model, false);
+    assert!(r.complete);
+    assert!(
+        r.violations.is_empty(),
+        "{:?}",
+        r.violations.iter().map(|v| &v.message).collect::<Vec<_>>()
+    );
+    let broken = Model::new(&p, bounds(false, 0, &[]), Some(Mutant::NoMailCap)).unwrap();
+    let r = first_violation(&broken, Property::MailCap);
+    let v = r.violation(Property::MailCap).unwrap();
+    assert!(
+        v.message
+            .contains("mails in one run, more than [policy] max_mails = 5 for each of 1 link(s)"),
+        "{}",
+        v.message
+    );
+    let sent: usize = v.message.split(" sent ").nth(1).unwrap()[..1]
+        .parse()
+        .unwrap();
+    assert!(sent > 5, "{}", v.message);
+}

@@ -213,6 +213,8 @@ pub struct Step {
 pub struct Completed {
     pub node: usize,
     pub acted: bool,
+    /// The mails the run sent.
+    pub mails: usize,
     pub errors: Vec<(String, String)>,
 }
 
@@ -486,6 +488,9 @@ impl<'p> Model<'p> {
             ctx.echo_policy_log(o.clone());
         }
         ctx.claim = self.mutant != Some(Mutant::NoClaim);
+        if self.mutant == Some(Mutant::NoMailCap) {
+            ctx.settings.limits.max_mails = usize::MAX;
+        }
         ctx.fence_fails_open = self.mutant == Some(Mutant::FenceFailsOpen);
         ctx.mail_facts = false;
         let (ctx, results) = self.policy.run(ctx);
@@ -511,9 +516,16 @@ impl<'p> Model<'p> {
             if !primary && n.server == Server::NonPrimary {
                 n.ran_outside = true;
             }
+            let mails = p
+                .log
+                .calls
+                .iter()
+                .filter(|c| c.asked == "apply Notify")
+                .count();
             Some(Completed {
                 node: i,
                 acted: primary && paused.is_none(),
+                mails,
                 errors: results
                     .into_iter()
                     .filter_map(|(k, r)| r.err().map(|e| (k, e)))
@@ -722,5 +734,6 @@ happen, so a rule that counts runs rather than seconds, or a threshold the polic
 (60 * 60) rather than writes, is not seen. Values: node weights as each model says (with \
 --config, this node's weight on the last node), source weights from --config, replica lag \
 NULL, 0 or past every threshold (a fault kind: lag), [policy.vars] and [timeouts] from \
---config. Not modelled: mail (neither sent nor counted), clock skew, and clusters larger than \
-the bounds. `simulate` with a scenario checks one case of those.";
+--config. Mail: each run's mails are counted against [policy] max_mails; what was mailed is \
+forgotten between runs, so the once-per-outage rule and notify_every are not checked. Not \
+modelled: clock skew, and clusters larger than the bounds. `simulate` with a scenario checks one case of those.";

@@ -37,6 +37,8 @@ pub enum Mutant {
     /// A fence that failed counts as done: the takeover goes on past a peer that refused it
     /// or did not answer while in the view (the host before fences that never fail open).
     FenceFailsOpen,
+    /// A host without its mail cap: a run sends every mail its policy asks for.
+    NoMailCap,
 }
 
 /// What a split run did in this step.

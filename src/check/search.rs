@@ -11,6 +11,7 @@
 //!   is Primary and a source of the link is up and in its cluster, a replica carries data;
 //! * **no flapping**: a step that is not a fault never stops or moves the only replica that
 //!   carries data while its manager runs and it reports (within the heartbeat timeout);
+//! * **mail cap**: a completed run sent at most `[policy] max_mails` mails per link;
 //! * and a replayed run takes the path its log says (the checker's own soundness).
 
 use super::world::{Event, Manager, Server, SourceState, World};
@@ -28,16 +29,18 @@ pub enum Property {
     RowsMatchChannels,
     Liveness,
     NoFlapping,
+    MailCap,
     Determinism,
 }
 
 impl Property {
-    pub const ALL: [Property; 6] = [
+    pub const ALL: [Property; 7] = [
         Property::OneChannel,
         Property::LeavesOutsidePrimary,
         Property::RowsMatchChannels,
         Property::Liveness,
         Property::NoFlapping,
+        Property::MailCap,
         Property::Determinism,
     ];
 
@@ -58,6 +61,7 @@ impl Property {
             Property::NoFlapping => {
                 "no flapping: a healthy replica with a healthy source is never moved"
             }
+            Property::MailCap => "mail: a run sends at most [policy] max_mails per link",
             Property::Determinism => "determinism: a replayed run takes the same path",
         }
     }
@@ -276,6 +280,21 @@ fn step_violations(
             Property::Determinism,
             format!("{cause} (the replay: {why})"),
         ));
+    }
+    if let Some(c) = &step.completed {
+        let cap = model.cfg().policy.limits.max_mails * model.links().len();
+        if c.mails > cap {
+            v.push((
+                Property::MailCap,
+                format!(
+                    "{} sent {} mails in one run, more than [policy] max_mails = {} for each of {} link(s)",
+                    after.nodes[c.node].name,
+                    c.mails,
+                    model.cfg().policy.limits.max_mails,
+                    model.links().len()
+                ),
+            ));
+        }
     }
     if let Some(c) = &step.completed
         && c.acted
