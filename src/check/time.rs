@@ -7,7 +7,7 @@
 //! of runs has changed nothing but the ages it refreshes (a heartbeat), the next round would
 //! do the same, and so would every round until some age reaches a threshold: time then
 //! passes in one step up to the second before the nearest threshold (see
-//! [`super::world::World::room`]). A comparison with an hour is reachable in a few steps,
+//! `World::room` in the world module). A comparison with an hour is reachable in a few steps,
 //! and a longer timeout is never confused with "never".
 
 use std::collections::BTreeSet;
