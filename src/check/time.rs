@@ -3,11 +3,12 @@
 //! policy. Two ages that answer every such comparison alike are alike to every rule, so the
 //! model need not tell them apart: between two thresholds, time can pass in one step.
 //!
-//! The world still advances one second per tick while anything changes. Once a whole round
-//! of runs has changed nothing but the ages it refreshes (a heartbeat), the next round would
-//! do the same, and so would every round until some age reaches a threshold: time then
-//! passes in one step up to the second before the nearest threshold (see
-//! `World::room` in the world module). A comparison with an hour is reachable in a few steps,
+//! The world's time runs in ticks ([`Clock`]): one second at a threshold and the second
+//! after it, at most two ticks across a longer gap; runs read seconds. While anything changes
+//! time advances one tick at a time. Once a whole round of runs has changed nothing but the
+//! ages it refreshes (a heartbeat), the next round would do the same, and so would every
+//! round until some age reaches a threshold: time then passes in one step up to the tick
+//! before the nearest threshold (see `World::room` in the world module). A comparison with an hour is reachable in a few steps,
 //! and a longer timeout is never confused with "never".
 
 use std::collections::BTreeSet;
