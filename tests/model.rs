@@ -43,6 +43,17 @@ fn first_violation(model: &Model, property: Property) -> Report {
     r
 }
 
+/// Explores the whole model; fails the test unless it completed and every property held.
+fn assert_every_property_holds(model: &Model) {
+    let r = search::explore(model, false);
+    assert!(r.complete, "incomplete after {} states", r.states);
+    assert!(
+        r.violations.is_empty(),
+        "{:?}",
+        r.violations.iter().map(|v| &v.message).collect::<Vec<_>>()
+    );
+}
+
 fn out_dir(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&d);
@@ -394,12 +405,7 @@ fn a_policy_that_hands_the_link_to_any_heavier_node_fails_no_flapping_once_weigh
     let p = policy(Some("tests/model/hands-to-heavier.rhai"));
     // With every weight 0, as before, the policy never acts: an ok that meant nothing.
     let flat = Model::new(&p, bounds(false, 1, &[Fault::Crash]), None).unwrap();
-    let r = search::explore(&flat, false);
-    assert!(
-        r.complete && r.violations.is_empty(),
-        "{:?}",
-        r.violations.iter().map(|v| &v.message).collect::<Vec<_>>()
-    );
+    assert_every_property_holds(&flat);
     // The heaviest node crashes, a lighter one takes over, the heavy one comes back.
     let weighted = Bounds {
         weights: vec![0, 0, 5],
@@ -541,13 +547,7 @@ fn every_cookbook_policy_has_a_verify_test() {
 fn a_run_sends_at_most_the_hosts_mail_cap_and_a_host_without_it_is_caught() {
     let p = policy(Some("tests/model/mails-every-event.rhai"));
     let model = Model::new(&p, bounds(false, 0, &[]), None).unwrap();
-    let r = search::explore(&model, false);
-    assert!(r.complete);
-    assert!(
-        r.violations.is_empty(),
-        "{:?}",
-        r.violations.iter().map(|v| &v.message).collect::<Vec<_>>()
-    );
+    assert_every_property_holds(&model);
     let broken = Model::new(&p, bounds(false, 0, &[]), Some(Mutant::NoMailCap)).unwrap();
     let r = first_violation(&broken, Property::MailCap);
     let v = r.violation(Property::MailCap).unwrap();

@@ -393,9 +393,8 @@ impl<'p> Model<'p> {
         }
     }
 
-    /// The events possible in a world. Time passes by one second, or, after a round that
-    /// changed nothing but refreshed ages, up to the second before some age reaches a
-    /// threshold.
+    /// The events possible in a world. Time passes by one tick, or, after a round that changed
+    /// nothing but refreshed ages, up to the tick before some age reaches a threshold.
     pub fn events(&self, w: &World) -> Vec<Event> {
         let wait = match w.room(&self.clock.ticks) {
             Some(r) if !w.changed && r > 1 => r,
@@ -463,7 +462,6 @@ impl<'p> Model<'p> {
         let world = Rc::new(RefCell::new(w));
         let progress: Rc<RefCell<Progress>> =
             Rc::new(RefCell::new(node::progress(log, self.bounds.split)));
-        let echo = out.clone();
         let backend = WorldBackend {
             world: world.clone(),
             progress: progress.clone(),
@@ -484,7 +482,7 @@ impl<'p> Model<'p> {
             memo,
             paused,
         );
-        if let Some(o) = &echo {
+        if let Some(o) = &out {
             ctx.echo_policy_log(o.clone());
         }
         ctx.claim = self.mutant != Some(Mutant::NoClaim);

@@ -73,7 +73,8 @@ impl RunCtx {
                 Level::Info => "log",
                 Level::Warn => "warn",
             };
-            e.extend_from_slice(format!("{}: policy {what}: {text}\n", self.node()).as_bytes());
+            let node = self.node();
+            e.extend_from_slice(format!("{node}: policy {what}: {text}\n").as_bytes());
         }
         match level {
             Level::Debug => log::debug!("{line}"),

@@ -344,15 +344,7 @@ impl Policy {
     /// The policy's `silent_after(settings)`, for `status`, which does not run the policy: an
     /// engine with `settings()` only.
     pub fn silent_after(&self, settings: &Settings) -> std::result::Result<i64, String> {
-        engine::on_policy_stack(|| self.silent_after_here(settings))
-    }
-
-    fn silent_after_here(&self, settings: &Settings) -> std::result::Result<i64, String> {
-        let meter = Meter::new(&self.limits);
-        let mut engine = engine::sandboxed(&meter);
-        let s = settings.clone();
-        engine.register_fn("settings", move || api::settings_map(&s));
-        self.call_silent_after(&engine, &meter, settings)
+        self.seconds_answer("silent_after", settings)
     }
 
     /// The times a policy may compare an age with, for the model checker's clock: every
@@ -387,44 +379,38 @@ impl Policy {
         found
     }
 
-    /// Calls a one-argument hook with `settings` on an engine with `settings()` only, and
-    /// takes its number of seconds.
+    /// Calls a hook `hook(settings)` on an engine with `settings()` only, and takes its
+    /// number of seconds.
     fn seconds_answer(&self, hook: &str, settings: &Settings) -> std::result::Result<i64, String> {
         engine::on_policy_stack(|| {
             let meter = Meter::new(&self.limits);
             let mut engine = engine::sandboxed(&meter);
             let s = settings.clone();
             engine.register_fn("settings", move || api::settings_map(&s));
-            let v = self.call(
-                &engine,
-                &meter,
-                None,
-                hook,
-                (Dynamic::from_map(api::settings_map(settings)),),
-            )?;
-            v.as_int()
-                .map_err(|t| format!("{hook} returned a {t}, expected seconds"))
+            self.call_seconds(&engine, &meter, hook, settings)
         })
     }
 
-    /// Calls `silent_after(settings)` on an engine and takes its number of seconds.
-    fn call_silent_after(
+    /// Calls `hook(settings)` (`silent_after`, `failed_clears_after`) on an engine and takes
+    /// its number of seconds.
+    fn call_seconds(
         &self,
         engine: &Engine,
         meter: &Meter,
+        hook: &str,
         settings: &Settings,
     ) -> std::result::Result<i64, String> {
         let v = self.call(
             engine,
             meter,
             None,
-            "silent_after",
+            hook,
             (Dynamic::from_map(api::settings_map(settings)),),
         )?;
         v.as_int().map_err(|t| {
             format!(
-                "{}: silent_after returned a {t}, expected an integer number of seconds",
-                self.file_of("silent_after")
+                "{}: {hook} returned a {t}, expected an integer number of seconds",
+                self.file_of(hook)
             )
         })
     }
@@ -550,7 +536,7 @@ impl PolicyHooks for Hooks<'_> {
     fn silent_after(&self) -> std::result::Result<i64, String> {
         let settings = self.shared.borrow().settings.clone();
         self.policy
-            .call_silent_after(self.engine, self.meter, &settings)
+            .call_seconds(self.engine, self.meter, "silent_after", &settings)
     }
 
     fn mail(
