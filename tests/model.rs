@@ -170,6 +170,16 @@ fn a_host_without_the_claim_lets_two_nodes_that_saw_the_link_free_both_replicate
             .any(|l| l.contains("=>") && l.matches("Proposed").count() >= 2),
         "two nodes hold Proposed at once in the counterexample:\n{trace}"
     );
+    // A split run is replayed from its start at each step; the trace shows the policy's log
+    // line once, at the step where the run ranked, not again at each later step.
+    for node in ["DC1-2", "DC1-3"] {
+        let logged = format!("{node}: policy log: {node} ranks itself first");
+        assert_eq!(
+            trace.lines().filter(|l| l.trim() == logged).count(),
+            1,
+            "{logged:?} once:\n{trace}"
+        );
+    }
 }
 
 #[test]
@@ -561,4 +571,18 @@ fn a_run_sends_at_most_the_hosts_mail_cap_and_a_host_without_it_is_caught() {
         .parse()
         .unwrap();
     assert!(sent > 5, "{}", v.message);
+}
+
+#[test]
+fn a_node_mails_each_event_once_per_outage_and_a_host_that_forgets_is_caught() {
+    // The shipped host passes with this policy: a_run_sends_at_most_the_hosts_mail_cap_...
+    let p = policy(Some("tests/model/mails-every-event.rhai"));
+    let broken = Model::new(&p, bounds(false, 0, &[]), Some(Mutant::NoMailOnce)).unwrap();
+    let r = first_violation(&broken, Property::MailOnce);
+    let v = r.violation(Property::MailOnce).unwrap();
+    assert!(
+        v.message.contains("again, though the link had not changed"),
+        "{}",
+        v.message
+    );
 }

@@ -238,15 +238,16 @@ pub enum PolicyCommand {
     /// silent_after, failed_clears_after, each number the policy compares with). With
     /// --config: the site's [policy], [timeouts] and weights. Prints the states explored, the
     /// time, and each property with ok or a counterexample trace. Safety is the host's, so
-    /// for a site policy it is mostly bounded liveness and no flapping that can fail. Exit
-    /// code 1 when a property fails.
+    /// for a site policy it is mostly bounded liveness, no flapping and mail (at most
+    /// max_mails per run, each event once per outage) that can fail. Exit code 1 when a
+    /// property fails.
     Verify {
         /// The site policy, loaded on top of the built-in one as `run` loads it.
         file: Option<PathBuf>,
         /// The deeper check (more faults and sources; minutes rather than seconds).
         #[arg(long)]
         deep: bool,
-        /// Check only the N-th model of the set (1, 2, 3), e.g. to rerun the one that failed.
+        /// Check only the N-th model of the set (1 to 4), e.g. to rerun the one that failed.
         #[arg(long, value_name = "N")]
         model: Option<usize>,
         /// Write each counterexample here: trace.txt and a scenario file per run, which

@@ -925,6 +925,7 @@ fn mail(cfg: &Config, opts: &Options, p: &mut Preflight) {
                 "`pxc-replication-manager check --send-test-mail` on {node} sent this mail through [mail] transport = {:?}. If you read it, state changes will reach you too.",
                 m.transport
             ),
+            once: None,
         };
         match crate::exec::mail::deliver(m, &mail) {
             Ok(()) if m.transport == Transport::None => p.warn(

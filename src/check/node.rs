@@ -11,7 +11,7 @@
 //! path; a run that asks something else than its log says is reported as a checker error.
 
 use super::time::Clock;
-use super::world::{Answer, Call, NOT_PRIMARY, RunLog, Server, SourceState, World};
+use super::world::{Answer, Call, NOT_PRIMARY, RunLog, Sent, Server, SourceState, Table, World};
 use crate::config::topology::Link;
 use crate::config::{MailConfig, SourceAddr};
 use crate::db::flavor::{Flavor, ReplicaStatus};
@@ -39,6 +39,9 @@ pub enum Mutant {
     FenceFailsOpen,
     /// A host without its mail cap: a run sends every mail its policy asks for.
     NoMailCap,
+    /// A host that forgets what it mailed between runs (as if its state file were not
+    /// kept): an event is mailed again at every run while the outage lasts.
+    NoMailOnce,
 }
 
 /// What a split run did in this step.
@@ -47,9 +50,19 @@ pub struct Progress {
     /// Calls left before the run is suspended (`usize::MAX`: atomic).
     budget: usize,
     pos: usize,
+    /// The calls answered from the log in this step (made in earlier steps).
+    replayed: usize,
     pub suspended: bool,
     /// The replay took another path than the log: a checker error.
     pub diverged: Option<String>,
+}
+
+impl Progress {
+    /// Whether the run is past what it replays and not yet suspended: what it does now is
+    /// new in this step (the trace shows its policy's log lines then, and only then).
+    pub fn live(&self) -> bool {
+        self.pos >= self.replayed && !self.suspended
+    }
 }
 
 /// The backend of one node's run in the world.
@@ -67,17 +80,6 @@ pub struct WorldBackend {
     pub out: Option<Rc<RefCell<Vec<u8>>>>,
     /// The world's ages are in ticks; the run reads seconds.
     pub clock: Clock,
-}
-
-/// A link's rows and failure with their ages converted (ticks to seconds, or back).
-fn convert_ages(rows: &mut [StateRow], failure: &mut Option<LinkFailure>, f: impl Fn(i64) -> i64) {
-    for r in rows {
-        r.heartbeat_age = r.heartbeat_age.map(&f);
-        r.update_age = r.update_age.map(&f);
-    }
-    if let Some(x) = failure {
-        x.age = x.age.map(&f);
-    }
 }
 
 /// The facts a node's run reads at its start.
@@ -175,9 +177,9 @@ impl WorldBackend {
                     .filter(|(_, n)| n.server == Server::Primary)
                     .map(|(j, n)| (n.name.clone(), address(j)))
                     .collect();
-                let mut rows = w.tables[l].rows.clone();
-                let mut failure = w.tables[l].failure.clone();
-                convert_ages(&mut rows, &mut failure, |t| self.clock.secs(t));
+                let mut t = w.tables[l].clone();
+                t.map_ages(|a| self.clock.secs(a));
+                let Table { rows, failure } = t;
                 SimLink {
                     link: link.clone(),
                     answering,
@@ -214,9 +216,12 @@ impl WorldBackend {
     fn fold(&self, w: &mut World, after: &SimBackend) {
         let i = self.node;
         for (l, a) in after.links.iter().enumerate() {
-            let mut rows = a.rows.clone();
-            let mut failure = a.failure.clone();
-            convert_ages(&mut rows, &mut failure, |s| self.clock.ticks(s));
+            let mut t = Table {
+                rows: a.rows.clone(),
+                failure: a.failure.clone(),
+            };
+            t.map_ages(|s| self.clock.ticks(s));
+            let Table { rows, failure } = t;
             if rows != w.tables[l].rows {
                 w.tables[l].rows = rows;
             }
@@ -318,6 +323,7 @@ impl WorldBackend {
         p.log.calls.push(Call {
             asked,
             answer: kept,
+            mail: None,
         });
         p.pos += 1;
         answer
@@ -444,28 +450,38 @@ impl Backend for WorldBackend {
         let mutant = self.mutant;
         let me = self.me.host.clone();
         let reach = self.world.borrow().nodes[self.node].server == Server::Primary;
-        self.call(format!("apply {}", action_name(action)), kind, |s| {
-            match (action, mutant) {
-                (Action::Propose { key, .. }, Some(Mutant::NoClaim)) => {
-                    let l = s.links.iter_mut().find(|l| &l.link.key == key);
-                    if let Some(r) = l.and_then(|l| l.rows.iter_mut().find(|r| r.host == me)) {
-                        r.role = crate::db::state::Role::Proposed;
-                        r.heartbeat_age = Some(0);
-                        r.update_age = Some(0);
+        let outcome = self
+            .call(format!("apply {}", action_name(action)), kind, |s| {
+                match (action, mutant) {
+                    (Action::Propose { key, .. }, Some(Mutant::NoClaim)) => {
+                        let l = s.links.iter_mut().find(|l| &l.link.key == key);
+                        if let Some(r) = l.and_then(|l| l.rows.iter_mut().find(|r| r.host == me)) {
+                            r.role = crate::db::state::Role::Proposed;
+                            r.heartbeat_age = Some(0);
+                            r.update_age = Some(0);
+                        }
+                        Ok(Outcome::Done { affected: 1 })
                     }
-                    Ok(Outcome::Done { affected: 1 })
+                    // The broken host: its fence stops nothing and says the peer ran nothing.
+                    (Action::Fence { .. }, Some(Mutant::NoFence)) => {
+                        Ok(Outcome::Fenced(FenceOutcome::NotRunning))
+                    }
+                    (Action::Fence { .. }, _) if !reach => {
+                        Ok(Outcome::Fenced(FenceOutcome::Failed(
+                            PeerFailure::Unreachable("this node is cut off from its peers".into()),
+                        )))
+                    }
+                    _ => s.apply(action).map_err(msg),
                 }
-                // The broken host: its fence stops nothing and says the peer ran nothing.
-                (Action::Fence { .. }, Some(Mutant::NoFence)) => {
-                    Ok(Outcome::Fenced(FenceOutcome::NotRunning))
-                }
-                (Action::Fence { .. }, _) if !reach => Ok(Outcome::Fenced(FenceOutcome::Failed(
-                    PeerFailure::Unreachable("this node is cut off from its peers".into()),
-                ))),
-                _ => s.apply(action).map_err(msg),
-            }
-        })
-        .map_err(e)
+            })
+            .map_err(e)?;
+        if let Action::Notify(m) = action {
+            // The call just made, or just replayed: what the mail checks read.
+            let mut p = self.progress.borrow_mut();
+            let i = p.pos - 1;
+            p.log.calls[i].mail = Some(m.once.clone().map_or(Sent::Own, Sent::Event));
+        }
+        Ok(outcome)
     }
 
     fn mail_failures(&self) -> usize {
@@ -509,6 +525,7 @@ pub fn start(w: &World, i: usize) -> RunLog {
 /// The progress of a run for one step: `split` makes at most one new call.
 pub fn progress(log: RunLog, split: bool) -> Progress {
     Progress {
+        replayed: log.calls.len(),
         log,
         budget: if split { 1 } else { usize::MAX },
         pos: 0,

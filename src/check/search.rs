@@ -12,6 +12,8 @@
 //! * **no flapping**: a step that is not a fault never stops or moves the only replica that
 //!   carries data while its manager runs and it reports (within the heartbeat timeout);
 //! * **mail cap**: a completed run sent at most `[policy] max_mails` mails per link;
+//! * **mail once per outage**: a node mails a host event about a link at most once while the
+//!   link stays as it was when it last mailed it ([`World::outage`]);
 //! * and a replayed run takes the path its log says (the checker's own soundness).
 
 use super::world::{Event, Manager, Server, SourceState, World};
@@ -30,17 +32,19 @@ pub enum Property {
     Liveness,
     NoFlapping,
     MailCap,
+    MailOnce,
     Determinism,
 }
 
 impl Property {
-    pub const ALL: [Property; 7] = [
+    pub const ALL: [Property; 8] = [
         Property::OneChannel,
         Property::LeavesOutsidePrimary,
         Property::RowsMatchChannels,
         Property::Liveness,
         Property::NoFlapping,
         Property::MailCap,
+        Property::MailOnce,
         Property::Determinism,
     ];
 
@@ -62,6 +66,9 @@ impl Property {
                 "no flapping: a healthy replica with a healthy source is never moved"
             }
             Property::MailCap => "mail: a run sends at most [policy] max_mails per link",
+            Property::MailOnce => {
+                "mail: a node mails each event once per outage (while the link stays the same)"
+            }
             Property::Determinism => "determinism: a replayed run takes the same path",
         }
     }
@@ -283,15 +290,25 @@ fn step_violations(
     }
     if let Some(c) = &step.completed {
         let cap = model.cfg().policy.limits.max_mails * model.links().len();
-        if c.mails > cap {
+        if c.mails.len() > cap {
             v.push((
                 Property::MailCap,
                 format!(
                     "{} sent {} mails in one run, more than [policy] max_mails = {} for each of {} link(s)",
                     after.nodes[c.node].name,
-                    c.mails,
+                    c.mails.len(),
                     model.cfg().policy.limits.max_mails,
                     model.links().len()
+                ),
+            ));
+        }
+        for (l, event) in &c.repeated {
+            v.push((
+                Property::MailOnce,
+                format!(
+                    "{} mailed {event:?} about {} again, though the link had not changed since it last mailed it: its table, channels, sources and servers were the same, and no age had crossed a threshold",
+                    after.nodes[c.node].name,
+                    model.links()[*l].key
                 ),
             ));
         }

@@ -11,6 +11,7 @@ use crate::db::clock::Observations;
 use crate::db::flavor::ReplicaStatus;
 use crate::db::sql::Channel;
 use crate::db::state::{LinkFailure, StateRow};
+use crate::exec::mail::Once;
 use crate::exec::server::Probe;
 use crate::exec::sim::{NOW, channel_status};
 use crate::exec::{ConnectOutcome, Outcome};
@@ -86,6 +87,17 @@ pub enum Answer {
 pub struct Call {
     pub asked: String,
     pub answer: Answer,
+    /// The mail the call sent, if it was a mail that went out.
+    pub mail: Option<Sent>,
+}
+
+/// A mail a run sent.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum Sent {
+    /// A host event's: once per outage.
+    Event(Once),
+    /// The policy's own `notify`, or a mail outside a link.
+    Own,
 }
 
 /// A run in progress (split at its host calls).
@@ -129,6 +141,55 @@ pub struct Table {
     pub failure: Option<LinkFailure>,
 }
 
+impl Table {
+    /// Maps every age the table holds: its rows' heartbeat and update ages, its failure's.
+    /// The one list of them: time passing, the round's shape, the outage, and the conversion
+    /// between ticks and the seconds a run reads all go through it.
+    pub fn map_ages(&mut self, f: impl Fn(i64) -> i64) {
+        for r in &mut self.rows {
+            r.heartbeat_age = r.heartbeat_age.map(&f);
+            r.update_age = r.update_age.map(&f);
+        }
+        if let Some(x) = &mut self.failure {
+            x.age = x.age.map(&f);
+        }
+    }
+
+    /// Every age the table holds (those [`Table::map_ages`] maps).
+    fn ages(&self) -> impl Iterator<Item = i64> + '_ {
+        self.rows
+            .iter()
+            .flat_map(|r| [r.heartbeat_age, r.update_age])
+            .chain([self.failure.as_ref().and_then(|f| f.age)])
+            .flatten()
+    }
+}
+
+/// Maps every time a node remembers (`[files] state`: when it saw its peers' reports and
+/// fenced them) as an age: `f` gets and returns seconds or ticks before now.
+pub fn map_memo_ages(memo: &mut Observations, f: impl Fn(i64) -> i64) {
+    memo.rewrite(|t| NOW - f(NOW - t), |_, _, s| s);
+}
+
+impl Node {
+    /// Maps every time the node remembers, and its pause file's, as an age.
+    fn map_ages(&mut self, f: impl Fn(i64) -> i64) {
+        map_memo_ages(&mut self.memo, &f);
+        if let Some(p) = &mut self.paused_since {
+            *p = NOW - f(NOW - *p);
+        }
+    }
+
+    /// Every time the node remembers, as an age (those [`Node::map_ages`] maps).
+    fn ages(&self) -> impl Iterator<Item = i64> + '_ {
+        self.memo
+            .times()
+            .into_iter()
+            .chain(self.paused_since)
+            .map(|t| NOW - t)
+    }
+}
+
 /// The whole world.
 #[derive(Clone, Debug, Hash)]
 pub struct World {
@@ -153,6 +214,9 @@ pub struct World {
     /// Something other than the ages a round refreshes changed since time last passed: the
     /// round was not idle, so time passes by one second only (see [`super::time`]).
     pub changed: bool,
+    /// By link: the events each node has mailed about it since it last changed
+    /// ([`World::outage`]), as `(node, event)`. The mail property's memory, not the nodes'.
+    pub mailed: Vec<BTreeSet<(usize, String)>>,
 }
 
 /// What happens next.
@@ -317,6 +381,7 @@ impl World {
             ticks_left: None,
             concurrent: nodes.len(),
             changed: false,
+            mailed: vec![BTreeSet::new(); links],
         }
     }
 
@@ -475,25 +540,11 @@ impl World {
     /// the skipped rounds refreshed it again: it is one second old.
     fn tick(&mut self, d: i64, cap: i64, quiet_cap: u8) {
         let grow = |v: i64| if v == 0 { 1 } else { (v + d).min(cap) };
-        let age = |a: &mut Option<i64>| {
-            if let Some(v) = a {
-                *v = grow(*v);
-            }
-        };
         for t in &mut self.tables {
-            for r in &mut t.rows {
-                age(&mut r.heartbeat_age);
-                age(&mut r.update_age);
-            }
-            if let Some(f) = &mut t.failure {
-                age(&mut f.age);
-            }
+            t.map_ages(grow);
         }
         for n in &mut self.nodes {
-            n.memo.rewrite(|t| NOW - grow(NOW - t), |_, _, s| s);
-            if let Some(p) = &mut n.paused_since {
-                *p = NOW - grow(NOW - *p);
-            }
+            n.map_ages(grow);
             n.ran = false;
         }
         self.changed = false;
@@ -505,20 +556,8 @@ impl World {
 
     /// Every age in the world, and every remembered time as an age.
     fn ages(&self) -> impl Iterator<Item = i64> + '_ {
-        let tables = self.tables.iter().flat_map(|t| {
-            t.rows
-                .iter()
-                .flat_map(|r| [r.heartbeat_age, r.update_age])
-                .chain([t.failure.as_ref().and_then(|f| f.age)])
-                .flatten()
-        });
-        let nodes = self.nodes.iter().flat_map(|n| {
-            n.memo
-                .times()
-                .into_iter()
-                .chain(n.paused_since)
-                .map(|t| NOW - t)
-        });
+        let tables = self.tables.iter().flat_map(Table::ages);
+        let nodes = self.nodes.iter().flat_map(Node::ages);
         tables.chain(nodes)
     }
 
@@ -540,52 +579,34 @@ impl World {
             let (r, p) = th.class(a + 1);
             (r * 2 + p) as i64
         };
-        let tables: Vec<(Vec<StateRow>, Option<Option<i64>>)> = self
+        let tables: Vec<Table> = self
             .tables
             .iter()
             .map(|t| {
-                let rows = t
-                    .rows
-                    .iter()
-                    .map(|r| {
-                        let mut r = r.clone();
-                        r.heartbeat_age = r.heartbeat_age.map(class);
-                        r.update_age = r.update_age.map(class);
-                        r
-                    })
-                    .collect();
-                (rows, t.failure.as_ref().map(|f| f.age.map(class)))
+                let mut t = t.clone();
+                t.map_ages(class);
+                t
             })
             .collect();
-        let failures: Vec<Option<(&str, &str, &str)>> = self
-            .tables
-            .iter()
-            .map(|t| {
-                t.failure
-                    .as_ref()
-                    .map(|f| (f.host.as_str(), f.kind.as_str(), f.detail.as_str()))
-            })
-            .collect();
-        let nodes: Vec<_> = self
+        // The node as a round may change it: not its run in progress or its run counter.
+        let nodes: Vec<Node> = self
             .nodes
             .iter()
             .map(|n| {
-                let mut memo = n.memo.clone();
-                memo.rewrite(|t| NOW - class(NOW - t), |_, _, s| s);
-                (
-                    n.server,
-                    n.manager,
-                    n.paused_since.map(|t| class(NOW - t)),
-                    &n.channels,
-                    memo,
-                    n.ran_outside,
-                    n.refuses_fence,
-                )
+                let mut n = Node {
+                    name: String::new(),
+                    channels: n.channels.clone(),
+                    memo: n.memo.clone(),
+                    run: None,
+                    ran: false,
+                    ..*n
+                };
+                n.map_ages(class);
+                n
             })
             .collect();
         let whole = (
             tables,
-            failures,
             nodes,
             &self.sources,
             &self.lagging,
@@ -596,6 +617,45 @@ impl World {
         let mut b = std::collections::hash_map::DefaultHasher::new();
         (0xfeed_u64, &whole).hash(&mut b);
         (u128::from(a.finish()) << 64) | u128::from(b.finish())
+    }
+
+    /// Link `l` as an operator tells one outage from the next: its table (roles, sources,
+    /// what each node reports, the failure) with every age replaced by its class, its channels,
+    /// its sources, and the servers, managers and pause files, without report sequences or
+    /// what the nodes remember. A node mails each event about the link at most once while
+    /// this stays the same (the mail property). `sources` are the link's addresses.
+    pub fn outage(&self, l: usize, sources: &[String], th: &Thresholds) -> u64 {
+        let class = |a: i64| {
+            let (r, p) = th.class(a);
+            (r * 2 + p) as i64
+        };
+        let mut t = self.tables[l].clone();
+        t.map_ages(class);
+        for r in &mut t.rows {
+            if let Some(p) = &mut r.report {
+                p.seq = 0;
+            }
+        }
+        let nodes: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.server,
+                    n.manager,
+                    n.paused_since.map(|p| class(NOW - p)),
+                    &n.channels[l],
+                    n.refuses_fence,
+                )
+            })
+            .collect();
+        let sources: Vec<_> = sources
+            .iter()
+            .map(|s| (self.sources.get(s), self.lagging.contains(s)))
+            .collect();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (t, nodes, sources).hash(&mut h);
+        h.finish()
     }
 
     /// The channel of node `i` for link `l` as its server reports it.
@@ -698,8 +758,8 @@ impl World {
             })
             .collect();
         for n in self.nodes.iter_mut() {
-            // Mail is not modelled: what was mailed changes no decision.
-            n.memo.forget_mailed();
+            // The policy's own mails are not checked: when they went out is not kept.
+            n.memo.forget_policy_mailed();
         }
         for n in self.nodes.iter_mut().filter(|n| n.run.is_none()) {
             n.memo

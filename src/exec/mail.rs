@@ -28,6 +28,19 @@ pub use crate::error::MailError;
 pub struct Mail {
     pub subject: String,
     pub body: String,
+    /// A host event's mail: what its once-per-outage rule knows it by. `None` for the
+    /// policy's own `notify` and for mail outside a link.
+    pub once: Option<Once>,
+}
+
+/// What the once-per-outage rule knows a host event's mail by: the link and the event (with
+/// the peer it is about, when one kind of event may concern several). The model checker
+/// reads it to check that rule against its own notion of an outage.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Once {
+    /// The link's key.
+    pub link: String,
+    pub event: String,
 }
 
 impl Mail {
@@ -253,6 +266,7 @@ mod tests {
         let m = Mail {
             subject: "DC1-DC2: new replica".into(),
             body: "line one\nline two".into(),
+            once: None,
         };
         assert_eq!(
             m.lines(&cfg),
@@ -290,6 +304,7 @@ mod tests {
             &Mail {
                 subject: "DC1-DC2: DC1-1 failed".into(),
                 body: "why".into(),
+                once: None,
             },
         )
         .unwrap();
@@ -308,6 +323,7 @@ mod tests {
         let m = Mail {
             subject: "s".into(),
             body: "b".into(),
+            once: None,
         };
         assert!(
             deliver(&cfg, &m)
@@ -330,6 +346,7 @@ mod tests {
             &Mail {
                 subject: "hello".into(),
                 body: "body".into(),
+                once: None,
             },
         )
         .unwrap();

@@ -774,6 +774,7 @@ pub(super) fn mail_through_policy(
             "{}\n\n(Sent by the host as it is: the policy's mail hook failed: {e})",
             m.body
         ),
+        once: None,
     };
     if let Err(e) = shared.borrow_mut().notify(mail) {
         log::error!("{node}: the host's mail could not be sent either: {e}");

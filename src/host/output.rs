@@ -7,7 +7,10 @@
 
 use super::RunCtx;
 use crate::config::Limits;
-use crate::exec::{Action, mail::Mail};
+use crate::exec::{
+    Action,
+    mail::{Mail, Once},
+};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -26,7 +29,16 @@ pub struct Output {
     repeated: HashSet<(String, String)>,
     /// Where the policy's log lines are also written as they come (the model checker's
     /// traces), or nowhere.
-    pub echo: Option<std::rc::Rc<std::cell::RefCell<Vec<u8>>>>,
+    pub echo: Option<Echo>,
+}
+
+/// Where the policy's log lines are echoed: each a line ending in a newline.
+pub struct Echo(pub Box<dyn FnMut(&str)>);
+
+impl std::fmt::Debug for Echo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Echo")
+    }
 }
 
 /// How a policy's log line is logged.
@@ -40,9 +52,15 @@ pub enum Level {
 pub use crate::error::printable;
 
 impl RunCtx {
-    /// Writes the policy's log lines also to `to`, as they come (the model checker's traces).
-    pub fn echo_policy_log(&mut self, to: std::rc::Rc<std::cell::RefCell<Vec<u8>>>) {
-        self.output.echo = Some(to);
+    /// Gives the policy's log lines also to `to`, as they come, each a line ending in a
+    /// newline (the model checker's traces).
+    pub fn echo_policy_log(&mut self, to: Box<dyn FnMut(&str)>) {
+        self.output.echo = Some(Echo(to));
+    }
+
+    /// Stops giving the policy's log lines to the echo, and drops it.
+    pub fn stop_echo(&mut self) {
+        self.output.echo = None;
     }
 
     /// The sandbox limits of this run.
@@ -66,15 +84,16 @@ impl RunCtx {
         o.lines += 1;
         o.bytes += text.len();
         let line = format!("{}: {text}", self.node());
-        if let Some(echo) = &self.output.echo {
-            let mut e = echo.borrow_mut();
+        if self.output.echo.is_some() {
             let what = match level {
                 Level::Debug => "debug",
                 Level::Info => "log",
                 Level::Warn => "warn",
             };
-            let node = self.node();
-            e.extend_from_slice(format!("{node}: policy {what}: {text}\n").as_bytes());
+            let echoed = format!("{}: policy {what}: {text}\n", self.node());
+            if let Some(Echo(echo)) = &mut self.output.echo {
+                echo(&echoed);
+            }
         }
         match level {
             Level::Debug => log::debug!("{line}"),
@@ -127,6 +146,7 @@ impl RunCtx {
         let mut mail = Mail {
             subject: printable(&mail.subject),
             body: crate::error::printable_lines(&mail.body),
+            once: None,
         };
         match self.mail_event.clone() {
             // A host event: once while the link stays in one condition (one outage).
@@ -140,6 +160,10 @@ impl RunCtx {
                     }
                     return Ok(false);
                 }
+                mail.once = Some(Once {
+                    link: key.clone(),
+                    event,
+                });
             }
             // The policy's own: at most one per link every [policy] notify_every.
             None => {
@@ -186,6 +210,7 @@ impl RunCtx {
                 Mail {
                     subject: f.subject(&mail.subject),
                     body: format!("{}\n\n{}", mail.body.trim_end(), f.block()),
+                    once: mail.once,
                 }
             }
             _ => Mail {
@@ -196,6 +221,7 @@ impl RunCtx {
                     mail.subject
                 ),
                 body: mail.body,
+                once: mail.once,
             },
         }
     }

@@ -378,6 +378,7 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
             .notify(Mail {
                 subject: subject.to_string(),
                 body: body.to_string(),
+                once: None,
             })
             .map_err(host_err)?;
         Ok(())

@@ -352,8 +352,8 @@ impl Policy {
     /// something with (`x > 3600`, `x <= 60`), and the answers of its
     /// `silent_after(settings)` and `failed_clears_after(settings)`. A time the policy
     /// computes (`60 * 60`, `3 * s.heartbeat_timeout` outside those two functions) is not
-    /// among them.
-    pub fn time_constants(&self, settings: &Settings) -> BTreeSet<i64> {
+    /// among them. Also the errors of those two hooks when they fail: they give no time.
+    pub fn time_constants(&self, settings: &Settings) -> (BTreeSet<i64>, Vec<String>) {
         const COMPARISONS: [&str; 6] = [">", ">=", "<", "<=", "==", "!="];
         let mut found = BTreeSet::new();
         each_call(&self.ast, |f, _, _| {
@@ -367,16 +367,22 @@ impl Policy {
                 }
             }
         });
+        let mut failed = Vec::new();
         for hook in ["silent_after", "failed_clears_after"] {
             let defined = self
                 .ast
                 .iter_functions()
                 .any(|f| f.name == hook && f.params.len() == 1);
-            if defined && let Ok(v) = self.seconds_answer(hook, settings) {
-                found.insert(v);
+            if defined {
+                match self.seconds_answer(hook, settings) {
+                    Ok(v) => {
+                        found.insert(v);
+                    }
+                    Err(e) => failed.push(e),
+                }
             }
         }
-        found
+        (found, failed)
     }
 
     /// Calls a hook `hook(settings)` on an engine with `settings()` only, and takes its
@@ -729,6 +735,44 @@ mod tests {
     fn the_built_in_policy_compiles_and_has_the_entry_point() {
         let p = Policy::load(None, &Limits::default()).unwrap();
         assert!(p.ast.iter_functions().any(|f| f.name == ENTRY));
+    }
+
+    #[test]
+    fn the_times_a_policy_compares_with_are_its_literals_and_its_timeout_hooks_answers() {
+        let site = write(
+            "times.rhai",
+            "fn silent_after(s) { \"soon\" }\n\
+             fn failed_clears_after(s) { 3 * 600 }\n\
+             fn manage_link(node, link) {\n\
+               if link.rows.len() > 3600 { log(\"big\") }\n\
+               let never_compared = 7200;\n\
+               builtin_manage_link(node, link)\n\
+             }\n",
+        );
+        let p = Policy::load(Some(&site), &Limits::default()).unwrap();
+        let settings = Settings {
+            heartbeat_timeout: 120,
+            failed_timeout: 300,
+            connect_timeout: std::time::Duration::from_secs(5),
+            distribute: false,
+            vars: rhai::Map::new(),
+            silent_after: 120,
+            probe_timeout: std::time::Duration::from_secs(5),
+            limits: Limits::default(),
+            hooks: crate::config::hooks::Hooks::default(),
+        };
+        let (times, failed) = p.time_constants(&settings);
+        assert!(times.contains(&3600), "{times:?}");
+        assert!(
+            times.contains(&1800),
+            "failed_clears_after's answer: {times:?}"
+        );
+        assert!(
+            !times.contains(&7200),
+            "a literal compared with nothing: {times:?}"
+        );
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].contains("silent_after"), "{failed:?}");
     }
 
     #[test]

@@ -210,6 +210,7 @@ fn mail() -> Mail {
     Mail {
         subject: "DC1 DC1-DC2 DC1-2 Yes: DC1-2 is the new replica (source 127.0.0.21:3306)".into(),
         body: "DC1-2 now replicates DC2 from 127.0.0.21:3306.\n\n-- facts --\nnode: DC1-2\n".into(),
+        once: None,
     }
 }
 
@@ -469,6 +470,7 @@ fn numbered(n: usize) -> Vec<Mail> {
         .map(|i| Mail {
             subject: format!("DC1 DC1-DC2 DC1-{i} Yes: mail {i}"),
             body: format!("body {i}"),
+            once: None,
         })
         .collect()
 }
