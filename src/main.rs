@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use pxc_replication_manager::app::cli::{
-    CheckFormat, Cli, Command, DEFAULT_CONFIG, PolicyCommand, StatusFormat,
+    CheckFormat, Cli, Command, ConfigCommand, DEFAULT_CONFIG, PolicyCommand, StatusFormat,
 };
 use pxc_replication_manager::app::daemon::daemon;
 use pxc_replication_manager::app::generate;
@@ -178,7 +178,28 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             log::info!("{msg}");
             Ok(exit::OK)
         }
-        Command::Init { dry_run } => {
+        Command::Init {
+            print_ddl: true, ..
+        } => {
+            print!("{}", pxc_replication_manager::app::init_ddl_script());
+            Ok(exit::OK)
+        }
+        Command::Config(ConfigCommand::Check { format, strict }) => {
+            let cfg = load_config(&cli)?;
+            let report = preflight::offline(
+                &cfg,
+                &preflight::Options {
+                    defaults_file: cli.defaults_file.clone(),
+                    send_test_mail: false,
+                },
+            );
+            match format {
+                CheckFormat::Text => print!("{}", report.to_text()),
+                CheckFormat::Json => println!("{}", report.to_json()),
+            }
+            Ok(report.exit_code(*strict))
+        }
+        Command::Init { dry_run, .. } => {
             let cfg = load_config(&cli)?;
             let msg = init(&cfg, cli.defaults_file.as_deref(), *dry_run, stdout())?;
             log::info!("{msg}");

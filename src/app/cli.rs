@@ -155,11 +155,21 @@ Run it on every node before the cron line or the daemon, and again after changin
         dry_run: bool,
     },
     /// Create the percona schema and tables, idempotently (run on one node).
+    #[command(
+        after_help = "With no server, to review the DDL or hand it to a change process:\n  pxc-replication-manager init --print-ddl > percona-schema.sql\n  mariadb < percona-schema.sql     # or mysql, on one node of each cluster"
+    )]
     Init {
-        /// Print the statements instead of running them.
+        /// Print the statements instead of running them (connects to read what exists).
         #[arg(long)]
         dry_run: bool,
+        /// Print the DDL `init` runs on a server without the percona schema, as SQL a client
+        /// can run, and connect to nothing. The same statements on MariaDB, MySQL and PXC.
+        #[arg(long, conflicts_with = "dry_run")]
+        print_ddl: bool,
     },
+    /// Config tools, with no server.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Policy tools.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -218,6 +228,26 @@ pub struct RunArgs {
     /// name (passwords masked), and the mail it would send. Changes nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Check the config with no server: it parses and its values hold together, the local
+    /// login's MySQL option files give a user and a password, the policy compiles with the
+    /// config's limits, every hook program exists and can run, the lock, state and pause
+    /// files have their directories, and mail's settings are complete. One line per item: ok,
+    /// warn or FAIL, with the fix. `check` proves the rest on the servers.
+    #[command(
+        after_help = "Exit codes: 0 when no line failed, 1 when one did (with --strict: also a warning), 2 for a config that cannot be read (the error names the file, line and key).\nBefore copying a config to the nodes, or in a deployment pipeline:\n  pxc-replication-manager --config site.toml config check"
+    )]
+    Check {
+        /// The output: a table for a person, json for a program.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+        /// Fail (exit 1) on a warning too.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -709,6 +709,23 @@ pub fn status_report_at(
     })
 }
 
+/// `init --print-ddl`: the statements `init` runs on a server without the percona schema, as a
+/// script for the mysql or mariadb client. No server is read: the DDL is the same for every
+/// flavour (each statement `IF NOT EXISTS`).
+pub fn init_ddl_script() -> String {
+    let mut s = format!(
+        "-- pxc-replication-manager {}: the percona schema, as `init` creates it.\n-- Run on one node of each cluster; Galera carries it to the others. Idempotent.\n",
+        crate::policy::VERSION
+    );
+    let mut statements = crate::db::state::init_ddl();
+    statements.push(crate::db::pause::ddl());
+    for st in statements {
+        s.push_str(&st);
+        s.push_str(";\n");
+    }
+    s
+}
+
 /// `init`: creates the `percona` schema and tables, idempotently.
 pub fn init(
     cfg: &Config,

@@ -183,6 +183,126 @@ pub fn check(cfg: &Config, opts: &Options) -> Preflight {
     p
 }
 
+/// `config check`: what can be proven of this node's setup with no server. The config (it
+/// was read to get here), the local login's option files, the policy with its config, the
+/// hook programs, the directories of the lock, state and pause files, and mail's settings.
+/// `check` proves the rest on the servers.
+pub fn offline(cfg: &Config, opts: &Options) -> Preflight {
+    let mut p = Preflight::default();
+    let links = match cfg.topology {
+        crate::config::TopologySource::Tables => {
+            "links from the percona.cluster and percona.link tables (`check` reads them)".to_string()
+        }
+        _ if cfg.links.is_empty() => {
+            "no [[link]]: links from the percona.cluster and percona.link tables (`check` reads them)".to_string()
+        }
+        _ => format!(
+            "{} link(s): {}",
+            cfg.links.len(),
+            cfg.links
+                .iter()
+                .map(|l| format!("{} ({} source(s))", l.remote, l.sources.len()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    p.ok("config", format!("{}: {links}", cfg.source_name()));
+    match Login::resolve(&cfg.local, opts.defaults_file.as_deref()) {
+        Ok(l) => p.ok("local.login", l.source()),
+        Err(e) => p.fail(
+            "local.login",
+            e.to_string(),
+            "fix the MySQL option file named above, or [local] in the config",
+        ),
+    }
+    policy(cfg, &mut p);
+    hook_programs(cfg, &mut p);
+    for (what, file) in [
+        ("files.lock", &cfg.files.lock),
+        ("files.state", &cfg.files.state),
+        ("files.pause", &cfg.files.pause),
+    ] {
+        match file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) if !d.is_dir() => p.fail(
+                what,
+                format!(
+                    "{}: its directory {} does not exist",
+                    file.display(),
+                    d.display()
+                ),
+                format!("create {} or set [files] {}", d.display(), &what[6..]),
+            ),
+            _ => p.ok(what, file.display().to_string()),
+        }
+    }
+    mail(cfg, opts, &mut p);
+    p
+}
+
+/// The policy a run would load, with the config's limits: it compiles, and calls nothing
+/// that is defined nowhere.
+fn policy(cfg: &Config, p: &mut Preflight) {
+    let what = cfg
+        .policy
+        .file
+        .as_ref()
+        .map_or("the built-in policy".to_string(), |f| {
+            f.display().to_string()
+        });
+    match crate::policy::Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits) {
+        Err(e) => p.fail(
+            "policy",
+            e.to_string(),
+            "fix the policy file, then `policy check` it",
+        ),
+        Ok(pol) => {
+            let undefined = crate::app::scenario::host_function_names()
+                .map(|natives| pol.undefined_calls(&natives))
+                .unwrap_or_default();
+            match undefined.first() {
+                Some(e) => p.fail(
+                    "policy",
+                    format!(
+                        "{e} ({} call(s) to a function defined nowhere)",
+                        undefined.len()
+                    ),
+                    "define the function or fix its name; `policy check` lists each",
+                ),
+                None => p.ok("policy", format!("{what} compiles")),
+            }
+            for w in &pol.warnings {
+                p.warn("policy", w.clone(), "remove the function or call it");
+            }
+        }
+    }
+}
+
+/// Every `[hooks]` program exists and can be run.
+fn hook_programs(cfg: &Config, p: &mut Preflight) {
+    use std::os::unix::fs::PermissionsExt;
+    for (event, command) in &cfg.hooks.commands {
+        let Some(program) = command.first() else {
+            continue;
+        };
+        let what = format!("hooks.{}", event.key());
+        match std::fs::metadata(program) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {
+                p.ok(what, program.clone())
+            }
+            Ok(_) => p.fail(
+                what,
+                format!("{program} is not an executable file"),
+                format!("chmod +x {program}, or fix [hooks]"),
+            ),
+            Err(e) => p.fail(
+                what,
+                format!("{program}: {e}"),
+                "install the program, or fix [hooks]",
+            ),
+        }
+    }
+}
+
 fn local_and_beyond(cfg: &Config, opts: &Options, p: &mut Preflight) {
     let login = match Login::resolve(&cfg.local, opts.defaults_file.as_deref()) {
         Ok(l) => l,

@@ -442,3 +442,105 @@ fn the_defaults_extra_file_flag_is_read_and_must_exist() {
         o.all()
     );
 }
+
+#[test]
+fn init_print_ddl_prints_the_schema_as_a_script_with_no_config_and_no_server() {
+    let o = pxcrm(&["--config", "/nonexistent/site.toml", "init", "--print-ddl"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let statements: Vec<&str> = o.stdout.lines().filter(|l| !l.starts_with("--")).collect();
+    assert_eq!(statements[0], "CREATE DATABASE IF NOT EXISTS percona;");
+    for table in [
+        "replication",
+        "replication_claim",
+        "replication_node",
+        "replication_pause",
+    ] {
+        assert!(
+            statements
+                .iter()
+                .any(|s| s.starts_with(&format!("CREATE TABLE IF NOT EXISTS percona.{table} ("))),
+            "{table}:\n{}",
+            o.stdout
+        );
+    }
+    assert!(statements.iter().all(|s| s.ends_with(';')), "{}", o.stdout);
+}
+
+#[test]
+fn config_check_proves_the_setup_it_can_with_no_server_and_names_each_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("broken.rhai");
+    std::fs::write(
+        &policy,
+        "fn rank_nodes(node, link, rows) {\n    let x = ;\n}\n",
+    )
+    .unwrap();
+    let hook = dir.path().join("notify-dba");
+    std::fs::write(&hook, "#!/bin/sh\n").unwrap();
+    let config = dir.path().join("site.toml");
+    let text = format!(
+        "{GOOD_LINK}\n[policy]\nfile = {policy:?}\n[hooks]\non_failed = {hook:?}\n[files]\nstate = {:?}\n",
+        dir.path().join("missing-dir").join("observed.json")
+    );
+    std::fs::write(&config, &text).unwrap();
+    let o = pxcrm(&["--config", config.to_str().unwrap(), "config", "check"]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let line = |check: &str| {
+        o.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(check))
+            .unwrap_or_else(|| panic!("no {check} line:\n{}", o.stdout))
+            .to_string()
+    };
+    assert!(line("config").starts_with("ok"), "{}", o.stdout);
+    assert!(line("local.login").starts_with("ok"), "{}", o.stdout);
+    // A policy that does not compile, with where.
+    assert!(
+        line("policy").starts_with("FAIL") && line("policy").contains("broken.rhai:2:"),
+        "{}",
+        o.stdout
+    );
+    // A hook program that cannot run, and a state file without its directory.
+    assert!(line("hooks.on_failed").starts_with("FAIL"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains(&format!("chmod +x {}", hook.display())),
+        "{}",
+        o.stdout
+    );
+    assert!(line("files.state").starts_with("FAIL"), "{}", o.stdout);
+    // Fixed, it passes, and says so in JSON too.
+    std::fs::write(
+        &policy,
+        "fn rank_nodes(node, link, rows) { builtin_rank_nodes(node, link, rows) }\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::create_dir(dir.path().join("missing-dir")).unwrap();
+    let o = pxcrm(&[
+        "--config",
+        config.to_str().unwrap(),
+        "config",
+        "check",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let lines = v["lines"].as_array().unwrap();
+    assert!(lines.iter().all(|l| l["status"] != "fail"), "{}", o.stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["check"] == "hooks.on_failed" && l["status"] == "ok"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn config_check_refuses_a_config_it_cannot_read_with_its_line() {
+    let (_d, p) = temp_file("site.toml", "[local\nhost = 1\n");
+    let o = pxcrm(&["--config", p.to_str().unwrap(), "config", "check"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("site.toml:1:"), "{}", o.all());
+}
