@@ -178,6 +178,25 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
             log::info!("{msg}");
             Ok(exit::OK)
         }
+        Command::ClearFailure { link, dry_run } => {
+            let cfg = load_config(&cli)?;
+            let (msg, mail_failures) = pxc_replication_manager::app::clear::clear_failure(
+                &cfg,
+                cli.defaults_file.as_deref(),
+                link.as_deref(),
+                *dry_run,
+                stdout(),
+            )?;
+            for line in msg.lines() {
+                log::info!("{line}");
+            }
+            // Cleared, but the operators were not told: done, with a failure to read.
+            Ok(if mail_failures > 0 {
+                exit::PARTIAL
+            } else {
+                exit::OK
+            })
+        }
         Command::Init {
             print_ddl: true, ..
         } => {

@@ -148,6 +148,21 @@ Run it on every node before the cron line or the daemon, and again after changin
         #[arg(long)]
         dry_run: bool,
     },
+    /// Say a link's failure is fixed: its Failed rows go back to No and its recorded failure
+    /// is forgotten, so the next run elects a replica without waiting out the failed timeout.
+    /// From any node of the Primary component; mailed. Fix the cause first (a data error on
+    /// the channel, an unreachable source): a failure that is still there comes back.
+    #[command(after_help = "Examples:
+  pxc-replication-manager clear-failure --link DC2 --dry-run
+  pxc-replication-manager clear-failure --link DC2")]
+    ClearFailure {
+        /// The link, by its remote cluster (DC2) or its name (DC1-DC2); default: every link.
+        #[arg(long, value_name = "LINK")]
+        link: Option<String>,
+        /// Print the statements and the mail instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// End this node's cluster's pause (the pause file of a node, if any, stays).
     Resume {
         /// Print the statement instead of running it.

@@ -6,6 +6,7 @@
 //! ([`metrics_http`]), scenario files ([`scenario`]), completions and man pages ([`generate`]), and
 //! the daemon's messages to systemd ([`notify`]).
 
+pub mod clear;
 pub mod cli;
 pub mod daemon;
 pub mod generate;

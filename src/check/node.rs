@@ -500,7 +500,8 @@ fn action_name(a: &Action) -> String {
         | Action::PauseMark { key, .. }
         | Action::DemoteSilent { key, .. }
         | Action::RecordFailure { key, .. }
-        | Action::ClearFailure { key } => format!("{name} {key}"),
+        | Action::ClearFailure { key }
+        | Action::ClearFailedRows { key } => format!("{name} {key}"),
         Action::Fence { host, channel, .. } => format!("{name} {host} {channel}"),
         _ => name,
     }

@@ -622,6 +622,18 @@ impl Schema {
         v
     }
 
+    /// Every `Failed` row of a link back to `No` (`clear-failure`): those nodes are candidates
+    /// again. Only rows still `Failed` when the statement runs; a node under `Failed` runs no
+    /// channel, so no replica is touched.
+    pub fn clear_failed_rows(&self, key: &str) -> String {
+        let role = self.role_column();
+        format!(
+            "UPDATE {SCHEMA}.replication SET {role} = 'No', lastUpdate = NOW() WHERE {} = {} AND {role} = 'Failed'",
+            self.key_column(),
+            quote(key)
+        )
+    }
+
     /// Forgets the link's failure: a node replicates it again.
     pub fn clear_failure(&self, key: &str) -> String {
         format!(
@@ -869,6 +881,22 @@ mod tests {
             weight: 10,
             address: Some("10.0.1.1:3306".into()),
         }
+    }
+
+    #[test]
+    fn clear_failure_sets_only_rows_still_failed_back_to_no_in_both_generations() {
+        assert_eq!(
+            multi().clear_failed_rows("DC1-DC2"),
+            "UPDATE percona.replication SET isReplica = 'No', lastUpdate = NOW() WHERE connectionName = 'DC1-DC2' AND isReplica = 'Failed'"
+        );
+        assert_eq!(
+            seed().clear_failed_rows("DC1"),
+            "UPDATE percona.replication SET isSlave = 'No', lastUpdate = NOW() WHERE cluster = 'DC1' AND isSlave = 'Failed'"
+        );
+        assert_eq!(
+            multi().clear_failed_rows("it's"),
+            "UPDATE percona.replication SET isReplica = 'No', lastUpdate = NOW() WHERE connectionName = 'it\\'s' AND isReplica = 'Failed'"
+        );
     }
 
     #[test]

@@ -100,6 +100,10 @@ pub enum Action {
     ClearFailure {
         key: String,
     },
+    /// Every `Failed` row of the link back to `No` (`clear-failure`, by the operator).
+    ClearFailedRows {
+        key: String,
+    },
     ChangeSource {
         channel: Channel,
         spec: SourceSpec,
@@ -236,6 +240,7 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
                 vec![]
             }
         }
+        Action::ClearFailedRows { key } => vec![schema()?.clear_failed_rows(key)],
         Action::ChangeSource { channel, spec } => vec![d.change_source(channel, spec, reveal)],
         Action::StartReplica { channel } => vec![d.start_replica(channel)],
         Action::StopReplica { channel } => vec![d.stop_replica(channel)],

@@ -513,6 +513,17 @@ impl Backend for SimBackend {
                 let n = u64::from(self.link(key)?.failure.take().is_some());
                 Ok(Outcome::Done { affected: n })
             }
+            Action::ClearFailedRows { key } => {
+                let mut n = 0;
+                for r in &mut self.link(key)?.rows {
+                    if r.role == Role::Failed {
+                        r.role = Role::No;
+                        r.update_age = Some(0);
+                        n += 1;
+                    }
+                }
+                Ok(Outcome::Done { affected: n })
+            }
             Action::InitSchema
             | Action::PauseCluster { .. }
             | Action::ResumeCluster { .. }

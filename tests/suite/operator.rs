@@ -309,3 +309,88 @@ fn a_hook_that_hangs_or_cannot_start_is_logged_and_the_election_goes_on() {
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+#[test]
+#[ignore = "needs the sandbox clusters: scripts/test"]
+fn clear_failure_lets_the_next_run_elect_without_waiting_out_the_failed_timeout() {
+    let sb = Sandbox::fresh(179, 180, 20);
+    sb.settle();
+    let (replica, _) = sb.only_replica(&DC1).unwrap();
+    let other = DC1.iter().copied().find(|n| *n != replica).unwrap();
+    // The replica gave the link up on a data error, as a run records it: its channel
+    // stopped, its row Failed, the failure recorded for every node to read.
+    sb.sql(&replica, "STOP SLAVE 'DC1-DC2'");
+    sb.sql(
+        &replica,
+        &format!(
+            "UPDATE percona.replication SET isReplica = 'Failed' WHERE connectionName = 'DC1-DC2' AND host = '{replica}'"
+        ),
+    );
+    sb.sql(
+        &replica,
+        &format!(
+            "UPDATE percona.replication_claim SET failedHost = '{replica}', failedKind = 'sql', failedAt = NOW(), failedDetail = 'Duplicate entry 7 for key PRIMARY' WHERE connectionName = 'DC1-DC2'"
+        ),
+    );
+    sb.round(&DC1);
+    assert!(
+        sb.only_replica(&DC1).is_err(),
+        "a failure of the data holds the link until the failed timeout"
+    );
+
+    // A dry run prints both statements and the mail, and changes nothing.
+    let o = sb.manager(other, &["clear-failure", "--link", "DC2", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains(
+            "UPDATE percona.replication SET isReplica = 'No', lastUpdate = NOW() WHERE connectionName = 'DC1-DC2' AND isReplica = 'Failed'"
+        ) && o.stdout.contains("UPDATE percona.replication_claim SET failedHost = NULL")
+            && o.stdout.contains("failure cleared by hand"),
+        "{}",
+        o.all()
+    );
+    let failed_row = format!("{replica}=Failed");
+    assert!(
+        sb.roles(other, "DC1-DC2").contains(&failed_row),
+        "{:?}",
+        sb.roles(other, "DC1-DC2")
+    );
+
+    let o = sb.manager(other, &["clear-failure", "--link", "DC2"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        sb.roles(other, "DC1-DC2")
+            .contains(&format!("{replica}=No")),
+        "{:?}",
+        sb.roles(other, "DC1-DC2")
+    );
+    assert_eq!(
+        sb.value(
+            other,
+            "SELECT COUNT(*) FROM percona.replication_claim WHERE connectionName = 'DC1-DC2' AND failedKind IS NOT NULL"
+        ),
+        "0"
+    );
+    assert_eq!(
+        sb.mails(other)
+            .iter()
+            .filter(|s| s.contains("DC1-DC2: failure cleared by hand on"))
+            .count(),
+        1,
+        "{:?}",
+        sb.mails(other)
+    );
+    // Cleared again: nothing to do.
+    let o = sb.manager(other, &["clear-failure", "--link", "DC2"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stderr.contains("nothing to clear"), "{}", o.all());
+
+    // The next round elects, long before the 180 s failed timeout.
+    sb.round(&DC1);
+    sb.round(&DC1);
+    assert!(
+        sb.only_replica(&DC1).is_ok(),
+        "{:?}",
+        sb.roles(other, "DC1-DC2")
+    );
+}

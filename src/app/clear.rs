@@ -1,0 +1,123 @@
+//! `clear-failure`: the operator says a link's failure is fixed. Its `Failed` rows go back to
+//! `No` and its recorded failure is forgotten, through the executor, from any node of the
+//! Primary component, so the next run elects without waiting out the failed timeout. Mailed.
+
+use super::open_local;
+use crate::config::Config;
+use crate::db::state::Role;
+use crate::error::{Error, Result};
+use crate::exec::mail::Mail;
+use crate::exec::{Action, Backend, LiveBackend, Mode};
+use std::io::Write;
+use std::path::Path;
+
+/// Clears the failure of every link of this node's cluster, or of the one named (by its
+/// remote cluster or its name). What it did, in one line per link, and how many of its mails
+/// could not be sent.
+pub fn clear_failure(
+    cfg: &Config,
+    defaults_file: Option<&Path>,
+    link: Option<&str>,
+    dry_run: bool,
+    out: Box<dyn Write>,
+) -> Result<(String, usize)> {
+    let mut node = open_local(cfg, defaults_file)?;
+    if !node.facts.can_act() {
+        return Err(Error::Node(format!(
+            "{} is {}/{}: clear a failure from a node of the Primary component",
+            node.facts.name, node.facts.cluster_status, node.facts.local_state_comment
+        )));
+    }
+    let Some(schema) = node.schema.clone() else {
+        return Err(Error::Node(format!(
+            "{}: the state table could not be read: run `init`, or `status` to see why",
+            node.facts.name
+        )));
+    };
+    let links: Vec<_> = node
+        .links
+        .iter()
+        .filter(|l| link.is_none_or(|n| l.remote == n || l.name == n || l.key == n))
+        .cloned()
+        .collect();
+    if links.is_empty() {
+        let known: Vec<&str> = node.links.iter().map(|l| l.remote.as_str()).collect();
+        return Err(Error::Node(format!(
+            "no link {:?} on {}: its links replicate {}",
+            link.unwrap_or_default(),
+            node.facts.name,
+            known.join(", ")
+        )));
+    }
+    // What each link has to clear, read before the executor takes the connection.
+    let mut todo = Vec::new();
+    for l in &links {
+        let failed: Vec<String> = node
+            .server
+            .rows(&schema, &l.key)?
+            .into_iter()
+            .filter(|r| r.role == Role::Failed)
+            .map(|r| r.host)
+            .collect();
+        let failure = if schema.claim_records_failures {
+            node.server.failure(&schema, &l.key)?
+        } else {
+            None
+        };
+        todo.push((l.clone(), failed, failure));
+    }
+    let name = node.facts.name.clone();
+    let mode = if dry_run { Mode::DryRun } else { Mode::Live };
+    let mut backend = LiveBackend::new(
+        node.server,
+        node.login,
+        node.facts,
+        node.me,
+        Some(schema),
+        cfg,
+        mode,
+        out,
+    );
+    let mut said = Vec::new();
+    for (l, failed, failure) in todo {
+        if failed.is_empty() && failure.is_none() {
+            said.push(format!(
+                "{}: nothing to clear (no Failed row, no recorded failure)",
+                l.name
+            ));
+            continue;
+        }
+        let mut what = Vec::new();
+        if !failed.is_empty() {
+            backend.apply(&Action::ClearFailedRows { key: l.key.clone() })?;
+            what.push(format!("{} back from Failed to No", failed.join(", ")));
+        }
+        if let Some(f) = &failure {
+            backend.apply(&Action::ClearFailure { key: l.key.clone() })?;
+            what.push(format!(
+                "the failure {} recorded forgotten ({}: {})",
+                f.host,
+                f.kind.as_str(),
+                f.detail
+            ));
+        }
+        let line = format!("{}: {}", l.name, what.join("; "));
+        let mail = Mail {
+            subject: format!("{}: failure cleared by hand on {name}", l.name),
+            body: format!(
+                "An operator ran `pxc-replication-manager clear-failure` on {name}: {}.\nThe next run of each node elects a replica for {} without waiting out the failed timeout.",
+                what.join("; "),
+                l.name
+            ),
+            once: None,
+        };
+        backend.apply(&Action::Notify(mail))?;
+        said.push(if dry_run {
+            format!("dry-run: the statements above would clear {line}")
+        } else {
+            format!("cleared {line}")
+        });
+    }
+    backend.send_mail();
+    Ok((said.join("\n"), backend.mail_failures()))
+}
