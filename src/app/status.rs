@@ -251,6 +251,11 @@ impl LinkReport {
                 printable(&f.host),
                 printable(f.detail.lines().next().unwrap_or(""))
             );
+            let _ = writeln!(
+                o,
+                "    once the cause is fixed: pxc-replication-manager clear-failure --link {}",
+                printable(&self.remote)
+            );
         }
         match &self.replica {
             Some(r) => {

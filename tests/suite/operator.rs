@@ -337,6 +337,16 @@ fn clear_failure_lets_the_next_run_elect_without_waiting_out_the_failed_timeout(
         sb.only_replica(&DC1).is_err(),
         "a failure of the data holds the link until the failed timeout"
     );
+    // `status` says so, and what to run once the cause is fixed.
+    let o = sb.manager(other, &["status"]);
+    assert!(
+        o.stdout.contains("FAILING (sql)")
+            && o.stdout.contains(
+                "once the cause is fixed: pxc-replication-manager clear-failure --link DC2"
+            ),
+        "{}",
+        o.all()
+    );
 
     // A dry run prints both statements and the mail, and changes nothing.
     let o = sb.manager(other, &["clear-failure", "--link", "DC2", "--dry-run"]);
