@@ -25,11 +25,14 @@ HOW IT WORKS:
   (one line in the crontab; split here for width)
 
 EXAMPLES:
-  pxc-replication-manager --config site.toml init --dry-run    # show the DDL for the state table
+  pxc-replication-manager --config site.toml config check      # config, policy, hooks: no server
+  pxc-replication-manager init --print-ddl > schema.sql        # the tables' DDL, no server
+  pxc-replication-manager --config site.toml init --dry-run    # what init would create here
   pxc-replication-manager --config site.toml run --dry-run     # what would a run do now?
   pxc-replication-manager --config site.toml status            # links, rows, channel of this node
   pxc-replication-manager --config site.toml pause --reason \"upgrade\" --for 2h   # the whole cluster
   pxc-replication-manager --config site.toml resume
+  pxc-replication-manager --config site.toml clear-failure --link DC2   # after fixing the cause
   pxc-replication-manager policy check site-policy.rhai
   pxc-replication-manager simulate --scenario tests/scenarios/elect_from_empty.toml
 
