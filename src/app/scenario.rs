@@ -470,7 +470,7 @@ impl ScenarioLink {
                 age: Some(f.age),
                 detail: f.detail,
             }),
-            link,
+            link: std::rc::Rc::new(link),
         })
     }
 }
@@ -511,7 +511,7 @@ fn context(
         me,
         schema,
         links: model,
-        mail: cfg.mail.clone(),
+        mail: std::rc::Rc::new(cfg.mail.clone()),
         out: Box::new(sink),
         check_fence_logins: sc.node.check_fence_logins,
     };

@@ -201,6 +201,11 @@ pub struct Model<'p> {
     /// The policy's timeout hooks that failed when asked for their seconds: they give no
     /// threshold (the runs meet the same error), and the check says so.
     unread: Vec<String>,
+    /// What every host call's simulated backend shares: the links, their source addresses,
+    /// the mail config (built once, not per call).
+    shared_links: Vec<Rc<Link>>,
+    addresses: Vec<Vec<String>>,
+    mail: Rc<crate::config::MailConfig>,
 }
 
 /// A step's outcome.
@@ -314,13 +319,19 @@ impl<'p> Model<'p> {
             policy,
             bounds,
             mutant,
-            cfg,
-            links,
             schema,
             flavor,
             names,
             clock,
             unread,
+            shared_links: links.iter().cloned().map(Rc::new).collect(),
+            addresses: links
+                .iter()
+                .map(|l| l.sources.iter().map(SourceAddr::address).collect())
+                .collect(),
+            mail: Rc::new(cfg.mail.clone()),
+            links,
+            cfg,
         })
     }
 
@@ -456,14 +467,9 @@ impl<'p> Model<'p> {
                 }
             }
         }
-        for l in 0..self.links.len() {
-            let sources: Vec<String> = self.links[l]
-                .sources
-                .iter()
-                .map(SourceAddr::address)
-                .collect();
-            if before.outage(l, &sources, &self.clock.ticks)
-                != after.outage(l, &sources, &self.clock.ticks)
+        for (l, sources) in self.addresses.iter().enumerate() {
+            if before.outage(l, sources, &self.clock.ticks)
+                != after.outage(l, sources, &self.clock.ticks)
             {
                 after.mailed[l].clear();
             }
@@ -512,8 +518,9 @@ impl<'p> Model<'p> {
             facts,
             me,
             schema: self.schema.clone(),
-            links: self.links.clone(),
-            mail: self.cfg.mail.clone(),
+            links: self.shared_links.clone(),
+            addresses: self.addresses.clone(),
+            mail: self.mail.clone(),
             mutant: self.mutant,
             out: out.clone(),
             clock: self.clock.clone(),

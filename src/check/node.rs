@@ -73,8 +73,11 @@ pub struct WorldBackend {
     pub facts: NodeFacts,
     pub me: Me,
     pub schema: Schema,
-    pub links: Vec<Link>,
-    pub mail: MailConfig,
+    /// Shared with every call's simulated backend.
+    pub links: Vec<Rc<Link>>,
+    /// Each link's source addresses.
+    pub addresses: Vec<Vec<String>>,
+    pub mail: Rc<MailConfig>,
     pub mutant: Option<Mutant>,
     /// Where the simulated backend prints statements (the trace), or nowhere.
     pub out: Option<Rc<RefCell<Vec<u8>>>>,
@@ -135,22 +138,20 @@ impl WorldBackend {
             .iter()
             .enumerate()
             .map(|(l, link)| {
-                let answering = link
-                    .sources
+                let answering = self.addresses[l]
                     .iter()
-                    .map(SourceAddr::address)
                     .filter(|a| {
                         matches!(
-                            w.sources.get(a),
+                            w.sources.get(*a),
                             Some(SourceState::Up | SourceState::CutOff)
                         )
                     })
+                    .cloned()
                     .collect();
-                let unhealthy = link
-                    .sources
+                let unhealthy = self.addresses[l]
                     .iter()
-                    .map(SourceAddr::address)
-                    .filter(|a| w.sources.get(a) == Some(&SourceState::CutOff))
+                    .filter(|a| w.sources.get(*a) == Some(&SourceState::CutOff))
+                    .cloned()
                     .collect();
                 let reach = w.nodes[self.node].server == Server::Primary;
                 let servers = w

@@ -40,7 +40,8 @@ pub enum PeerServer {
 
 /// One link in the model.
 pub struct SimLink {
-    pub link: Link,
+    /// Shared: the model checker builds a backend for every host call.
+    pub link: std::rc::Rc<Link>,
     /// The candidates that answer.
     pub answering: Vec<String>,
     /// The candidates that answer but are not Primary and Synced.
@@ -69,7 +70,7 @@ pub struct SimBackend {
     pub me: Me,
     pub schema: Schema,
     pub links: Vec<SimLink>,
-    pub mail: MailConfig,
+    pub mail: std::rc::Rc<MailConfig>,
     pub out: Box<dyn Write>,
     /// Answer the checks of the peers' fence logins from the rows' `servers` (scenarios that
     /// ask for it; the model checker does not).
