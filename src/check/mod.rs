@@ -665,9 +665,19 @@ fn verify_quietly(
             }
         }
         writeln!(w, "model {} of {count}: {}", m + 1, model.bounds.describe()).map_err(io)?;
-        let r = search::explore_with(&model, false, &|states, queued, t| {
+        let r = search::explore_with(&model, false, &|states, queued, t, failed| {
+            let so_far = if failed.is_empty() {
+                "no property failed so far".to_string()
+            } else {
+                // Its short name: "no flapping", "bounded liveness".
+                let names: Vec<&str> = failed
+                    .iter()
+                    .map(|p| p.name().split(':').next().unwrap_or_default())
+                    .collect();
+                format!("FAILED so far: {}", names.join("; "))
+            };
             eprintln!(
-                "  ... {states} states, {queued} waiting, {}",
+                "  ... {states} states, {queued} waiting, {}; {so_far}",
                 fmt_elapsed(t)
             );
         });

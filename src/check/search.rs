@@ -113,15 +113,16 @@ impl Report {
 /// Explores every behaviour within the model's bounds. `stop_at_first` ends the search at
 /// the first violation (the mutants' tests).
 pub fn explore(model: &Model, stop_at_first: bool) -> Report {
-    explore_with(model, stop_at_first, &|_, _, _| {})
+    explore_with(model, stop_at_first, &|_, _, _, _| {})
 }
 
-/// As [`explore`], calling `progress(states, queued, elapsed)` every few seconds.
-pub fn explore_with(
-    model: &Model,
-    stop_at_first: bool,
-    progress: &dyn Fn(usize, usize, Duration),
-) -> Report {
+/// What a search says every few seconds: `(states, queued, elapsed, failed)`, `failed` the
+/// properties that have failed so far, so that a long check that is stopped still tells what
+/// it found.
+pub type OnProgress<'a> = &'a dyn Fn(usize, usize, Duration, &[Property]);
+
+/// As [`explore`], calling `progress` every few seconds.
+pub fn explore_with(model: &Model, stop_at_first: bool, progress: OnProgress<'_>) -> Report {
     let started = Instant::now();
     let mut told = Instant::now();
     let init = model.initial();
@@ -139,7 +140,9 @@ pub fn explore_with(
     'search: while let Some((id, w)) = queue.pop_front() {
         if told.elapsed() >= Duration::from_secs(5) {
             told = Instant::now();
-            progress(parents.len(), queue.len(), started.elapsed());
+            let mut failed: Vec<Property> = found.keys().copied().collect();
+            failed.sort();
+            progress(parents.len(), queue.len(), started.elapsed(), &failed);
         }
         let shape = model.shape_of(&w);
         for e in model.events(&w) {
