@@ -64,6 +64,15 @@ fn load_config(cli: &Cli) -> Result<Config, Error> {
     Ok(cfg)
 }
 
+/// Prints a `check` or `config check` report; its exit code.
+fn print_preflight(report: &preflight::Preflight, format: CheckFormat, strict: bool) -> i32 {
+    match format {
+        CheckFormat::Text => print!("{}", report.to_text()),
+        CheckFormat::Json => println!("{}", report.to_json()),
+    }
+    report.exit_code(strict)
+}
+
 fn dispatch(cli: Cli) -> Result<i32, Error> {
     let stdout = || Box::new(std::io::stdout()) as Box<dyn std::io::Write>;
     match &cli.command {
@@ -141,11 +150,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                     send_test_mail: *send_test_mail,
                 },
             );
-            match format {
-                CheckFormat::Text => print!("{}", report.to_text()),
-                CheckFormat::Json => println!("{}", report.to_json()),
-            }
-            Ok(report.exit_code(*strict))
+            Ok(print_preflight(&report, *format, *strict))
         }
         Command::Pause {
             reason,
@@ -212,11 +217,7 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                     send_test_mail: false,
                 },
             );
-            match format {
-                CheckFormat::Text => print!("{}", report.to_text()),
-                CheckFormat::Json => println!("{}", report.to_json()),
-            }
-            Ok(report.exit_code(*strict))
+            Ok(print_preflight(&report, *format, *strict))
         }
         Command::Init { dry_run, .. } => {
             let cfg = load_config(&cli)?;

@@ -95,7 +95,7 @@ pub fn clear_failure(
         if let Some(f) = &failure {
             backend.apply(&Action::ClearFailure { key: l.key.clone() })?;
             what.push(format!(
-                "the failure {} recorded forgotten ({}: {})",
+                "the failure recorded by {} forgotten ({}: {})",
                 f.host,
                 f.kind.as_str(),
                 f.detail

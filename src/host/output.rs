@@ -83,18 +83,16 @@ impl RunCtx {
         }
         o.lines += 1;
         o.bytes += text.len();
-        let line = format!("{}: {text}", self.node());
-        if self.output.echo.is_some() {
+        let node = self.node();
+        if let Some(Echo(echo)) = &mut self.output.echo {
             let what = match level {
                 Level::Debug => "debug",
                 Level::Info => "log",
                 Level::Warn => "warn",
             };
-            let echoed = format!("{}: policy {what}: {text}\n", self.node());
-            if let Some(Echo(echo)) = &mut self.output.echo {
-                echo(&echoed);
-            }
+            echo(&format!("{node}: policy {what}: {text}\n"));
         }
+        let line = format!("{node}: {text}");
         match level {
             Level::Debug => log::debug!("{line}"),
             Level::Info => log::info!("{line}"),
