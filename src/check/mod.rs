@@ -609,7 +609,7 @@ impl Bounds {
         v[1].ticks = Some(3);
         v[2].faults = 1;
         for b in &mut v {
-            b.max_states = 20_000_000;
+            b.max_states = 50_000_000;
         }
         v
     }

@@ -130,14 +130,19 @@ pub fn explore_with(model: &Model, stop_at_first: bool, progress: OnProgress<'_>
     let mut parents: Vec<(u32, Option<Event>, u32)> = Vec::new();
     seen.insert(init.fingerprint(), 0);
     parents.push((0, None, 0));
-    let mut queue: VecDeque<(u32, World)> = VecDeque::new();
-    queue.push_back((0, init));
+    let mut queue = Frontier::default();
+    queue.push(0, init);
     let mut found: HashMap<Property, (u32, Option<Event>, String)> = HashMap::new();
     let mut transitions = 0;
     let mut depth = 0;
     let mut worst: Option<u8> = None;
     let mut complete = true;
-    'search: while let Some((id, w)) = queue.pop_front() {
+    'search: while let Some((id, w)) = queue.pop() {
+        debug_assert_eq!(
+            seen.get(&w.fingerprint()),
+            Some(&id),
+            "a queued world changed"
+        );
         if told.elapsed() >= Duration::from_secs(5) {
             told = Instant::now();
             let mut failed: Vec<Property> = found.keys().copied().collect();
@@ -170,7 +175,7 @@ pub fn explore_with(model: &Model, stop_at_first: bool, progress: OnProgress<'_>
                 complete = false;
                 break 'search;
             }
-            queue.push_back((nid, step.world));
+            queue.push(nid, step.world);
         }
     }
     let mut violations: Vec<Violation> = found
@@ -194,6 +199,59 @@ pub fn explore_with(model: &Model, stop_at_first: bool, progress: OnProgress<'_>
         complete,
         violations,
         worst_recovery: worst,
+    }
+}
+
+/// The worlds still to explore, oldest first, with their state ids. A deep check keeps
+/// millions of them waiting (a world is about 11 KB in memory, mostly its nodes' memories),
+/// so all but the newest and the oldest [`Frontier::BLOCK`] wait sealed: a block is
+/// serialised (JSON) and compressed (LZ4) as one, and worlds queued one after another are
+/// alike, so it compresses well.
+#[derive(Default)]
+struct Frontier {
+    /// The oldest, unsealed: popped from the front.
+    head: VecDeque<(u32, World)>,
+    /// Sealed blocks, oldest first.
+    sealed: VecDeque<Vec<u8>>,
+    /// The newest, not yet sealed.
+    tail: Vec<(u32, World)>,
+    len: usize,
+}
+
+impl Frontier {
+    const BLOCK: usize = 512;
+
+    fn push(&mut self, id: u32, w: World) {
+        self.tail.push((id, w));
+        self.len += 1;
+        if self.tail.len() >= Self::BLOCK {
+            let block = std::mem::take(&mut self.tail);
+            let json = serde_json::to_vec(&block)
+                .expect("a world serialises: it holds no map with non-string keys");
+            self.sealed
+                .push_back(lz4_flex::compress_prepend_size(&json));
+        }
+    }
+
+    fn pop(&mut self) -> Option<(u32, World)> {
+        if self.head.is_empty() {
+            if let Some(sealed) = self.sealed.pop_front() {
+                let json = lz4_flex::decompress_size_prepended(&sealed)
+                    .expect("a block this queue compressed");
+                let block: Vec<(u32, World)> =
+                    serde_json::from_slice(&json).expect("a block this queue serialised");
+                self.head = block.into();
+            } else {
+                self.head = self.tail.drain(..).collect();
+            }
+        }
+        let next = self.head.pop_front()?;
+        self.len -= 1;
+        Some(next)
+    }
+
+    fn len(&self) -> usize {
+        self.len
     }
 }
 

@@ -20,7 +20,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 /// A node's database server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Server {
     /// In the Primary component and Synced.
     Primary,
@@ -33,7 +33,7 @@ pub enum Server {
 }
 
 /// A node's manager.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Manager {
     /// Runs once in every tick, like cron.
     Cron,
@@ -44,7 +44,7 @@ pub enum Manager {
 }
 
 /// A remote source candidate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SourceState {
     Up,
     Down,
@@ -53,7 +53,7 @@ pub enum SourceState {
 }
 
 /// A node's replication channel for one link.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Chan {
     /// `host:port`.
     pub source: String,
@@ -69,7 +69,7 @@ pub struct Chan {
 
 /// One answer of the world to a node's host call, kept while the node's run is split, so the
 /// run can be replayed up to where it stopped.
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Answer {
     Rows(Vec<StateRow>),
     Replica(Option<ReplicaStatus>),
@@ -83,7 +83,7 @@ pub enum Answer {
 
 /// One host call of a split run: what was asked (without values the canonical form rewrites)
 /// and what the world answered.
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Call {
     pub asked: String,
     pub answer: Answer,
@@ -92,7 +92,7 @@ pub struct Call {
 }
 
 /// A mail a run sent.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Sent {
     /// A host event's: once per outage.
     Event(Once),
@@ -101,7 +101,7 @@ pub enum Sent {
 }
 
 /// A run in progress (split at its host calls).
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, Hash, serde::Serialize, serde::Deserialize)]
 pub struct RunLog {
     /// The node was Primary when the run started (its facts are read once, at the start).
     pub primary: bool,
@@ -113,7 +113,7 @@ pub struct RunLog {
 }
 
 /// One node of the checked cluster; its local index is its position.
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Node {
     pub name: String,
     pub server: Server,
@@ -135,7 +135,7 @@ pub struct Node {
 }
 
 /// One link's rows in the state table, and its recorded failure.
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Table {
     pub rows: Vec<StateRow>,
     pub failure: Option<LinkFailure>,
@@ -191,7 +191,7 @@ impl Node {
 }
 
 /// The whole world.
-#[derive(Clone, Debug, Hash)]
+#[derive(Clone, Debug, Hash, serde::Serialize, serde::Deserialize)]
 pub struct World {
     pub nodes: Vec<Node>,
     /// By address.

@@ -336,8 +336,8 @@ impl Dialect for MySql {
 }
 
 /// The state of a replication thread as the server reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(into = "String", from = "String")]
 pub enum Thread {
     Yes,
     No,
@@ -378,8 +378,14 @@ impl From<Thread> for String {
     }
 }
 
+impl From<String> for Thread {
+    fn from(s: String) -> Thread {
+        Thread::parse(&s)
+    }
+}
+
 /// One replication channel as `SHOW ... STATUS` reports it, in flavour-neutral names.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct ReplicaStatus {
     pub channel: String,
     pub source_host: String,

@@ -71,7 +71,7 @@ impl FromStr for Role {
 }
 
 /// One row of a link in the state table, with the node's report when it has one.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct StateRow {
     pub host: String,
     pub local_index: Option<i64>,
@@ -164,7 +164,7 @@ impl fmt::Display for ChannelState {
 }
 
 /// A node's own report for a link, from `percona.replication_node`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct NodeReport {
     /// Advances by one with every report.
     pub seq: u64,
@@ -699,7 +699,7 @@ fn report_cells(me: &Me, v: &ReportValues) -> (String, String, String) {
 }
 
 /// Why a link is failing, as recorded by the node that failed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct LinkFailure {
     pub host: String,
     pub kind: FailureKind,

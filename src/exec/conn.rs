@@ -371,7 +371,7 @@ impl LocalServer {
 }
 
 /// Why a peer's channel could not be stopped, or a peer could not be checked.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PeerFailure {
     /// No TCP connection to its server within the probe timeout (refused, timed out, no
     /// route): it is down, or cut off from this node's network.
@@ -405,7 +405,7 @@ impl std::fmt::Display for PeerFailure {
 }
 
 /// What fencing a peer found.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum FenceOutcome {
     /// Its channel ran; it is stopped now.
     Stopped,

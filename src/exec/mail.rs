@@ -36,7 +36,9 @@ pub struct Mail {
 /// What the once-per-outage rule knows a host event's mail by: the link and the event (with
 /// the peer it is about, when one kind of event may concern several). The model checker
 /// reads it to check that rule against its own notion of an outage.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Once {
     /// The link's key.
     pub link: String,

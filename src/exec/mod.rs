@@ -143,7 +143,7 @@ pub enum Action {
 }
 
 /// What an action did.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     /// Done (or printed, in dry-run); the affected row count where there is one.
     Done { affected: u64 },
@@ -307,7 +307,7 @@ pub fn proposal_lines(schema: &Schema, key: &str, me: &Me, won: bool) -> Vec<Str
 }
 
 /// The result of waiting for a channel to run.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ConnectOutcome {
     /// Both threads run, and still ran a second later; the IO state.
     Replicating(String),

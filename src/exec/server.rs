@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `wsrep_cluster_status`: whether the node is in its cluster's Primary component.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(into = "String", from = "String")]
 pub enum ClusterStatus {
     Primary,
     NonPrimary,
@@ -70,9 +70,15 @@ impl From<ClusterStatus> for String {
     }
 }
 
+impl From<String> for ClusterStatus {
+    fn from(s: String) -> ClusterStatus {
+        ClusterStatus::parse(&s)
+    }
+}
+
 /// `wsrep_local_state`: where the node is in joining its cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "i64")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(into = "i64", from = "i64")]
 pub enum LocalState {
     Joining,
     Donor,
@@ -125,6 +131,12 @@ impl LocalState {
 impl From<LocalState> for i64 {
     fn from(s: LocalState) -> i64 {
         s.code()
+    }
+}
+
+impl From<i64> for LocalState {
+    fn from(code: i64) -> LocalState {
+        LocalState::from_code(code)
     }
 }
 
@@ -485,7 +497,7 @@ pub fn usable_address(a: &str) -> bool {
 pub use crate::error::{ProbeError, describe};
 
 /// What a read-only login to a source candidate found.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Probe {
     /// MariaDB: the candidate's `wsrep_gtid_domain_id`.
     pub gtid_domain_id: Option<u32>,
