@@ -202,6 +202,29 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 exit::OK
             })
         }
+        Command::History {
+            link,
+            since,
+            limit,
+            format,
+        } => {
+            let cfg = load_config(&cli)?;
+            let req = pxc_replication_manager::app::history::Request {
+                link: link.clone(),
+                since: *since,
+                limit: *limit,
+            };
+            let h = pxc_replication_manager::app::history::history(
+                &cfg,
+                cli.defaults_file.as_deref(),
+                &req,
+            )?;
+            match format {
+                CheckFormat::Text => println!("{}", h.to_text()),
+                CheckFormat::Json => println!("{}", h.to_json()),
+            }
+            Ok(exit::OK)
+        }
         Command::Init {
             print_ddl: true, ..
         } => {

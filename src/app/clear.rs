@@ -1,6 +1,7 @@
 //! `clear-failure`: the operator says a link's failure is fixed. Its `Failed` rows go back to
 //! `No` and its recorded failure is forgotten, through the executor, from any node of the
-//! Primary component, so the next run elects without waiting out the failed timeout. Mailed.
+//! Primary component, so the next run elects without waiting out the failed timeout. Mailed,
+//! and written to the history.
 
 use super::open_local;
 use crate::config::Config;
@@ -34,21 +35,7 @@ pub fn clear_failure(
             node.facts.name
         )));
     };
-    let links: Vec<_> = node
-        .links
-        .iter()
-        .filter(|l| link.is_none_or(|n| l.remote == n || l.name == n || l.key == n))
-        .cloned()
-        .collect();
-    if links.is_empty() {
-        let known: Vec<&str> = node.links.iter().map(|l| l.remote.as_str()).collect();
-        return Err(Error::Node(format!(
-            "no link {:?} on {}: its links replicate {}",
-            link.unwrap_or_default(),
-            node.facts.name,
-            known.join(", ")
-        )));
-    }
+    let links = super::history::pick_links(&node.links, link, &node.facts.name)?;
     // What each link has to clear, read before the executor takes the connection.
     let mut todo = Vec::new();
     for l in &links {
@@ -67,6 +54,7 @@ pub fn clear_failure(
         todo.push((l.clone(), failed, failure));
     }
     let name = node.facts.name.clone();
+    let cluster = node.facts.cluster.clone();
     let mode = if dry_run { Mode::DryRun } else { Mode::Live };
     let mut backend = LiveBackend::new(
         node.server,
@@ -101,6 +89,12 @@ pub fn clear_failure(
                 f.detail
             ));
         }
+        backend.apply(&Action::RecordHistory {
+            cluster: cluster.clone(),
+            key: l.key.clone(),
+            event: crate::db::history::event::CLEARED,
+            detail: format!("by hand (clear-failure): {}", what.join("; ")),
+        })?;
         let line = format!("{}: {}", l.name, what.join("; "));
         let mail = Mail {
             subject: format!("{}: failure cleared by hand on {name}", l.name),

@@ -33,6 +33,7 @@ EXAMPLES:
   pxc-replication-manager --config site.toml pause --reason \"upgrade\" --for 2h   # the whole cluster
   pxc-replication-manager --config site.toml resume
   pxc-replication-manager --config site.toml clear-failure --link DC2   # after fixing the cause
+  pxc-replication-manager --config site.toml history --since 24h   # elections, failovers, fences
   pxc-replication-manager policy check site-policy.rhai
   pxc-replication-manager simulate --scenario tests/scenarios/elect_from_empty.toml
 
@@ -165,6 +166,30 @@ Run it on every node before the cron line or the daemon, and again after changin
         /// Print the statements and the mail instead of running them.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// What happened to this cluster's links, newest first: elections, failovers and their
+    /// cause, source switches, fences (and fences that could not be done), failures and their
+    /// clearing, pauses and resumes. Each node writes what happened on it to
+    /// percona.replication_history, which Galera carries to every node, so any node shows
+    /// the whole cluster's. Kept 90 days. Changes nothing.
+    #[command(after_help = "Examples:
+  pxc-replication-manager history --link DC2 --since 24h
+  pxc-replication-manager history --since 2026-12-01 --format json | jq '.events[] | select(.event == \"failover\")'")]
+    History {
+        /// The link, by its remote cluster (DC2) or its name (DC1-DC2); default: every link,
+        /// and the nodes' own events (pauses).
+        #[arg(long, value_name = "LINK")]
+        link: Option<String>,
+        /// Only events since then: a duration back from now (90s, 30m, 2h, 7d), or a UTC date
+        /// or time (2026-12-01, "2026-12-01 10:00").
+        #[arg(long, value_name = "WHEN", value_parser = since_now)]
+        since: Option<i64>,
+        /// At most this many events, the newest.
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: u64,
+        /// The output: text for a person, json for a program.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
     },
     /// End this node's cluster's pause (the pause file of a node, if any, stays).
     Resume {
@@ -306,6 +331,11 @@ pub enum PolicyCommand {
 }
 
 /// `--for`: a positive duration in seconds, `s`, `m`, `h` or `d`.
+/// `history --since`, from now: a Unix time.
+fn since_now(text: &str) -> Result<i64, String> {
+    super::history::parse_since(text, chrono::Utc::now().timestamp())
+}
+
 fn parse_for(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());

@@ -4,13 +4,15 @@
 //! arguments ([`cli`]), the preflight `check` ([`preflight`]), the pause file and the run lock ([`guard`]), the `status` report
 //! ([`status`]) and its Prometheus form ([`prometheus`]), the daemon's `/metrics` server
 //! ([`metrics_http`]), scenario files ([`scenario`]), completions and man pages ([`generate`]), and
-//! the daemon's messages to systemd ([`notify`]).
+//! the daemon's messages to systemd ([`notify`]), and the operator's commands `clear-failure`
+//! ([`clear`]) and `history` ([`history`]).
 
 pub mod clear;
 pub mod cli;
 pub mod daemon;
 pub mod generate;
 pub mod guard;
+pub mod history;
 pub mod metrics_http;
 pub mod notify;
 pub mod pause;
@@ -313,6 +315,7 @@ fn assumed_schema(cfg: &Config, server: &mut LocalServer, facts: &NodeFacts) -> 
         has_node_table: false,
         has_pause_table: false,
         has_fence_table: false,
+        has_history_table: false,
     })
 }
 
@@ -652,6 +655,21 @@ pub fn status_report_at(
             Some(s) => (node.server.rows(s, &l.key)?, None),
             None => (Vec::new(), None),
         };
+        let last_event = match &node.schema {
+            Some(s) if s.has_history_table => {
+                let q = crate::db::history::Query {
+                    links: vec![l.key.clone()],
+                    since: None,
+                    limit: 1,
+                };
+                node.server
+                    .history(&node.facts.cluster, &q)?
+                    .into_iter()
+                    .next()
+                    .map(|e| history::event(e, &node.links))
+            }
+            _ => None,
+        };
         memory.observe(&l.key, &node.facts.name, &rows, threshold);
         let fresh = memory
             .freshness(&l.key, &node.facts.name, threshold)
@@ -670,6 +688,7 @@ pub fn status_report_at(
                 })
                 .collect(),
             failure,
+            last_event,
             replica: channels
                 .iter()
                 .find(|c| c.channel == l.channel.as_str())
@@ -718,9 +737,7 @@ pub fn init_ddl_script() -> String {
         "-- pxc-replication-manager {}: the percona schema, as `init` creates it.\n-- Run on one node of each cluster; Galera carries it to the others. Idempotent.\n",
         crate::policy::VERSION
     );
-    let mut statements = crate::db::state::init_ddl();
-    statements.push(crate::db::pause::ddl());
-    for st in statements {
+    for st in crate::db::init_ddl() {
         s.push_str(&st);
         s.push_str(";\n");
     }

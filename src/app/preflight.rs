@@ -700,6 +700,12 @@ fn local_grants(server: &mut LocalServer, g: &Grants, facts: &NodeFacts, p: &mut
             Some("replication_pause"),
             "resume deletes the cluster's row",
         ),
+        (
+            "grants.history",
+            &["INSERT", "DELETE"][..],
+            Some(crate::db::history::TABLE),
+            "each run records what happened, and forgets its cluster's rows past 90 days",
+        ),
     ] {
         let held = |pr: &str| match table {
             Some(t) => g.on_table(schema, t, &[pr]),
@@ -735,6 +741,7 @@ fn state_tables(
                 (s.has_node_table, "replication_node"),
                 (s.has_fence_table, "replication_fence"),
                 (s.has_pause_table, "replication_pause"),
+                (s.has_history_table, "replication_history"),
             ] {
                 if !has {
                     missing.push(table);

@@ -579,6 +579,7 @@ mod tests {
                 }],
                 replica: Some(channel(Some(4), Thread::Yes, Thread::Yes)),
                 failure: None,
+                last_event: None,
             }],
             other_channels: Vec::new(),
             counters,

@@ -492,6 +492,7 @@ fn context(
         has_node_table: true,
         has_pause_table: false,
         has_fence_table: true,
+        has_history_table: true,
     };
     let cfg = sc.config(config).map_err(bad)?;
     let links =

@@ -51,6 +51,8 @@ pub struct LinkReport {
     pub replica: Option<ReplicaStatus>,
     /// Why the link is failing, if a node recorded it.
     pub failure: Option<LinkFailure>,
+    /// The last thing that happened to the link (`history`), if the history has it.
+    pub last_event: Option<crate::app::history::Event>,
 }
 
 /// A row as this node judges it.
@@ -255,6 +257,16 @@ impl LinkReport {
                 o,
                 "    once the cause is fixed: pxc-replication-manager clear-failure --link {}",
                 printable(&self.remote)
+            );
+        }
+        if let Some(e) = &self.last_event {
+            let _ = writeln!(
+                o,
+                "  last event: {} UTC, {} on {}: {}",
+                e.time.replace('T', " ").trim_end_matches('Z'),
+                e.event,
+                printable(&e.node),
+                printable(&e.detail)
             );
         }
         match &self.replica {

@@ -299,6 +299,7 @@ impl<'p> Model<'p> {
             has_node_table: true,
             has_pause_table: false,
             has_fence_table: true,
+            has_history_table: false,
         };
         let links = topology::resolve(&cfg, "DC1", &schema, None)?;
         let flavor = Flavor::detect("10.11.6-MariaDB", "")
@@ -548,6 +549,7 @@ impl<'p> Model<'p> {
         }
         ctx.fence_fails_open = self.mutant == Some(Mutant::FenceFailsOpen);
         ctx.mail_facts = false;
+        ctx.history = false;
         let (mut ctx, results) = self.policy.run(ctx);
         // The echo holds the run's progress, which is taken back below.
         ctx.stop_echo();

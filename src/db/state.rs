@@ -276,6 +276,8 @@ pub struct Schema {
     pub has_pause_table: bool,
     /// `percona.replication_fence` exists (created by `init` and by the first fence record).
     pub has_fence_table: bool,
+    /// `percona.replication_history` exists (created by `init` and by the first event).
+    pub has_history_table: bool,
 }
 
 /// Why the state table cannot be used.
@@ -334,6 +336,7 @@ impl Schema {
             has_node_table: has("replication_node", "seq"),
             has_pause_table: has("replication_pause", "pausedUntil"),
             has_fence_table: has("replication_fence", "blocked"),
+            has_history_table: has("replication_history", "happenedAt"),
         })
     }
 

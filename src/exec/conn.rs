@@ -270,6 +270,16 @@ impl LocalServer {
         crate::db::pause::parse(cluster, cells).map_err(Error::StateTableUnrecognised)
     }
 
+    /// The cluster's history, newest first ([`crate::db::history`]).
+    pub fn history(
+        &mut self,
+        cluster: &str,
+        q: &crate::db::history::Query,
+    ) -> Result<Vec<crate::db::history::Entry>> {
+        let cells = self.cells(&crate::db::history::select(cluster, q))?;
+        crate::db::history::parse(cells).map_err(Error::StateTableUnrecognised)
+    }
+
     /// Why a link is failing, if a node recorded it.
     pub fn failure(&mut self, schema: &Schema, key: &str) -> Result<Option<LinkFailure>> {
         Ok(self

@@ -50,6 +50,8 @@ pub struct LiveBackend {
     node_table_printed: bool,
     /// Dry-run only: the fence table's DDL was printed once already.
     fence_table_printed: bool,
+    /// Dry-run only: the history table's DDL was printed once already.
+    history_table_printed: bool,
     /// Dry-run only: channels as the printed statements would have left them (a started
     /// channel is assumed to run, as `await_replica` assumes), by channel name.
     channel_overlay: HashMap<String, Option<ReplicaStatus>>,
@@ -138,6 +140,7 @@ impl LiveBackend {
             overlay: HashMap::new(),
             node_table_printed: false,
             fence_table_printed: false,
+            history_table_printed: false,
             channel_overlay: HashMap::new(),
             names_unlike_members: false,
             sources: HashMap::new(),
@@ -168,6 +171,7 @@ impl LiveBackend {
         self.schema.clone().map(|mut s| {
             s.has_node_table |= self.node_table_printed;
             s.has_fence_table |= self.fence_table_printed;
+            s.has_history_table |= self.history_table_printed;
             s
         })
     }
@@ -632,6 +636,9 @@ impl LiveBackend {
             if masked.iter().any(|m| m == &state::fence_table_ddl()) {
                 s.has_fence_table = true;
             }
+            if masked.iter().any(|m| m == &crate::db::history::ddl()) {
+                s.has_history_table = true;
+            }
             if matches!(action, Action::RecordFailure { .. }) {
                 s.has_claim_table = true;
                 s.claim_records_failures = true;
@@ -652,6 +659,9 @@ impl LiveBackend {
         }
         if masked.iter().any(|s| s == &state::fence_table_ddl()) {
             self.fence_table_printed = true;
+        }
+        if masked.iter().any(|s| s == &crate::db::history::ddl()) {
+            self.history_table_printed = true;
         }
         let me = self.me.host.clone();
         match action {

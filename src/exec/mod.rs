@@ -45,11 +45,11 @@ use crate::config::SourceAddr;
 use crate::config::topology::Link;
 use crate::db::clock::Freshness;
 use crate::db::flavor::{Dialect, ReplicaStatus, SourceSpec};
-use crate::db::pause;
 use crate::db::sql::{Channel, Reveal};
 use crate::db::state::{
     self, FailureKind, LinkFailure, Me, ReportValues, Role, Schema, SilenceGuard, StateRow,
 };
+use crate::db::{history, pause};
 use crate::error::{Error, ProbeError, Result};
 use crate::exec::mail::Mail;
 use crate::exec::server::{NodeFacts, Probe};
@@ -138,6 +138,14 @@ pub enum Action {
         cluster: String,
     },
     Notify(Mail),
+    /// Write one row of the link's history (`key` empty for an event of the node), and forget
+    /// the cluster's rows past their time ([`crate::db::history`]).
+    RecordHistory {
+        cluster: String,
+        key: String,
+        event: &'static str,
+        detail: String,
+    },
     /// Run an operator's hook command for an event (`[hooks]`).
     Hook(hook::HookCall),
 }
@@ -253,11 +261,7 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
             "[on {host} at {address}] {}",
             d.stop_replica(channel)
         )],
-        Action::InitSchema => {
-            let mut v = state::init_ddl();
-            v.push(pause::ddl());
-            v
-        }
+        Action::InitSchema => crate::db::init_ddl(),
         Action::PauseCluster {
             cluster,
             by,
@@ -277,6 +281,19 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
             } else {
                 vec![]
             }
+        }
+        Action::RecordHistory {
+            cluster,
+            key,
+            event,
+            detail,
+        } => {
+            let mut v = Vec::new();
+            if !ctx.schema.is_some_and(|s| s.has_history_table) {
+                v.push(history::ddl());
+            }
+            v.extend(history::record(cluster, key, &ctx.me.host, event, detail));
+            v
         }
         Action::Notify(_) | Action::Hook(_) => vec![],
     })

@@ -259,6 +259,11 @@ fn stopped(c: &mut RunCtx, link: &Link, r: &StateRow, address: &str, why: &str) 
     c.observations.counters_mut().fence(&link.key);
     c.events
         .push(format!("{}: fenced {} at {address}", link.name, r.host));
+    c.history(
+        Some(link),
+        crate::db::history::event::FENCED,
+        format!("{} at {address}: {why}", r.host),
+    );
     c.hook(
         crate::config::hooks::HookEvent::Fenced,
         Some(link),

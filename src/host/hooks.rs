@@ -16,6 +16,7 @@
 use super::RunCtx;
 use crate::config::hooks::HookEvent;
 use crate::config::topology::Link;
+use crate::db::history;
 use crate::db::state::Role;
 use crate::exec::Action;
 use crate::exec::hook::HookCall;
@@ -75,6 +76,47 @@ impl RunCtx {
         });
     }
 
+    /// Notes what happened for the history ([`crate::db::history`]): about a link, or about
+    /// the node (`None`). Written at the end of the run ([`RunCtx::write_history`]).
+    pub fn history(&mut self, link: Option<&Link>, event: &'static str, detail: String) {
+        if !self.history {
+            return;
+        }
+        log::debug!("{}: history: {event}: {detail}", self.node());
+        self.pending_history.push(Action::RecordHistory {
+            cluster: self.backend.facts().cluster.clone(),
+            key: link.map(|l| l.key.clone()).unwrap_or_default(),
+            event,
+            detail,
+        });
+    }
+
+    /// Writes what the run noted for the history, once every link's turn is over, on a node
+    /// that may write (the Primary component). A write that fails is logged and changes
+    /// nothing else: the history is a record, never a reason to stop.
+    pub fn write_history(&mut self) {
+        let pending = std::mem::take(&mut self.pending_history);
+        if pending.is_empty() {
+            return;
+        }
+        if !self.writable() {
+            log::info!(
+                "{}: {} event(s) not written to the history: this node is outside the Primary component",
+                self.node(),
+                pending.len()
+            );
+            return;
+        }
+        for a in pending {
+            if let Err(e) = self.backend.apply(&a) {
+                log::warn!(
+                    "{}: the history could not be written: {e}; the run goes on",
+                    self.node()
+                );
+            }
+        }
+    }
+
     /// Runs the hooks the run raised, in order, once every link's turn is over: a hook that
     /// hangs until its timeout then delays only the end of the run, never a policy call (whose
     /// time is limited) or a change.
@@ -94,15 +136,52 @@ impl RunCtx {
         if old == Some(role) {
             return;
         }
+        let source = self.connected.get(&link.key).cloned().unwrap_or_default();
         if role == Role::Yes && old == Some(Role::Proposed) {
             let cause = self
                 .takeover_causes
                 .remove(&link.key)
                 .unwrap_or(crate::metrics::cause::ELECTION);
             self.observations.counters_mut().failover(&link.key, cause);
+            let (event, why) = match cause {
+                crate::metrics::cause::SILENT_REPLICA => (
+                    history::event::FAILOVER,
+                    "the replica stopped reporting or left the view",
+                ),
+                crate::metrics::cause::FAILED_REPLICA => (
+                    history::event::FAILOVER,
+                    "the replica gave the link up as Failed",
+                ),
+                _ => (history::event::ELECTED, "nobody held the link"),
+            };
+            if self.history {
+                // Connected in this run, or (a node that found its channel running) as it runs.
+                let from = if source.is_empty() {
+                    self.backend
+                        .replica(link)
+                        .ok()
+                        .flatten()
+                        .map_or_else(|| "an unknown source".to_string(), |r| r.source())
+                } else {
+                    source.clone()
+                };
+                self.history(Some(link), event, format!("replicates from {from}: {why}"));
+            }
+        }
+        match (old, role) {
+            (Some(Role::Yes), Role::No) => self.history(
+                Some(link),
+                history::event::STEPPED_DOWN,
+                "its channel no longer replicates the link".into(),
+            ),
+            (Some(Role::Failed), Role::No) => self.history(
+                Some(link),
+                history::event::CLEARED,
+                "its Failed row went back to No after the failed timeout".into(),
+            ),
+            _ => {}
         }
         let old = old.map_or("none".to_string(), |r| r.to_string());
-        let source = self.connected.get(&link.key).cloned().unwrap_or_default();
         self.hook(
             HookEvent::RoleChange,
             Some(link),
@@ -123,6 +202,7 @@ impl RunCtx {
     pub(super) fn link_done(&mut self, link: &Link) {
         if let Some(old) = self.failed_from.remove(&link.key) {
             let reason = self.failures.get(&link.key).cloned().unwrap_or_default();
+            self.history(Some(link), history::event::FAILED, reason.clone());
             self.hook(
                 HookEvent::Failed,
                 Some(link),
@@ -135,11 +215,13 @@ impl RunCtx {
     /// what pauses it), against what the node remembers: `paused` when it was not paused at
     /// its last run, `resumed` when it was and is no longer.
     ///
-    /// Remembered only while a pause hook is configured, so that a node without one (and the
-    /// model checker's) keeps no more state than it needs.
+    /// Both go to the history. Remembered only while the history is written or a pause hook is
+    /// configured, so that the model checker's nodes keep no more state than they need.
     pub fn note_pause(&mut self) {
         let hooks = &self.settings.hooks;
-        if hooks.command(HookEvent::Paused).is_none() && hooks.command(HookEvent::Resumed).is_none()
+        if !self.history
+            && hooks.command(HookEvent::Paused).is_none()
+            && hooks.command(HookEvent::Resumed).is_none()
         {
             return;
         }
@@ -151,6 +233,20 @@ impl RunCtx {
         } else {
             HookEvent::Resumed
         };
+        let detail = match &self.cluster_pause {
+            Some(p) if entered => p.describe(),
+            _ if entered => "the pause file is there".to_string(),
+            _ => String::new(),
+        };
+        self.history(
+            None,
+            if entered {
+                history::event::PAUSED
+            } else {
+                history::event::RESUMED
+            },
+            detail,
+        );
         let mut vars = Vec::new();
         match &self.cluster_pause {
             Some(p) if entered => {

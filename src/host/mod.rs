@@ -251,6 +251,10 @@ pub struct RunCtx {
     /// sent. Always `true`; the model checker turns it off, since mail is not what it checks
     /// and every read is a step of its model.
     pub mail_facts: bool,
+    /// Whether the run writes what happened to `percona.replication_history`
+    /// ([`crate::db::history`]). Always `true`; the model checker turns it off, since nothing
+    /// reads the history to decide, and every write is a step of its model.
+    pub history: bool,
     /// What the run has logged and mailed (see [`output`]).
     output: output::Output,
     /// The host event whose mail is being sent ([`HostMail::key`]), while the policy's `mail`
@@ -284,6 +288,8 @@ pub struct RunCtx {
     pub cluster_pause: Option<crate::db::pause::ClusterPause>,
     /// The hooks raised in this run, run at its end.
     pending_hooks: Vec<crate::exec::hook::HookCall>,
+    /// What happened in this run, for the history: written at its end, with the hooks.
+    pending_history: Vec<Action>,
     /// The last state of the channels this run stopped and reset, by link key: what a mail's
     /// facts show of a channel that is gone (its last errors above all).
     reset_channels: HashMap<String, crate::db::flavor::ReplicaStatus>,
@@ -325,6 +331,7 @@ impl RunCtx {
             claim: true,
             fence_fails_open: false,
             mail_facts: true,
+            history: true,
             output: output::Output::default(),
             current_link: None,
             conditions: HashMap::new(),
@@ -338,6 +345,7 @@ impl RunCtx {
             takeover_causes: HashMap::new(),
             cluster_pause: None,
             pending_hooks: Vec::new(),
+            pending_history: Vec::new(),
             reset_channels: HashMap::new(),
             threshold_asked: false,
             mail_event: None,
@@ -406,7 +414,14 @@ impl RunCtx {
         let ch = self.backend.replica(link)?;
         let fence = self.fence_note_pending(link);
         if let Some(n) = &fence {
-            self.fence_noted.insert(link.key.clone(), n.clone());
+            let before = self.fence_noted.insert(link.key.clone(), n.clone());
+            if let Some(b) = n
+                .blocked
+                .clone()
+                .filter(|b| before.is_none_or(|x| x.blocked.as_ref() != Some(b)))
+            {
+                self.history(Some(link), crate::db::history::event::FENCE_BLOCKED, b);
+            }
         }
         Ok(ReportValues {
             channel: ChannelState::of(ch.as_ref()),
@@ -680,6 +695,7 @@ pub fn run_links(
     }
     mail_skews(shared, hooks, &links);
     fence::check_logins(shared, hooks, &links);
+    shared.borrow_mut().write_history();
     shared.borrow_mut().run_hooks();
     results
 }

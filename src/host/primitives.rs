@@ -511,6 +511,16 @@ fn start_channel(
                 l.name
             );
             c.observations.counters_mut().failover(&l.key, cause);
+            let why = if source_failed_its_check {
+                "it failed the source check (not Primary and Synced, or not answering)"
+            } else {
+                "the channel lost it"
+            };
+            c.history(
+                Some(l),
+                crate::db::history::event::SOURCE_SWITCH,
+                format!("from {old} to {}: {why}", src.address()),
+            );
         }
         if before.as_deref() != Some(src.address().as_str()) {
             c.hook(

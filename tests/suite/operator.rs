@@ -404,3 +404,117 @@ fn clear_failure_lets_the_next_run_elect_without_waiting_out_the_failed_timeout(
         sb.roles(other, "DC1-DC2")
     );
 }
+
+#[test]
+#[ignore = "needs the sandbox clusters: scripts/test"]
+fn history_records_the_election_a_pause_and_a_cleared_failure_and_status_shows_the_last() {
+    let sb = Sandbox::fresh(179, 180, 20);
+    sb.settle();
+    let (replica, channel) = sb.only_replica(&DC1).unwrap();
+    let other = DC1.iter().copied().find(|n| *n != replica).unwrap();
+
+    // The election, as the elected node wrote it, read on another node of the cluster.
+    let o = sb.manager(other, &["history", "--link", "DC2"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    // (The channel shows its source's host; the history its address, with the port.)
+    let elected = format!(
+        "DC1-DC2 {replica} elected replicates from {}:",
+        channel.source
+    );
+    assert!(
+        columns(&o.stdout)
+            .lines()
+            .any(|l| l.contains(&elected) && l.ends_with(": nobody held the link")),
+        "{}",
+        o.all()
+    );
+    // The other cluster's own election reached DC1 too (the percona schema replicates), but
+    // DC1's history shows DC1's.
+    assert!(!o.stdout.contains("DC2-"), "{}", o.all());
+    let o = sb.manager(other, &["status"]);
+    assert!(
+        o.stdout.contains(&format!(
+            " UTC, elected on {replica}: replicates from {}:",
+            channel.source
+        )),
+        "{}",
+        o.all()
+    );
+
+    // A node's pause file and its end: the node's own events, with no link.
+    sb.pause(other, true);
+    sb.round(&[other]);
+    sb.pause(other, false);
+    sb.round(&[other]);
+    let o = sb.manager(replica.as_str(), &["history", "--since", "1h"]);
+    let text = columns(&o.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |needle: &str| lines.iter().position(|l| l.contains(needle));
+    let (Some(resumed), Some(paused), Some(elected_at)) = (
+        at(&format!(" - {other} resumed")),
+        at(&format!(" - {other} paused the pause file is there")),
+        at(&elected),
+    ) else {
+        panic!("{}", o.all());
+    };
+    assert!(
+        resumed < paused && paused < elected_at,
+        "newest first: {}",
+        o.all()
+    );
+
+    // A failure cleared by hand: the dry run prints the write, the real one makes it.
+    sb.sql(&replica, "STOP SLAVE 'DC1-DC2'");
+    sb.sql(
+        &replica,
+        &format!(
+            "UPDATE percona.replication SET isReplica = 'Failed' WHERE connectionName = 'DC1-DC2' AND host = '{replica}'"
+        ),
+    );
+    let o = sb.manager(other, &["clear-failure", "--link", "DC2", "--dry-run"]);
+    assert!(
+        o.stdout.contains(&format!(
+            "INSERT INTO percona.replication_history (cluster, connectionName, host, event, detail) VALUES ('DC1', 'DC1-DC2', '{other}', 'cleared', 'by hand (clear-failure): {replica} back from Failed to No')"
+        )),
+        "{}",
+        o.all()
+    );
+    let o = sb.manager(other, &["clear-failure", "--link", "DC2"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    // The JSON form, newest first: the clear, then the resume.
+    let o = sb.manager(
+        replica.as_str(),
+        &["history", "--format", "json", "--limit", "2"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(j["schema_version"], 1);
+    assert_eq!(j["cluster"], "DC1");
+    let events = j["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{}", o.stdout);
+    assert_eq!(events[0]["event"], "cleared");
+    assert_eq!(events[0]["link"], "DC1-DC2");
+    assert_eq!(events[0]["node"], other);
+    assert_eq!(events[1]["event"], "resumed");
+    assert_eq!(events[1]["link"], serde_json::Value::Null);
+    assert!(events[0]["at"].as_i64().unwrap() >= events[1]["at"].as_i64().unwrap());
+
+    // A link that does not exist is an error naming the ones there are.
+    let o = sb.manager(other, &["history", "--link", "DC9"]);
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("its links replicate DC2"), "{}", o.all());
+}
+
+/// Text with each run of spaces made one, so that a needle need not know the column widths.
+fn columns(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            l.split(' ')
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

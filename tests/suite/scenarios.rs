@@ -256,6 +256,9 @@ fn a_replica_whose_source_dies_switches_to_another_source() {
             "CHANGE MASTER 'DC1-DC2' TO MASTER_HOST='10.0.2.2', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='****', MASTER_USE_GTID=slave_pos, DO_DOMAIN_IDS=(2)",
             "START SLAVE 'DC1-DC2'",
             "UPDATE percona.replication SET lastUpdate = lastUpdate, lastHeartbeat = NOW(), localIndex = 0, weight = 0, currentSource = '10.0.2.2:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'",
+            // The history, at the end of the run.
+            "INSERT INTO percona.replication_history (cluster, connectionName, host, event, detail) VALUES ('DC1', 'DC1-DC2', 'DC1-1', 'source-switch', 'from 10.0.2.1:3306 to 10.0.2.2:3306: the channel lost it')",
+            "DELETE FROM percona.replication_history WHERE cluster = 'DC1' AND happenedAt < CURRENT_TIMESTAMP - INTERVAL 90 DAY",
         ]
     );
     assert!(
@@ -358,7 +361,9 @@ fn a_node_replicating_while_proposed_becomes_yes() {
     assert_eq!(
         s.statements(),
         [
-            "UPDATE percona.replication SET isReplica = 'Yes', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 0, weight = 0, currentSource = '10.0.2.1:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'"
+            "UPDATE percona.replication SET isReplica = 'Yes', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 0, weight = 0, currentSource = '10.0.2.1:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'",
+            "INSERT INTO percona.replication_history (cluster, connectionName, host, event, detail) VALUES ('DC1', 'DC1-DC2', 'DC1-1', 'elected', 'replicates from 10.0.2.1:3306: nobody held the link')",
+            "DELETE FROM percona.replication_history WHERE cluster = 'DC1' AND happenedAt < CURRENT_TIMESTAMP - INTERVAL 90 DAY",
         ]
     );
 }
@@ -1046,14 +1051,29 @@ fn a_paused_replica_keeps_reporting_and_changes_nothing_else() {
     assert_eq!(
         s.statements(),
         [
-            "UPDATE percona.replication SET lastUpdate = lastUpdate, lastHeartbeat = NOW(), localIndex = 0, weight = 0, currentSource = '10.0.2.1:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'"
+            "UPDATE percona.replication SET lastUpdate = lastUpdate, lastHeartbeat = NOW(), localIndex = 0, weight = 0, currentSource = '10.0.2.1:3306' WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'",
+            // The node's own event (no link): it found itself paused.
+            "INSERT INTO percona.replication_history (cluster, connectionName, host, event, detail) VALUES ('DC1', '', 'DC1-1', 'paused', 'the pause file is there')",
+            "DELETE FROM percona.replication_history WHERE cluster = 'DC1' AND happenedAt < CURRENT_TIMESTAMP - INTERVAL 90 DAY",
         ]
     );
     assert!(s.reports()[0].contains("seq = seq + 1, channel = 'healthy'"));
     assert!(s.reports()[0].contains("pausedSince = FROM_UNIXTIME(999880)"));
     // Idle and paused: marked paused, its sequence stands still, no election.
+    // Apart from the report, it writes only the history's `paused`.
     let s = sim("paused_idle_node_marks_itself").ok();
-    assert!(s.statements().is_empty(), "{}", s.out.all());
+    assert!(
+        s.statements()
+            .iter()
+            .all(|st| st.contains("percona.replication_history")),
+        "{}",
+        s.out.all()
+    );
+    assert!(
+        s.has("'paused', 'the pause file is there'"),
+        "{}",
+        s.out.all()
+    );
     assert_eq!(s.reports().len(), 1);
     assert!(
         s.reports()[0]
