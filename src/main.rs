@@ -202,6 +202,21 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 exit::OK
             })
         }
+        Command::Explain { link, format } => {
+            let cfg = load_config(&cli)?;
+            let policy = Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits)?;
+            let e = pxc_replication_manager::app::explain::explain(
+                &cfg,
+                &policy,
+                cli.defaults_file.as_deref(),
+                link.as_deref(),
+            )?;
+            match format {
+                CheckFormat::Text => println!("{}", e.to_text()),
+                CheckFormat::Json => println!("{}", e.to_json()),
+            }
+            Ok(exit::OK)
+        }
         Command::History {
             link,
             since,

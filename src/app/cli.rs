@@ -34,6 +34,7 @@ EXAMPLES:
   pxc-replication-manager --config site.toml resume
   pxc-replication-manager --config site.toml clear-failure --link DC2   # after fixing the cause
   pxc-replication-manager --config site.toml history --since 24h   # elections, failovers, fences
+  pxc-replication-manager --config site.toml explain --link DC2    # why this node is (not) the replica
   pxc-replication-manager policy check site-policy.rhai
   pxc-replication-manager simulate --scenario tests/scenarios/elect_from_empty.toml
 
@@ -166,6 +167,22 @@ Run it on every node before the cron line or the daemon, and again after changin
         /// Print the statements and the mail instead of running them.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Why each node of this cluster is, or is not, the replica of each link, in this node's
+    /// view: its rank in the policy's ranking (rank_nodes, a site policy's if it has one),
+    /// weight, index, role, whether it reports or is silent, whether it left the view or is
+    /// paused, until when it stays Failed, and the one reason. Reads like a dry run; changes
+    /// nothing.
+    #[command(after_help = "Examples:
+  pxc-replication-manager explain --link DC2
+  pxc-replication-manager explain --format json | jq '.links[].nodes[] | {host, rank, reason}'")]
+    Explain {
+        /// The link, by its remote cluster (DC2) or its name (DC1-DC2); default: every link.
+        #[arg(long, value_name = "LINK")]
+        link: Option<String>,
+        /// The output: text for a person, json for a program.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
     },
     /// What happened to this cluster's links, newest first: elections, failovers and their
     /// cause, source switches, fences (and fences that could not be done), failures and their

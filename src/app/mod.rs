@@ -5,11 +5,12 @@
 //! ([`status`]) and its Prometheus form ([`prometheus`]), the daemon's `/metrics` server
 //! ([`metrics_http`]), scenario files ([`scenario`]), completions and man pages ([`generate`]), and
 //! the daemon's messages to systemd ([`notify`]), and the operator's commands `clear-failure`
-//! ([`clear`]) and `history` ([`history`]).
+//! ([`clear`]), `explain` ([`explain`]) and `history` ([`history`]).
 
 pub mod clear;
 pub mod cli;
 pub mod daemon;
+pub mod explain;
 pub mod generate;
 pub mod guard;
 pub mod history;

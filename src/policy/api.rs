@@ -99,7 +99,7 @@ fn opt<T: Into<Dynamic>>(v: Option<T>) -> Dynamic {
     v.map_or(Dynamic::UNIT, Into::into)
 }
 
-fn row_map(r: &StateRow, fresh: &Freshness) -> Map {
+pub fn row_map(r: &StateRow, fresh: &Freshness) -> Map {
     let mut m = Map::new();
     m.insert("host".into(), r.host.clone().into());
     m.insert("local_index".into(), opt(r.local_index));

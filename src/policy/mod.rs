@@ -10,6 +10,7 @@
 pub mod api;
 pub mod constants;
 pub mod engine;
+pub mod explain;
 pub mod limits;
 pub mod values;
 
@@ -339,6 +340,26 @@ impl Policy {
         };
         ctx.log_dropped();
         (ctx, results)
+    }
+
+    /// What `explain` shows of each link, as the policy sees it: the rows `rows(link)` gives
+    /// it, its `rank_nodes(node, link, rows)`, its `failed_clears_after(s)`, and the silent
+    /// threshold of the run. Nothing is changed: outside `manage_link` the host's primitives
+    /// refuse every change, and `ctx` should hold a dry-run backend anyway.
+    pub fn explain(&self, ctx: RunCtx) -> Vec<explain::LinkView> {
+        engine::on_policy_stack(|| {
+            let shared: Shared = Rc::new(RefCell::new(ctx));
+            let meter = Meter::new(&self.limits);
+            let mut engine = engine::sandboxed(&meter);
+            api::register(&mut engine, &shared);
+            let hooks = Hooks {
+                engine: &engine,
+                policy: self,
+                shared: &shared,
+                meter: &meter,
+            };
+            explain::links(&hooks)
+        })
     }
 
     /// The policy's `silent_after(settings)`, for `status`, which does not run the policy: an

@@ -518,3 +518,85 @@ fn columns(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[test]
+#[ignore = "needs the sandbox clusters: scripts/test"]
+fn explain_gives_each_node_its_rank_and_the_one_reason_it_is_or_is_not_the_replica() {
+    let sb = Sandbox::fresh(179, 180, 20);
+    sb.settle();
+    let (replica, _) = sb.only_replica(&DC1).unwrap();
+    let others: Vec<&str> = DC1.iter().copied().filter(|n| *n != replica).collect();
+    // One of the others gave the link up a moment ago; the last one is paused.
+    sb.sql(
+        others[0],
+        &format!(
+            "UPDATE percona.replication SET isReplica = 'Failed' WHERE connectionName = 'DC1-DC2' AND host = '{}'",
+            others[0]
+        ),
+    );
+    sb.pause(others[1], true);
+    sb.round(&[others[1]]);
+
+    let o = sb.manager(others[1], &["explain", "--link", "DC2"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let text = columns(&o.stdout);
+    assert!(
+        text.contains(&format!("link DC1-DC2 (from DC2): {replica} holds it")),
+        "{}",
+        o.all()
+    );
+    let line = |host: &str| {
+        text.lines()
+            .find(|l| l.split(' ').nth(1) == Some(host))
+            .unwrap_or_else(|| panic!("no line for {host}: {}", o.all()))
+            .to_string()
+    };
+    assert!(
+        line(&replica).ends_with("yes yes in no the replica: its row says Yes and it reports"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        line(others[0])
+            .contains(" failed yes in no not a candidate: Failed; a candidate again in "),
+        "{}",
+        o.all()
+    );
+    assert!(
+        line(others[1]).ends_with(
+            "no yes in yes not a candidate: paused (pause file, or its cluster's pause)"
+        ),
+        "{}",
+        o.all()
+    );
+
+    let o = sb.manager(others[1], &["explain", "--format", "json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(j["schema_version"], 1);
+    assert_eq!(j["cluster_status"], "primary");
+    assert_eq!(j["local_state"], "synced");
+    let link = &j["links"][0];
+    assert_eq!(link["holder"], replica.as_str());
+    let node = |host: &str| {
+        link["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["host"] == host)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(node(&replica)["rank"], 1, "{}", o.stdout);
+    assert_eq!(node(&replica)["role"], "yes");
+    let failed = node(others[0]);
+    assert_eq!(failed["rank"], serde_json::Value::Null);
+    let clears_in = failed["failed_clears_in"].as_i64().unwrap();
+    assert!(clears_in > 100 && clears_in <= 180, "{}", o.stdout);
+    assert_eq!(node(others[1])["paused"], true);
+    // Nothing was written: the Failed row is still there.
+    assert!(
+        sb.roles(others[1], "DC1-DC2")
+            .contains(&format!("{}=Failed", others[0]))
+    );
+}
