@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::db::state::Role;
 use crate::error::{Error, Result};
 use crate::exec::mail::Mail;
-use crate::exec::{Action, Backend, LiveBackend, Mode};
+use crate::exec::{Action, Backend, Mode};
 use std::io::Write;
 use std::path::Path;
 
@@ -56,16 +56,7 @@ pub fn clear_failure(
     let name = node.facts.name.clone();
     let cluster = node.facts.cluster.clone();
     let mode = if dry_run { Mode::DryRun } else { Mode::Live };
-    let mut backend = LiveBackend::new(
-        node.server,
-        node.login,
-        node.facts,
-        node.me,
-        Some(schema),
-        cfg,
-        mode,
-        out,
-    );
+    let mut backend = node.into_backend(cfg, mode, out);
     let mut said = Vec::new();
     for (l, failed, failure) in todo {
         if failed.is_empty() && failure.is_none() {

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::db::clock::Observations;
 use crate::db::state::{FailureKind, Role};
 use crate::error::{Result, printable};
-use crate::exec::{LiveBackend, Mode};
+use crate::exec::Mode;
 use crate::policy::Policy;
 use crate::policy::explain::{LinkView, Seen};
 use serde::Serialize;
@@ -84,17 +84,7 @@ pub fn explain(
     let node = open_local(cfg, defaults_file)?;
     let links = super::history::pick_links(&node.links, link, &node.facts.name)?;
     let facts = node.facts.clone();
-    let backend = LiveBackend::new(
-        node.server,
-        node.login,
-        node.facts,
-        node.me,
-        node.schema,
-        cfg,
-        Mode::DryRun,
-        Box::new(std::io::sink()),
-    )
-    .with_members(node.members);
+    let backend = node.into_backend(cfg, Mode::DryRun, Box::new(std::io::sink()));
     let ctx = run_ctx(
         cfg,
         Box::new(backend),

@@ -173,6 +173,24 @@ pub struct LocalNode {
     pub cluster_pause: Option<crate::db::pause::ClusterPause>,
 }
 
+impl LocalNode {
+    /// The executor over this node's connection, with its facts, schema and view: what every
+    /// command that reads or writes through the executor starts from.
+    pub fn into_backend(self, cfg: &Config, mode: Mode, out: Box<dyn Write>) -> LiveBackend {
+        LiveBackend::new(
+            self.server,
+            self.login,
+            self.facts,
+            self.me,
+            self.schema,
+            cfg,
+            mode,
+            out,
+        )
+        .with_members(self.members)
+    }
+}
+
 /// Connects to the local server and reads what every command needs.
 pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<LocalNode> {
     open_local_kept(cfg, defaults_file, None, None)
@@ -453,7 +471,7 @@ pub fn run_in(
     if known_schema.is_none() {
         session.schema_read = Some(std::time::Instant::now());
     }
-    let node = match open_local_kept(cfg, opts.defaults_file.as_deref(), kept, known_schema) {
+    let mut node = match open_local_kept(cfg, opts.defaults_file.as_deref(), kept, known_schema) {
         Ok(n) => n,
         // Paused for maintenance of a server that is down: nothing to report, and no alarm.
         Err(e @ Error::Connect { .. }) if paused_since.is_some() => {
@@ -498,29 +516,14 @@ pub fn run_in(
         .members
         .as_ref()
         .map(|m| m.iter().map(|(n, _)| n.clone()).collect());
-    let backend = LiveBackend::new(
-        node.server,
-        node.login,
-        node.facts,
-        node.me,
-        node.schema,
-        cfg,
-        mode,
-        out,
-    )
-    .with_members(node.members);
+    let links = std::mem::take(&mut node.links);
+    let backend = node.into_backend(cfg, mode, out);
     let backend = if session.keep_connections {
         backend.with_sources(&mut session.kept)
     } else {
         backend
     };
-    let mut ctx = run_ctx(
-        cfg,
-        Box::new(backend),
-        node.links,
-        observations,
-        paused_since,
-    );
+    let mut ctx = run_ctx(cfg, Box::new(backend), links, observations, paused_since);
     ctx.cluster_pause = cluster_pause;
     // A daemon checks every peer's fence login each heartbeat timeout; cron one per run.
     ctx.fence_checks_every = session.keep_connections.then_some(cfg.timeouts.heartbeat);

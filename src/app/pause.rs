@@ -130,15 +130,6 @@ fn open(
     let name = node.facts.name.clone();
     let before = node.cluster_pause.clone();
     let mode = if dry_run { Mode::DryRun } else { Mode::Live };
-    let backend = LiveBackend::new(
-        node.server,
-        node.login,
-        node.facts,
-        node.me,
-        node.schema,
-        cfg,
-        mode,
-        out,
-    );
+    let backend = node.into_backend(cfg, mode, out);
     Ok((backend, cluster, name, before))
 }

@@ -324,15 +324,7 @@ impl Policy {
                 limits::run_budget(s.heartbeat_timeout, s.limits.max_seconds)
             };
             let meter = Meter::for_run(&self.limits, budget);
-            let mut engine = engine::sandboxed(&meter);
-            api::register(&mut engine, &shared);
-            let hooks = Hooks {
-                engine: &engine,
-                policy: self,
-                shared: &shared,
-                meter: &meter,
-            };
-            host::run_links(&shared, &hooks)
+            self.with_hooks(&shared, &meter, |hooks| host::run_links(&shared, hooks))
         };
         let ctx = match Rc::try_unwrap(shared) {
             Ok(cell) => cell.into_inner(),
@@ -350,15 +342,20 @@ impl Policy {
         engine::on_policy_stack(|| {
             let shared: Shared = Rc::new(RefCell::new(ctx));
             let meter = Meter::new(&self.limits);
-            let mut engine = engine::sandboxed(&meter);
-            api::register(&mut engine, &shared);
-            let hooks = Hooks {
-                engine: &engine,
-                policy: self,
-                shared: &shared,
-                meter: &meter,
-            };
-            explain::links(&hooks)
+            self.with_hooks(&shared, &meter, explain::links)
+        })
+    }
+
+    /// The policy as the host reaches it, on a sandboxed engine with the host's API over
+    /// `shared`, within `meter`'s limits.
+    fn with_hooks<T>(&self, shared: &Shared, meter: &Meter, f: impl FnOnce(&Hooks<'_>) -> T) -> T {
+        let mut engine = engine::sandboxed(meter);
+        api::register(&mut engine, shared);
+        f(&Hooks {
+            engine: &engine,
+            policy: self,
+            shared,
+            meter,
         })
     }
 
