@@ -335,6 +335,7 @@ fn assumed_schema(cfg: &Config, server: &mut LocalServer, facts: &NodeFacts) -> 
         has_pause_table: false,
         has_fence_table: false,
         has_history_table: false,
+        has_position_table: false,
     })
 }
 

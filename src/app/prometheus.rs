@@ -513,6 +513,7 @@ mod tests {
                     blocked: None,
                     blocked_for: None,
                     unfenceable: None,
+                    position: None,
                 }),
                 read_at: 1_000,
                 in_view: Some(true),

@@ -410,6 +410,7 @@ impl ScenarioLink {
                         fences: 0,
                         blocked: p.blocked.clone(),
                         blocked_for: None,
+                        position: None,
                         unfenceable: p.unfenceable.clone(),
                     }
                 });
@@ -493,6 +494,7 @@ fn context(
         has_pause_table: false,
         has_fence_table: true,
         has_history_table: true,
+        has_position_table: true,
     };
     let cfg = sc.config(config).map_err(bad)?;
     let links =

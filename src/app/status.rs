@@ -334,8 +334,23 @@ impl RowView {
             ),
             None => "; no report (original script?)".into(),
         };
+        // What the node said of itself with that report: its state, its channel's lag and
+        // executed GTID position (percona.replication_position).
+        let position = match r.report.as_ref().and_then(|p| p.position.as_ref()) {
+            Some(p) => {
+                let mut s = format!("\n      {}", printable(&p.state));
+                if let Some(l) = p.lag {
+                    s.push_str(&format!(", lag {l}s"));
+                }
+                if let Some(g) = &p.gtid {
+                    s.push_str(&format!(", executed GTID {}", printable(g)));
+                }
+                s
+            }
+            None => String::new(),
+        };
         format!(
-            "{:<20} {:<9} index {:<3} weight {:<4} silent for {}{} (heartbeat {} by the clocks) changed {} ago{}{report}",
+            "{:<20} {:<9} index {:<3} weight {:<4} silent for {}{} (heartbeat {} by the clocks) changed {} ago{}{report}{position}",
             printable(&r.host),
             r.role.as_str(),
             r.local_index.map_or("-".into(), |i| i.to_string()),

@@ -300,6 +300,7 @@ impl<'p> Model<'p> {
             has_pause_table: false,
             has_fence_table: true,
             has_history_table: false,
+            has_position_table: true,
         };
         let links = topology::resolve(&cfg, "DC1", &schema, None)?;
         let flavor = Flavor::detect("10.11.6-MariaDB", "")

@@ -725,6 +725,7 @@ mod tests {
                 blocked: None,
                 blocked_for: None,
                 unfenceable: None,
+                position: None,
             }),
             read_at,
             in_view: None,

@@ -405,6 +405,15 @@ pub struct ReplicaStatus {
 }
 
 impl ReplicaStatus {
+    /// The executed GTID position (MariaDB `Gtid_Slave_Pos`, MySQL `Executed_Gtid_Set`), when
+    /// the server says one.
+    pub fn executed_gtid(&self) -> Option<&str> {
+        self.gtid
+            .iter()
+            .find(|(k, v)| (k == "Gtid_Slave_Pos" || k == "Executed_Gtid_Set") && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Parses one status row given as column name -> value (NULL as `None`).
     pub fn from_row(cols: &StatusColumns, row: &HashMap<String, Option<String>>) -> ReplicaStatus {
         let get = |name: &str| row.get(name).cloned().flatten().unwrap_or_default();

@@ -184,6 +184,22 @@ pub struct NodeReport {
     pub blocked_for: Option<i64>,
     /// The peers the node's check found it could not fence, and why.
     pub unfenceable: Option<String>,
+    /// Its Galera state, its channel's lag and executed GTID position, as of the report
+    /// (`percona.replication_position`).
+    pub position: Option<Position>,
+}
+
+/// What a node says of its state and its channel's position with every report, in
+/// `percona.replication_position`, so that `status` on any node shows the whole cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub struct Position {
+    /// `wsrep_local_state_comment` (`Synced`, `Donor/Desynced`, ...).
+    pub state: String,
+    /// The channel's `Seconds_Behind_Master`, while it has a channel that says one.
+    pub lag: Option<i64>,
+    /// The channel's executed GTID position (MariaDB `Gtid_Slave_Pos`, MySQL
+    /// `Executed_Gtid_Set`), while it has a channel.
+    pub gtid: Option<String>,
 }
 
 /// What a node writes into its report.
@@ -197,6 +213,8 @@ pub struct ReportValues {
     pub new_fences: u64,
     /// What the node's fence record says now, when it changed since it was last written.
     pub fence: Option<FenceNote>,
+    /// Its state and its channel's position, written beside the report.
+    pub position: Option<Position>,
 }
 
 /// A node's fence record for a link, in `percona.replication_fence`: written only when it
@@ -278,6 +296,8 @@ pub struct Schema {
     pub has_fence_table: bool,
     /// `percona.replication_history` exists (created by `init` and by the first event).
     pub has_history_table: bool,
+    /// `percona.replication_position` exists (created by `init` and by the first report).
+    pub has_position_table: bool,
 }
 
 /// Why the state table cannot be used.
@@ -337,6 +357,7 @@ impl Schema {
             has_pause_table: has("replication_pause", "pausedUntil"),
             has_fence_table: has("replication_fence", "blocked"),
             has_history_table: has("replication_history", "happenedAt"),
+            has_position_table: has("replication_position", "gtidExecuted"),
         })
     }
 
@@ -410,6 +431,17 @@ impl Schema {
         } else {
             ("NULL, NULL, NULL", String::new())
         };
+        let (position, position_join) = if self.has_position_table {
+            (
+                "p.nodeState, p.lagSeconds, p.gtidExecuted",
+                format!(
+                    " LEFT JOIN {SCHEMA}.replication_position p ON p.connectionName = r.{k} AND p.host = r.host",
+                    k = self.key_column()
+                ),
+            )
+        } else {
+            ("NULL, NULL, NULL", String::new())
+        };
         let (report, join) = if self.has_node_table {
             (
                 "n.seq, n.address, n.channel, n.source, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(n.pausedSince), n.fences",
@@ -422,7 +454,7 @@ impl Schema {
             ("NULL, NULL, NULL, NULL, NULL, NULL", String::new())
         };
         format!(
-            "SELECT r.host, r.localIndex, {}, r.{}, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), {}, {report}, UNIX_TIMESTAMP(), {fence} FROM {SCHEMA}.replication r{join}{fence_join} WHERE r.{} = {} ORDER BY r.host",
+            "SELECT r.host, r.localIndex, {}, r.{}, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), {}, {report}, UNIX_TIMESTAMP(), {fence}, {position} FROM {SCHEMA}.replication r{join}{fence_join}{position_join} WHERE r.{} = {} ORDER BY r.host",
             if self.has_weight() { "r.weight" } else { "0" },
             self.role_column(),
             if self.has_current_source() {
@@ -534,6 +566,21 @@ impl Schema {
             quote(key),
             quote(&me.host),
             n = v.new_fences,
+        )
+    }
+
+    /// This node's state and its channel's position for a link
+    /// (`percona.replication_position`), written with every report.
+    pub fn report_position(&self, key: &str, me: &Me, p: &Position) -> String {
+        let state = quote(&p.state.chars().take(32).collect::<String>());
+        let lag = p.lag.map_or("NULL".into(), |l| l.to_string());
+        let gtid = p.gtid.as_deref().map_or("NULL".into(), |g| {
+            quote(&g.chars().take(MAX_GTID).collect::<String>())
+        });
+        format!(
+            "INSERT INTO {SCHEMA}.replication_position (connectionName, host, nodeState, lagSeconds, gtidExecuted, reportedAt) VALUES ({}, {}, {state}, {lag}, {gtid}, NOW()) ON DUPLICATE KEY UPDATE nodeState = {state}, lagSeconds = {lag}, gtidExecuted = {gtid}, reportedAt = NOW()",
+            quote(key),
+            quote(&me.host),
         )
     }
 
@@ -750,6 +797,11 @@ pub fn parse_rows(cells: Vec<Vec<Option<String>>>) -> Result<Vec<StateRow>, Stri
                     blocked: g(14),
                     blocked_for: secs(g(15)),
                     unfenceable: g(16),
+                    position: g(17).map(|state| Position {
+                        state,
+                        lag: g(18).and_then(|v| v.parse().ok()),
+                        gtid: g(19),
+                    }),
                 });
             Ok(StateRow {
                 host: g(0).unwrap_or_default(),
@@ -783,6 +835,18 @@ pub fn node_table_ddl() -> String {
     )
 }
 
+/// The longest GTID position kept (the column's width); a longer one (many domains or
+/// server UUIDs) is cut.
+pub const MAX_GTID: usize = 4096;
+
+/// The position table: one row per link and node, written only by that node, with every
+/// report: its Galera state, its channel's lag and executed GTID position.
+pub fn position_table_ddl() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {SCHEMA}.replication_position (connectionName varchar(64) NOT NULL, host varchar(255) NOT NULL, nodeState varchar(32) NOT NULL DEFAULT '', lagSeconds bigint NULL DEFAULT NULL, gtidExecuted varchar({MAX_GTID}) NULL DEFAULT NULL, reportedAt timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (connectionName, host)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+    )
+}
+
 /// The fence table: one row per link and node, written only by that node, and only when its
 /// record changes (see [`Schema::fence_note`]).
 pub fn fence_table_ddl() -> String {
@@ -805,6 +869,7 @@ pub fn init_ddl() -> Vec<String> {
         claim_table_ddl(),
         node_table_ddl(),
         fence_table_ddl(),
+        position_table_ddl(),
         format!(
             "CREATE TABLE IF NOT EXISTS {SCHEMA}.cluster (cluster varchar(31) NOT NULL, masterCandidates varchar(255) NOT NULL, replCreds varchar(255) NOT NULL, PRIMARY KEY (cluster)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
         ),
@@ -951,7 +1016,7 @@ mod tests {
         let s = seed();
         assert_eq!(
             s.select_rows("DC1"),
-            "SELECT r.host, r.localIndex, 0, r.isSlave, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), NULL, NULL, NULL, NULL, NULL, NULL, NULL, UNIX_TIMESTAMP(), NULL, NULL, NULL FROM percona.replication r WHERE r.cluster = 'DC1' ORDER BY r.host"
+            "SELECT r.host, r.localIndex, 0, r.isSlave, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), NULL, NULL, NULL, NULL, NULL, NULL, NULL, UNIX_TIMESTAMP(), NULL, NULL, NULL, NULL, NULL, NULL FROM percona.replication r WHERE r.cluster = 'DC1' ORDER BY r.host"
         );
         assert_eq!(
             s.insert_row("DC1", &me(), Role::No),
@@ -991,7 +1056,7 @@ mod tests {
         let s = multi();
         assert_eq!(
             s.select_rows("DC1-DC2"),
-            "SELECT r.host, r.localIndex, r.weight, r.isReplica, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), r.currentSource, n.seq, n.address, n.channel, n.source, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(n.pausedSince), n.fences, UNIX_TIMESTAMP(), NULL, NULL, NULL FROM percona.replication r LEFT JOIN percona.replication_node n ON n.connectionName = r.connectionName AND n.host = r.host WHERE r.connectionName = 'DC1-DC2' ORDER BY r.host"
+            "SELECT r.host, r.localIndex, r.weight, r.isReplica, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), r.currentSource, n.seq, n.address, n.channel, n.source, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(n.pausedSince), n.fences, UNIX_TIMESTAMP(), NULL, NULL, NULL, NULL, NULL, NULL FROM percona.replication r LEFT JOIN percona.replication_node n ON n.connectionName = r.connectionName AND n.host = r.host WHERE r.connectionName = 'DC1-DC2' ORDER BY r.host"
         );
         assert_eq!(
             s.insert_row("DC1-DC2", &me(), Role::Yes),
@@ -1023,7 +1088,7 @@ mod tests {
         let s = Schema::from_columns(&c).unwrap();
         assert!(s.has_fence_table);
         assert!(s.select_rows("DC1-DC2").ends_with(
-            "UNIX_TIMESTAMP(), f.blocked, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(f.blockedSince), f.unfenceable FROM percona.replication r LEFT JOIN percona.replication_node n ON n.connectionName = r.connectionName AND n.host = r.host LEFT JOIN percona.replication_fence f ON f.connectionName = r.connectionName AND f.host = r.host WHERE r.connectionName = 'DC1-DC2' ORDER BY r.host"
+            "UNIX_TIMESTAMP(), f.blocked, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(f.blockedSince), f.unfenceable, NULL, NULL, NULL FROM percona.replication r LEFT JOIN percona.replication_node n ON n.connectionName = r.connectionName AND n.host = r.host LEFT JOIN percona.replication_fence f ON f.connectionName = r.connectionName AND f.host = r.host WHERE r.connectionName = 'DC1-DC2' ORDER BY r.host"
         ));
         let held = FenceNote {
             blocked: Some(
@@ -1071,6 +1136,66 @@ mod tests {
     }
 
     #[test]
+    fn a_position_is_read_with_the_rows() {
+        let mut c = multi_cols();
+        c.extend(cols(
+            "replication_position",
+            &["connectionName", "host", "gtidExecuted"],
+        ));
+        let s = Schema::from_columns(&c).unwrap();
+        assert!(s.has_position_table);
+        assert!(s.select_rows("DC1-DC2").ends_with(
+            "NULL, NULL, NULL, p.nodeState, p.lagSeconds, p.gtidExecuted FROM percona.replication r LEFT JOIN percona.replication_node n ON n.connectionName = r.connectionName AND n.host = r.host LEFT JOIN percona.replication_position p ON p.connectionName = r.connectionName AND p.host = r.host WHERE r.connectionName = 'DC1-DC2' ORDER BY r.host"
+        ));
+        let cell = |v: &str| Some(v.to_string());
+        let mut row: Vec<Option<String>> = vec![cell("DC1-1"), cell("0"), cell("0"), cell("Yes")];
+        row.extend([
+            None,
+            None,
+            None,
+            cell("5"),
+            None,
+            cell("healthy"),
+            None,
+            None,
+            cell("0"),
+        ]);
+        row.extend([cell("1700000000"), None, None, None]);
+        row.extend([cell("Synced"), cell("2"), cell("2-21-9")]);
+        let r = parse_rows(vec![row]).unwrap();
+        assert_eq!(
+            r[0].report.as_ref().unwrap().position,
+            Some(Position {
+                state: "Synced".into(),
+                lag: Some(2),
+                gtid: Some("2-21-9".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn a_position_is_the_nodes_state_and_its_channels_lag_and_executed_gtid() {
+        let p = Position {
+            state: "Synced".into(),
+            lag: Some(3),
+            gtid: Some("2-21-1407".into()),
+        };
+        assert_eq!(
+            multi().report_position("DC1-DC2", &me(), &p),
+            "INSERT INTO percona.replication_position (connectionName, host, nodeState, lagSeconds, gtidExecuted, reportedAt) VALUES ('DC1-DC2', 'DC1-1', 'Synced', 3, '2-21-1407', NOW()) ON DUPLICATE KEY UPDATE nodeState = 'Synced', lagSeconds = 3, gtidExecuted = '2-21-1407', reportedAt = NOW()"
+        );
+        let idle = Position {
+            state: "Donor/Desynced".into(),
+            ..Position::default()
+        };
+        assert!(
+            multi()
+                .report_position("DC1-DC2", &me(), &idle)
+                .contains("VALUES ('DC1-DC2', 'DC1-1', 'Donor/Desynced', NULL, NULL, NOW())")
+        );
+    }
+
+    #[test]
     fn reports_advance_a_sequence_and_demotions_compare_it() {
         let s = multi();
         let v = ReportValues {
@@ -1079,6 +1204,7 @@ mod tests {
             paused_since: None,
             new_fences: 1,
             fence: None,
+            position: None,
         };
         assert_eq!(
             s.report("DC1-DC2", &me(), &v),
@@ -1090,6 +1216,7 @@ mod tests {
             paused_since: Some(1_700_000_000),
             new_fences: 0,
             fence: None,
+            position: None,
         };
         assert_eq!(
             s.pause_mark("DC1-DC2", &me(), &paused),

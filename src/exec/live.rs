@@ -46,7 +46,7 @@ pub struct LiveBackend {
     /// Dry-run only: own/peer roles as the printed writes would have left them, so the rest of
     /// the run reads what a live run would read.
     overlay: HashMap<(String, String), Role>,
-    /// Dry-run only: the report table's DDL was printed once already.
+    /// Dry-run only: the report tables' DDL (report, position) was printed once already.
     node_table_printed: bool,
     /// Dry-run only: the fence table's DDL was printed once already.
     fence_table_printed: bool,
@@ -172,6 +172,7 @@ impl LiveBackend {
             s.has_node_table |= self.node_table_printed;
             s.has_fence_table |= self.fence_table_printed;
             s.has_history_table |= self.history_table_printed;
+            s.has_position_table |= self.node_table_printed;
             s
         })
     }
@@ -633,6 +634,9 @@ impl LiveBackend {
             if masked.iter().any(|m| m == &state::node_table_ddl()) {
                 s.has_node_table = true;
             }
+            if masked.iter().any(|m| m == &state::position_table_ddl()) {
+                s.has_position_table = true;
+            }
             if masked.iter().any(|m| m == &state::fence_table_ddl()) {
                 s.has_fence_table = true;
             }
@@ -654,7 +658,10 @@ impl LiveBackend {
         for s in &masked {
             self.print(s);
         }
-        if masked.iter().any(|s| s == &state::node_table_ddl()) {
+        if masked
+            .iter()
+            .any(|s| s == &state::node_table_ddl() || s == &state::position_table_ddl())
+        {
             self.node_table_printed = true;
         }
         if masked.iter().any(|s| s == &state::fence_table_ddl()) {

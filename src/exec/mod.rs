@@ -183,11 +183,15 @@ pub fn require_schema(schema: Option<&Schema>) -> Result<&Schema> {
 /// its winning path (see [`proposal_lines`] for a lost one).
 pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<String>> {
     let schema = || require_schema(ctx.schema);
+    // The report's tables, created by the first report that finds them missing.
     let node_table = |s: &Schema| -> Vec<String> {
-        (!s.has_node_table)
-            .then(state::node_table_ddl)
-            .into_iter()
-            .collect()
+        [
+            (!s.has_node_table).then(state::node_table_ddl),
+            (!s.has_position_table).then(state::position_table_ddl),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     };
     let d = ctx.dialect;
     Ok(match action {
@@ -200,6 +204,7 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
             v.push(BEGIN.into());
             v.push(s.insert_row(key, ctx.me, *role));
             v.push(s.report(key, ctx.me, report));
+            v.extend(position(s, key, ctx.me, report));
             v.extend(fence_note(s, key, ctx.me, report));
             v.push(COMMIT.into());
             v
@@ -216,6 +221,7 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
             v.push(BEGIN.into());
             v.push(s.update_own(key, ctx.me, *role, source));
             v.push(s.report(key, ctx.me, report));
+            v.extend(position(s, key, ctx.me, report));
             v.extend(fence_note(s, key, ctx.me, report));
             v.push(COMMIT.into());
             v
@@ -225,6 +231,7 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
             let mut v = node_table(s);
             v.extend(fence_table(s, report));
             v.push(s.pause_mark(key, ctx.me, report));
+            v.extend(position(s, key, ctx.me, report));
             v.extend(fence_note(s, key, ctx.me, report));
             v
         }
@@ -302,6 +309,14 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
 /// The fence table's DDL, before a report that writes a fence record and finds no table.
 fn fence_table(s: &Schema, report: &ReportValues) -> Option<String> {
     (report.fence.is_some() && !s.has_fence_table).then(state::fence_table_ddl)
+}
+
+/// The position's statement, when the report carries one.
+fn position(s: &Schema, key: &str, me: &Me, report: &ReportValues) -> Option<String> {
+    report
+        .position
+        .as_ref()
+        .map(|p| s.report_position(key, me, p))
 }
 
 /// The fence record's statement, when the report carries a changed one.

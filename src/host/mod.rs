@@ -28,7 +28,9 @@ pub mod primitives;
 
 use crate::config::topology::Link;
 use crate::db::clock::{Freshness, Observations, Skew};
-use crate::db::state::{ChannelState, FailureKind, FenceNote, ReportValues, Role, StateRow};
+use crate::db::state::{
+    ChannelState, FailureKind, FenceNote, Position, ReportValues, Role, StateRow,
+};
 use crate::error::Result;
 use crate::exec::{Action, Backend, Outcome, SourceUpdate};
 use std::cell::RefCell;
@@ -423,12 +425,24 @@ impl RunCtx {
                 self.history(Some(link), crate::db::history::event::FENCE_BLOCKED, b);
             }
         }
+        let position = Position {
+            state: self.backend.facts().local_state_comment.clone(),
+            lag: ch
+                .as_ref()
+                .and_then(|s| s.lag_seconds)
+                .map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
+            gtid: ch
+                .as_ref()
+                .and_then(|s| s.executed_gtid())
+                .map(str::to_string),
+        };
         Ok(ReportValues {
             channel: ChannelState::of(ch.as_ref()),
             source: ch.map(|s| s.source()),
             paused_since: self.paused_since,
             new_fences: self.new_fences.remove(&link.key).unwrap_or(0),
             fence,
+            position: Some(position),
         })
     }
 

@@ -440,6 +440,23 @@ fn history_records_the_election_a_pause_and_a_cleared_failure_and_status_shows_t
         "{}",
         o.all()
     );
+    // Any node shows the whole cluster: each node's state with its report, and the replica's
+    // lag and executed GTID position (MariaDB: domain-server-sequence; DC2 writes domain 2).
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    let position_of = |host: &str| {
+        let i = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(host) && l.contains("report #"))
+            .unwrap_or_else(|| panic!("no row of {host}: {}", o.all()));
+        lines[i + 1].trim().to_string()
+    };
+    let p = position_of(&replica);
+    assert!(
+        p.starts_with("Synced, lag ") && p.contains("s, executed GTID ") && p.contains("2-2-"),
+        "{p:?}: {}",
+        o.all()
+    );
+    assert_eq!(position_of(other), "Synced", "{}", o.all());
 
     // A node's pause file and its end: the node's own events, with no link.
     sb.pause(other, true);

@@ -37,6 +37,8 @@ fn sim_args(global: &[&str], name: &str, extra: &[&str]) -> Sim {
 
 /// How every report to percona.replication_node starts.
 const REPORT: &str = "INSERT INTO percona.replication_node ";
+/// How the position written with every report starts (percona.replication_position).
+const POSITION: &str = "INSERT INTO percona.replication_position ";
 
 impl Sim {
     /// Every SQL statement, in order, without the node prefix. The transaction that wraps a
@@ -53,7 +55,10 @@ impl Sim {
             .enumerate()
             .filter(|(i, l)| match l.as_str() {
                 "START TRANSACTION" => !all.get(i + 1).is_some_and(own_row),
-                "COMMIT" => !(*i > 0 && all[i - 1].starts_with(REPORT)),
+                "COMMIT" => {
+                    !(*i > 0
+                        && (all[i - 1].starts_with(REPORT) || all[i - 1].starts_with(POSITION)))
+                }
                 _ => true,
             })
             .map(|(_, l)| l.clone())
@@ -74,7 +79,7 @@ impl Sim {
     fn statements(&self) -> Vec<String> {
         self.sql()
             .into_iter()
-            .filter(|l| !l.starts_with(REPORT))
+            .filter(|l| !l.starts_with(REPORT) && !l.starts_with(POSITION))
             .collect()
     }
     /// The node's reports to percona.replication_node.
@@ -153,14 +158,17 @@ fn a_fresh_cluster_elects_the_lowest_index_and_starts_replication() {
 
 #[test]
 fn report_transactions_wrap_the_row_and_the_report() {
-    // One certification and one log flush per report: the row and the report commit together.
+    // One certification and one log flush per report: the row, the report and the node's
+    // position commit together.
     let s = sim("not_best_candidate_waits").ok();
     let raw = s.raw_sql();
-    assert_eq!(raw.len(), 4, "{raw:?}");
+    assert_eq!(raw.len(), 5, "{raw:?}");
     assert_eq!(raw[0], "START TRANSACTION");
     assert!(raw[1].starts_with("UPDATE percona.replication SET lastUpdate"));
     assert!(raw[2].starts_with(REPORT));
-    assert_eq!(raw[3], "COMMIT");
+    assert!(raw[3].starts_with(POSITION), "{raw:?}");
+    assert!(raw[3].contains("'Synced', NULL, NULL, NOW()"), "{raw:?}");
+    assert_eq!(raw[4], "COMMIT");
 }
 
 #[test]
