@@ -16,7 +16,8 @@
 //! * `preflight`: `check` on the real clusters, sound and with each broken grant or setting
 //!   (`#[ignore]`d, like `sandbox`);
 //! * `readme`: the README's examples, as written (the shell ones on a real node);
-//! * `operator`: the cluster-wide pause and the hooks, on the same clusters;
+//! * `operator`: the cluster-wide pause, the hooks, `history`, `explain` and `clear-failure`, on
+//!   the same clusters; `schemas`: the JSON Schemas of the JSON output, and their validator;
 //! * `faults`: the fault-injection suite on the same clusters, with continuous writers, a
 //!   split-brain monitor and an end check (`lab.rs` holds the instruments).
 
@@ -36,4 +37,5 @@ mod preflight;
 mod readme;
 mod sandbox;
 mod scenarios;
+mod schemas;
 mod security;

@@ -505,6 +505,7 @@ fn history_records_the_election_a_pause_and_a_cleared_failure_and_status_shows_t
         &["history", "--format", "json", "--limit", "2"],
     );
     assert_eq!(o.code, 0, "{}", o.all());
+    crate::schemas::validate("history", &o.stdout).unwrap();
     let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(j["schema_version"], 1);
     assert_eq!(j["cluster"], "DC1");
@@ -589,6 +590,7 @@ fn explain_gives_each_node_its_rank_and_the_one_reason_it_is_or_is_not_the_repli
 
     let o = sb.manager(others[1], &["explain", "--format", "json"]);
     assert_eq!(o.code, 0, "{}", o.all());
+    crate::schemas::validate("explain", &o.stdout).unwrap();
     let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(j["schema_version"], 1);
     assert_eq!(j["cluster_status"], "primary");

@@ -1,0 +1,116 @@
+//! The JSON interface: the schemas in `docs/schemas/` are valid JSON Schema (2020-12), and
+//! real output is checked against them by a schema validator (python3-jsonschema), not by
+//! substrings. The sandbox tests of each command call [`validate`] on what it printed.
+//! Without python3-jsonschema these tests are skipped, saying so; under CI (`CI` set) they
+//! fail instead.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Why the schema tests cannot run here, if they cannot.
+pub(crate) fn missing_jsonschema() -> Option<String> {
+    let ok = Command::new(PYTHON)
+        .args(["-c", "import jsonschema"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return None;
+    }
+    let why = format!(
+        "{PYTHON} cannot import jsonschema (apt-get install python3-jsonschema, or scripts/sandbox install)"
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}: required under CI");
+    }
+    Some(why)
+}
+
+/// The path of a schema of `docs/schemas/`.
+fn schema(name: &str) -> String {
+    format!(
+        "{}/docs/schemas/{name}.schema.json",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Checks `json` against the schema `name` (`history`, `explain`): `Err` with the validator's
+/// words when it does not conform. `Ok(false)` when no validator is installed (not under CI).
+pub(crate) fn validate(name: &str, json: &str) -> Result<bool, String> {
+    if let Some(why) = missing_jsonschema() {
+        eprintln!("SKIPPED schema check: {why}");
+        return Ok(false);
+    }
+    let script = "import json, sys, jsonschema\n\
+        schema = json.load(open(sys.argv[1]))\n\
+        v = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())\n\
+        errors = sorted(v.iter_errors(json.load(sys.stdin)), key=lambda e: list(e.path))\n\
+        for e in errors: print('/'.join(str(p) for p in e.path) or '(top)', ':', e.message)\n\
+        sys.exit(1 if errors else 0)\n";
+    let mut child = Command::new(PYTHON)
+        .args(["-c", script, &schema(name)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(json.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(true)
+    } else {
+        Err(format!(
+            "{} does not conform to {}:\n{}{}",
+            name,
+            schema(name),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+#[test]
+fn every_schema_is_valid_json_schema() {
+    if let Some(why) = missing_jsonschema() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    for name in ["history", "explain"] {
+        let out = Command::new(PYTHON)
+            .args([
+                "-c",
+                "import json, sys, jsonschema; jsonschema.Draft202012Validator.check_schema(json.load(open(sys.argv[1])))",
+                &schema(name),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_validator_refuses_output_that_breaks_the_schema() {
+    if let Some(why) = missing_jsonschema() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    // An event name the schema does not know, and a field too many: both said.
+    let bad = r#"{"schema_version": 1, "cluster": "DC1", "node": "DC1-1", "table_exists": true,
+        "events": [{"at": 1, "time": "1970-01-01T00:00:01Z", "link": null, "node": "DC1-1",
+        "event": "exploded", "detail": "", "extra": 1}]}"#;
+    let e = validate("history", bad).unwrap_err();
+    assert!(e.contains("exploded") && e.contains("extra"), "{e}");
+    let good = r#"{"schema_version": 1, "cluster": "DC1", "node": "DC1-1", "table_exists": false, "events": []}"#;
+    assert_eq!(validate("history", good), Ok(true));
+}
