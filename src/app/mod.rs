@@ -21,6 +21,7 @@ pub mod preflight;
 pub mod prometheus;
 pub mod scenario;
 pub mod status;
+pub mod status_json;
 
 use crate::config::Config;
 use crate::config::topology::{self, Link};

@@ -100,8 +100,11 @@ fn channel_line(r: &ReplicaStatus) -> String {
 }
 
 impl Report {
+    /// `status --format json`: version [`super::status_json::SCHEMA_VERSION`] of its own shape
+    /// (`docs/schemas/status.schema.json`), not these types'.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        serde_json::to_string_pretty(&super::status_json::Status::of(self))
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
     pub fn to_text(&self) -> String {

@@ -54,7 +54,21 @@ fn from_empty_state_every_link_gets_exactly_one_replica_and_rows_cross_both_ways
     // Status shows the link and its rows.
     let o = sb.manager("DC1-3", &["status", "--json"]);
     assert_eq!(o.code, 0, "{}", o.all());
-    assert!(o.stdout.contains("\"key\": \"DC1-DC2\""), "{}", o.stdout);
+    crate::schemas::validate("status", &o.stdout).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(j["links"][0]["link"], "DC1-DC2", "{}", o.stdout);
+    // The whole cluster from a node that may not replicate: one row says yes, with the
+    // replica's state, lag and executed GTID position.
+    let rows = j["links"][0]["rows"].as_array().unwrap();
+    let yes: Vec<&serde_json::Value> = rows.iter().filter(|r| r["role"] == "yes").collect();
+    assert_eq!(yes.len(), 1, "{}", o.stdout);
+    assert_eq!(yes[0]["report"]["node_state"], "synced", "{}", o.stdout);
+    assert!(yes[0]["report"]["lag"].is_i64(), "{}", o.stdout);
+    assert!(
+        yes[0]["report"]["gtid_executed"].is_string(),
+        "{}",
+        o.stdout
+    );
     assert!(!o.stdout.contains("repl-pass"));
 }
 
