@@ -126,7 +126,10 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 status_report(&cfg, &policy, cli.defaults_file.as_deref()),
             ) {
                 (StatusFormat::Text, r) => println!("{}", r?.to_text()),
-                (StatusFormat::Json, r) => println!("{}", r?.to_json()),
+                (StatusFormat::Json, r) => println!(
+                    "{}",
+                    pxc_replication_manager::app::status_json::to_json(&r?)
+                ),
                 (StatusFormat::Prometheus, Ok(r)) => print!("{}", prometheus::render(&r)),
                 // The server cannot be read: the metrics say so (pxcrm_up 0) for the
                 // textfile collector, with what the state file still tells.

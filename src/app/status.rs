@@ -100,13 +100,6 @@ fn channel_line(r: &ReplicaStatus) -> String {
 }
 
 impl Report {
-    /// `status --format json`: version [`super::status_json::SCHEMA_VERSION`] of its own shape
-    /// (`docs/schemas/status.schema.json`), not these types'.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(&super::status_json::Status::of(self))
-            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-    }
-
     pub fn to_text(&self) -> String {
         let mut o = self.node_text();
         for l in &self.links {

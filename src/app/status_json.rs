@@ -156,6 +156,12 @@ struct Failure<'a> {
     detail: &'a str,
 }
 
+/// `status --format json`: the report in version [`SCHEMA_VERSION`] of this shape.
+pub fn to_json(r: &Report) -> String {
+    serde_json::to_string_pretty(&Status::of(r))
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
 impl<'a> Status<'a> {
     pub fn of(r: &'a Report) -> Status<'a> {
         let f = &r.node;
