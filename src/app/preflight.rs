@@ -29,6 +29,10 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::path::PathBuf;
 
+/// The version of `check --format json`'s shape: raised when a field changes meaning or goes;
+/// a new field does not raise it.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// A line's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -169,8 +173,34 @@ impl Preflight {
         o
     }
 
+    /// `check --format json` and `config check --format json`: version [`SCHEMA_VERSION`]
+    /// (`docs/schemas/check.schema.json`): the node, a count of each verdict, and the lines.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        #[derive(Serialize)]
+        struct Counts {
+            ok: usize,
+            warn: usize,
+            fail: usize,
+        }
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            schema_version: u32,
+            node: Option<&'a str>,
+            summary: Counts,
+            lines: &'a [Line],
+        }
+        let n = |s: Status| self.lines.iter().filter(|l| l.status == s).count();
+        let shown = Shown {
+            schema_version: SCHEMA_VERSION,
+            node: self.node.as_deref(),
+            summary: Counts {
+                ok: n(Status::Ok),
+                warn: n(Status::Warn),
+                fail: n(Status::Fail),
+            },
+            lines: &self.lines,
+        };
+        serde_json::to_string_pretty(&shown).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 }
 

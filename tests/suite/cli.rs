@@ -525,7 +525,9 @@ fn config_check_proves_the_setup_it_can_with_no_server_and_names_each_fix() {
         "json",
     ]);
     assert_eq!(o.code, 0, "{}", o.all());
+    crate::schemas::validate("check", &o.stdout).unwrap();
     let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["fail"], 0, "{}", o.stdout);
     let lines = v["lines"].as_array().unwrap();
     assert!(lines.iter().all(|l| l["status"] != "fail"), "{}", o.stdout);
     assert!(

@@ -46,6 +46,7 @@ fn check_with(sb: &Sandbox, config: &str, extra: &[&str]) -> Checked {
     let mut args = vec!["check", "--format", "json"];
     args.extend_from_slice(extra);
     let o = sb.manager_with(config, &args);
+    crate::schemas::validate("check", &o.stdout).unwrap_or_else(|e| panic!("{e}\n{}", o.all()));
     let v: serde_json::Value = serde_json::from_str(&o.stdout)
         .unwrap_or_else(|e| panic!("check --format json is not JSON ({e}):\n{}", o.all()));
     let lines = v["lines"]

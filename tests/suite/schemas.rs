@@ -36,7 +36,7 @@ fn schema(name: &str) -> String {
     )
 }
 
-/// Checks `json` against the schema `name` (`status`, `history`, `explain`): `Err` with the validator's
+/// Checks `json` against the schema `name` (`status`, `check`, `history`, `explain`): `Err` with the validator's
 /// words when it does not conform. `Ok(false)` when no validator is installed (not under CI).
 pub(crate) fn validate(name: &str, json: &str) -> Result<bool, String> {
     if let Some(why) = missing_jsonschema() {
@@ -82,7 +82,7 @@ fn every_schema_is_valid_json_schema() {
         eprintln!("SKIPPED: {why}");
         return;
     }
-    for name in ["status", "history", "explain"] {
+    for name in ["status", "check", "history", "explain"] {
         let out = Command::new(PYTHON)
             .args([
                 "-c",
