@@ -247,12 +247,14 @@ pub fn offline(cfg: &Config, opts: &Options) -> Preflight {
     }
     policy(cfg, &mut p);
     hook_programs(cfg, &mut p);
-    for (what, file) in [
-        ("files.lock", &cfg.files.lock),
-        ("files.state", &cfg.files.state),
-        ("files.pause", &cfg.files.pause),
+    // A run creates the lock and the state file; the operator creates the pause file.
+    for (what, file, written) in [
+        ("files.lock", &cfg.files.lock, true),
+        ("files.state", &cfg.files.state, true),
+        ("files.pause", &cfg.files.pause, false),
     ] {
-        match file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+        match dir {
             Some(d) if !d.is_dir() => p.fail(
                 what,
                 format!(
@@ -262,6 +264,23 @@ pub fn offline(cfg: &Config, opts: &Options) -> Preflight {
                 ),
                 format!("create {} or set [files] {}", d.display(), &what[6..]),
             ),
+            Some(d) if written => match tempfile_in(d) {
+                Ok(()) => p.ok(what, format!("{} (its directory is writable)", file.display())),
+                Err(e) => p.warn(
+                    what,
+                    format!(
+                        "{}: this user (uid {}) cannot create a file in {}: {e}; a run as this user would fail",
+                        file.display(),
+                        // SAFETY: geteuid has no preconditions and cannot fail.
+                        unsafe { libc::geteuid() },
+                        d.display()
+                    ),
+                    format!(
+                        "run as the user cron or the daemon runs as (root), or make {} writable for it",
+                        d.display()
+                    ),
+                ),
+            },
             _ => p.ok(what, file.display().to_string()),
         }
     }

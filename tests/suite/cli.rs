@@ -540,6 +540,56 @@ fn config_check_proves_the_setup_it_can_with_no_server_and_names_each_fix() {
 }
 
 #[test]
+fn config_check_warns_when_a_run_could_not_write_its_state_file() {
+    // /proc exists, but no one (root included) creates a file there.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("site.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{GOOD_LINK}\n[files]\nstate = \"/proc/pxcrm-observed.json\"\nlock = {:?}\n",
+            dir.path().join("run.lock")
+        ),
+    )
+    .unwrap();
+    let o = pxcrm(&[
+        "--config",
+        config.to_str().unwrap(),
+        "config",
+        "check",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        o.code,
+        0,
+        "a warning is not a failure without --strict: {}",
+        o.all()
+    );
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let line = |check: &str| {
+        v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["check"] == check)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {check} line: {}", o.stdout))
+    };
+    let state = line("files.state");
+    assert_eq!(state["status"], "warn", "{}", o.stdout);
+    assert!(
+        state["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cannot create a file in /proc"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(line("files.lock")["status"], "ok", "{}", o.stdout);
+}
+
+#[test]
 fn config_check_refuses_a_config_it_cannot_read_with_its_line() {
     let (_d, p) = temp_file("site.toml", "[local\nhost = 1\n");
     let o = pxcrm(&["--config", p.to_str().unwrap(), "config", "check"]);
