@@ -324,6 +324,11 @@ impl SimBackend {
                         s.sql_running = Thread::No;
                         s.last_sql_error = e.clone();
                     }
+                    // Caught up: NULL unless both threads run, as the servers (and the model
+                    // checker's world) say it.
+                    if s.io_running.is_running() && s.sql_running.is_running() {
+                        s.lag_seconds = Some(0);
+                    }
                     l.replica = Some(s);
                 }
             }
