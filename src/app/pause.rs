@@ -1,5 +1,5 @@
 //! `pause` and `resume`: the cluster-wide pause row (see `db::pause`), written through the
-//! executor from any node of the Primary component. The per-node pause file (`[files] pause`)
+//! executor from any node of the Primary component, and the history (who, why, how long). The per-node pause file (`[files] pause`)
 //! is separate and stays: either one pauses a node.
 
 use super::open_local;
@@ -65,6 +65,17 @@ pub fn pause(
         Some(p) => format!(" (it replaces the pause by {})", p.by),
         None => String::new(),
     };
+    let why = if reason.is_empty() {
+        "no reason given".to_string()
+    } else {
+        format!("{reason:?}")
+    };
+    backend.apply(&Action::RecordHistory {
+        cluster: cluster.clone(),
+        key: String::new(),
+        event: crate::db::history::event::PAUSED,
+        detail: format!("cluster paused by {by} {until} ({why}){replaced}"),
+    })?;
     Ok(if req.dry_run {
         format!("dry-run: the statements above would pause cluster {cluster} {until}{replaced}")
     } else {
@@ -87,6 +98,17 @@ pub fn resume(
     };
     backend.apply(&Action::ResumeCluster {
         cluster: cluster.clone(),
+    })?;
+    backend.apply(&Action::RecordHistory {
+        cluster: cluster.clone(),
+        key: String::new(),
+        event: crate::db::history::event::RESUMED,
+        detail: format!(
+            "cluster resumed by {} ({}); it was paused by {}",
+            backend.facts().name,
+            operator(),
+            before.by
+        ),
     })?;
     let file = if cfg.files.pause.exists() {
         format!(

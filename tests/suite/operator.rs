@@ -217,6 +217,33 @@ fn a_cluster_pause_on_one_node_holds_every_node_of_the_cluster_until_resume() {
     let o = sb.manager(others[1], &["resume"]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stderr.contains("cluster DC1 resumed"), "{}", o.all());
+    // Both are in the history, with who, why and for how long.
+    let o = sb.manager(&replica, &["history", "--format", "json"]);
+    crate::schemas::validate("history", &o.stdout).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let events = j["events"].as_array().unwrap();
+    // (Each node also records finding itself paused and resumed: the command's own rows say
+    // "cluster paused by", "cluster resumed by".)
+    let detail = |event: &str, node: &str| {
+        events
+            .iter()
+            .filter(|e| e["event"] == event && e["node"] == node && e["link"].is_null())
+            .filter_map(|e| e["detail"].as_str())
+            .find(|d| d.starts_with(&format!("cluster {event} by")))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no {event} by {node}: {}", o.stdout))
+    };
+    let paused = detail("paused", others[0]);
+    assert!(
+        paused.starts_with(&format!("cluster paused by {} (", others[0]))
+            && paused.contains("for 3600 s (\"upgrade to 10.11.9\")"),
+        "{paused}"
+    );
+    assert!(
+        detail("resumed", others[1]).contains(&format!("it was paused by {} (", others[0])),
+        "{}",
+        o.stdout
+    );
     let o = sb.manager(&replica, &["status"]);
     assert!(!o.stdout.contains("CLUSTER PAUSED"), "{}", o.stdout);
     assert!(!o.stdout.contains("cluster pause"), "{}", o.stdout);
