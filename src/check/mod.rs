@@ -62,6 +62,9 @@ pub struct Bounds {
     pub ticks: Option<u8>,
     /// Stop after this many states (the report then says the check is incomplete).
     pub max_states: usize,
+    /// Queued worlds kept as they are; past this many, the search's queue compresses the older
+    /// ones in blocks (`search::Frontier`). The standard models never queue that many.
+    pub unsealed: usize,
     /// Every node's server refuses the fence login from the start.
     pub fences_refused: bool,
     /// The nodes' weights, by index (a node without one weighs 0).
@@ -88,6 +91,7 @@ impl Bounds {
             concurrent: 3,
             ticks: None,
             max_states: 2_000_000,
+            unsealed: 100_000,
             fences_refused: false,
             weights: Vec::new(),
         };

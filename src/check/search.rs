@@ -130,7 +130,7 @@ pub fn explore_with(model: &Model, stop_at_first: bool, progress: OnProgress<'_>
     let mut parents: Vec<(u32, Option<Event>, u32)> = Vec::new();
     seen.insert(init.fingerprint(), 0);
     parents.push((0, None, 0));
-    let mut queue = Frontier::default();
+    let mut queue = Frontier::new(model.bounds.unsealed);
     queue.push(0, init);
     let mut found: HashMap<Property, (u32, Option<Event>, String)> = HashMap::new();
     let mut transitions = 0;
@@ -204,28 +204,39 @@ pub fn explore_with(model: &Model, stop_at_first: bool, progress: OnProgress<'_>
 
 /// The worlds still to explore, oldest first, with their state ids. A deep check keeps
 /// millions of them waiting (a world is about 11 KB in memory, mostly its nodes' memories),
-/// so all but the newest and the oldest [`Frontier::BLOCK`] wait sealed: a block is
-/// serialised (JSON) and compressed (LZ4) as one, and worlds queued one after another are
-/// alike, so it compresses well.
-#[derive(Default)]
+/// so past `unsealed` queued worlds, all but the newest and the oldest [`Frontier::BLOCK`]
+/// wait sealed: a block is serialised (JSON) and compressed (LZ4) as one, and worlds queued
+/// one after another are alike, so it compresses well.
 struct Frontier {
     /// The oldest, unsealed: popped from the front.
     head: VecDeque<(u32, World)>,
     /// Sealed blocks, oldest first.
     sealed: VecDeque<Vec<u8>>,
     /// The newest, not yet sealed.
-    tail: Vec<(u32, World)>,
+    tail: VecDeque<(u32, World)>,
     len: usize,
+    /// Queued worlds kept unsealed before the queue seals any.
+    unsealed: usize,
 }
 
 impl Frontier {
     const BLOCK: usize = 512;
 
+    fn new(unsealed: usize) -> Frontier {
+        Frontier {
+            head: VecDeque::new(),
+            sealed: VecDeque::new(),
+            tail: VecDeque::new(),
+            len: 0,
+            unsealed,
+        }
+    }
+
     fn push(&mut self, id: u32, w: World) {
-        self.tail.push((id, w));
+        self.tail.push_back((id, w));
         self.len += 1;
-        if self.tail.len() >= Self::BLOCK {
-            let block = std::mem::take(&mut self.tail);
+        while self.len > self.unsealed && self.tail.len() >= Self::BLOCK {
+            let block: Vec<(u32, World)> = self.tail.drain(..Self::BLOCK).collect();
             let json = serde_json::to_vec(&block)
                 .expect("a world serialises: it holds no map with non-string keys");
             self.sealed
@@ -242,7 +253,7 @@ impl Frontier {
                     serde_json::from_slice(&json).expect("a block this queue serialised");
                 self.head = block.into();
             } else {
-                self.head = self.tail.drain(..).collect();
+                std::mem::swap(&mut self.head, &mut self.tail);
             }
         }
         let next = self.head.pop_front()?;
