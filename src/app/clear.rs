@@ -35,7 +35,7 @@ pub fn clear_failure(
             node.facts.name
         )));
     };
-    let links = super::history::pick_links(&node.links, link, &node.facts.name)?;
+    let links = super::pick_links(&node.links, link, &node.facts.name)?;
     // What each link has to clear, read before the executor takes the connection.
     let mut todo = Vec::new();
     for l in &links {

@@ -82,7 +82,7 @@ pub fn explain(
     link: Option<&str>,
 ) -> Result<Explanation> {
     let node = open_local(cfg, defaults_file)?;
-    let links = super::history::pick_links(&node.links, link, &node.facts.name)?;
+    let links = super::pick_links(&node.links, link, &node.facts.name)?;
     let facts = node.facts.clone();
     let backend = node.into_backend(cfg, Mode::DryRun, Box::new(std::io::sink()));
     let ctx = run_ctx(
@@ -133,11 +133,17 @@ fn link_explained(
     me: &str,
     primary: bool,
 ) -> LinkExplained {
-    let (rows, error) = match (&v.rows, &v.ranked) {
+    let (rows, mut error) = match (&v.rows, &v.ranked) {
         (Ok(r), Ok(_)) => (r.clone(), None),
         (Ok(r), Err(e)) => (r.clone(), Some(format!("rank_nodes failed: {e}"))),
         (Err(e), _) => (Vec::new(), Some(format!("the rows could not be read: {e}"))),
     };
+    // Not read is not "none": the reasons below would say the link waits on nothing.
+    if let (Err(e), None) = (&v.failure, &error) {
+        error = Some(format!(
+            "the link's recorded failure could not be read ({e}): a wait on a data error is not shown"
+        ));
+    }
     let ranked: Vec<String> = v.ranked.clone().unwrap_or_default();
     let holders: Vec<&Seen> = rows.iter().filter(|s| s.holds).collect();
     let holder = holders.first().map(|s| s.row.host.clone());
@@ -259,7 +265,7 @@ fn reason(
         );
     }
     match &v.failure {
-        Some(f) if f.kind == FailureKind::Sql => format!(
+        Ok(Some(f)) if f.kind == FailureKind::Sql => format!(
             "the best candidate; the link waits: {} failed on a data error {} s ago (until the failed timeout, or clear-failure)",
             f.host,
             f.age.map_or("?".into(), |a| a.to_string())

@@ -7,7 +7,7 @@ use super::open_local;
 use crate::config::Config;
 use crate::config::topology::Link;
 use crate::db::history::{Entry, Query};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use serde::Serialize;
 use std::path::Path;
 
@@ -58,7 +58,7 @@ pub struct Event {
 /// Reads the history of this node's cluster.
 pub fn history(cfg: &Config, defaults_file: Option<&Path>, req: &Request) -> Result<History> {
     let mut node = open_local(cfg, defaults_file)?;
-    let links = pick_links(&node.links, req.link.as_deref(), &node.facts.name)?;
+    let links = super::pick_links(&node.links, req.link.as_deref(), &node.facts.name)?;
     let mut out = History {
         schema_version: SCHEMA_VERSION,
         cluster: node.facts.cluster.clone(),
@@ -84,25 +84,6 @@ pub fn history(cfg: &Config, defaults_file: Option<&Path>, req: &Request) -> Res
         .map(|e| event(e, &node.links))
         .collect();
     Ok(out)
-}
-
-/// The links `name` picks: every link when `None`, else the one whose remote cluster, name or
-/// key it is. An error naming the links there are when none matches.
-pub fn pick_links(links: &[Link], name: Option<&str>, node: &str) -> Result<Vec<Link>> {
-    let picked: Vec<Link> = links
-        .iter()
-        .filter(|l| name.is_none_or(|n| l.remote == n || l.name == n || l.key == n))
-        .cloned()
-        .collect();
-    if picked.is_empty() {
-        let known: Vec<&str> = links.iter().map(|l| l.remote.as_str()).collect();
-        return Err(Error::Node(format!(
-            "no link {:?} on {node}: its links replicate {}",
-            name.unwrap_or_default(),
-            known.join(", ")
-        )));
-    }
-    Ok(picked)
 }
 
 /// An entry as shown, with its link's name.

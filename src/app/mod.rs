@@ -158,6 +158,25 @@ pub fn threshold(cfg: &Config, policy: &Policy) -> i64 {
     crate::host::silent_threshold(cfg.timeouts.heartbeat, policy.silent_after(&settings(cfg))).0
 }
 
+/// The links `name` picks: every link when `None`, else the one whose remote cluster, name or
+/// key it is. An error naming the links there are when none matches.
+pub fn pick_links(links: &[Link], name: Option<&str>, node: &str) -> Result<Vec<Link>> {
+    let picked: Vec<Link> = links
+        .iter()
+        .filter(|l| name.is_none_or(|n| l.remote == n || l.name == n || l.key == n))
+        .cloned()
+        .collect();
+    if picked.is_empty() {
+        let known: Vec<&str> = links.iter().map(|l| l.remote.as_str()).collect();
+        return Err(Error::Node(format!(
+            "no link {:?} on {node}: its links replicate {}",
+            name.unwrap_or_default(),
+            known.join(", ")
+        )));
+    }
+    Ok(picked)
+}
+
 /// The local node, read and resolved: connection, facts, schema and links.
 pub struct LocalNode {
     pub server: LocalServer,

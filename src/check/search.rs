@@ -102,6 +102,8 @@ pub struct Report {
     /// The most quiet ticks seen in a state where a replica could carry data and none did:
     /// the liveness bound that holds is one more.
     pub worst_recovery: Option<u8>,
+    /// Blocks of queued worlds the search compressed (see `Bounds::unsealed`).
+    pub sealed_blocks: usize,
 }
 
 impl Report {
@@ -199,6 +201,7 @@ pub fn explore_with(model: &Model, stop_at_first: bool, progress: OnProgress<'_>
         complete,
         violations,
         worst_recovery: worst,
+        sealed_blocks: queue.sealed_blocks,
     }
 }
 
@@ -217,6 +220,8 @@ struct Frontier {
     len: usize,
     /// Queued worlds kept unsealed before the queue seals any.
     unsealed: usize,
+    /// Blocks sealed so far.
+    sealed_blocks: usize,
 }
 
 impl Frontier {
@@ -229,6 +234,7 @@ impl Frontier {
             tail: VecDeque::new(),
             len: 0,
             unsealed,
+            sealed_blocks: 0,
         }
     }
 
@@ -241,6 +247,7 @@ impl Frontier {
                 .expect("a world serialises: it holds no map with non-string keys");
             self.sealed
                 .push_back(lz4_flex::compress_prepend_size(&json));
+            self.sealed_blocks += 1;
         }
     }
 

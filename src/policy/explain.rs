@@ -25,8 +25,8 @@ pub struct LinkView {
     pub ranked: Result<Vec<String>, String>,
     /// `failed_clears_after(s)`, or its error.
     pub failed_after: Result<i64, String>,
-    /// The link's recorded failure.
-    pub failure: Option<LinkFailure>,
+    /// The link's recorded failure, or why it could not be read.
+    pub failure: Result<Option<LinkFailure>, String>,
 }
 
 /// A row, with what this node judges of it (the fields the policy's row map has).
@@ -62,8 +62,7 @@ pub(super) fn links(h: &Hooks<'_>) -> Vec<LinkView> {
                 .borrow_mut()
                 .backend
                 .last_failure(&link)
-                .ok()
-                .flatten();
+                .map_err(|e| e.to_string());
             let (rows, ranked) = match read {
                 Ok((rows, fresh)) => {
                     let maps: rhai::Array = rows

@@ -70,3 +70,25 @@ pub fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::write(&p, text).unwrap();
     (dir, p)
 }
+
+/// The Python the suite's helper tools run under (aiosmtpd, jsonschema).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// Why a test that needs the Python module `module` cannot run here, if it cannot: `None`
+/// when [`PYTHON`] imports it. Under CI (`CI` set) a missing module panics instead, so such a
+/// test never passes for want of its tool.
+pub fn missing_python_module(module: &str, install: &str) -> Option<String> {
+    let ok = std::process::Command::new(PYTHON)
+        .args(["-c", &format!("import {module}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return None;
+    }
+    let why = format!("{PYTHON} cannot import {module} ({install}, or scripts/sandbox install)");
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}: required under CI");
+    }
+    Some(why)
+}

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PYTHON: &str = "/usr/bin/python3";
+use crate::harness::PYTHON;
 /// `[mail] timeout` in these tests.
 const TIMEOUT: u64 = 2;
 /// What a failed send may take past `[mail] timeout`: the sending thread's margin, and a
@@ -25,21 +25,7 @@ const SLACK: Duration = Duration::from_millis(1500);
 
 /// Why the aiosmtpd tests cannot run here, if they cannot.
 pub(crate) fn missing_aiosmtpd() -> Option<String> {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import aiosmtpd"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return None;
-    }
-    let why = format!(
-        "{PYTHON} cannot import aiosmtpd (apt-get install python3-aiosmtpd, or scripts/sandbox install)"
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}: required under CI");
-    }
-    Some(why)
+    crate::harness::missing_python_module("aiosmtpd", "apt-get install python3-aiosmtpd")
 }
 
 macro_rules! need_aiosmtpd {

@@ -7,25 +7,11 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-const PYTHON: &str = "/usr/bin/python3";
+use crate::harness::PYTHON;
 
 /// Why the schema tests cannot run here, if they cannot.
 pub(crate) fn missing_jsonschema() -> Option<String> {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import jsonschema"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return None;
-    }
-    let why = format!(
-        "{PYTHON} cannot import jsonschema (apt-get install python3-jsonschema, or scripts/sandbox install)"
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}: required under CI");
-    }
-    Some(why)
+    crate::harness::missing_python_module("jsonschema", "apt-get install python3-jsonschema")
 }
 
 /// The path of a schema of `docs/schemas/`.
