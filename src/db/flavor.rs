@@ -150,7 +150,8 @@ pub struct StatusColumns {
     pub sql_running: &'static str,
     pub io_state: &'static str,
     pub lag: &'static str,
-    /// The GTID position columns worth showing, in order.
+    /// The GTID position columns worth showing, in order: the executed position last
+    /// ([`ReplicaStatus::executed_gtid`]).
     pub gtid: &'static [&'static str],
 }
 
@@ -406,12 +407,12 @@ pub struct ReplicaStatus {
 
 impl ReplicaStatus {
     /// The executed GTID position (MariaDB `Gtid_Slave_Pos`, MySQL `Executed_Gtid_Set`), when
-    /// the server says one.
+    /// the server says one: every dialect's [`StatusColumns::gtid`] lists it last.
     pub fn executed_gtid(&self) -> Option<&str> {
         self.gtid
-            .iter()
-            .find(|(k, v)| (k == "Gtid_Slave_Pos" || k == "Executed_Gtid_Set") && !v.is_empty())
+            .last()
             .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     /// Parses one status row given as column name -> value (NULL as `None`).
@@ -779,6 +780,18 @@ mod tests {
     fn an_ipv6_source_is_written_in_brackets_like_a_configured_one() {
         assert_eq!(host_port("10.0.0.1", 3306), "10.0.0.1:3306");
         assert_eq!(host_port("fd00::21", 3307), "[fd00::21]:3307");
+    }
+
+    #[test]
+    fn every_dialect_lists_the_executed_gtid_position_last() {
+        for v in ["10.11.6-MariaDB", "5.7.44-47-57", "8.0.36-28.1"] {
+            let f = Flavor::detect(v, "").unwrap();
+            let last = f.dialect().status_columns().gtid.last().copied();
+            assert!(
+                matches!(last, Some("Gtid_Slave_Pos" | "Executed_Gtid_Set")),
+                "{v}: {last:?}"
+            );
+        }
     }
 
     #[test]
