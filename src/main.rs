@@ -205,6 +205,39 @@ fn dispatch(cli: Cli) -> Result<i32, Error> {
                 exit::OK
             })
         }
+        Command::Switchover {
+            link,
+            to,
+            dry_run,
+            wait,
+        } => {
+            let cfg = load_config(&cli)?;
+            let policy = Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits)?;
+            let r = pxc_replication_manager::app::switchover::switchover(
+                &cfg,
+                &policy,
+                cli.defaults_file.as_deref(),
+                &pxc_replication_manager::app::switchover::Options {
+                    link: link.as_deref(),
+                    to: to.as_deref(),
+                    dry_run: *dry_run,
+                    wait: wait.map(std::time::Duration::from_secs),
+                },
+                stdout(),
+            )?;
+            for line in &r.lines {
+                if r.done {
+                    log::info!("{line}");
+                } else {
+                    log::error!("{line}");
+                }
+            }
+            Ok(if r.done && r.mail_failures == 0 {
+                exit::OK
+            } else {
+                exit::PARTIAL
+            })
+        }
         Command::Explain { link, format } => {
             let cfg = load_config(&cli)?;
             let policy = Policy::load(cfg.policy.file.as_deref(), &cfg.policy.limits)?;

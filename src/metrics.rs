@@ -44,6 +44,8 @@ pub mod cause {
     pub const FAILED_REPLICA: &str = "failed_replica";
     /// Nobody held the link; this node was elected.
     pub const ELECTION: &str = "election";
+    /// An operator moved the replica here (`switchover`).
+    pub const SWITCHOVER: &str = "switchover";
 }
 
 /// The longest cause kept; a longer one is cut (a label value must stay short).

@@ -168,6 +168,35 @@ Run it on every node before the cron line or the daemon, and again after changin
         #[arg(long)]
         dry_run: bool,
     },
+    /// Move a link's replica to another node of this cluster on purpose: to NODE, or to the
+    /// best-ranked node that can take it. From any node of the Primary component. The old
+    /// replica stops its channel at a known GTID position and hands the link off; the new one
+    /// claims it and starts once it has applied that position, so two channels never run at
+    /// once and the link stands still for well under a second when the runs meet (the daemon,
+    /// or cron's runs of the same minute), one run at most otherwise. Refused, with the reason,
+    /// when the target is silent, paused, Failed, not Synced or not in the view. Mailed, and in
+    /// the history. Waits for the move and exits 0 when it is done, 1 when it is not.
+    #[command(after_help = "Examples:
+  pxc-replication-manager switchover --link DC2 --to DC1-2 --dry-run
+  pxc-replication-manager switchover --link DC2 --to DC1-2
+  pxc-replication-manager switchover            # the only link, to the best other node")]
+    Switchover {
+        /// The link, by its remote cluster (DC2) or its name (DC1-DC2); needed when this node
+        /// has more than one.
+        #[arg(long, value_name = "LINK")]
+        link: Option<String>,
+        /// The node to move the replica to (its wsrep_node_name); default: the best-ranked
+        /// node that can take it (see `explain`).
+        #[arg(long, value_name = "NODE")]
+        to: Option<String>,
+        /// Print the statements and the mail instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+        /// How long to wait for the move, in seconds; default: the silent threshold and 5 s
+        /// (after which the request has ended anyway).
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+    },
     /// Why each node of this cluster is, or is not, the replica of each link, in this node's
     /// view: its rank in the policy's ranking (rank_nodes, a site policy's if it has one),
     /// weight, index, role, whether it reports or is silent, whether it left the view or is

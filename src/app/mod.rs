@@ -22,6 +22,7 @@ pub mod prometheus;
 pub mod scenario;
 pub mod status;
 pub mod status_json;
+pub mod switchover;
 
 use crate::config::Config;
 use crate::config::topology::{self, Link};
@@ -356,6 +357,7 @@ fn assumed_schema(cfg: &Config, server: &mut LocalServer, facts: &NodeFacts) -> 
         has_fence_table: false,
         has_history_table: false,
         has_position_table: false,
+        has_switchover_table: false,
     })
 }
 

@@ -471,6 +471,7 @@ impl ScenarioLink {
                 age: Some(f.age),
                 detail: f.detail,
             }),
+            switchover: None,
             link: std::rc::Rc::new(link),
         })
     }
@@ -495,6 +496,7 @@ fn context(
         has_fence_table: true,
         has_history_table: true,
         has_position_table: true,
+        has_switchover_table: true,
     };
     let cfg = sc.config(config).map_err(bad)?;
     let links =

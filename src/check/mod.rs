@@ -305,6 +305,7 @@ impl<'p> Model<'p> {
             has_fence_table: true,
             has_history_table: false,
             has_position_table: true,
+            has_switchover_table: true,
         };
         let links = topology::resolve(&cfg, "DC1", &schema, None)?;
         let flavor = Flavor::detect("10.11.6-MariaDB", "")

@@ -180,7 +180,11 @@ impl WorldBackend {
                     .collect();
                 let mut t = w.tables[l].clone();
                 t.map_ages(|a| self.clock.secs(a));
-                let Table { rows, failure } = t;
+                let Table {
+                    rows,
+                    failure,
+                    switchover,
+                } = t;
                 SimLink {
                     link: link.clone(),
                     answering,
@@ -194,6 +198,7 @@ impl WorldBackend {
                     rows,
                     replica: w.status(self.node, l, &link.channel),
                     failure,
+                    switchover,
                 }
             })
             .collect();
@@ -220,9 +225,17 @@ impl WorldBackend {
             let mut t = Table {
                 rows: a.rows.clone(),
                 failure: a.failure.clone(),
+                switchover: a.switchover.clone(),
             };
             t.map_ages(|s| self.clock.ticks(s));
-            let Table { rows, failure } = t;
+            let Table {
+                rows,
+                failure,
+                switchover,
+            } = t;
+            if switchover != w.tables[l].switchover {
+                w.tables[l].switchover = switchover;
+            }
             if rows != w.tables[l].rows {
                 w.tables[l].rows = rows;
             }
@@ -360,6 +373,8 @@ kept!(Probe, Probe);
 kept!(Option<String>, Member);
 kept!(ConnectOutcome, Await);
 kept!(Outcome, Applied);
+kept!(Option<crate::db::switchover::Request>, Switchover);
+kept!(bool, Reached);
 
 fn e(why: String) -> Error {
     Error::Node(why)
@@ -416,6 +431,23 @@ impl Backend for WorldBackend {
             s.probe(link, source).map_err(|e| e.to_string())
         })
         .map_err(ProbeError::Simulated)
+    }
+
+    fn switchover(&mut self, link: &Link) -> Result<Option<crate::db::switchover::Request>> {
+        if !self.progress.borrow().log.primary {
+            return Ok(None);
+        }
+        self.call(format!("switchover {}", link.key), Kind::Table, |s| {
+            s.switchover(link).map_err(msg)
+        })
+        .map_err(e)
+    }
+
+    fn await_position(&mut self, position: &str, max: Duration) -> Result<bool> {
+        self.call(format!("position {position}"), Kind::Local, |s| {
+            s.await_position(position, max).map_err(msg)
+        })
+        .map_err(e)
     }
 
     fn member_address(&mut self, host: &str) -> Result<Option<String>> {

@@ -78,6 +78,8 @@ pub enum Answer {
     Member(Option<String>),
     Await(ConnectOutcome),
     Applied(Outcome),
+    Switchover(Option<crate::db::switchover::Request>),
+    Reached(bool),
     Refused(String),
 }
 
@@ -139,6 +141,8 @@ pub struct Node {
 pub struct Table {
     pub rows: Vec<StateRow>,
     pub failure: Option<LinkFailure>,
+    /// The link's switchover request (its age kept in thousandths of the unit of the others).
+    pub switchover: Option<crate::db::switchover::Request>,
 }
 
 impl Table {
@@ -153,6 +157,9 @@ impl Table {
         if let Some(x) = &mut self.failure {
             x.age = x.age.map(&f);
         }
+        if let Some(x) = &mut self.switchover {
+            x.age_ms = f(x.age_ms / 1000) * 1000;
+        }
     }
 
     /// Every age the table holds (those [`Table::map_ages`] maps).
@@ -161,6 +168,7 @@ impl Table {
             .iter()
             .flat_map(|r| [r.heartbeat_age, r.update_age])
             .chain([self.failure.as_ref().and_then(|f| f.age)])
+            .chain([self.switchover.as_ref().map(|x| x.age_ms / 1000)])
             .flatten()
     }
 }
@@ -373,6 +381,7 @@ impl World {
                 Table {
                     rows: Vec::new(),
                     failure: None,
+                    switchover: None,
                 };
                 links
             ],

@@ -576,6 +576,16 @@ impl Freshness {
         r.host != self.me && self.is_fresh(r) && claims(r)
     }
 
+    /// The row holds the link, this node's own included (which [`Freshness::holds`], the
+    /// judge of the others, leaves out): for views of the whole cluster.
+    pub fn holds_any(&self, r: &StateRow) -> bool {
+        if r.host == self.me {
+            claims(r)
+        } else {
+            self.holds(r)
+        }
+    }
+
     /// Another node that held the link and went silent: before this node replicates, it is
     /// fenced.
     pub fn silent_holder(&self, r: &StateRow) -> bool {

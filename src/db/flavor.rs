@@ -137,6 +137,16 @@ pub trait Dialect: Sync {
     fn session_without_galera(&self) -> &'static str {
         "SET SESSION wsrep_on = OFF"
     }
+    /// Waits, at most `seconds`, until this server has applied every transaction of a GTID
+    /// position that a replica of the cluster stopped at (`switchover`); one row, `0` once it
+    /// has. MariaDB waits on `gtid_slave_pos`, which Galera carries to every node of the
+    /// cluster, and which a channel started with `MASTER_USE_GTID=slave_pos` resumes from.
+    fn wait_for_position(&self, position: &str, seconds: u64) -> String {
+        format!(
+            "SELECT MASTER_GTID_WAIT({}, {seconds})",
+            crate::db::sql::quote(position)
+        )
+    }
 }
 
 /// The column names of a dialect's replica status.
@@ -334,6 +344,34 @@ impl Dialect for MySql {
     fn status_columns(&self) -> &StatusColumns {
         &self.0.columns
     }
+    /// `WAIT_FOR_EXECUTED_GTID_SET` (MySQL 5.7.5 and later): `0` once `gtid_executed` holds
+    /// the set, which on PXC every node's does as Galera applies it.
+    fn wait_for_position(&self, position: &str, seconds: u64) -> String {
+        format!(
+            "SELECT WAIT_FOR_EXECUTED_GTID_SET({}, {seconds})",
+            crate::db::sql::quote(position)
+        )
+    }
+}
+
+/// A MariaDB GTID position (`domain-server-seq,...`) without the entries of `domains`.
+///
+/// A replica's `gtid_slave_pos` also carries its own cluster's domain (the events of that
+/// domain the remote cluster sends back, which the channel filters out but counts): the other
+/// nodes of the cluster never apply them as a replica, so a wait on them would never end.
+pub fn mariadb_position_without(position: &str, domains: &[u32]) -> String {
+    position
+        .split(',')
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+        .filter(|g| {
+            g.split('-')
+                .next()
+                .and_then(|d| d.parse::<u32>().ok())
+                .is_none_or(|d| !domains.contains(&d))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The state of a replication thread as the server reports it.
@@ -774,6 +812,36 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
             .collect()
+    }
+
+    #[test]
+    fn a_position_to_wait_for_leaves_out_the_clusters_own_domains() {
+        assert_eq!(
+            mariadb_position_without("1-1-24,2-2-27", &[1, 112]),
+            "2-2-27"
+        );
+        assert_eq!(
+            mariadb_position_without("1-1-24, 2-2-27,3-3-5", &[1]),
+            "2-2-27,3-3-5"
+        );
+        assert_eq!(mariadb_position_without("1-1-24", &[1]), "");
+        assert_eq!(mariadb_position_without("", &[1]), "");
+    }
+
+    #[test]
+    fn each_dialect_waits_for_a_stopped_replicas_position_its_own_way() {
+        let maria = Flavor::detect("10.11.6-MariaDB-log", "").unwrap().dialect();
+        assert_eq!(
+            maria.wait_for_position("0-1-5,2-2-9", 3),
+            "SELECT MASTER_GTID_WAIT('0-1-5,2-2-9', 3)"
+        );
+        for v in ["5.7.44", "8.0.36", "8.4.3"] {
+            let d = Flavor::detect(v, "").unwrap().dialect();
+            assert_eq!(
+                d.wait_for_position("3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5", 3),
+                "SELECT WAIT_FOR_EXECUTED_GTID_SET('3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5', 3)"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The history: `percona.replication_history`, one row per thing that happened to a link
 //! (an election, a failover and its cause, a fence, a fence that could not be done, a
-//! failure, a failure cleared, a pause, a resume), written by the node it happened on, through
+//! failure, a failure cleared, a pause, a resume, a switchover), written by the node it happened on, through
 //! the executor, so dry-run prints it and simulate records it. `history` prints it and
 //! `status` shows each link's last event.
 //!
@@ -49,6 +49,9 @@ pub mod event {
     pub const PAUSED: &str = "paused";
     /// The pause ended.
     pub const RESUMED: &str = "resumed";
+    /// A planned move of the replica (`switchover`): requested, handed off, taken over, or
+    /// not done.
+    pub const SWITCHOVER: &str = "switchover";
 }
 
 /// One row, as read.

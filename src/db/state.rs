@@ -298,6 +298,9 @@ pub struct Schema {
     pub has_history_table: bool,
     /// `percona.replication_position` exists (created by `init` and by the first report).
     pub has_position_table: bool,
+    /// `percona.replication_switchover` exists (created by `init` and by the first
+    /// `switchover`).
+    pub has_switchover_table: bool,
 }
 
 /// Why the state table cannot be used.
@@ -358,6 +361,7 @@ impl Schema {
             has_fence_table: has("replication_fence", "blocked"),
             has_history_table: has("replication_history", "happenedAt"),
             has_position_table: has("replication_position", "gtidExecuted"),
+            has_switchover_table: has("replication_switchover", "phase"),
         })
     }
 

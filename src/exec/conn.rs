@@ -280,6 +280,37 @@ impl LocalServer {
         crate::db::history::parse(cells).map_err(Error::StateTableUnrecognised)
     }
 
+    /// The link's switchover request, if one was ever made ([`crate::db::switchover`]).
+    pub fn switchover(&mut self, key: &str) -> Result<Option<crate::db::switchover::Request>> {
+        let cells = self.cells(&crate::db::switchover::select(key))?;
+        crate::db::switchover::parse(cells).map_err(Error::StateTableUnrecognised)
+    }
+
+    /// Waits, at most `seconds`, until this server has applied a GTID position; `true` once
+    /// it has (see [`crate::db::flavor::Dialect::wait_for_position`]).
+    pub fn await_position(
+        &mut self,
+        dialect: &dyn crate::db::flavor::Dialect,
+        position: &str,
+        seconds: u64,
+    ) -> Result<bool> {
+        Ok(self
+            .first(&dialect.wait_for_position(position, seconds))?
+            .is_some_and(|v| v.trim() == "0"))
+    }
+
+    /// This MariaDB node's own GTID domains: its cluster's (`wsrep_gtid_domain_id`) and its
+    /// own (`gtid_domain_id`).
+    pub fn local_gtid_domains(&mut self) -> Result<Vec<u32>> {
+        let cells = self.cells("SELECT @@GLOBAL.wsrep_gtid_domain_id, @@GLOBAL.gtid_domain_id")?;
+        Ok(cells
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|v| v.parse().ok())
+            .collect())
+    }
+
     /// Why a link is failing, if a node recorded it.
     pub fn failure(&mut self, schema: &Schema, key: &str) -> Result<Option<LinkFailure>> {
         Ok(self

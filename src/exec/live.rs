@@ -9,6 +9,7 @@ use crate::db::clock::mark_view;
 use crate::db::flavor::{ReplicaStatus, Thread};
 use crate::db::sql::Reveal;
 use crate::db::state::{self, LinkFailure, Me, Role, Schema, StateRow};
+use crate::db::switchover::{Phase, Request};
 use crate::error::{Error, ProbeError, Result};
 use crate::exec::mail;
 use crate::exec::server::{self, Login, NodeFacts, Probe};
@@ -226,7 +227,7 @@ impl LiveBackend {
         // run.
         let mut attempt = 1;
         loop {
-            match self.claim(&p, fresh)? {
+            match self.claim(key, &p, fresh)? {
                 Outcome::Lost(why) if why.starts_with(CONFLICT) && attempt < CLAIM_ATTEMPTS => {
                     log::debug!(
                         "{}: claim attempt {attempt}: {why}; trying again",
@@ -245,6 +246,7 @@ impl LiveBackend {
     /// One attempt at the claim's transaction.
     fn claim(
         &mut self,
+        key: &str,
         p: &state::Proposal,
         fresh: &crate::db::clock::Freshness,
     ) -> Result<Outcome> {
@@ -264,6 +266,22 @@ impl LiveBackend {
             if let Err(why) = crate::db::clock::may_propose(&rows, fresh) {
                 self.server.execute("ROLLBACK")?;
                 return Ok(Outcome::Lost(why));
+            }
+            // A switchover whose old replica has stopped reserves the link for its target:
+            // read in the same transaction, after the rows, so the hand-off (which writes both)
+            // is seen whole or not at all.
+            if self.schema.as_ref().is_some_and(|s| s.has_switchover_table) {
+                let cells = self
+                    .server
+                    .locking_cells(&crate::db::switchover::select(key))?;
+                let barred = crate::db::switchover::parse(cells)
+                    .ok()
+                    .flatten()
+                    .and_then(|r| r.bars(&fresh.me, fresh.threshold));
+                if let Some(why) = barred {
+                    self.server.execute("ROLLBACK")?;
+                    return Ok(Outcome::Lost(why));
+                }
             }
             let n = self.server.execute(&p.update)?;
             self.server.execute("COMMIT")?;
@@ -311,6 +329,46 @@ impl LiveBackend {
         })
     }
 
+    /// The old replica's hand-off ([`Action::HandOff`]): one transaction that commits only
+    /// if the request still names this node and is under way.
+    fn hand_off_live(&mut self, action: &Action) -> Result<Outcome> {
+        let masked = self.masked(action)?;
+        let schema = self.render_schema();
+        let ctx = RenderCtx {
+            schema: schema.as_ref(),
+            me: &self.me,
+            dialect: self.facts.flavor.dialect(),
+        };
+        let real = render(action, &ctx, Reveal::Secrets)?;
+        let mut open = false;
+        for (m, r) in masked.iter().zip(&real) {
+            log::debug!("{}: {m}", self.facts.name);
+            let n = match self.server.execute(r) {
+                Ok(n) => n,
+                Err(e) => {
+                    if open {
+                        let _ = self.server.execute("ROLLBACK");
+                    }
+                    return Err(Error::db(format!("running `{m}`"), e));
+                }
+            };
+            if r == super::BEGIN {
+                open = true;
+            } else if r.starts_with("UPDATE percona.replication_switchover") && n == 0 {
+                self.server
+                    .execute("ROLLBACK")
+                    .map_err(|e| Error::db("ending the hand-off", e))?;
+                return Ok(Outcome::Lost(
+                    "the request no longer names this node, or has ended".into(),
+                ));
+            }
+        }
+        if let Some(s) = &mut self.schema {
+            s.has_node_table = true;
+        }
+        Ok(Outcome::Done { affected: 1 })
+    }
+
     fn deliver(&mut self, m: &mail::Mail) {
         match self.mode {
             Mode::DryRun => {
@@ -352,6 +410,9 @@ fn is_conflict(e: &mysql::Error) -> bool {
     }
 }
 
+/// How often a node waiting for the other side of a switchover reads the request again.
+const SWITCHOVER_POLL: Duration = Duration::from_millis(25);
+
 impl Backend for LiveBackend {
     fn facts(&self) -> &NodeFacts {
         &self.facts
@@ -363,6 +424,51 @@ impl Backend for LiveBackend {
 
     fn rows(&mut self, link: &Link) -> Result<Vec<StateRow>> {
         self.rows_by_key(&link.key)
+    }
+
+    fn switchover(&mut self, link: &Link) -> Result<Option<Request>> {
+        match &self.schema {
+            Some(s) if s.has_switchover_table => self.server.switchover(&link.key),
+            _ => Ok(None),
+        }
+    }
+
+    fn await_switchover(
+        &mut self,
+        link: &Link,
+        phase: Phase,
+        max: Duration,
+    ) -> Result<Option<Request>> {
+        let until = Instant::now() + max;
+        loop {
+            let r = self.switchover(link)?;
+            if self.mode == Mode::DryRun
+                || r.as_ref().is_none_or(|r| r.phase != phase)
+                || Instant::now() >= until
+            {
+                return Ok(r);
+            }
+            std::thread::sleep(SWITCHOVER_POLL);
+        }
+    }
+
+    fn await_position(&mut self, position: &str, max: Duration) -> Result<bool> {
+        if self.mode == Mode::DryRun {
+            return Ok(true);
+        }
+        let dialect = self.facts.flavor.dialect();
+        let position = if self.facts.flavor.is_mariadb() {
+            let own = self.server.local_gtid_domains()?;
+            crate::db::flavor::mariadb_position_without(position, &own)
+        } else {
+            position.to_string()
+        };
+        if position.is_empty() {
+            return Ok(true);
+        }
+        log::debug!("{}: waiting to have applied {position}", self.facts.name);
+        self.server
+            .await_position(dialect, &position, max.as_secs().max(1))
     }
 
     fn replica(&mut self, link: &Link) -> Result<Option<ReplicaStatus>> {
@@ -512,6 +618,7 @@ impl Backend for LiveBackend {
             }
             (Action::Fence { .. }, _) => self.fence(action),
             (Action::Propose { key, fresh }, Mode::Live) => self.propose_live(key, fresh),
+            (Action::HandOff { .. }, Mode::Live) => self.hand_off_live(action),
             (Action::Propose { key, fresh }, Mode::DryRun) => {
                 let link_rows = self.rows_by_key(key)?;
                 self.propose_dry(key, fresh, link_rows)
@@ -642,6 +749,9 @@ impl LiveBackend {
             }
             if masked.iter().any(|m| m == &crate::db::history::ddl()) {
                 s.has_history_table = true;
+            }
+            if masked.iter().any(|m| m == &crate::db::switchover::ddl()) {
+                s.has_switchover_table = true;
             }
             if matches!(action, Action::RecordFailure { .. }) {
                 s.has_claim_table = true;

@@ -49,6 +49,7 @@ use crate::db::sql::{Channel, Reveal};
 use crate::db::state::{
     self, FailureKind, LinkFailure, Me, ReportValues, Role, Schema, SilenceGuard, StateRow,
 };
+use crate::db::switchover::{self, Phase};
 use crate::db::{history, pause};
 use crate::error::{Error, ProbeError, Result};
 use crate::exec::mail::Mail;
@@ -136,6 +137,36 @@ pub enum Action {
     /// End a cluster's pause (`resume`).
     ResumeCluster {
         cluster: String,
+    },
+    /// The `switchover` command's request: `from`, the link's replica, is to hand the link
+    /// to `to`; refused (0 rows) while another request is under way ([`switchover`]).
+    RequestSwitchover {
+        key: String,
+        from: String,
+        to: String,
+        by: String,
+        /// Seconds a request lives: the silent threshold.
+        threshold: i64,
+    },
+    /// Moves a request that names `to` from one phase to the next (the target's `ready`,
+    /// `done` or `failed`; or `failed` by the old replica).
+    AdvanceSwitchover {
+        key: String,
+        to: String,
+        from_phase: Phase,
+        phase: Phase,
+        source: Option<String>,
+        detail: Option<String>,
+    },
+    /// The old replica's hand-off, in one transaction: the request moves to `stopped` with
+    /// the position its channel stopped at, and its row to `No` with its report. Lost when the
+    /// request no longer names it or is no longer under way.
+    HandOff {
+        key: String,
+        position: String,
+        source: String,
+        threshold: i64,
+        report: ReportValues,
     },
     Notify(Mail),
     /// Write one row of the link's history (`key` empty for an event of the node), and forget
@@ -289,6 +320,58 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
                 vec![]
             }
         }
+        Action::RequestSwitchover {
+            key,
+            from,
+            to,
+            by,
+            threshold,
+        } => {
+            let mut v = Vec::new();
+            if !ctx.schema.is_some_and(|s| s.has_switchover_table) {
+                v.push(switchover::ddl());
+            }
+            v.extend(switchover::request(key, from, to, by, *threshold));
+            v
+        }
+        Action::AdvanceSwitchover {
+            key,
+            to,
+            from_phase,
+            phase,
+            source,
+            detail,
+        } => vec![switchover::advance(
+            key,
+            to,
+            *from_phase,
+            *phase,
+            source.as_deref(),
+            detail.as_deref(),
+        )],
+        Action::HandOff {
+            key,
+            position,
+            source,
+            threshold,
+            report,
+        } => {
+            let s = schema()?;
+            let mut v = node_table(s);
+            v.push(BEGIN.into());
+            v.push(switchover::hand_off(
+                key,
+                &ctx.me.host,
+                position,
+                source,
+                *threshold,
+            ));
+            v.push(s.update_own(key, ctx.me, Some(Role::No), &SourceUpdate::Clear));
+            v.push(s.report(key, ctx.me, report));
+            v.extend(self::position(s, key, ctx.me, report));
+            v.push(COMMIT.into());
+            v
+        }
         Action::RecordHistory {
             cluster,
             key,
@@ -417,6 +500,23 @@ pub trait Backend {
         source: &SourceAddr,
         deadline: Duration,
     ) -> Result<ConnectOutcome>;
+    /// The link's switchover request, if one was ever made (`None` also where the table
+    /// does not exist).
+    fn switchover(&mut self, link: &Link) -> Result<Option<switchover::Request>>;
+    /// Reads the request again until it has left `phase` or `max` has passed (a live backend
+    /// polls; a simulation reads once: its peers act between runs, never within one).
+    fn await_switchover(
+        &mut self,
+        link: &Link,
+        phase: Phase,
+        max: Duration,
+    ) -> Result<Option<switchover::Request>> {
+        let _ = (phase, max);
+        self.switchover(link)
+    }
+    /// Waits, at most `max`, until this node has applied a GTID position another node's
+    /// channel stopped at; `true` once it has.
+    fn await_position(&mut self, position: &str, max: Duration) -> Result<bool>;
     /// The write seam.
     fn apply(&mut self, action: &Action) -> Result<Outcome>;
     /// Mails that could not be delivered so far.

@@ -15,6 +15,7 @@ use crate::db::sql::{Channel, Reveal};
 use crate::db::state::{
     LinkFailure, Me, NodeReport, ReportValues, Role, Schema, SilenceGuard, StateRow,
 };
+use crate::db::switchover::{Phase, Request};
 use crate::error::{Error, ProbeError, Result};
 use crate::exec::server::{ClusterStatus, LocalState, NodeFacts, Probe};
 use std::collections::BTreeMap;
@@ -62,6 +63,8 @@ pub struct SimLink {
     pub rows: Vec<StateRow>,
     pub replica: Option<ReplicaStatus>,
     pub failure: Option<LinkFailure>,
+    /// The link's switchover request, if one was made.
+    pub switchover: Option<Request>,
 }
 
 /// The simulated backend.
@@ -181,7 +184,16 @@ impl SimBackend {
             Some(winner) => Err(format!(
                 "{winner} proposed at the same moment and won (certification conflict)"
             )),
-            None => may_propose(&l.rows, fresh),
+            None => may_propose(&l.rows, fresh).and_then(|()| {
+                match l
+                    .switchover
+                    .as_ref()
+                    .and_then(|r| r.bars(&me.host, fresh.threshold))
+                {
+                    Some(why) => Err(why),
+                    None => Ok(()),
+                }
+            }),
         };
         if verdict.is_ok()
             && let Some(r) = l.rows.iter_mut().find(|r| r.host == me.host)
@@ -431,6 +443,15 @@ impl Backend for SimBackend {
         Ok(self.link(&link.key)?.replica.clone())
     }
 
+    fn switchover(&mut self, link: &Link) -> Result<Option<Request>> {
+        Ok(self.link(&link.key)?.switchover.clone())
+    }
+
+    /// Galera applies at once in the model.
+    fn await_position(&mut self, _position: &str, _max: Duration) -> Result<bool> {
+        Ok(true)
+    }
+
     fn last_failure(&mut self, link: &Link) -> Result<Option<LinkFailure>> {
         Ok(self.link(&link.key)?.failure.clone())
     }
@@ -534,6 +555,86 @@ impl Backend for SimBackend {
                 Ok(Outcome::Done { affected: n })
             }
             Action::RecordHistory { .. } => Ok(Outcome::Done { affected: 1 }),
+            Action::RequestSwitchover {
+                key,
+                from,
+                to,
+                by,
+                threshold,
+            } => {
+                let l = self.link(key)?;
+                if l.switchover.as_ref().is_some_and(|r| r.pending(*threshold)) {
+                    return Ok(Outcome::Done { affected: 0 });
+                }
+                l.switchover = Some(Request {
+                    from: from.clone(),
+                    to: to.clone(),
+                    phase: Phase::Requested,
+                    position: None,
+                    source: None,
+                    detail: None,
+                    requested_by: by.clone(),
+                    age_ms: 0,
+                });
+                Ok(Outcome::Done { affected: 1 })
+            }
+            Action::AdvanceSwitchover {
+                key,
+                to,
+                from_phase,
+                phase,
+                source,
+                detail,
+            } => {
+                let l = self.link(key)?;
+                match l.switchover.as_mut() {
+                    Some(r) if &r.to == to && r.phase == *from_phase => {
+                        r.phase = *phase;
+                        r.age_ms = 0;
+                        if source.is_some() {
+                            r.source.clone_from(source);
+                        }
+                        if detail.is_some() {
+                            r.detail.clone_from(detail);
+                        }
+                        Ok(Outcome::Done { affected: 1 })
+                    }
+                    _ => Ok(Outcome::Done { affected: 0 }),
+                }
+            }
+            Action::HandOff {
+                key,
+                position,
+                source,
+                threshold,
+                report,
+            } => {
+                let me = self.me.clone();
+                let l = self.link(key)?;
+                match l.switchover.as_mut() {
+                    Some(r)
+                        if r.from == me.host
+                            && matches!(r.phase, Phase::Requested | Phase::Ready)
+                            && r.pending(*threshold) =>
+                    {
+                        r.phase = Phase::Stopped;
+                        r.age_ms = 0;
+                        r.position = Some(position.clone());
+                        r.source = Some(source.clone());
+                    }
+                    _ => {
+                        return Ok(Outcome::Lost(
+                            "the request no longer names this node, or has ended".into(),
+                        ));
+                    }
+                }
+                self.write_own(&Action::UpdateOwnRow {
+                    key: key.clone(),
+                    role: Some(Role::No),
+                    source: SourceUpdate::Clear,
+                    report: report.clone(),
+                })
+            }
             Action::InitSchema
             | Action::PauseCluster { .. }
             | Action::ResumeCluster { .. }

@@ -152,6 +152,10 @@ impl RunCtx {
                     history::event::FAILOVER,
                     "the replica gave the link up as Failed",
                 ),
+                crate::metrics::cause::SWITCHOVER => (
+                    history::event::SWITCHOVER,
+                    "the operator moved the replica here (switchover)",
+                ),
                 _ => (history::event::ELECTED, "nobody held the link"),
             };
             if self.history {
@@ -168,7 +172,11 @@ impl RunCtx {
                 self.history(Some(link), event, format!("replicates from {from}: {why}"));
             }
         }
+        let handed_off =
+            self.takeover_causes.get(&link.key).copied() == Some(crate::metrics::cause::SWITCHOVER);
         match (old, role) {
+            // A hand-off writes its own row, with the position it stopped at.
+            (Some(Role::Yes), Role::No) if handed_off => {}
             (Some(Role::Yes), Role::No) => self.history(
                 Some(link),
                 history::event::STEPPED_DOWN,

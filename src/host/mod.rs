@@ -25,6 +25,7 @@ pub mod hooks;
 pub mod output;
 pub mod phases;
 pub mod primitives;
+pub mod switchover;
 
 use crate::config::topology::Link;
 use crate::db::clock::{Freshness, Observations, Skew};
@@ -126,10 +127,12 @@ pub enum Event {
     FenceBlocked,
     /// The check of the peers' fence logins found one that would fail.
     FenceUnready,
+    /// A planned move of the replica (`switchover`) happened, or did not.
+    Switchover,
 }
 
 impl Event {
-    pub const ALL: [Event; 15] = [
+    pub const ALL: [Event; 16] = [
         Event::NewReplica,
         Event::Failed,
         Event::StillFailing,
@@ -145,6 +148,7 @@ impl Event {
         Event::ClockSkew,
         Event::FenceBlocked,
         Event::FenceUnready,
+        Event::Switchover,
     ];
 
     /// As the policy receives it.
@@ -165,6 +169,7 @@ impl Event {
             Event::ClockSkew => "clock-skew",
             Event::FenceBlocked => "fence-blocked",
             Event::FenceUnready => "fence-unready",
+            Event::Switchover => "switchover",
         }
     }
 

@@ -36,7 +36,12 @@ pub fn before(c: &mut RunCtx, link: &Link) -> Result<Decision> {
     if let Some(s) = ch.filter(|s| s.is_healthy()) {
         check_source(c, link, &s);
     }
-    Ok(Decision::Act)
+    // A switchover that names this node (the old replica or the target) goes first.
+    Ok(if super::switchover::step(c, link)? {
+        Decision::Done
+    } else {
+        Decision::Act
+    })
 }
 
 /// A node outside the Primary component, or not Synced/Donor, stops replicating: its SQL

@@ -88,7 +88,7 @@ pub(super) fn links(h: &Hooks<'_>) -> Vec<LinkView> {
                             } else {
                                 r.in_view
                             },
-                            holds: fresh.holds(&r),
+                            holds: fresh.holds_any(&r),
                             paused: r.report.as_ref().is_some_and(|p| p.paused_for.is_some()),
                             row: r,
                         })

@@ -1564,3 +1564,135 @@ fn fault_18_a_replica_whose_sql_thread_the_cluster_stopped_resumes() {
         ),
     );
 }
+
+/// Runs `switchover` on `on` and returns what it printed; fails the test unless it exits 0.
+fn switchover(sb: &Sandbox, on: &str, to: &str) -> String {
+    let o = sb.manager(on, &["switchover", "--link", "DC2", "--to", to]);
+    assert_eq!(o.code, 0, "switchover to {to} failed:\n{}", o.all());
+    o.all()
+}
+
+/// The longest time DC1's link went without a healthy replica since `from`, once the monitor
+/// has seen the new replica healthy for a while.
+fn stall_since(m: &Monitor, from: Duration) -> Duration {
+    wait_until(
+        "the monitor to see the new replica healthy",
+        Duration::from_secs(10),
+        || {
+            let now = m.now();
+            let i = m.interruption_since(from);
+            match i.get("DC1-DC2") {
+                Some(d) if now > from + *d + Duration::from_secs(1) => Ok(*d),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+}
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn fault_19_switchover_under_writes_moves_the_replica_under_cron_and_under_daemons() {
+    let o = Options {
+        daemon_interval: Some(1),
+        ..options()
+    };
+    let r = Run::begin(o, "f19");
+    let (first, _) = r.sb.replica_of("DC1", "DC1-DC2").unwrap();
+    let others: Vec<String> =
+        r.sb.nodes("DC1")
+            .into_iter()
+            .filter(|n| *n != first)
+            .collect();
+    let (second, third) = (others[0].clone(), others[1].clone());
+    let fault_at = r.monitor.now();
+
+    // Under cron (every node runs every 2 s): from the third node, to the second.
+    let t = r.monitor.now();
+    let said = switchover(&r.sb, &third, &second);
+    assert!(
+        said.contains(&format!("done: {second} replicates from")),
+        "{said}"
+    );
+    assert_eq!(r.sb.replica_of("DC1", "DC1-DC2").unwrap().0, second);
+    let cron_stall = stall_since(&r.monitor, t);
+    eprintln!("stall under cron: {cron_stall:?}");
+    assert!(
+        cron_stall <= TICK,
+        "under cron the link stood still {cron_stall:?}, more than one run ({TICK:?})"
+    );
+
+    // The target must be able to take the link: a paused node is refused, with the reason,
+    // and nothing moves.
+    r.sb.pause(&third, true);
+    r.ticker.wait_ticks(2, Duration::from_secs(30));
+    let o =
+        r.sb.manager(&first, &["switchover", "--link", "DC2", "--to", &third]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains(&format!("{third} cannot take the link: it is paused")),
+        "{}",
+        o.all()
+    );
+    r.sb.pause(&third, false);
+    assert_eq!(r.sb.replica_of("DC1", "DC1-DC2").unwrap().0, second);
+
+    // Under daemons (every second): back to the first node.
+    let all = r.sb.all_nodes();
+    let nodes: Vec<&str> = all.iter().map(String::as_str).collect();
+    for n in &nodes {
+        r.sb.set_manager_running(n, false);
+    }
+    for n in &nodes {
+        r.sb.wait_manager_idle(n);
+    }
+    let d = Daemons::start(&r.sb, &nodes, "f19");
+    for n in &nodes {
+        d.await_log(n, "daemon: every 1 s", 0, Duration::from_secs(10));
+    }
+    let t = r.monitor.now();
+    let said = switchover(&r.sb, &second, &first);
+    assert!(
+        said.contains(&format!("done: {first} replicates from")),
+        "{said}"
+    );
+    let daemon_stall = stall_since(&r.monitor, t);
+    eprintln!("stall under daemons: {daemon_stall:?}");
+    assert!(
+        daemon_stall < Duration::from_secs(1),
+        "under daemons the link stood still {daemon_stall:?}"
+    );
+    drop(d);
+    for n in &nodes {
+        r.sb.set_manager_running(n, true);
+    }
+    // Written to the history: the request, the hand-off with its position, the takeover.
+    let h =
+        r.sb.manager(&third, &["history", "--link", "DC2", "--limit", "20"]);
+    assert_eq!(
+        h.stdout
+            .lines()
+            .filter(|l| l.contains("  switchover  "))
+            .count(),
+        6,
+        "two switchovers, three rows each:\n{}",
+        h.stdout
+    );
+    assert_eq!(
+        r.sb.mails_matching("DC1", "switchover done").len(),
+        2,
+        "{:?}",
+        r.sb.mails_matching("DC1", "switchover")
+    );
+    r.finish(
+        "19-switchover",
+        &format!("switchover of DC1's link from {first} to {second} under cron (every 2 s), then back to {first} under daemons (every 1 s), while both clusters write"),
+        fault_at,
+        &LINKS,
+        &format!(
+            "longest stall of the link: {:.2} s under cron, {:.2} s under daemons (sampled every 50 ms); a switchover to a paused node was refused",
+            cron_stall.as_secs_f64(),
+            daemon_stall.as_secs_f64()
+        ),
+    );
+}

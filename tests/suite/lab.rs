@@ -1122,6 +1122,12 @@ impl Monitor {
         self.started.elapsed()
     }
 
+    /// The interruptions of each link since `from`, as sampled so far (the monitor goes on).
+    pub fn interruption_since(&self, from: Duration) -> BTreeMap<String, Duration> {
+        let samples = self.samples.lock().unwrap().clone();
+        analyse(&samples, from, self.started.elapsed()).interruption
+    }
+
     /// Stops sampling and analyses: split-brain moments over the whole run, interruptions
     /// after `fault_at`.
     pub fn stop(mut self, fault_at: Duration) -> Observed {
