@@ -366,7 +366,7 @@ pub enum PolicyCommand {
         /// The deeper check (more faults and sources; minutes rather than seconds).
         #[arg(long)]
         deep: bool,
-        /// Check only the N-th model of the set (1 to 4), e.g. to rerun the one that failed.
+        /// Check only the N-th model of the set (1 to 4, 5 with --deep), e.g. to rerun the one that failed.
         #[arg(long, value_name = "N")]
         model: Option<usize>,
         /// Write each counterexample here: trace.txt and a scenario file per run, which

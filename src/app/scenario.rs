@@ -162,8 +162,23 @@ struct ScenarioLink {
     replica: Option<ScenarioReplica>,
     /// What a node recorded about why the link is failing.
     failure: Option<ScenarioFailure>,
+    /// The link's switchover request (`switchover`).
+    switchover: Option<ScenarioSwitchover>,
     #[serde(default)]
     row: Vec<ScenarioRow>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioSwitchover {
+    from: String,
+    to: String,
+    phase: crate::db::switchover::Phase,
+    /// Seconds since its phase was written.
+    #[serde(default)]
+    age: i64,
+    position: Option<String>,
+    source: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -471,7 +486,16 @@ impl ScenarioLink {
                 age: Some(f.age),
                 detail: f.detail,
             }),
-            switchover: None,
+            switchover: self.switchover.map(|x| crate::db::switchover::Request {
+                from: x.from,
+                to: x.to,
+                phase: x.phase,
+                position: x.position,
+                source: x.source,
+                detail: None,
+                requested_by: "an operator".into(),
+                age_ms: x.age.saturating_mul(1000),
+            }),
             link: std::rc::Rc::new(link),
         })
     }

@@ -128,6 +128,15 @@ pub fn switchover(
             "the cluster is paused (`resume` first): no node of {} acts",
             ex.cluster
         ))
+    } else if let Some(h) = l
+        .nodes
+        .iter()
+        .find(|n| Some(&n.host) == holder.as_ref() && n.paused)
+        .map(|n| n.host.clone())
+    {
+        Err(format!(
+            "the replica {h} is paused: it hands nothing off until its pause ends"
+        ))
     } else if let Some(h) = holder.clone() {
         match o.to {
             Some(t) => match l.nodes.iter().find(|n| n.host == t) {
@@ -322,5 +331,70 @@ fn follow(
             return Ok((r, seen));
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(host: &str) -> NodeExplained {
+        NodeExplained {
+            host: host.into(),
+            rank: Some(2),
+            weight: 0,
+            local_index: Some(1),
+            role: "no".into(),
+            reports: true,
+            silent_for: Some(1),
+            fresh: true,
+            in_view: Some(true),
+            paused: false,
+            failed_clears_in: None,
+            holds: false,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_fresh_synced_candidate_in_the_view_can_take_the_link() {
+        assert_eq!(unfit(&node("DC1-2"), "DC1-1", Some("Synced")), None);
+    }
+
+    #[test]
+    fn each_reason_a_target_cannot_take_the_link_is_named() {
+        let why = |f: &dyn Fn(&mut NodeExplained), state: Option<&str>| {
+            let mut n = node("DC1-2");
+            f(&mut n);
+            unfit(&n, "DC1-1", state).unwrap_or_default()
+        };
+        assert_eq!(
+            unfit(&node("DC1-1"), "DC1-1", Some("Synced")).unwrap(),
+            "it is the replica already"
+        );
+        assert!(why(&|n| n.reports = false, Some("Synced")).contains("no report"));
+        assert!(why(&|n| n.in_view = Some(false), Some("Synced")).contains("Primary view"));
+        assert!(
+            why(
+                &|n| {
+                    n.fresh = false;
+                    n.silent_for = Some(400);
+                },
+                Some("Synced")
+            )
+            .contains("silent (no report for 400 s)")
+        );
+        assert_eq!(why(&|n| n.paused = true, Some("Synced")), "it is paused");
+        assert!(why(&|n| n.role = "failed".into(), Some("Synced")).contains("Failed"));
+        assert_eq!(
+            why(&|n| n.role = "proposed".into(), Some("Synced")),
+            "its row says proposed"
+        );
+        assert_eq!(
+            why(&|_| {}, Some("Donor/Desynced")),
+            "it is Donor/Desynced, not Synced"
+        );
+        assert!(why(&|_| {}, None).contains("does not say its Galera state"));
+        assert!(why(&|_| {}, Some("")).contains("does not say its Galera state"));
     }
 }

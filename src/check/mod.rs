@@ -305,7 +305,9 @@ impl<'p> Model<'p> {
             has_fence_table: true,
             has_history_table: false,
             has_position_table: true,
-            has_switchover_table: true,
+            // Only where an operator may ask for a switchover: elsewhere no run reads the
+            // table (as on a live node without it), and the split runs keep their calls.
+            has_switchover_table: bounds.faults > 0 && bounds.kinds.contains(&Fault::Switchover),
         };
         let links = topology::resolve(&cfg, "DC1", &schema, None)?;
         let flavor = Flavor::detect("10.11.6-MariaDB", "")
@@ -413,7 +415,13 @@ impl<'p> Model<'p> {
                     .iter()
                     .all(|r| r.heartbeat_age.is_some_and(|a| a <= self.heartbeat_ticks()))
             })
-            && fresh_everywhere;
+            && fresh_everywhere
+            // A switchover under way is a disturbance still in progress.
+            && w.tables.iter().all(|t| {
+                t.switchover
+                    .as_ref()
+                    .is_none_or(|r| !r.pending(self.heartbeat_ticks()))
+            });
         if whole && (0..self.links.len()).all(|l| (0..n).any(|i| w.carries_data(i, l))) {
             w.quiet = self.liveness_bound();
         }
@@ -610,12 +618,23 @@ pub fn fmt_elapsed(d: Duration) -> String {
 
 impl Bounds {
     /// A deeper check, run by hand (`policy verify --deep`): two faults with atomic runs;
-    /// split runs for three ticks; two links with one fault.
+    /// split runs for three ticks; two links with one fault; and split runs with an
+    /// operator's switchover for four ticks.
     pub fn deep() -> Vec<Bounds> {
         let mut v = Bounds::standard();
         v[0].faults = 2;
         v[1].ticks = Some(3);
         v[2].faults = 1;
+        // An operator's switchover while runs interleave at their host calls: the hand-off
+        // against the claims of the other nodes.
+        v.push(Bounds {
+            split: true,
+            concurrent: 2,
+            ticks: Some(3),
+            faults: 1,
+            kinds: [Fault::Switchover].into_iter().collect(),
+            ..v[0].clone()
+        });
         for b in &mut v {
             b.max_states = 50_000_000;
         }

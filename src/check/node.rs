@@ -434,7 +434,7 @@ impl Backend for WorldBackend {
     }
 
     fn switchover(&mut self, link: &Link) -> Result<Option<crate::db::switchover::Request>> {
-        if !self.progress.borrow().log.primary {
+        if !self.progress.borrow().log.primary || !self.schema.has_switchover_table {
             return Ok(None);
         }
         self.call(format!("switchover {}", link.key), Kind::Table, |s| {

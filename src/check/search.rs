@@ -435,7 +435,13 @@ fn step_violations(
                         .heartbeat_age
                         .is_some_and(|a| a <= model.heartbeat_ticks())
             });
-            if node.manager == Manager::Stopped || !yes || !fresh {
+            // The operator's switchover moves it on purpose: once the target is ready, the old
+            // replica stops (a step of its own in a split run) and hands off.
+            let handed_off = after.tables[l].switchover.as_ref().is_some_and(|x| {
+                use crate::db::switchover::Phase;
+                x.from == node.name && matches!(x.phase, Phase::Ready | Phase::Stopped)
+            });
+            if node.manager == Manager::Stopped || !yes || !fresh || handed_off {
                 continue;
             }
             let was = before.nodes[r].channels[l]

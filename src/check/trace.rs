@@ -258,6 +258,23 @@ fn link_table(
         ft.insert("detail".into(), f.detail.clone().into());
         t.insert("failure".into(), Value::Table(ft));
     }
+    if let Some(x) = &w.tables[l].switchover {
+        let mut st = Table::new();
+        st.insert("from".into(), x.from.clone().into());
+        st.insert("to".into(), x.to.clone().into());
+        st.insert("phase".into(), x.phase.as_str().into());
+        st.insert(
+            "age".into(),
+            Value::Integer(model.clock.secs(x.age_ms / 1000)),
+        );
+        if let Some(p) = &x.position {
+            st.insert("position".into(), p.clone().into());
+        }
+        if let Some(src) = &x.source {
+            st.insert("source".into(), src.clone().into());
+        }
+        t.insert("switchover".into(), Value::Table(st));
+    }
     let reach = w.nodes[i].server == Server::Primary;
     let rows: Vec<Value> = w.tables[l]
         .rows

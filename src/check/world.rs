@@ -257,6 +257,9 @@ pub enum Event {
     RefuseFences(usize),
     /// It accepts the fence login again.
     AcceptFences(usize),
+    /// An operator runs `switchover`: a request that the replica of link `.0` hand it to
+    /// node `.1` (written as the command writes it, whatever the runs will make of it).
+    Switchover(usize, usize),
 }
 
 /// The kinds of fault a model may inject.
@@ -279,10 +282,12 @@ pub enum Fault {
     FenceRefused,
     /// The channels from a source lag and catch up.
     Lag,
+    /// An operator moves a link's replica to another node (`switchover`).
+    Switchover,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Fault::Crash,
         Fault::Partition,
         Fault::ManagerStops,
@@ -291,6 +296,7 @@ impl Fault {
         Fault::SourceCutOff,
         Fault::FenceRefused,
         Fault::Lag,
+        Fault::Switchover,
     ];
 }
 
@@ -312,6 +318,7 @@ impl Event {
                 | Event::SourceCutOff(_)
                 | Event::SourceLags(_)
                 | Event::RefuseFences(_)
+                | Event::Switchover(..)
         )
     }
 
@@ -340,6 +347,11 @@ impl Event {
             Event::SourceCatchesUp(s) => format!("the channels from {s} catch up"),
             Event::RefuseFences(i) => format!("{}'s server refuses the fence login", n(i)),
             Event::AcceptFences(i) => format!("{}'s server accepts the fence login again", n(i)),
+            Event::Switchover(l, i) => format!(
+                "an operator asks for a switchover of link {} to {}",
+                l + 1,
+                n(i)
+            ),
         }
     }
 }
@@ -473,7 +485,33 @@ impl World {
                 SourceState::CutOff => ev.push(Event::SourceHeals(s.clone())),
             }
         }
+        if can && has(Fault::Switchover) {
+            for l in 0..self.tables.len() {
+                let in_flight = self.tables[l]
+                    .switchover
+                    .as_ref()
+                    .is_some_and(|r| r.phase.in_flight());
+                if !in_flight && self.replica_row(l).is_some() {
+                    for i in 0..self.nodes.len() {
+                        if self.replica_row(l) != Some(i) {
+                            ev.push(Event::Switchover(l, i));
+                        }
+                    }
+                }
+            }
+        }
         ev
+    }
+
+    /// The node whose row of link `l` says `Yes`, if one does (the first).
+    fn replica_row(&self, l: usize) -> Option<usize> {
+        let host = self.tables[l]
+            .rows
+            .iter()
+            .find(|r| r.role == crate::db::state::Role::Yes)?
+            .host
+            .clone();
+        self.nodes.iter().position(|n| n.name == host)
     }
 
     /// Applies an event from outside (not a run): a fault, or a tick.
@@ -540,6 +578,20 @@ impl World {
             }
             Event::RefuseFences(i) => self.nodes[*i].refuses_fence = true,
             Event::AcceptFences(i) => self.nodes[*i].refuses_fence = false,
+            Event::Switchover(l, i) => {
+                if let Some(from) = self.replica_row(*l) {
+                    self.tables[*l].switchover = Some(crate::db::switchover::Request {
+                        from: self.nodes[from].name.clone(),
+                        to: self.nodes[*i].name.clone(),
+                        phase: crate::db::switchover::Phase::Requested,
+                        position: None,
+                        source: None,
+                        detail: None,
+                        requested_by: "operator".into(),
+                        age_ms: 0,
+                    });
+                }
+            }
         }
     }
 

@@ -621,7 +621,9 @@ impl Schema {
     ///    certification lets only one of two concurrent proposers commit: the other gets
     ///    a deadlock error and has lost);
     /// 2. read the link's rows with a locking read, to check nobody else holds the link;
-    /// 3. set this node's row to `Proposed`.
+    /// 3. read the link's switchover request, if the table exists (only its target may claim
+    ///    a link an old replica has handed off);
+    /// 4. set this node's row to `Proposed`.
     pub fn propose(&self, key: &str, me: &Me) -> Proposal {
         Proposal {
             create_claim_table: (!self.has_claim_table).then(claim_table_ddl),
@@ -632,6 +634,7 @@ impl Schema {
                 quote(&me.host)
             ),
             lock_rows: format!("{} FOR UPDATE", self.select_rows(key)),
+            read_switchover: None,
             update: self.update_own(key, me, Some(Role::Proposed), &SourceUpdate::Keep),
         }
     }
@@ -778,6 +781,10 @@ pub struct Proposal {
     pub create_claim_table: Option<String>,
     pub claim: String,
     pub lock_rows: String,
+    /// The link's switchover request, read after the rows (where the table exists): a
+    /// hand-off under way reserves the link for its target. Set by the executor
+    /// (which knows the switchover table).
+    pub read_switchover: Option<String>,
     pub update: String,
 }
 

@@ -205,7 +205,7 @@ impl LiveBackend {
 
     fn propose_live(&mut self, key: &str, fresh: &crate::db::clock::Freshness) -> Result<Outcome> {
         let schema = super::require_schema(self.schema.as_ref())?.clone();
-        let p = schema.propose(key, &self.me);
+        let p = super::proposal(&schema, key, &self.me);
         for m in proposal_lines(&schema, key, &self.me, true) {
             log::debug!("{}: {m}", self.facts.name);
         }
@@ -227,7 +227,7 @@ impl LiveBackend {
         // run.
         let mut attempt = 1;
         loop {
-            match self.claim(key, &p, fresh)? {
+            match self.claim(&p, fresh)? {
                 Outcome::Lost(why) if why.starts_with(CONFLICT) && attempt < CLAIM_ATTEMPTS => {
                     log::debug!(
                         "{}: claim attempt {attempt}: {why}; trying again",
@@ -246,7 +246,6 @@ impl LiveBackend {
     /// One attempt at the claim's transaction.
     fn claim(
         &mut self,
-        key: &str,
         p: &state::Proposal,
         fresh: &crate::db::clock::Freshness,
     ) -> Result<Outcome> {
@@ -270,14 +269,15 @@ impl LiveBackend {
             // A switchover whose old replica has stopped reserves the link for its target:
             // read in the same transaction, after the rows, so the hand-off (which writes both)
             // is seen whole or not at all.
-            if self.schema.as_ref().is_some_and(|s| s.has_switchover_table) {
-                let cells = self
-                    .server
-                    .locking_cells(&crate::db::switchover::select(key))?;
-                let barred = crate::db::switchover::parse(cells)
-                    .ok()
-                    .flatten()
-                    .and_then(|r| r.bars(&fresh.me, fresh.threshold));
+            if let Some(read) = &p.read_switchover {
+                let cells = self.server.locking_cells(read)?;
+                // A request that cannot be read may reserve the link: the claim loses.
+                let barred = match crate::db::switchover::parse(cells) {
+                    Ok(r) => r.and_then(|r| r.bars(&fresh.me, fresh.threshold)),
+                    Err(e) => Some(format!(
+                        "the link's switchover request could not be read: {e}"
+                    )),
+                };
                 if let Some(why) = barred {
                     self.server.execute("ROLLBACK")?;
                     return Ok(Outcome::Lost(why));

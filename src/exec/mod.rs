@@ -407,12 +407,23 @@ fn fence_note(s: &Schema, key: &str, me: &Me, report: &ReportValues) -> Option<S
     report.fence.as_ref().map(|n| s.fence_note(key, me, n))
 }
 
+/// A proposal's statements, with the read of the link's switchover request where the table
+/// exists.
+pub fn proposal(schema: &Schema, key: &str, me: &Me) -> state::Proposal {
+    let mut p = schema.propose(key, me);
+    p.read_switchover = schema
+        .has_switchover_table
+        .then(|| format!("{} FOR UPDATE", switchover::select(key)));
+    p
+}
+
 /// The statements of a proposal as printed: the winning path ends with the update and
 /// `COMMIT`, a lost one with `ROLLBACK` after the locking read.
 pub fn proposal_lines(schema: &Schema, key: &str, me: &Me, won: bool) -> Vec<String> {
-    let p = schema.propose(key, me);
+    let p = proposal(schema, key, me);
     let mut v: Vec<String> = p.create_claim_table.into_iter().collect();
     v.extend(["START TRANSACTION".to_string(), p.claim, p.lock_rows]);
+    v.extend(p.read_switchover);
     if won {
         v.extend([p.update, "COMMIT".to_string()]);
     } else {

@@ -193,7 +193,14 @@ fn old_replica(c: &mut RunCtx, link: &Link, req: Request) -> Result<bool> {
     c.reported.insert(link.key.clone(), channel);
     c.reported_at.insert(link.key.clone(), Instant::now());
     c.events.push(format!("{}: now No", link.name));
-    c.stop_and_reset(link)?;
+    // Stopped already: only the reset is left.
+    c.apply(Action::ResetReplica {
+        channel: link.channel.clone(),
+    })?;
+    c.reset_channels.insert(link.key.clone(), status);
+    c.connected.remove(&link.key);
+    c.events
+        .push(format!("{}: replication stopped and reset", link.name));
     c.history(
         Some(link),
         crate::db::history::event::SWITCHOVER,

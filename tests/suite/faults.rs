@@ -1606,6 +1606,27 @@ fn fault_19_switchover_under_writes_moves_the_replica_under_cron_and_under_daemo
     let (second, third) = (others[0].clone(), others[1].clone());
     let fault_at = r.monitor.now();
 
+    // A dry run prints the request and its mail, and changes nothing.
+    let o = r.sb.manager(
+        &third,
+        &["switchover", "--link", "DC2", "--to", &second, "--dry-run"],
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains(&format!(
+            "UPDATE percona.replication_switchover SET fromHost = '{first}', toHost = '{second}', phase = 'requested'"
+        )) && o.stdout.contains("MAIL to"),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        r.sb.value(
+            &third,
+            "SELECT COUNT(*) FROM percona.replication_switchover WHERE phase = 'requested'"
+        ),
+        "0"
+    );
+
     // Under cron (every node runs every 2 s): from the third node, to the second.
     let t = r.monitor.now();
     let said = switchover(&r.sb, &third, &second);
