@@ -1,5 +1,5 @@
 //! Typed errors. Each says what went wrong and what the operator should do, and maps to one
-//! documented exit code (see `EXIT CODES` in `--help` and the README). Also [`printable`], the
+//! documented exit code (see `EXIT CODES` in `--help` and docs/operating.md). Also [`printable`], the
 //! one escape of text that came from outside before it is printed.
 
 use std::fmt;
@@ -44,7 +44,7 @@ pub fn printable_lines(s: &str) -> String {
     s.split('\n').map(printable).collect::<Vec<_>>().join("\n")
 }
 
-/// Exit codes, documented in the README and in `--help`.
+/// Exit codes, documented in docs/operating.md and in `--help`.
 pub mod exit {
     /// The run completed; nothing failed (a paused run also exits 0).
     pub const OK: i32 = 0;

@@ -19,8 +19,9 @@ HOW IT WORKS:
   rules are the binary's:
   a site policy changes choices (ordering, timeouts, mail), never them.
 
-  Cron line (/etc/cron.d/pxc-replication-manager, as in examples/crontab):
-    * * * * * root /usr/local/bin/pxc-replication-manager \
+  Cron line (/etc/cron.d/pxc-replication-manager, as in
+  /usr/share/doc/pxc-replication-manager/examples/crontab):
+    * * * * * root /usr/bin/pxc-replication-manager \
         --config /etc/pxc-replication-manager.toml run 2>&1 | logger -t pxc-replication-manager
   (one line in the crontab; split here for width)
 
@@ -36,7 +37,8 @@ EXAMPLES:
   pxc-replication-manager --config site.toml history --since 24h   # elections, failovers, fences
   pxc-replication-manager --config site.toml explain --link DC2    # why this node is (not) the replica
   pxc-replication-manager policy check site-policy.rhai
-  pxc-replication-manager simulate --scenario tests/scenarios/elect_from_empty.toml
+  pxc-replication-manager simulate \
+      --scenario /usr/share/doc/pxc-replication-manager/examples/scenario-elect-from-empty.toml
 
 EXIT CODES:
   0  done (also when the pause file exists)
@@ -93,7 +95,7 @@ pub enum Command {
     /// its peers replace it. Holds the run lock for its life: remove the node's cron line.
     /// Cron and daemon nodes can share a cluster.
     #[command(
-        after_help = "Example: [daemon] interval = \"1s\" with [timeouts] heartbeat = \"5 intervals\" replaces a dead replica within seconds; see README \"Daemon mode\"."
+        after_help = "Example: [daemon] interval = \"1s\" with [timeouts] heartbeat = \"5 intervals\" replaces a dead replica within seconds; see docs/operating.md, \"Daemon mode\"."
     )]
     Daemon(DaemonArgs),
     /// Show the links, their state rows with heartbeat ages, and this node's channels.
@@ -102,7 +104,7 @@ pub enum Command {
     )]
     Status {
         /// The output: text for a person, json for a program, prometheus for monitoring
-        /// (the text exposition format; see README "Metrics").
+        /// (the text exposition format; see docs/operating.md, "Metrics").
         #[arg(long, value_enum, default_value = "text")]
         format: StatusFormat,
         /// Same as --format json (kept for existing scripts).

@@ -697,6 +697,13 @@ pub fn status_report_at(
             }
             _ => None,
         };
+        let switchover = match &node.schema {
+            Some(s) if s.has_switchover_table => node
+                .server
+                .switchover(&l.key)?
+                .filter(|r| r.pending(threshold)),
+            _ => None,
+        };
         memory.observe(&l.key, &node.facts.name, &rows, threshold);
         let fresh = memory
             .freshness(&l.key, &node.facts.name, threshold)
@@ -716,6 +723,7 @@ pub fn status_report_at(
                 .collect(),
             failure,
             last_event,
+            switchover,
             replica: channels
                 .iter()
                 .find(|c| c.channel == l.channel.as_str())

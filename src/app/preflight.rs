@@ -940,7 +940,7 @@ fn fence_fix(f: &crate::exec::PeerFailure, user: &str) -> String {
             "open the peer's client port to this node, or correct its address ([local] address in its config)".into()
         }
         _ if r.contains("(error 1045)") || r.contains("(error 1698)") => format!(
-            "the login {user} is denied there: create it for the other nodes' addresses (not only @'localhost' or the unix socket), e.g. CREATE USER '{user}'@'10.0.1.%' ... with the grants in the README (Grants)"
+            "the login {user} is denied there: create it for the other nodes' addresses (not only @'localhost' or the unix socket), e.g. CREATE USER '{user}'@'10.0.1.%' ... with the grants of docs/installing.md (Grants)"
         ),
         _ => format!(
             "GRANT SUPER ON *.* (or REPLICATION SLAVE ADMIN and SLAVE MONITOR on MariaDB 10.5+, REPLICATION_SLAVE_ADMIN and REPLICATION CLIENT on MySQL 8) TO '{user}' for the other nodes' addresses"

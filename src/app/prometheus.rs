@@ -5,7 +5,7 @@
 //!
 //! Every name starts with `pxcrm_`, every time is in seconds, and every label value is
 //! escaped as the format requires (backslash, double quote, newline). The metrics, and the
-//! choices behind them, are listed in README "Metrics"; in short:
+//! choices behind them, are listed in docs/operating.md, "Metrics"; in short:
 //!
 //! * `pxcrm_link_role{link,remote,role}`: one series per role (`No`, `Yes`, `Proposed`,
 //!   `Failed`), 1 for this node's row's role, 0 for the others (all 0 without a row), so a
@@ -581,6 +581,7 @@ mod tests {
                 replica: Some(channel(Some(4), Thread::Yes, Thread::Yes)),
                 failure: None,
                 last_event: None,
+                switchover: None,
             }],
             other_channels: Vec::new(),
             counters,

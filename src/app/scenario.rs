@@ -72,6 +72,9 @@ struct ScenarioNode {
     /// member's `server` says what the check finds (`refuses`, `down`, or a fence that works).
     #[serde(default)]
     check_fence_logins: bool,
+    /// The cluster has `percona.replication_switchover` (`init` made it): claims read it.
+    /// Default: when a link has a `switchover` section.
+    switchover_table: Option<bool>,
 }
 
 fn primary() -> String {
@@ -520,7 +523,10 @@ fn context(
         has_fence_table: true,
         has_history_table: true,
         has_position_table: true,
-        has_switchover_table: true,
+        has_switchover_table: sc
+            .node
+            .switchover_table
+            .unwrap_or_else(|| sc.link.iter().any(|l| l.switchover.is_some())),
     };
     let cfg = sc.config(config).map_err(bad)?;
     let links =

@@ -53,6 +53,8 @@ pub struct LinkReport {
     pub failure: Option<LinkFailure>,
     /// The last thing that happened to the link (`history`), if the history has it.
     pub last_event: Option<crate::app::history::Event>,
+    /// A switchover of the link under way, if there is one.
+    pub switchover: Option<crate::db::switchover::Request>,
 }
 
 /// A row as this node judges it.
@@ -253,6 +255,17 @@ impl LinkReport {
                 o,
                 "    once the cause is fixed: pxc-replication-manager clear-failure --link {}",
                 printable(&self.remote)
+            );
+        }
+        if let Some(x) = &self.switchover {
+            let _ = writeln!(
+                o,
+                "  switchover under way: from {} to {}, {} {:.1} s ago (requested on {})",
+                printable(&x.from),
+                printable(&x.to),
+                x.phase.as_str(),
+                x.age_ms as f64 / 1000.0,
+                printable(&x.requested_by)
             );
         }
         if let Some(e) = &self.last_event {

@@ -87,6 +87,19 @@ struct Link<'a> {
     replica: Option<Channel<'a>>,
     failure: Option<Failure<'a>>,
     last_event: Option<&'a Event>,
+    /// A switchover of the link under way, if there is one.
+    switchover: Option<Switchover<'a>>,
+}
+
+#[derive(Serialize)]
+struct Switchover<'a> {
+    from: &'a str,
+    to: &'a str,
+    /// `requested`, `ready` or `stopped`.
+    phase: &'static str,
+    /// Seconds since its last step, on this node's server clock.
+    age: f64,
+    requested_by: &'a str,
 }
 
 #[derive(Serialize)]
@@ -238,6 +251,13 @@ fn link(l: &LinkReport) -> Link<'_> {
         replica: l.replica.as_ref().map(channel),
         failure: l.failure.as_ref().map(failure),
         last_event: l.last_event.as_ref(),
+        switchover: l.switchover.as_ref().map(|x| Switchover {
+            from: &x.from,
+            to: &x.to,
+            phase: x.phase.as_str(),
+            age: x.age_ms as f64 / 1000.0,
+            requested_by: &x.requested_by,
+        }),
     }
 }
 

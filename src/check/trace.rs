@@ -155,6 +155,9 @@ pub fn scenario(model: &Model, w: &World, i: usize, n: usize, v: &Violation) -> 
             Value::Integer(model.clock.secs(NOW - p)),
         );
     }
+    if model.schema.has_switchover_table {
+        t.insert("switchover_table".into(), Value::Boolean(true));
+    }
     root.insert("node".into(), Value::Table(t));
     let mut tm = Table::new();
     tm.insert("heartbeat".into(), Value::Integer(model.bounds.heartbeat));

@@ -9,7 +9,7 @@
 //! The groups read are the `mysql` client's (MySQL's and MariaDB's) and this tool's own
 //! ([`GROUPS`]). Options this tool does not use are ignored, as every MySQL client does.
 //!
-//! Where this reader is stricter than the client library (README, "Option files"): a missing
+//! Where this reader is stricter than the client library (docs/configuration.md, "Option files"): a missing
 //! `!include` target, an unknown `!` directive and an include cycle are errors, not silently
 //! skipped; a relative `!include` is relative to the including file, not the working directory.
 //! As the client does, a world-writable file is ignored with a warning.

@@ -79,12 +79,12 @@ impl Blocked {
         let r = self.failure.reason();
         let fix = if r.contains("(error 1045)") || r.contains("(error 1698)") {
             format!(
-                "The login {} is denied on {}: a user that exists only @'localhost' (or logs in through the unix socket) cannot fence peers; create it for the peers' addresses with the grants in the README (Grants).",
+                "The login {} is denied on {}: a user that exists only @'localhost' (or logs in through the unix socket) cannot fence peers; create it for the peers' addresses with the grants of docs/installing.md (Grants).",
                 self.login, self.peer
             )
         } else if r.contains("(error 1227)") || r.contains("lacks the privilege") {
             format!(
-                "The login {} lacks a privilege on {}: grant it SUPER (or REPLICATION SLAVE ADMIN on MariaDB 10.5+ and MySQL 8) as the README (Grants) shows.",
+                "The login {} lacks a privilege on {}: grant it SUPER (or REPLICATION SLAVE ADMIN on MariaDB 10.5+ and MySQL 8) as docs/installing.md (Grants) shows.",
                 self.login, self.peer
             )
         } else {
@@ -430,7 +430,7 @@ fn record_check(
                 about: Some(peer.to_string()),
                 subject: format!("{me} cannot fence {peer}"),
                 body: format!(
-                    "The periodic check of the fence login, done while everything is healthy, found that {me} could not stop a replication channel on {peer} {why}.\n\nNothing is wrong yet. But if {peer} replicates a link and goes silent while its server runs, no node of {cluster} takes the link over until its channel is known to be stopped. Fix it now: `pxc-replication-manager check` on {me} names the grant or the address to fix (README, Grants)."
+                    "The periodic check of the fence login, done while everything is healthy, found that {me} could not stop a replication channel on {peer} {why}.\n\nNothing is wrong yet. But if {peer} replicates a link and goes silent while its server runs, no node of {cluster} takes the link over until its channel is known to be stopped. Fix it now: `pxc-replication-manager check` on {me} names the grant or the address to fix (docs/installing.md, Grants)."
                 ),
             })
         }

@@ -11,7 +11,7 @@
 //! Every hook gets `PXCRM_EVENT`, `PXCRM_NODE` and `PXCRM_CLUSTER`; a link's event also
 //! `PXCRM_LINK`, `PXCRM_CHANNEL` and `PXCRM_REMOTE`; then the event's own variables
 //! (`PXCRM_ROLE`, `PXCRM_OLD_ROLE`, `PXCRM_SOURCE`, `PXCRM_OLD_SOURCE`, `PXCRM_PEER`,
-//! `PXCRM_REASON`, `PXCRM_PAUSE_*`), as the README lists them.
+//! `PXCRM_REASON`, `PXCRM_PAUSE_*`), as docs/operating.md lists them.
 
 use super::RunCtx;
 use crate::config::hooks::HookEvent;

@@ -15,7 +15,7 @@
 //!   `scripts/sandbox` (needs root for apt and loopback addresses; see the README);
 //! * `preflight`: `check` on the real clusters, sound and with each broken grant or setting
 //!   (`#[ignore]`d, like `sandbox`);
-//! * `readme`: the README's examples, as written (the shell ones on a real node);
+//! * `readme`: the examples of the README and docs/, as written (the shell ones on a real node);
 //! * `operator`: the cluster-wide pause, the hooks, `history`, `explain` and `clear-failure`, on
 //!   the same clusters; `schemas`: the JSON Schemas of the JSON output, and their validator;
 //! * `faults`: the fault-injection suite on the same clusters, with continuous writers, a

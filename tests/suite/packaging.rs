@@ -143,13 +143,13 @@ fn read(path: &str) -> String {
 fn the_packaged_units_agree_with_the_examples_and_the_cron_line() {
     let daemon = read("debian/systemd/daemon/pxc-replication-manager-daemon.service");
     let example = read("examples/pxc-replication-manager-daemon.service");
-    // The same unit but for where the binary is installed.
+    // The same unit, with the binary where the .deb installs it.
     for section in ["Unit", "Service", "Install"] {
-        let packaged: Vec<_> = unit_keys(&daemon, section)
-            .into_iter()
-            .map(|(k, v)| (k, v.replace("/usr/bin/", "/usr/local/bin/")))
-            .collect();
-        assert_eq!(packaged, unit_keys(&example, section), "[{section}]");
+        assert_eq!(
+            unit_keys(&daemon, section),
+            unit_keys(&example, section),
+            "[{section}]"
+        );
     }
     assert_eq!(unit_value(&daemon, "Service", "Type"), "notify");
     assert_eq!(
@@ -161,6 +161,10 @@ fn the_packaged_units_agree_with_the_examples_and_the_cron_line() {
 
     // The oneshot service runs what the cron line runs, with the binary the .deb installs.
     let crontab = read("examples/crontab");
+    assert!(
+        !crontab.contains("/usr/local/bin/"),
+        "the .deb installs /usr/bin/pxc-replication-manager:\n{crontab}"
+    );
     let cron_line = crontab
         .lines()
         .find(|l| l.starts_with("* * * * * root "))
@@ -171,24 +175,77 @@ fn the_packaged_units_agree_with_the_examples_and_the_cron_line() {
         .unwrap();
     let oneshot = read("debian/systemd/run/pxc-replication-manager.service");
     assert_eq!(unit_value(&oneshot, "Service", "Type"), "oneshot");
-    assert_eq!(
-        unit_value(&oneshot, "Service", "ExecStart"),
-        cron_cmd.replace("/usr/local/bin/", "/usr/bin/")
-    );
+    assert_eq!(unit_value(&oneshot, "Service", "ExecStart"), cron_cmd);
     assert_eq!(
         unit_value(&oneshot, "Service", "SyslogIdentifier"),
         cron_line.rsplit("logger -t ").next().unwrap()
     );
     assert_eq!(
         unit_value(&daemon, "Service", "ExecStart"),
-        cron_cmd
-            .replace("/usr/local/bin/", "/usr/bin/")
-            .replace(" run", " daemon")
+        cron_cmd.replace(" run", " daemon")
     );
     // Every minute, like cron.
     let timer = read("debian/systemd/run/pxc-replication-manager.timer");
     assert_eq!(unit_value(&timer, "Timer", "OnCalendar"), "*-*-* *:*:00");
     assert_eq!(unit_value(&timer, "Install", "WantedBy"), "timers.target");
+}
+
+/// Where the .deb installs `examples/*` (Cargo.toml [package.metadata.deb] assets).
+const DOC_EXAMPLES: &str = "/usr/share/doc/pxc-replication-manager/examples/";
+
+#[test]
+fn the_paths_the_help_names_are_installed_by_the_deb() {
+    let manifest: toml::Value = toml::from_str(&read("Cargo.toml")).unwrap();
+    let assets = manifest["package"]["metadata"]["deb"]["assets"]
+        .as_array()
+        .unwrap();
+    assert!(
+        assets.iter().any(|a| a[0].as_str() == Some("examples/*")
+            && a[1].as_str() == Some(DOC_EXAMPLES.trim_start_matches('/'))),
+        "examples/* is not installed in {DOC_EXAMPLES}: {assets:?}"
+    );
+    let o = pxcrm(&["--help"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    // The .deb ships no tests/, and installs the binary in /usr/bin.
+    for absent in ["tests/", "/usr/local/bin/pxc-replication-manager"] {
+        assert!(
+            !o.stdout.contains(absent),
+            "--help names {absent}:\n{}",
+            o.stdout
+        );
+    }
+    let named: Vec<&str> = o
+        .stdout
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix(DOC_EXAMPLES))
+        .map(|w| w.trim_end_matches([')', ':', ',', '.']))
+        .collect();
+    for want in ["crontab", "scenario-elect-from-empty.toml"] {
+        assert!(
+            named.contains(&want),
+            "--help does not name {DOC_EXAMPLES}{want}: {named:?}"
+        );
+    }
+    for name in &named {
+        assert!(
+            repo().join("examples").join(name).is_file(),
+            "examples/{name}"
+        );
+    }
+    // The scenario example runs, and is the test suite's scenario of the same name.
+    let simulate = |path: &str| {
+        let o = pxcrm(&[
+            "simulate",
+            "--scenario",
+            repo().join(path).to_str().unwrap(),
+        ]);
+        assert_eq!(o.code, 0, "{path}: {}", o.all());
+        o.stdout
+    };
+    assert_eq!(
+        simulate("examples/scenario-elect-from-empty.toml"),
+        simulate("tests/scenarios/elect_from_empty.toml")
+    );
 }
 
 #[test]
@@ -206,8 +263,22 @@ fn every_file_the_deb_takes_from_the_tree_exists() {
     }
     assert!(sources.iter().any(|s| s == "policies/*"), "{sources:?}");
     for s in &sources {
-        let path = s.trim_end_matches("/*");
-        assert!(repo().join(path).exists(), "{s} is not in the tree");
+        match s.rsplit_once("/*") {
+            // A glob with a suffix (`docs/*.md`): its folder holds such a file.
+            Some((dir, suffix)) if !suffix.is_empty() => {
+                let found = std::fs::read_dir(repo().join(dir))
+                    .map(|d| {
+                        d.filter_map(|e| e.ok())
+                            .any(|e| e.file_name().to_string_lossy().ends_with(suffix))
+                    })
+                    .unwrap_or(false);
+                assert!(found, "{s} matches nothing in the tree");
+            }
+            _ => {
+                let path = s.trim_end_matches("/*");
+                assert!(repo().join(path).exists(), "{s} is not in the tree");
+            }
+        }
     }
     for u in deb["systemd-units"].as_array().unwrap() {
         let dir = repo().join(u["unit-scripts"].as_str().unwrap());

@@ -84,7 +84,7 @@ fn login_config(sb: &Sandbox, user: &str, host: &str, grants: &[&str]) -> String
     path.display().to_string()
 }
 
-/// The grants of the README's Grants table, one by one, for the cases that leave one out.
+/// The grants of docs/installing.md's Grants table, one by one, for the cases that leave one out.
 const REPLICATION: &str = "GRANT SUPER, REPLICATION SLAVE ADMIN, SLAVE MONITOR ON *.* TO {u}";
 const PERCONA: &str = "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON percona.* TO {u}";
 const VIEW: &str = "GRANT SELECT ON mysql.wsrep_cluster_members TO {u}";
@@ -126,15 +126,15 @@ fn check_proves_every_login_grant_and_setting_and_names_each_broken_one() {
     let t = sb.manager_with(&me, &["check"]);
     assert!(t.stdout.contains("ok    peer DC1-2"), "{}", t.all());
 
-    // The README's grants, as written (the manager's user renamed, and the addresses the
-    // sandbox's): every line ok.
-    let readme = std::fs::read_to_string(crate::harness::repo().join("README.md")).unwrap();
-    let grants = readme
-        .split("### Grants")
+    // The documented grants (docs/installing.md), as written (the manager's user renamed, and
+    // the addresses the sandbox's): every line ok.
+    let doc = std::fs::read_to_string(crate::harness::repo().join("docs/installing.md")).unwrap();
+    let grants = doc
+        .split("## Grants")
         .nth(1)
         .and_then(|s| s.split("```sql\n").nth(1))
         .and_then(|s| s.split("```").next())
-        .expect("README: Grants has a sql block");
+        .expect("docs/installing.md: Grants has a sql block");
     let statements: Vec<String> = grants
         .lines()
         .filter(|l| !l.trim_start().starts_with("--"))
@@ -154,7 +154,7 @@ fn check_proves_every_login_grant_and_setting_and_names_each_broken_one() {
     let c = check_with(&sb, &documented, &[]);
     assert!(
         c.not_ok().is_empty(),
-        "the README's grants: {:?}\n{}",
+        "the documented grants: {:?}\n{}",
         c.not_ok(),
         c.all
     );

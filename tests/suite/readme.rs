@@ -1,7 +1,8 @@
-//! The README's examples, run as written: every `toml` block is a config the binary accepts,
-//! and every command of a `sh` block in the operator's sections runs on a node of a real
-//! sandbox cluster and succeeds, with `/etc/pxc-replication-manager.toml` standing for that
-//! node's config. A section added to the README with a broken example fails here.
+//! The examples of the README and of `docs/`, run as written: every `toml` block is a config
+//! the binary accepts, and every command of a `sh` block in the operator's sections runs on a
+//! node of a real sandbox cluster and succeeds, with `/etc/pxc-replication-manager.toml`
+//! standing for that node's config. A section added with a broken example fails here, in
+//! whichever file it moves to.
 
 use crate::harness::repo;
 use crate::lab::Sandbox;
@@ -9,16 +10,36 @@ use crate::lab::Sandbox;
 /// The sections whose shell examples are run (their heading, without the `#`s).
 const RUN_SECTIONS: &[&str] = &["Pausing for maintenance", "Metrics", "Option files"];
 
-/// A fenced block of the README: its language, its section, its first line and its text.
+/// A fenced block of a document: its file, language, section, first line and text.
 struct Block {
+    file: String,
     lang: String,
     section: String,
     line: usize,
     text: String,
 }
 
+/// The README and every page of `docs/`.
+fn documents() -> Vec<String> {
+    let mut v = vec!["README.md".to_string()];
+    let mut docs: Vec<String> = std::fs::read_dir(repo().join("docs"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".md"))
+        .map(|n| format!("docs/{n}"))
+        .collect();
+    docs.sort();
+    v.extend(docs);
+    v
+}
+
 fn blocks() -> Vec<Block> {
-    let text = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    documents().iter().flat_map(|f| blocks_of(f)).collect()
+}
+
+fn blocks_of(file: &str) -> Vec<Block> {
+    let text = std::fs::read_to_string(repo().join(file)).unwrap();
     let mut out = Vec::new();
     let mut section = String::new();
     let mut open: Option<Block> = None;
@@ -29,6 +50,7 @@ fn blocks() -> Vec<Block> {
                 Some(b) => out.push(b),
                 None => {
                     open = Some(Block {
+                        file: file.to_string(),
                         lang: fence.trim().to_string(),
                         section: section.clone(),
                         line: i + 1,
@@ -84,11 +106,11 @@ fn with_files_under(text: &str, root: &std::path::Path) -> String {
 }
 
 #[test]
-fn every_toml_example_in_the_readme_is_a_config_the_binary_accepts() {
+fn every_toml_example_in_the_readme_and_docs_is_a_config_the_binary_accepts() {
     let blocks: Vec<Block> = blocks().into_iter().filter(|b| b.lang == "toml").collect();
     assert!(
         blocks.len() >= 3,
-        "the README's toml examples were not found"
+        "the toml examples of the README and docs/ were not found"
     );
     for b in blocks {
         // The scenario format of `simulate` is shown in a toml block too.
@@ -100,11 +122,11 @@ fn every_toml_example_in_the_readme_is_a_config_the_binary_accepts() {
         let root = tempfile::tempdir().unwrap();
         let text = with_files_under(&b.text, root.path());
         if let Err(e) =
-            pxc_replication_manager::config::Config::parse(&text, std::path::Path::new("README.md"))
+            pxc_replication_manager::config::Config::parse(&text, std::path::Path::new(&b.file))
         {
             panic!(
-                "README.md:{} ({}): the example is refused: {e}",
-                b.line, b.section
+                "{}:{} ({}): the example is refused: {e}",
+                b.file, b.line, b.section
             );
         }
     }
@@ -156,7 +178,8 @@ fn the_operator_sections_shell_examples_work_as_written_on_a_real_node() {
                 .unwrap();
             assert!(
                 o.status.success(),
-                "README.md:{} ({}): `{line}` failed ({}):\n{}\n{}",
+                "{}:{} ({}): `{line}` failed ({}):\n{}\n{}",
+                b.file,
                 b.line + 1 + k,
                 b.section,
                 o.status,
