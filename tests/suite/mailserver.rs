@@ -9,7 +9,7 @@
 
 use crate::harness::Out;
 use crate::lab::{DC1, DC2, Sandbox, addr};
-use crate::mail::{SmtpServer, header, headers, missing_aiosmtpd};
+use crate::mail::{SmtpServer, header, headers, require_aiosmtpd};
 use std::time::{Duration, Instant};
 
 /// `[mail] timeout` on the nodes.
@@ -90,9 +90,7 @@ fn assert_one_healthy_replica_per_link(sb: &Sandbox) -> (String, String) {
 #[test]
 #[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
 fn an_election_mails_once_per_state_change_with_the_facts() {
-    if let Some(why) = missing_aiosmtpd() {
-        panic!("{why}: this real-cluster test needs it");
-    }
+    require_aiosmtpd();
     let server = SmtpServer::start(&["--security", "none"]);
     let sb = Sandbox::fresh(179, 180, 20);
     use_smtp(&sb, server.port);
@@ -167,10 +165,8 @@ fn an_election_mails_once_per_state_change_with_the_facts() {
 /// An election while the SMTP server fails as `args` say (`None`: nothing listens).
 fn election_with_a_failing_server(args: Option<&[&str]>, logged: &str) {
     let logged = logged.to_string();
-    if args.is_some()
-        && let Some(why) = missing_aiosmtpd()
-    {
-        panic!("{why}: this real-cluster test needs it");
+    if args.is_some() {
+        require_aiosmtpd();
     }
     let server = args.map(SmtpServer::start);
     let port = match &server {
