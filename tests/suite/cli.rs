@@ -292,6 +292,78 @@ fn every_module_uses_only_the_layers_below_it_and_no_import_cycle_exists() {
     );
 }
 
+/// `scripts/layers` on a copy of `src/` with `break_it` applied: what it printed, and whether
+/// it passed.
+fn layers_on_a_copy(break_it: impl FnOnce(&std::path::Path)) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("src");
+    let status = std::process::Command::new("cp")
+        .args(["-r"])
+        .arg(repo().join("src"))
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    break_it(&copy);
+    let o = std::process::Command::new(repo().join("scripts/layers"))
+        .arg(&copy)
+        .output()
+        .expect("scripts/layers runs (python3)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), said)
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+}
+
+#[test]
+fn the_layer_check_sees_an_upward_use_after_a_test_item_or_through_super_super() {
+    // After a #[cfg(test)] item, production code is checked again.
+    let (ok, said) = layers_on_a_copy(|src| {
+        append(
+            &src.join("db/sql.rs"),
+            "\n#[cfg(test)]\nfn only_in_tests() {}\n\nuse crate::app::cli as _upward;\n",
+        )
+    });
+    assert!(
+        !ok && said.contains("db::sql (db) uses app::cli (app)"),
+        "{said}"
+    );
+    // `super::super::` from db::flavor is the crate root.
+    let (ok, said) = layers_on_a_copy(|src| {
+        append(
+            &src.join("db/flavor.rs"),
+            "\nuse super::super::app::cli as _upward;\n",
+        )
+    });
+    assert!(
+        !ok && said.contains("db::flavor (db) uses app::cli (app)"),
+        "{said}"
+    );
+    // A test module still reaches anything.
+    let (ok, said) = layers_on_a_copy(|src| {
+        append(
+            &src.join("db/sql.rs"),
+            "\n#[cfg(test)]\nmod more_tests {\n    use crate::app::cli as _fine;\n}\n",
+        )
+    });
+    assert!(ok, "{said}");
+}
+
+#[test]
+fn the_layer_check_refuses_a_top_level_module_in_no_layer() {
+    let (ok, said) = layers_on_a_copy(|src| {
+        std::fs::write(src.join("extra.rs"), "//! A module no layer names.\n").unwrap();
+    });
+    assert!(!ok && said.contains("extra is in no layer"), "{said}");
+}
+
 /// Runs `run --dry-run` on a config whose server nobody listens on, with HOME at `home`.
 fn run_with_home(home: &std::path::Path, config: &str, args: &[&str]) -> crate::harness::Out {
     let (_d, p) = temp_file("site.toml", config);
