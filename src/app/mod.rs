@@ -9,6 +9,7 @@
 
 pub mod clear;
 pub mod cli;
+pub mod commands;
 pub mod daemon;
 pub mod explain;
 pub mod generate;
