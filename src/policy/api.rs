@@ -271,8 +271,14 @@ fn expect(value: Dynamic, kind: &str, from: &str) -> Res<Dynamic> {
 /// Registers the host API on an engine, bound to one run's context.
 pub fn register(engine: &mut Engine, ctx: &Shared) {
     engine.register_fn("expect", expect);
+    register_reads(engine, ctx);
+    register_output(engine, ctx);
+    register_state_table(engine, ctx);
+    register_channel(engine, ctx);
+}
 
-    // ---- reads ------------------------------------------------------------------------
+/// The reads: the node, the settings, the links, a link's rows, channel and recorded failure, and the probe of a source.
+fn register_reads(engine: &mut Engine, ctx: &Shared) {
     let c = ctx.clone();
     engine.register_fn("node", move || node_map(&c.borrow()));
 
@@ -327,8 +333,10 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
         m.insert("detail".into(), p.detail.into());
         Ok(m)
     });
+}
 
-    // ---- logging and mail: within the run's budget (host::output) -----------------------
+/// Logging and mail, within the run's budget (`host::output`).
+fn register_output(engine: &mut Engine, ctx: &Shared) {
     for (name, level) in [("log", Level::Info), ("warn", Level::Warn)] {
         let c = ctx.clone();
         engine.register_fn(name, move |msg: &str| c.borrow_mut().policy_log(level, msg));
@@ -383,8 +391,10 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
             .map_err(host_err)?;
         Ok(())
     });
+}
 
-    // ---- the state table -----------------------------------------------------------------
+/// The state table: the interlocked writes of rows.
+fn register_state_table(engine: &mut Engine, ctx: &Shared) {
     on_link!(engine, ctx, "insert_row", |c,
                                          l,
                                          state: &str|
@@ -416,8 +426,10 @@ pub fn register(engine: &mut Engine, ctx: &Shared) {
     on_link!(engine, ctx, "propose", |c, l| -> Res<bool> {
         refused(primitives::propose(c, &l))
     });
+}
 
-    // ---- the replication channel ---------------------------------------------------------
+/// The replication channel.
+fn register_channel(engine: &mut Engine, ctx: &Shared) {
     on_link!(engine, ctx, "connect", |c,
                                       l,
                                       source: Dynamic|
