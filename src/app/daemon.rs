@@ -180,212 +180,293 @@ pub fn daemon(
     defaults_file: Option<PathBuf>,
     metrics_listen: Option<SocketAddr>,
 ) -> Result<i32> {
-    let (mut cfg, policy) = load()?;
-    let mut policy = policy.unwrap_or_else(|e| {
-        log::error!(
-            "daemon: {e}; the daemon starts without it: the host's own rules hold (outside the Primary component a node stops replicating), every run fails until a SIGHUP reloads a policy that loads"
-        );
-        Policy::unloadable(cfg.policy.file.as_deref(), &e, &cfg.policy.limits)
-    });
-    let (tx, rx) = mpsc::channel::<i32>();
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| Error::Node(format!("cannot install the signal handlers: {e}")))?;
-    let signal_handle = signals.handle();
-    std::thread::spawn(move || {
-        for s in signals.forever() {
-            if tx.send(s).is_err() {
-                break;
-            }
+    let mut d = Life::start(load, defaults_file, metrics_listen)?;
+    let code = loop {
+        d.take_lock()?;
+        let status = d.iterate();
+        d.notify(&status);
+        if let Some(code) = d.wait() {
+            break code;
         }
-    });
-    let watch = Arc::new(Mutex::new(Watch {
-        cfg: cfg.clone(),
-        login: None,
-        defaults_file: defaults_file.clone(),
-        threshold: threshold(&cfg, &policy),
-        links: HashMap::new(),
-        node: String::new(),
-        done: false,
-    }));
-    let listen = metrics_listen.or(cfg.daemon.metrics_listen);
-    let metrics = match listen {
-        Some(addr) => Some(MetricsServer::start(addr, scrape(watch.clone()))?),
-        None => None,
     };
-    let mut session = Session {
-        keep_connections: true,
-        ..Session::default()
-    };
-    watch_from_start(&cfg, defaults_file.as_deref(), &watch, &mut session);
-    let watchdog = {
-        let watch = watch.clone();
-        std::thread::spawn(move || watchdog(&watch))
-    };
-    log::info!(
-        "daemon: every {} s, policy {}; a replica that cannot report for {} s stops its channel",
-        cfg.daemon.interval.as_secs(),
-        policy.name,
-        Daemon::self_fence_after(threshold(&cfg, &policy)).as_secs_f64()
-    );
-    let opts = RunOptions {
-        dry_run: false,
-        defaults_file: defaults_file.clone(),
-    };
-    let mut lock = None;
-    let mut waiting_for_lock = false;
-    let mut next = Instant::now();
-    let mut failures = Repeats::default();
-    let mut notifier = Notifier::from_env();
-    let mut ready = false;
-    let code = 'life: loop {
-        if lock.is_none() {
-            match super::guard::lock(&cfg.files.lock) {
-                Ok(l) => {
-                    lock = Some(l);
-                    if waiting_for_lock {
-                        log::info!("daemon: got the run lock {}", cfg.files.lock.display());
-                    }
+    d.stop();
+    Ok(code)
+}
+
+/// A daemon's life: what it keeps from one iteration to the next (config, policy, session,
+/// the run lock, the signals, the watch its self-fence and metrics read).
+struct Life<'a> {
+    load: Loader<'a>,
+    cfg: Config,
+    policy: Policy,
+    /// `--metrics-listen`, which a reload does not change.
+    metrics_listen: Option<SocketAddr>,
+    /// Where the metrics are served.
+    listen: Option<SocketAddr>,
+    opts: RunOptions,
+    session: Session,
+    lock: Option<super::guard::RunLock>,
+    waiting_for_lock: bool,
+    next: Instant,
+    failures: Repeats,
+    notifier: Notifier,
+    ready: bool,
+    signals: mpsc::Receiver<i32>,
+    signal_handle: signal_hook::iterator::Handle,
+    watch: Arc<Mutex<Watch>>,
+    metrics: Option<MetricsServer>,
+    watchdog: std::thread::JoinHandle<()>,
+}
+
+impl<'a> Life<'a> {
+    /// Loads the config and the policy (a policy that does not load: the host's rules alone),
+    /// installs the signal handlers, starts the metrics server and the self-fence watchdog.
+    fn start(
+        load: Loader<'a>,
+        defaults_file: Option<PathBuf>,
+        metrics_listen: Option<SocketAddr>,
+    ) -> Result<Life<'a>> {
+        let (cfg, policy) = load()?;
+        let policy = policy.unwrap_or_else(|e| {
+            log::error!(
+                "daemon: {e}; the daemon starts without it: the host's own rules hold (outside the Primary component a node stops replicating), every run fails until a SIGHUP reloads a policy that loads"
+            );
+            Policy::unloadable(cfg.policy.file.as_deref(), &e, &cfg.policy.limits)
+        });
+        let (tx, rx) = mpsc::channel::<i32>();
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+            .map_err(|e| Error::Node(format!("cannot install the signal handlers: {e}")))?;
+        let signal_handle = signals.handle();
+        std::thread::spawn(move || {
+            for s in signals.forever() {
+                if tx.send(s).is_err() {
+                    break;
                 }
-                Err(Error::Locked { file, holder }) => {
-                    if !waiting_for_lock {
-                        log::warn!(
-                            "daemon: {} is held ({holder}): another manager runs on this node (a cron line?); waiting for it. Remove the cron line when the daemon runs",
-                            file.display()
-                        );
-                        waiting_for_lock = true;
-                    }
-                }
-                Err(e) => return Err(e),
             }
-        }
-        let status = if lock.is_some() {
-            let started = Instant::now();
-            let status = match run_in(
-                &cfg,
-                &policy,
-                &opts,
-                Box::new(std::io::stdout()),
-                &mut session,
-            ) {
-                Ok(summary) => {
-                    failures.ok("daemon: runs again");
-                    let mut w = lock_watch(&watch);
-                    if let Some((login, _)) = &session.kept.local {
-                        w.login = Some(login.clone());
-                    }
-                    w.update(&summary);
-                    if summary.mail_failures > 0 {
-                        log::error!("{} mail(s) could not be sent", summary.mail_failures);
-                    }
-                    status_of(&summary)
-                }
-                Err(e) => {
-                    record_failed_run(&cfg, &mut session, started.elapsed());
-                    let what = format!(
-                        "daemon: run failed: {e}; trying again every {} s",
-                        cfg.daemon.interval.as_secs()
-                    );
-                    failures.failed(&what);
-                    what
-                }
-            };
-            log::trace!("daemon: run took {:?}", started.elapsed());
-            status
-        } else {
-            format!(
-                "waiting for the run lock {} (a cron run?)",
-                cfg.files.lock.display()
-            )
+        });
+        let watch = Arc::new(Mutex::new(Watch {
+            cfg: cfg.clone(),
+            login: None,
+            defaults_file: defaults_file.clone(),
+            threshold: threshold(&cfg, &policy),
+            links: HashMap::new(),
+            node: String::new(),
+            done: false,
+        }));
+        let listen = metrics_listen.or(cfg.daemon.metrics_listen);
+        let metrics = match listen {
+            Some(addr) => Some(MetricsServer::start(addr, scrape(watch.clone()))?),
+            None => None,
         };
-        // Ready once the first iteration is over, whatever its outcome: the daemon runs and
-        // retries, and systemd would otherwise fail the start while a local server is down.
-        if ready {
-            notifier.iteration(&status);
-        } else {
-            notifier.ready(&status);
-            ready = true;
+        let mut session = Session {
+            keep_connections: true,
+            ..Session::default()
+        };
+        watch_from_start(&cfg, defaults_file.as_deref(), &watch, &mut session);
+        let watchdog = {
+            let watch = watch.clone();
+            std::thread::spawn(move || watchdog(&watch))
+        };
+        log::info!(
+            "daemon: every {} s, policy {}; a replica that cannot report for {} s stops its channel",
+            cfg.daemon.interval.as_secs(),
+            policy.name,
+            Daemon::self_fence_after(threshold(&cfg, &policy)).as_secs_f64()
+        );
+        Ok(Life {
+            load,
+            opts: RunOptions {
+                dry_run: false,
+                defaults_file,
+            },
+            cfg,
+            policy,
+            metrics_listen,
+            listen,
+            session,
+            lock: None,
+            waiting_for_lock: false,
+            next: Instant::now(),
+            failures: Repeats::default(),
+            notifier: Notifier::from_env(),
+            ready: false,
+            signals: rx,
+            signal_handle,
+            watch,
+            metrics,
+            watchdog,
+        })
+    }
+
+    /// Takes the run lock if it does not hold it yet; while another run holds it (a cron
+    /// line left behind), says so once and waits.
+    fn take_lock(&mut self) -> Result<()> {
+        if self.lock.is_some() {
+            return Ok(());
         }
-        next += cfg.daemon.interval;
+        match super::guard::lock(&self.cfg.files.lock) {
+            Ok(l) => {
+                self.lock = Some(l);
+                if self.waiting_for_lock {
+                    log::info!("daemon: got the run lock {}", self.cfg.files.lock.display());
+                }
+                Ok(())
+            }
+            Err(Error::Locked { file, holder }) => {
+                if !self.waiting_for_lock {
+                    log::warn!(
+                        "daemon: {} is held ({holder}): another manager runs on this node (a cron line?); waiting for it. Remove the cron line when the daemon runs",
+                        file.display()
+                    );
+                    self.waiting_for_lock = true;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One run, if it holds the lock; the status line it leaves.
+    fn iterate(&mut self) -> String {
+        if self.lock.is_none() {
+            return format!(
+                "waiting for the run lock {} (a cron run?)",
+                self.cfg.files.lock.display()
+            );
+        }
+        let started = Instant::now();
+        let out = Box::new(std::io::stdout());
+        let status = match run_in(&self.cfg, &self.policy, &self.opts, out, &mut self.session) {
+            Ok(summary) => {
+                self.failures.ok("daemon: runs again");
+                let mut w = lock_watch(&self.watch);
+                if let Some((login, _)) = &self.session.kept.local {
+                    w.login = Some(login.clone());
+                }
+                w.update(&summary);
+                if summary.mail_failures > 0 {
+                    log::error!("{} mail(s) could not be sent", summary.mail_failures);
+                }
+                status_of(&summary)
+            }
+            Err(e) => {
+                record_failed_run(&self.cfg, &mut self.session, started.elapsed());
+                let what = format!(
+                    "daemon: run failed: {e}; trying again every {} s",
+                    self.cfg.daemon.interval.as_secs()
+                );
+                self.failures.failed(&what);
+                what
+            }
+        };
+        log::trace!("daemon: run took {:?}", started.elapsed());
+        status
+    }
+
+    /// Tells systemd: ready once the first iteration is over, whatever its outcome (the daemon
+    /// runs and retries, and systemd would otherwise fail the start while a local server is
+    /// down), then a status per iteration.
+    fn notify(&mut self, status: &str) {
+        if self.ready {
+            self.notifier.iteration(status);
+        } else {
+            self.notifier.ready(status);
+            self.ready = true;
+        }
+    }
+
+    /// Waits for the next run, answering signals meanwhile: `Some(exit code)` to stop.
+    fn wait(&mut self) -> Option<i32> {
+        self.next += self.cfg.daemon.interval;
         let now = Instant::now();
-        if next < now {
+        if self.next < now {
             log::debug!("daemon: a run took longer than the interval; the next starts now");
-            next = now;
+            self.next = now;
         }
         loop {
             let now = Instant::now();
-            if now >= next {
-                break;
+            if now >= self.next {
+                return None;
             }
-            let wait = notifier
-                .ping_every()
-                .map_or(next - now, |p| p.min(next - now));
-            match rx.recv_timeout(wait) {
+            let left = self.next - now;
+            let wait = self.notifier.ping_every().map_or(left, |p| p.min(left));
+            match self.signals.recv_timeout(wait) {
                 Ok(SIGHUP) => {
-                    notifier.reloading();
-                    let status = match load().and_then(|(c, p)| {
-                        let p = p?;
-                        vet(&c, &p)?;
-                        Ok((c, p))
-                    }) {
-                        Ok((c, p)) => {
-                            log::info!(
-                                "daemon: SIGHUP: reloaded the config ({}) and the policy ({}); every {} s",
-                                c.source_name(),
-                                p.name,
-                                c.daemon.interval.as_secs()
-                            );
-                            if c.files.lock != cfg.files.lock {
-                                log::warn!(
-                                    "daemon: [files] lock changed; the daemon keeps holding {} until it restarts",
-                                    cfg.files.lock.display()
-                                );
-                            }
-                            if metrics_listen.is_none() && c.daemon.metrics_listen != listen {
-                                log::warn!(
-                                    "daemon: [daemon] metrics_listen changed; the metrics stay where they are until the daemon restarts"
-                                );
-                            }
-                            cfg = c;
-                            policy = p;
-                            session.kept = Default::default();
-                            session.schema_read = None;
-                            let mut w = lock_watch(&watch);
-                            w.cfg = cfg.clone();
-                            w.threshold = threshold(&cfg, &policy);
-                            format!("reloaded the config and the policy ({})", policy.name)
-                        }
-                        Err(e) => {
-                            log::error!(
-                                "daemon: SIGHUP: the new config or policy does not load, so the daemon keeps the old ones: {e}"
-                            );
-                            format!("reload refused, the old config and policy kept: {e}")
-                        }
-                    };
-                    notifier.reloaded(&status);
+                    self.notifier.reloading();
+                    let status = self.reload();
+                    self.notifier.reloaded(&status);
                 }
                 Ok(sig) => {
                     log::info!("daemon: signal {sig}: exiting");
-                    notifier.stopping();
-                    break 'life 0;
+                    self.notifier.stopping();
+                    return Some(0);
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    if Instant::now() >= next {
-                        break;
+                    if Instant::now() >= self.next {
+                        return None;
                     }
-                    notifier.watchdog();
+                    self.notifier.watchdog();
                 }
-                Err(RecvTimeoutError::Disconnected) => break 'life 1,
+                Err(RecvTimeoutError::Disconnected) => return Some(1),
             }
         }
-    };
-    signal_handle.close();
-    if let Some(m) = metrics {
-        m.stop();
     }
-    lock_watch(&watch).done = true;
-    let _ = watchdog.join();
-    drop(lock);
-    Ok(code)
+
+    /// SIGHUP: the config and the policy again, both vetted, or the old ones kept; the status
+    /// line it leaves.
+    fn reload(&mut self) -> String {
+        let loaded = (self.load)().and_then(|(c, p)| {
+            let p = p?;
+            vet(&c, &p)?;
+            Ok((c, p))
+        });
+        match loaded {
+            Ok((c, p)) => {
+                log::info!(
+                    "daemon: SIGHUP: reloaded the config ({}) and the policy ({}); every {} s",
+                    c.source_name(),
+                    p.name,
+                    c.daemon.interval.as_secs()
+                );
+                if c.files.lock != self.cfg.files.lock {
+                    log::warn!(
+                        "daemon: [files] lock changed; the daemon keeps holding {} until it restarts",
+                        self.cfg.files.lock.display()
+                    );
+                }
+                if self.metrics_listen.is_none() && c.daemon.metrics_listen != self.listen {
+                    log::warn!(
+                        "daemon: [daemon] metrics_listen changed; the metrics stay where they are until the daemon restarts"
+                    );
+                }
+                self.cfg = c;
+                self.policy = p;
+                self.session.kept = Default::default();
+                self.session.schema_read = None;
+                let mut w = lock_watch(&self.watch);
+                w.cfg = self.cfg.clone();
+                w.threshold = threshold(&self.cfg, &self.policy);
+                format!("reloaded the config and the policy ({})", self.policy.name)
+            }
+            Err(e) => {
+                log::error!(
+                    "daemon: SIGHUP: the new config or policy does not load, so the daemon keeps the old ones: {e}"
+                );
+                format!("reload refused, the old config and policy kept: {e}")
+            }
+        }
+    }
+
+    /// Ends the signal thread, the metrics server and the watchdog, then lets the lock go.
+    fn stop(self) {
+        self.signal_handle.close();
+        if let Some(m) = self.metrics {
+            m.stop();
+        }
+        lock_watch(&self.watch).done = true;
+        let _ = self.watchdog.join();
+        drop(self.lock);
+    }
 }
 
 /// The `STATUS=` line after a run: the node, its links, which it replicates, what changed.

@@ -470,6 +470,50 @@ impl Write for SharedOut {
     }
 }
 
+/// The local node for a run, on the session's connection and schema while they serve.
+/// `None` for a paused node whose server is down: nothing to report, and no alarm.
+fn open_for_run(
+    cfg: &Config,
+    opts: &RunOptions,
+    session: &mut Session,
+    paused: bool,
+) -> Result<Option<LocalNode>> {
+    let kept = session.kept.local.take();
+    let known_schema = session.kept.schema.take().filter(|_| {
+        session
+            .schema_read
+            .is_some_and(|t| t.elapsed() < Session::SCHEMA_FOR)
+    });
+    if known_schema.is_none() {
+        session.schema_read = Some(std::time::Instant::now());
+    }
+    match open_local_kept(cfg, opts.defaults_file.as_deref(), kept, known_schema) {
+        Ok(n) => Ok(Some(n)),
+        Err(e @ Error::Connect { .. }) if paused => {
+            log::info!("paused, and the local server does not answer ({e}): nothing to report");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The run's mode and the node's memory of its peers: the session's (a daemon), else the
+/// state file, read only by a dry run; and why the file could not be read, if it could not.
+fn memory_for(
+    cfg: &Config,
+    opts: &RunOptions,
+    session: &mut Session,
+) -> (Mode, Observations, Option<crate::error::StateFileError>) {
+    if opts.dry_run {
+        (Mode::DryRun, Observations::peek(&cfg.files.state), None)
+    } else if let Some(o) = session.observations.take() {
+        (Mode::Live, o, None)
+    } else {
+        let (o, e) = Observations::open(&cfg.files.state);
+        (Mode::Live, o, e)
+    }
+}
+
 /// One pass over every link, in a session: what a daemon runs every interval, on the
 /// connections and the memory the session kept from the run before. The caller holds the run
 /// lock ([`guard::lock`]) unless it is a dry run: [`run_once`] for its runs, the daemon for
@@ -486,26 +530,11 @@ pub fn run_in(
     if paused_since.is_some() {
         say_paused(cfg, opts, &mut out);
     }
-    let kept = session.kept.local.take();
-    let known_schema = session.kept.schema.take().filter(|_| {
-        session
-            .schema_read
-            .is_some_and(|t| t.elapsed() < Session::SCHEMA_FOR)
-    });
-    if known_schema.is_none() {
-        session.schema_read = Some(std::time::Instant::now());
-    }
-    let mut node = match open_local_kept(cfg, opts.defaults_file.as_deref(), kept, known_schema) {
-        Ok(n) => n,
-        // Paused for maintenance of a server that is down: nothing to report, and no alarm.
-        Err(e @ Error::Connect { .. }) if paused_since.is_some() => {
-            log::info!("paused, and the local server does not answer ({e}): nothing to report");
-            return Ok(RunSummary {
-                paused_since,
-                ..RunSummary::default()
-            });
-        }
-        Err(e) => return Err(e),
+    let Some(mut node) = open_for_run(cfg, opts, session, paused_since.is_some())? else {
+        return Ok(RunSummary {
+            paused_since,
+            ..RunSummary::default()
+        });
     };
     let name = node.facts.name.clone();
     // The cluster's pause holds like the pause file; the file's time wins when both exist.
@@ -528,14 +557,7 @@ pub fn run_in(
         node.links.len(),
         policy.name
     );
-    let (mode, observations, mut state_error) = if opts.dry_run {
-        (Mode::DryRun, Observations::peek(&cfg.files.state), None)
-    } else if let Some(o) = session.observations.take() {
-        (Mode::Live, o, None)
-    } else {
-        let (o, e) = Observations::open(&cfg.files.state);
-        (Mode::Live, o, e)
-    };
+    let (mode, observations, mut state_error) = memory_for(cfg, opts, session);
     let view = node
         .members
         .as_ref()

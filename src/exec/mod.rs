@@ -213,59 +213,16 @@ pub fn require_schema(schema: Option<&Schema>) -> Result<&Schema> {
 /// The statements of an action, in order. Mail renders to no statement; a proposal renders to
 /// its winning path (see [`proposal_lines`] for a lost one).
 pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<String>> {
+    if let Some(v) = render_own_row(action, ctx)? {
+        return Ok(v);
+    }
     let schema = || require_schema(ctx.schema);
-    // The report's tables, created by the first report that finds them missing.
-    let node_table = |s: &Schema| -> Vec<String> {
-        [
-            (!s.has_node_table).then(state::node_table_ddl),
-            (!s.has_position_table).then(state::position_table_ddl),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
-    };
     let d = ctx.dialect;
     Ok(match action {
-        // A node's row and its report are written in one transaction: one certification and
-        // one log flush per report instead of two, on every run of every node.
-        Action::InsertRow { key, role, report } => {
-            let s = schema()?;
-            let mut v = node_table(s);
-            v.extend(fence_table(s, report));
-            v.push(BEGIN.into());
-            v.push(s.insert_row(key, ctx.me, *role));
-            v.push(s.report(key, ctx.me, report));
-            v.extend(position(s, key, ctx.me, report));
-            v.extend(fence_note(s, key, ctx.me, report));
-            v.push(COMMIT.into());
-            v
-        }
-        Action::UpdateOwnRow {
-            key,
-            role,
-            source,
-            report,
-        } => {
-            let s = schema()?;
-            let mut v = node_table(s);
-            v.extend(fence_table(s, report));
-            v.push(BEGIN.into());
-            v.push(s.update_own(key, ctx.me, *role, source));
-            v.push(s.report(key, ctx.me, report));
-            v.extend(position(s, key, ctx.me, report));
-            v.extend(fence_note(s, key, ctx.me, report));
-            v.push(COMMIT.into());
-            v
-        }
-        Action::PauseMark { key, report } => {
-            let s = schema()?;
-            let mut v = node_table(s);
-            v.extend(fence_table(s, report));
-            v.push(s.pause_mark(key, ctx.me, report));
-            v.extend(position(s, key, ctx.me, report));
-            v.extend(fence_note(s, key, ctx.me, report));
-            v
-        }
+        Action::InsertRow { .. }
+        | Action::UpdateOwnRow { .. }
+        | Action::PauseMark { .. }
+        | Action::HandOff { .. } => Vec::new(),
         Action::DemoteSilent { key, host, guard } => {
             vec![schema()?.demote_silent(key, host, guard)]
         }
@@ -300,6 +257,19 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
             d.stop_replica(channel)
         )],
         Action::InitSchema => crate::db::init_ddl(),
+        Action::PauseCluster { .. }
+        | Action::ResumeCluster { .. }
+        | Action::RequestSwitchover { .. }
+        | Action::AdvanceSwitchover { .. }
+        | Action::RecordHistory { .. } => render_cluster(action, ctx),
+        Action::Notify(_) | Action::Hook(_) => vec![],
+    })
+}
+
+/// The writes of rows the whole cluster shares: the pause, the switchover request, the
+/// history.
+fn render_cluster(action: &Action, ctx: &RenderCtx) -> Vec<String> {
+    match action {
         Action::PauseCluster {
             cluster,
             by,
@@ -349,29 +319,6 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
             source.as_deref(),
             detail.as_deref(),
         )],
-        Action::HandOff {
-            key,
-            position,
-            source,
-            threshold,
-            report,
-        } => {
-            let s = schema()?;
-            let mut v = node_table(s);
-            v.push(BEGIN.into());
-            v.push(switchover::hand_off(
-                key,
-                &ctx.me.host,
-                position,
-                source,
-                *threshold,
-            ));
-            v.push(s.update_own(key, ctx.me, Some(Role::No), &SourceUpdate::Clear));
-            v.push(s.report(key, ctx.me, report));
-            v.extend(self::position(s, key, ctx.me, report));
-            v.push(COMMIT.into());
-            v
-        }
         Action::RecordHistory {
             cluster,
             key,
@@ -385,8 +332,89 @@ pub fn render(action: &Action, ctx: &RenderCtx, reveal: Reveal) -> Result<Vec<St
             v.extend(history::record(cluster, key, &ctx.me.host, event, detail));
             v
         }
-        Action::Notify(_) | Action::Hook(_) => vec![],
-    })
+        _ => Vec::new(),
+    }
+}
+
+/// The writes of this node's own row, each with its report: `None` for another action.
+fn render_own_row(action: &Action, ctx: &RenderCtx) -> Result<Option<Vec<String>>> {
+    let schema = || require_schema(ctx.schema);
+    Ok(Some(match action {
+        Action::InsertRow { key, role, report } => {
+            let s = schema()?;
+            with_report(s, ctx, key, vec![s.insert_row(key, ctx.me, *role)], report)
+        }
+        Action::UpdateOwnRow {
+            key,
+            role,
+            source,
+            report,
+        } => {
+            let s = schema()?;
+            with_report(
+                s,
+                ctx,
+                key,
+                vec![s.update_own(key, ctx.me, *role, source)],
+                report,
+            )
+        }
+        Action::PauseMark { key, report } => {
+            let s = schema()?;
+            let mut v = report_tables(s);
+            v.extend(fence_table(s, report));
+            v.push(s.pause_mark(key, ctx.me, report));
+            v.extend(position(s, key, ctx.me, report));
+            v.extend(fence_note(s, key, ctx.me, report));
+            v
+        }
+        // The hand-off's first statement decides: the executor rolls back when it changed
+        // no row.
+        Action::HandOff {
+            key,
+            position,
+            source,
+            threshold,
+            report,
+        } => {
+            let s = schema()?;
+            let hand_off = switchover::hand_off(key, &ctx.me.host, position, source, *threshold);
+            let row = s.update_own(key, ctx.me, Some(Role::No), &SourceUpdate::Clear);
+            with_report(s, ctx, key, vec![hand_off, row], report)
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// The report's tables, created by the first report that finds them missing.
+fn report_tables(s: &Schema) -> Vec<String> {
+    [
+        (!s.has_node_table).then(state::node_table_ddl),
+        (!s.has_position_table).then(state::position_table_ddl),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `rows` (writes of this node's row) and its report in one transaction: one certification
+/// and one log flush per report instead of two, on every run of every node.
+fn with_report(
+    s: &Schema,
+    ctx: &RenderCtx,
+    key: &str,
+    rows: Vec<String>,
+    report: &ReportValues,
+) -> Vec<String> {
+    let mut v = report_tables(s);
+    v.extend(fence_table(s, report));
+    v.push(BEGIN.into());
+    v.extend(rows);
+    v.push(s.report(key, ctx.me, report));
+    v.extend(position(s, key, ctx.me, report));
+    v.extend(fence_note(s, key, ctx.me, report));
+    v.push(COMMIT.into());
+    v
 }
 
 /// The fence table's DDL, before a report that writes a fence record and finds no table.
