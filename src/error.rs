@@ -123,9 +123,42 @@ pub enum Error {
     /// The server is of a flavour or version this tool does not support.
     #[error("unsupported server: {0}")]
     Unsupported(#[from] FlavorError),
-    /// Something about the local node that stops the run (e.g. not a Galera node).
+    /// An operator's command that changes the cluster, run on a node that is not in the
+    /// Primary component (or not Synced/Donor): `what` is the command's advice.
+    #[error("{node} is {state}: {what} from a node of the Primary component")]
+    NotPrimary {
+        node: String,
+        /// Its cluster status and local state, as `Primary/Synced`.
+        state: String,
+        what: &'static str,
+    },
+    /// The state table could not be read on this node (a command that writes it).
+    #[error("{node}: the state table could not be read: run `init`, or `status` to see why")]
+    StateTableUnread { node: String },
+    /// The server is not a node this tool can manage (not Galera, no cluster or node name).
     #[error("{0}")]
-    Node(String),
+    NotGaleraNode(&'static str),
+    /// The links to manage cannot be known, or do not fit the state table: no `[[link]]` and
+    /// no `percona.link`, a link named that does not exist, a `percona.cluster` row missing or
+    /// unreadable, more links than the seed generation holds.
+    #[error("{0}")]
+    Links(String),
+    /// A command-line value that does not fit (a reason too long, a model number, a link to
+    /// name).
+    #[error("{0}")]
+    Argument(String),
+    /// A resource the process needs cannot be had (signal handlers, the metrics listener and
+    /// its thread).
+    #[error("{0}")]
+    Process(String),
+    /// A state the program never reaches when it works: a bug to report.
+    #[error("{0} (a bug: please report it)")]
+    Internal(String),
+    /// The model checker's world answered a host call with an error (a server outside the
+    /// Primary component, a run the model suspended), or its report or traces could not be
+    /// written.
+    #[error("{0}")]
+    Model(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -139,7 +172,14 @@ impl Error {
             | Error::Scenario(_)
             | Error::File { .. }
             | Error::Unsupported(_)
-            | Error::Node(_) => exit::INPUT,
+            | Error::NotPrimary { .. }
+            | Error::StateTableUnread { .. }
+            | Error::NotGaleraNode(_)
+            | Error::Links(_)
+            | Error::Argument(_)
+            | Error::Process(_)
+            | Error::Internal(_)
+            | Error::Model(_) => exit::INPUT,
             Error::Connect { .. } => exit::CONNECT,
             Error::StateTableMissing | Error::StateTableUnrecognised(_) => exit::SCHEMA,
             Error::Locked { .. } => exit::LOCKED,

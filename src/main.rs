@@ -54,11 +54,8 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             model,
             out,
         }) => verify(cli, file, *deep, *model, out),
-        _ => commands::dispatch(cli).unwrap_or_else(|| {
-            Err(Error::Node(
-                "this command is not dispatched: a bug, please report it".into(),
-            ))
-        }),
+        _ => commands::dispatch(cli)
+            .unwrap_or_else(|| Err(Error::Internal("this command is not dispatched".into()))),
     }
 }
 
@@ -94,7 +91,7 @@ fn verify(
     };
     if let Some(n) = model {
         if n == 0 || n > bounds.len() {
-            return Err(Error::Node(format!(
+            return Err(Error::Argument(format!(
                 "--model {n}: there are models 1 to {}",
                 bounds.len()
             )));

@@ -29,6 +29,7 @@ pub const FAILOVER_CAUSES: &[&str] = &[
     cause::SILENT_REPLICA,
     cause::FAILED_REPLICA,
     cause::ELECTION,
+    cause::SWITCHOVER,
 ];
 
 /// The causes, by name, as the host counts them.

@@ -24,16 +24,19 @@ pub fn clear_failure(
 ) -> Result<(String, usize)> {
     let mut node = open_local(cfg, defaults_file)?;
     if !node.facts.can_act() {
-        return Err(Error::Node(format!(
-            "{} is {}/{}: clear a failure from a node of the Primary component",
-            node.facts.name, node.facts.cluster_status, node.facts.local_state_comment
-        )));
+        return Err(Error::NotPrimary {
+            node: node.facts.name.clone(),
+            state: format!(
+                "{}/{}",
+                node.facts.cluster_status, node.facts.local_state_comment
+            ),
+            what: "clear a failure",
+        });
     }
     let Some(schema) = node.schema.clone() else {
-        return Err(Error::Node(format!(
-            "{}: the state table could not be read: run `init`, or `status` to see why",
-            node.facts.name
-        )));
+        return Err(Error::StateTableUnread {
+            node: node.facts.name.clone(),
+        });
     };
     let links = super::pick_links(&node.links, link, &node.facts.name)?;
     // What each link has to clear, read before the executor takes the connection.

@@ -235,7 +235,7 @@ impl<'a> Life<'a> {
         });
         let (tx, rx) = mpsc::channel::<i32>();
         let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
-            .map_err(|e| Error::Node(format!("cannot install the signal handlers: {e}")))?;
+            .map_err(|e| Error::Process(format!("cannot install the signal handlers: {e}")))?;
         let signal_handle = signals.handle();
         std::thread::spawn(move || {
             for s in signals.forever() {

@@ -33,12 +33,12 @@ impl MetricsServer {
     /// (exit code 2): the daemon does not start without the endpoint it was asked for.
     pub fn start(addr: SocketAddr, scrape: Scrape) -> Result<MetricsServer> {
         let server = tiny_http::Server::http(addr).map_err(|e| {
-            Error::Node(format!("--metrics-listen {addr}: cannot listen there: {e}"))
+            Error::Process(format!("--metrics-listen {addr}: cannot listen there: {e}"))
         })?;
         let addr = server
             .server_addr()
             .to_ip()
-            .ok_or_else(|| Error::Node(format!("--metrics-listen {addr}: not an IP address")))?;
+            .ok_or_else(|| Error::Process(format!("--metrics-listen {addr}: not an IP address")))?;
         if addr.ip().is_loopback() {
             log::info!("daemon: metrics on http://{addr}/metrics");
         } else {
@@ -52,7 +52,7 @@ impl MetricsServer {
             std::thread::Builder::new()
                 .name("metrics".into())
                 .spawn(move || serve(&server, scrape))
-                .map_err(|e| Error::Node(format!("cannot start the metrics thread: {e}")))?
+                .map_err(|e| Error::Process(format!("cannot start the metrics thread: {e}")))?
         };
         Ok(MetricsServer {
             server,

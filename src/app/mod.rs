@@ -170,7 +170,7 @@ pub fn pick_links(links: &[Link], name: Option<&str>, node: &str) -> Result<Vec<
         .collect();
     if picked.is_empty() {
         let known: Vec<&str> = links.iter().map(|l| l.remote.as_str()).collect();
-        return Err(Error::Node(format!(
+        return Err(Error::Links(format!(
             "no link {:?} on {node}: its links replicate {}",
             name.unwrap_or_default(),
             known.join(", ")
@@ -268,7 +268,7 @@ pub fn open_local_kept(
     }
     let tables = if topology::wants_tables(cfg) {
         if !has_topology {
-            return Err(Error::Node(format!(
+            return Err(Error::Links(format!(
                 "no link to manage: {} has no [[link]] section and this cluster has no percona.link table; add [[link]] sections (see examples/) or fill percona.cluster and percona.link",
                 cfg.source_name()
             )));
@@ -813,10 +813,11 @@ pub fn init(
     let mut server = LocalServer::connect(&login)?;
     let facts = server.facts(&cfg.local)?;
     if !facts.is_primary() {
-        return Err(Error::Node(format!(
-            "{} is {}: run init on a node of the Primary component",
-            facts.name, facts.cluster_status
-        )));
+        return Err(Error::NotPrimary {
+            node: facts.name.clone(),
+            state: facts.cluster_status.to_string(),
+            what: "run init",
+        });
     }
     let before = server.schema().ok();
     let mode = if dry_run { Mode::DryRun } else { Mode::Live };

@@ -43,7 +43,7 @@ pub fn pause(
 ) -> Result<String> {
     let reason = req.reason.clone().unwrap_or_default();
     if reason.chars().count() > crate::db::pause::MAX_REASON {
-        return Err(Error::Node(format!(
+        return Err(Error::Argument(format!(
             "pause --reason: {} characters, at most {} fit; nothing was changed",
             reason.chars().count(),
             crate::db::pause::MAX_REASON
@@ -143,10 +143,14 @@ fn open(
 )> {
     let node = open_local(cfg, defaults_file)?;
     if !node.facts.can_act() {
-        return Err(Error::Node(format!(
-            "{} is {}/{}: pause and resume from a node of the Primary component",
-            node.facts.name, node.facts.cluster_status, node.facts.local_state_comment
-        )));
+        return Err(Error::NotPrimary {
+            node: node.facts.name.clone(),
+            state: format!(
+                "{}/{}",
+                node.facts.cluster_status, node.facts.local_state_comment
+            ),
+            what: "pause and resume",
+        });
     }
     let cluster = node.facts.cluster.clone();
     let name = node.facts.name.clone();

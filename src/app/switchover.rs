@@ -77,14 +77,15 @@ pub fn switchover(
 ) -> Result<Report> {
     let ex: Explanation = super::explain::explain(cfg, policy, defaults_file, o.link)?;
     if ex.cluster_status != "primary" || !matches!(ex.local_state.as_str(), "synced" | "donor") {
-        return Err(Error::Node(format!(
-            "{} is {}/{}: run switchover from a node of the Primary component",
-            ex.node, ex.cluster_status, ex.local_state
-        )));
+        return Err(Error::NotPrimary {
+            node: ex.node.clone(),
+            state: format!("{}/{}", ex.cluster_status, ex.local_state),
+            what: "run switchover",
+        });
     }
     let [l] = ex.links.as_slice() else {
         let names: Vec<&str> = ex.links.iter().map(|l| l.remote.as_str()).collect();
-        return Err(Error::Node(format!(
+        return Err(Error::Argument(format!(
             "{} replicates {}: name the link with --link",
             ex.node,
             names.join(", ")
@@ -93,10 +94,9 @@ pub fn switchover(
     let node = open_local(cfg, defaults_file)?;
     let link = super::pick_links(&node.links, Some(&l.link), &node.facts.name)?.remove(0);
     let Some(schema) = node.schema.clone() else {
-        return Err(Error::Node(format!(
-            "{}: the state table could not be read: run `init`, or `status` to see why",
-            node.facts.name
-        )));
+        return Err(Error::StateTableUnread {
+            node: node.facts.name.clone(),
+        });
     };
     let mut server = node.server;
     let rows = server.rows(&schema, &link.key)?;

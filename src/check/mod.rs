@@ -283,7 +283,7 @@ impl<'p> Model<'p> {
                         })
                     })
                     .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| Error::Node(format!("model sources: {e}")))?,
+                    .map_err(|e| Error::Model(format!("model sources: {e}")))?,
                 user: "repl".into(),
                 password: Secret::new("model-password"),
                 gtid_domains: None,
@@ -311,7 +311,7 @@ impl<'p> Model<'p> {
         };
         let links = topology::resolve(&cfg, "DC1", &schema, None)?;
         let flavor = Flavor::detect("10.11.6-MariaDB", "")
-            .map_err(|e| Error::Node(format!("model flavour: {e}")))?;
+            .map_err(|e| Error::Model(format!("model flavour: {e}")))?;
         let names = (0..bounds.nodes)
             .map(|i| format!("DC1-{}", i + 1))
             .collect();
@@ -668,7 +668,7 @@ fn verify_quietly(
     w: &mut dyn std::io::Write,
 ) -> Result<bool> {
     fn io(e: std::io::Error) -> Error {
-        Error::Node(format!("cannot write the report: {e}"))
+        Error::Model(format!("cannot write the report: {e}"))
     }
     if let Some(s) = site {
         writeln!(w, "{}", site_summary(s)).map_err(io)?;

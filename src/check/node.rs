@@ -377,7 +377,7 @@ kept!(Option<crate::db::switchover::Request>, Switchover);
 kept!(bool, Reached);
 
 fn e(why: String) -> Error {
-    Error::Node(why)
+    Error::Model(why)
 }
 
 fn msg(e: Error) -> String {

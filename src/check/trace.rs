@@ -101,7 +101,7 @@ pub fn summary(model: &Model, w: &World) -> String {
 /// Writes the trace (`trace.txt`) and a scenario file per run of the violation into `dir`;
 /// returns the files written.
 pub fn write(model: &Model, v: &Violation, dir: &Path) -> Result<Vec<PathBuf>> {
-    let io = |p: &Path, e: std::io::Error| Error::Node(format!("{}: {e}", p.display()));
+    let io = |p: &Path, e: std::io::Error| Error::Model(format!("{}: {e}", p.display()));
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut files = Vec::new();
     let trace = dir.join("trace.txt");

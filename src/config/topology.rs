@@ -120,14 +120,15 @@ impl TableTopology {
     /// A cluster's candidates and credentials, parsed.
     fn link_config(&self, cluster: &str, via: &str) -> Result<LinkConfig> {
         let Some((candidates, creds)) = self.clusters.get(cluster) else {
-            return Err(Error::Node(format!(
+            return Err(Error::Links(format!(
                 "{via}: percona.cluster has no row for {cluster:?}; add its masterCandidates and replCreds"
             )));
         };
-        let c = parse_repl_creds(creds)
-            .map_err(|e| Error::Node(format!("percona.cluster row {cluster:?}: replCreds: {e}")))?;
+        let c = parse_repl_creds(creds).map_err(|e| {
+            Error::Links(format!("percona.cluster row {cluster:?}: replCreds: {e}"))
+        })?;
         let sources = parse_candidates(candidates, c.port.unwrap_or(3306)).map_err(|e| {
-            Error::Node(format!(
+            Error::Links(format!(
                 "percona.cluster row {cluster:?}: masterCandidates: {e}"
             ))
         })?;
@@ -201,7 +202,7 @@ pub fn resolve(
     };
 
     if schema.is_seed() && links.len() > 1 {
-        return Err(Error::Node(format!(
+        return Err(Error::Links(format!(
             "the seed generation of percona.replication (with a `cluster` column) holds one link per cluster, but {} links are configured; run `init` on a fresh schema or keep one link",
             links.len()
         )));

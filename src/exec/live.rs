@@ -696,7 +696,7 @@ impl LiveBackend {
             address, channel, ..
         } = action
         else {
-            return Err(Error::Node(format!("not a fence: {action:?}")));
+            return Err(Error::Internal(format!("not a fence: {action:?}")));
         };
         let dry = self.mode == Mode::DryRun;
         let o = conn::fence_peer(

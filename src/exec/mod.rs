@@ -206,7 +206,7 @@ pub struct RenderCtx<'a> {
 /// The state table's schema, which a write needs: it is read when the node starts its run.
 pub fn require_schema(schema: Option<&Schema>) -> Result<&Schema> {
     schema.ok_or_else(|| {
-        Error::Node("the state table was not read on this node, so it cannot be written".into())
+        Error::Internal("the state table was not read on this node, so it cannot be written".into())
     })
 }
 

@@ -205,8 +205,8 @@ impl NodeFacts {
         )
         .map_err(Error::Unsupported)?;
         if vars.get("wsrep_on").map(|v| v.eq_ignore_ascii_case("ON")) != Some(true) {
-            return Err(Error::Node(
-                "this server is not a Galera node (wsrep_on is not ON); pxc-replication-manager runs on the nodes of PXC or MariaDB Galera clusters".into(),
+            return Err(Error::NotGaleraNode(
+                "this server is not a Galera node (wsrep_on is not ON); pxc-replication-manager runs on the nodes of PXC or MariaDB Galera clusters",
             ));
         }
         let int = |k: &str| status.get(k).and_then(|v| v.parse::<i64>().ok());
@@ -224,8 +224,8 @@ impl NodeFacts {
                 .unwrap_or_default(),
         };
         if cluster.is_empty() || name.is_empty() {
-            return Err(Error::Node(
-                "wsrep_cluster_name or wsrep_node_name is empty; set them in the server config or as `cluster`/`node` in [local]".into(),
+            return Err(Error::NotGaleraNode(
+                "wsrep_cluster_name or wsrep_node_name is empty; set them in the server config or as `cluster`/`node` in [local]",
             ));
         }
         Ok(NodeFacts {

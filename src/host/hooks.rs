@@ -189,13 +189,12 @@ impl RunCtx {
             ),
             _ => {}
         }
-        let old = old.map_or("none".to_string(), |r| r.to_string());
         self.hook(
             HookEvent::RoleChange,
             Some(link),
             vec![
                 ("PXCRM_ROLE", role.to_string()),
-                ("PXCRM_OLD_ROLE", old.clone()),
+                ("PXCRM_OLD_ROLE", role_word(old)),
                 ("PXCRM_SOURCE", source),
             ],
         );
@@ -214,7 +213,7 @@ impl RunCtx {
             self.hook(
                 HookEvent::Failed,
                 Some(link),
-                vec![("PXCRM_OLD_ROLE", old), ("PXCRM_REASON", reason)],
+                vec![("PXCRM_OLD_ROLE", role_word(old)), ("PXCRM_REASON", reason)],
             );
         }
     }
@@ -271,4 +270,9 @@ impl RunCtx {
         }
         self.hook(event, None, vars);
     }
+}
+
+/// A role as a hook's variable says it: `none` for a node that had no row.
+fn role_word(role: Option<Role>) -> String {
+    role.map_or_else(|| "none".to_string(), |r| r.to_string())
 }

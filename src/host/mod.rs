@@ -286,8 +286,9 @@ pub struct RunCtx {
     own_roles: HashMap<String, Role>,
     /// Why this node gave a link up in this run, as recorded for the cluster.
     failures: HashMap<String, String>,
-    /// Links this node gave up as `Failed` in this run, with the role it had before.
-    failed_from: HashMap<String, String>,
+    /// Links this node gave up as `Failed` in this run, with the role it had before (`None`:
+    /// it had no row).
+    failed_from: HashMap<String, Option<Role>>,
     /// Why this node proposed itself for a link in this run (a `metrics::cause`), counted as a
     /// failover when it becomes `Yes`.
     pub takeover_causes: HashMap<String, &'static str>,
