@@ -23,16 +23,7 @@ pub fn clear_failure(
     out: Box<dyn Write>,
 ) -> Result<(String, usize)> {
     let mut node = open_local(cfg, defaults_file)?;
-    if !node.facts.can_act() {
-        return Err(Error::NotPrimary {
-            node: node.facts.name.clone(),
-            state: format!(
-                "{}/{}",
-                node.facts.cluster_status, node.facts.local_state_comment
-            ),
-            what: "clear a failure",
-        });
-    }
+    node.must_act("clear a failure")?;
     let Some(schema) = node.schema.clone() else {
         return Err(Error::StateTableUnread {
             node: node.facts.name.clone(),

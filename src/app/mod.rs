@@ -196,6 +196,22 @@ pub struct LocalNode {
 }
 
 impl LocalNode {
+    /// An operator's command that changes the cluster runs only on a node of the Primary
+    /// component (Synced or Donor); `what` is the command's advice.
+    pub fn must_act(&self, what: &'static str) -> Result<()> {
+        if self.facts.can_act() {
+            return Ok(());
+        }
+        Err(Error::NotPrimary {
+            node: self.facts.name.clone(),
+            state: format!(
+                "{}/{}",
+                self.facts.cluster_status, self.facts.local_state_comment
+            ),
+            what,
+        })
+    }
+
     /// The executor over this node's connection, with its facts, schema and view: what every
     /// command that reads or writes through the executor starts from.
     pub fn into_backend(self, cfg: &Config, mode: Mode, out: Box<dyn Write>) -> LiveBackend {

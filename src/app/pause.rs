@@ -142,16 +142,7 @@ fn open(
     Option<crate::db::pause::ClusterPause>,
 )> {
     let node = open_local(cfg, defaults_file)?;
-    if !node.facts.can_act() {
-        return Err(Error::NotPrimary {
-            node: node.facts.name.clone(),
-            state: format!(
-                "{}/{}",
-                node.facts.cluster_status, node.facts.local_state_comment
-            ),
-            what: "pause and resume",
-        });
-    }
+    node.must_act("pause and resume")?;
     let cluster = node.facts.cluster.clone();
     let name = node.facts.name.clone();
     let before = node.cluster_pause.clone();
