@@ -1043,19 +1043,16 @@ fn sources(
 }
 
 fn mail(cfg: &Config, opts: &Options, p: &mut Preflight) {
-    use crate::config::Transport;
+    use crate::config::Delivery;
     let m = &cfg.mail;
-    match m.transport {
-        Transport::None => p.warn(
+    match &m.delivery {
+        Delivery::None => p.warn(
             "mail.transport",
             "none: state changes are only logged",
             "set [mail] transport (sendmail, smtp or file) and to",
         ),
-        Transport::Sendmail => {
-            let cmd = m
-                .sendmail_command
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("sendmail"));
+        Delivery::Sendmail { command } => {
+            let cmd = command.clone().unwrap_or_else(|| PathBuf::from("sendmail"));
             match which(&cmd) {
                 Some(path) => p.ok("mail.transport", format!("sendmail ({})", path.display())),
                 None => p.fail(
@@ -1065,8 +1062,8 @@ fn mail(cfg: &Config, opts: &Options, p: &mut Preflight) {
                 ),
             }
         }
-        Transport::File => {
-            let dir = m.directory.clone().unwrap_or_default();
+        Delivery::File { directory } => {
+            let dir = directory.clone();
             match std::fs::create_dir_all(&dir).and_then(|_| tempfile_in(&dir)) {
                 Ok(()) => p.ok("mail.transport", format!("file, into {}", dir.display())),
                 Err(e) => p.fail(
@@ -1076,13 +1073,13 @@ fn mail(cfg: &Config, opts: &Options, p: &mut Preflight) {
                 ),
             }
         }
-        Transport::Smtp => {
-            let port = crate::exec::mail::smtp_port(m);
-            let addr = format!("{}:{port}", m.smtp_host);
-            match crate::exec::conn::tcp_reachable(&m.smtp_host, port, m.timeout) {
+        Delivery::Smtp(s) => {
+            let port = crate::exec::mail::smtp_port(s);
+            let addr = format!("{}:{port}", s.host);
+            match crate::exec::conn::tcp_reachable(&s.host, port, m.timeout) {
                 Ok(()) => p.ok(
                     "mail.transport",
-                    format!("smtp {addr} accepts a connection ({:?})", m.smtp_security),
+                    format!("smtp {addr} accepts a connection ({:?})", s.security),
                 ),
                 Err(e) => p.fail(
                     "mail.transport",
@@ -1095,7 +1092,7 @@ fn mail(cfg: &Config, opts: &Options, p: &mut Preflight) {
             }
         }
     }
-    if m.transport != Transport::None && m.to.is_empty() {
+    if m.delivery != Delivery::None && m.to.is_empty() {
         p.fail(
             "mail.to",
             "no recipient",
@@ -1108,12 +1105,12 @@ fn mail(cfg: &Config, opts: &Options, p: &mut Preflight) {
             subject: format!("test mail from {node}"),
             body: format!(
                 "`pxc-replication-manager check --send-test-mail` on {node} sent this mail through [mail] transport = {:?}. If you read it, state changes will reach you too.",
-                m.transport
+                m.delivery.transport()
             ),
             once: None,
         };
         match crate::exec::mail::deliver(m, &mail) {
-            Ok(()) if m.transport == Transport::None => p.warn(
+            Ok(()) if m.delivery == Delivery::None => p.warn(
                 "mail.test",
                 "not sent: transport = none",
                 "set [mail] transport",

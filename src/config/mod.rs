@@ -132,23 +132,54 @@ pub enum SmtpSecurity {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MailConfig {
-    pub transport: Transport,
+    /// How mail leaves this node, with what that way needs.
+    pub delivery: Delivery,
     pub to: Vec<String>,
     pub from: String,
     pub subject_prefix: String,
-    pub sendmail_command: Option<PathBuf>,
-    pub smtp_host: String,
-    pub smtp_port: Option<u16>,
-    pub smtp_security: SmtpSecurity,
-    pub smtp_user: Option<String>,
-    pub smtp_password: Option<Secret>,
-    /// A PEM file of CA certificates trusted for the SMTP server's certificate, besides the
-    /// built-in roots (an internal CA).
-    pub smtp_ca_file: Option<PathBuf>,
     /// The longest one mail may take to send over SMTP, connect included; also the timeout of
     /// each command.
     pub timeout: Duration,
-    pub directory: Option<PathBuf>,
+}
+
+/// How mail leaves this node (`[mail] transport`), with the settings of that way and no
+/// other: a checked config cannot name an SMTP host without SMTP, or SMTP without a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// No mail; notifications are only logged.
+    None,
+    /// The local `sendmail` program (`sendmail_command`, else `sendmail` in `PATH`).
+    Sendmail { command: Option<PathBuf> },
+    /// An SMTP relay.
+    Smtp(SmtpConfig),
+    /// Each mail as a file in `directory`.
+    File { directory: PathBuf },
+}
+
+impl Delivery {
+    /// The transport, as `[mail] transport` names it.
+    pub fn transport(&self) -> Transport {
+        match self {
+            Delivery::None => Transport::None,
+            Delivery::Sendmail { .. } => Transport::Sendmail,
+            Delivery::Smtp(_) => Transport::Smtp,
+            Delivery::File { .. } => Transport::File,
+        }
+    }
+}
+
+/// An SMTP relay's settings (`[mail] smtp_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// `None`: the security's standard port.
+    pub port: Option<u16>,
+    pub security: SmtpSecurity,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// A PEM file of CA certificates trusted for the server's certificate, besides the
+    /// built-in roots (an internal CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[mail] timeout` when not set: long enough for a relay across a WAN, short enough that a
@@ -893,8 +924,25 @@ impl RawMail {
                 ),
             ));
         }
+        let delivery = match transport {
+            Transport::None => Delivery::None,
+            Transport::Sendmail => Delivery::Sendmail {
+                command: m.sendmail_command,
+            },
+            Transport::Smtp => Delivery::Smtp(SmtpConfig {
+                host,
+                port: m.smtp_port,
+                security,
+                user: m.smtp_user,
+                password: smtp_password,
+                ca_file: smtp_ca_file,
+            }),
+            Transport::File => Delivery::File {
+                directory: m.directory.map(|p| src.rel(p)).unwrap_or_default(),
+            },
+        };
         let mail = MailConfig {
-            transport,
+            delivery,
             to,
             from: m
                 .from
@@ -902,15 +950,7 @@ impl RawMail {
             subject_prefix: m
                 .subject_prefix
                 .unwrap_or_else(|| "[pxc-replication-manager]".into()),
-            sendmail_command: m.sendmail_command,
-            smtp_host: host,
-            smtp_port: m.smtp_port,
-            smtp_security: security,
-            smtp_user: m.smtp_user,
-            smtp_password,
-            smtp_ca_file,
             timeout,
-            directory: m.directory.map(|p| src.rel(p)),
         };
         Ok(mail)
     }
@@ -1268,7 +1308,7 @@ password = "secret"
         assert_eq!(c.timeouts.heartbeat, 179);
         assert_eq!(c.timeouts.failed, 180);
         assert_eq!(c.files.pause, PathBuf::from("/tmp/replication_manager.off"));
-        assert_eq!(c.mail.transport, Transport::None);
+        assert_eq!(c.mail.delivery.transport(), Transport::None);
         assert_eq!(c.links.len(), 1);
         let l = &c.links[0];
         assert_eq!(l.line, Some(5));
@@ -1444,7 +1484,7 @@ password = "secret"
         assert!(parse("[mail]\ntransport = \"file\"\nto = [\"a@b\"]\n").is_err());
         assert!(parse("[mail]\ntransport = \"pigeon\"\n").is_err());
         let c = parse("[mail]\nto = [\"a@b\"]\n").unwrap();
-        assert_eq!(c.mail.transport, Transport::Sendmail);
+        assert_eq!(c.mail.delivery.transport(), Transport::Sendmail);
     }
 
     #[test]
@@ -1477,7 +1517,10 @@ password = "secret"
                 p.display()
             )
         };
-        assert_eq!(parse(&text(&good)).unwrap().mail.smtp_ca_file, Some(good));
+        match parse(&text(&good)).unwrap().mail.delivery {
+            Delivery::Smtp(s) => assert_eq!(s.ca_file, Some(good)),
+            other => panic!("{other:?}"),
+        }
         for p in [bad, dir.path().join("missing.pem")] {
             let e = parse(&text(&p)).unwrap_err();
             assert_eq!(e.line, Some(5), "{e}");

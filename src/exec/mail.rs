@@ -13,7 +13,7 @@
 //! `smtp_ca_file`. lettre would send a login over a plain connection if the server offered
 //! AUTH there; the config refuses `smtp_user` with `none` except to a relay on this machine.
 
-use crate::config::{MailConfig, SmtpSecurity, Transport};
+use crate::config::{Delivery, MailConfig, SmtpConfig, SmtpSecurity};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -71,21 +71,21 @@ impl Mail {
 
 /// Sends a mail through the configured transport. With `transport = "none"` it does nothing.
 pub fn deliver(cfg: &MailConfig, mail: &Mail) -> Result<(), MailError> {
-    if cfg.transport == Transport::None {
+    if cfg.delivery == Delivery::None {
         return Ok(());
     }
     let msg = message(cfg, mail)?;
-    match cfg.transport {
-        Transport::None => Ok(()),
-        Transport::Sendmail => {
-            let t = match &cfg.sendmail_command {
+    match &cfg.delivery {
+        Delivery::None => Ok(()),
+        Delivery::Sendmail { command } => {
+            let t = match command {
                 Some(c) => SendmailTransport::new_with_command(c.as_os_str()),
                 None => SendmailTransport::new(),
             };
             t.send(&msg).map(|_| ()).map_err(MailError::Sendmail)
         }
-        Transport::File => {
-            let dir = cfg.directory.clone().unwrap_or_default();
+        Delivery::File { directory } => {
+            let dir = directory.clone();
             std::fs::create_dir_all(&dir).map_err(|source| MailError::Directory {
                 dir: dir.clone(),
                 source,
@@ -95,7 +95,7 @@ pub fn deliver(cfg: &MailConfig, mail: &Mail) -> Result<(), MailError> {
                 .map(|_| ())
                 .map_err(|source| MailError::File { dir, source })
         }
-        Transport::Smtp => send_smtp(cfg, msg),
+        Delivery::Smtp(s) => send_smtp(s, cfg.timeout, msg),
     }
 }
 
@@ -154,8 +154,8 @@ fn message(cfg: &MailConfig, mail: &Mail) -> Result<Message, MailError> {
 }
 
 /// The SMTP port: `smtp_port`, else the security's standard one.
-pub fn smtp_port(cfg: &MailConfig) -> u16 {
-    cfg.smtp_port.unwrap_or(match cfg.smtp_security {
+pub fn smtp_port(cfg: &SmtpConfig) -> u16 {
+    cfg.port.unwrap_or(match cfg.security {
         SmtpSecurity::None => 25,
         SmtpSecurity::Starttls => 587,
         SmtpSecurity::Tls => 465,
@@ -163,22 +163,22 @@ pub fn smtp_port(cfg: &MailConfig) -> u16 {
 }
 
 /// The SMTP server as errors name it: `host:port (security)`.
-fn smtp_server(cfg: &MailConfig) -> String {
-    let mode = match cfg.smtp_security {
+fn smtp_server(cfg: &SmtpConfig) -> String {
+    let mode = match cfg.security {
         SmtpSecurity::None => "plain",
         SmtpSecurity::Starttls => "STARTTLS",
         SmtpSecurity::Tls => "TLS",
     };
-    format!("{}:{} ({mode})", cfg.smtp_host, smtp_port(cfg))
+    format!("{}:{} ({mode})", cfg.host, smtp_port(cfg))
 }
 
 /// The SMTP transport as configured: security, port, trusted CA, credentials, timeout.
-fn smtp_transport(cfg: &MailConfig) -> Result<SmtpTransport, MailError> {
-    let host = cfg.smtp_host.as_str();
+fn smtp_transport(cfg: &SmtpConfig, timeout: Duration) -> Result<SmtpTransport, MailError> {
+    let host = cfg.host.as_str();
     let server = || smtp_server(cfg);
     let tls = || -> Result<TlsParameters, MailError> {
         let mut b = TlsParameters::builder(host.to_string());
-        if let Some(path) = &cfg.smtp_ca_file {
+        if let Some(path) = &cfg.ca_file {
             let pem = std::fs::read(path).map_err(|source| MailError::CaFile {
                 path: path.clone(),
                 why: source.to_string(),
@@ -195,22 +195,22 @@ fn smtp_transport(cfg: &MailConfig) -> Result<SmtpTransport, MailError> {
         })
     };
     let mut builder = SmtpTransport::builder_dangerous(host).port(smtp_port(cfg));
-    builder = match cfg.smtp_security {
+    builder = match cfg.security {
         SmtpSecurity::None => builder.tls(Tls::None),
         SmtpSecurity::Starttls => builder.tls(Tls::Required(tls()?)),
         SmtpSecurity::Tls => builder.tls(Tls::Wrapper(tls()?)),
     };
-    if let (Some(u), Some(p)) = (&cfg.smtp_user, &cfg.smtp_password) {
+    if let (Some(u), Some(p)) = (&cfg.user, &cfg.password) {
         builder = builder.credentials(Credentials::new(u.clone(), p.expose().to_string()));
     }
-    Ok(builder.timeout(Some(cfg.timeout)).build())
+    Ok(builder.timeout(Some(timeout)).build())
 }
 
 /// Sends over SMTP within `[mail] timeout` in all: each command has that timeout, and a server
 /// that answers every command just in time is given up at the same deadline (the sending
 /// thread is left to end on its own socket timeouts).
-fn send_smtp(cfg: &MailConfig, msg: Message) -> Result<(), MailError> {
-    let transport = smtp_transport(cfg)?;
+fn send_smtp(cfg: &SmtpConfig, timeout: Duration, msg: Message) -> Result<(), MailError> {
+    let transport = smtp_transport(cfg, timeout)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("smtp".into())
@@ -220,17 +220,17 @@ fn send_smtp(cfg: &MailConfig, msg: Message) -> Result<(), MailError> {
     if let Err(e) = spawned {
         return Err(MailError::Thread(e));
     }
-    let timeout = || MailError::SmtpTimeout {
+    let gave_up = || MailError::SmtpTimeout {
         server: smtp_server(cfg),
-        seconds: cfg.timeout.as_secs(),
+        seconds: timeout.as_secs(),
     };
-    match rx.recv_timeout(cfg.timeout + MARGIN) {
-        Ok(Err(e)) if timed_out(&e) => Err(timeout()),
+    match rx.recv_timeout(timeout + MARGIN) {
+        Ok(Err(e)) if timed_out(&e) => Err(gave_up()),
         Ok(r) => r.map_err(|source| MailError::Smtp {
             server: smtp_server(cfg),
             source,
         }),
-        Err(_) => Err(timeout()),
+        Err(_) => Err(gave_up()),
     }
 }
 
