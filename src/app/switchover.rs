@@ -5,7 +5,7 @@
 //! channel itself: the old replica stops its own, and the target claims the link and connects
 //! like an elected node.
 
-use super::explain::{Explanation, NodeExplained};
+use super::explain::{Explanation, LinkExplained, NodeExplained};
 use super::open_local;
 use crate::config::Config;
 use crate::db::switchover::{Phase, Request};
@@ -91,42 +91,145 @@ pub fn switchover(
             names.join(", ")
         )));
     };
-    let node = open_local(cfg, defaults_file)?;
-    let link = super::pick_links(&node.links, Some(&l.link), &node.facts.name)?.remove(0);
-    let Some(schema) = node.schema.clone() else {
-        return Err(Error::StateTableUnread {
-            node: node.facts.name.clone(),
-        });
-    };
-    let mut server = node.server;
-    let rows = server.rows(&schema, &link.key)?;
-    let state_of = |host: &str| -> Option<String> {
-        rows.iter()
-            .find(|r| r.host == host)
-            .and_then(|r| r.report.as_ref())
-            .and_then(|r| r.position.as_ref())
-            .map(|p| p.state.clone())
-    };
+    let (node, link, states) = open_link(cfg, defaults_file, &l.link)?;
+    let state_of = |host: &str| states.get(host).cloned();
     let cluster_paused = node.cluster_pause.as_ref().is_some_and(|p| p.is_active());
-    let node = super::LocalNode { server, ..node };
     let by = ex.node.clone();
     let threshold = ex.silent_after;
     let mode = if o.dry_run { Mode::DryRun } else { Mode::Live };
     let mut backend = node.into_backend(cfg, mode, out);
     let mut lines = Vec::new();
 
-    // Who holds the link now, and who takes it.
+    let (from, to) = match choose(&ex.cluster, l, o.to, cluster_paused, &state_of) {
+        Ok(pair) => pair,
+        Err(why) => return refuse(backend, &l.link, &by, &why),
+    };
+    let written = backend.apply(&Action::RequestSwitchover {
+        key: link.key.clone(),
+        from: from.clone(),
+        to: to.clone(),
+        by: by.clone(),
+        threshold,
+    })?;
+    if matches!(written, Outcome::Done { affected: 0 }) && !o.dry_run {
+        return under_way(backend, &link, threshold);
+    }
+    backend.apply(&Action::RecordHistory {
+        cluster: ex.cluster.clone(),
+        key: link.key.clone(),
+        event: crate::db::history::event::SWITCHOVER,
+        detail: format!("requested on {by}: from {from} to {to}"),
+    })?;
+    backend.apply(&Action::Notify(Mail {
+        subject: format!("{}: switchover from {from} to {to} requested on {by}", l.link),
+        body: format!(
+            "An operator ran `pxc-replication-manager switchover` on {by}. At their next runs, {to} says it is ready, {from} stops its channel at a known GTID position and hands the link off, and {to} takes it over once it has applied that position.\nIf it does not happen within {threshold} s, the request ends and the replica is chosen as usual."
+        ),
+        once: None,
+    }))?;
+    backend.send_mail();
+    if o.dry_run {
+        lines.push(format!(
+            "{}: dry-run: the statements above would ask {from} to hand the link to {to}",
+            l.link
+        ));
+        return Ok(Report {
+            lines,
+            done: true,
+            mail_failures: backend.mail_failures(),
+        });
+    }
+    lines.push(format!(
+        "{}: switchover from {from} to {to} requested; waiting for their runs",
+        l.link
+    ));
+    let wait = o.wait.unwrap_or(Duration::from_secs(
+        u64::try_from(threshold).unwrap_or(0) + 5,
+    ));
+    let (done, said) = outcome(&mut backend, &link, &to, wait, threshold)?;
+    lines.extend(said);
+    Ok(Report {
+        lines,
+        done,
+        mail_failures: backend.mail_failures(),
+    })
+}
+
+/// This node, the link it names, and each node's Galera state as its last report says.
+fn open_link(
+    cfg: &Config,
+    defaults_file: Option<&Path>,
+    name: &str,
+) -> Result<(
+    super::LocalNode,
+    crate::config::topology::Link,
+    std::collections::BTreeMap<String, String>,
+)> {
+    let mut node = open_local(cfg, defaults_file)?;
+    let link = super::pick_links(&node.links, Some(name), &node.facts.name)?.remove(0);
+    let Some(schema) = node.schema.clone() else {
+        return Err(Error::StateTableUnread {
+            node: node.facts.name.clone(),
+        });
+    };
+    let states = node
+        .server
+        .rows(&schema, &link.key)?
+        .into_iter()
+        .filter_map(|r| {
+            let state = r.report?.position?.state;
+            Some((r.host, state))
+        })
+        .collect();
+    Ok((node, link, states))
+}
+
+/// Refused: another switchover of the link is under way.
+fn under_way(
+    mut backend: crate::exec::LiveBackend,
+    link: &crate::config::topology::Link,
+    threshold: i64,
+) -> Result<Report> {
+    let what = backend
+        .switchover(link)?
+        .map_or("another request".to_string(), |r| {
+            format!(
+                "a switchover from {} to {} ({}, requested on {})",
+                r.from,
+                r.to,
+                r.phase.as_str(),
+                r.requested_by
+            )
+        });
+    Ok(Report {
+        lines: vec![format!(
+            "{}: switchover refused: {what} is under way; it ends within {threshold} s",
+            link.name
+        )],
+        done: false,
+        mail_failures: backend.mail_failures(),
+    })
+}
+
+/// Who holds the link now (`from`) and who takes it (`to`), or why the switchover is refused.
+fn choose(
+    cluster: &str,
+    l: &LinkExplained,
+    to: Option<&str>,
+    cluster_paused: bool,
+    state_of: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<(String, String), String> {
     let holder = l
         .nodes
         .iter()
         .find(|n| n.holds && n.role == "yes" && n.fresh)
         .map(|n| n.host.clone());
-    let refusal = if let Some(e) = &l.error {
+    if let Some(e) = &l.error {
         Err(format!("the link's state could not be read: {e}"))
     } else if cluster_paused {
         Err(format!(
             "the cluster is paused (`resume` first): no node of {} acts",
-            ex.cluster
+            cluster
         ))
     } else if let Some(h) = l
         .nodes
@@ -138,11 +241,11 @@ pub fn switchover(
             "the replica {h} is paused: it hands nothing off until its pause ends"
         ))
     } else if let Some(h) = holder.clone() {
-        match o.to {
+        match to {
             Some(t) => match l.nodes.iter().find(|n| n.host == t) {
                 None => Err(format!(
                     "{t} is not a node of {} for this link (no row): its nodes are {}",
-                    ex.cluster,
+                    cluster,
                     l.nodes
                         .iter()
                         .map(|n| n.host.as_str())
@@ -184,89 +287,45 @@ pub fn switchover(
             "no node replicates the link now (no fresh Yes row with a running channel): the election places the replica; `explain` shows who ranks first"
                 .to_string(),
         )
-    };
-    let (from, to) = match refusal {
-        Ok(pair) => pair,
-        Err(why) => {
-            let subject = format!("{}: switchover refused on {by}", l.link);
-            backend.apply(&Action::Notify(Mail {
-                subject,
-                body: format!(
-                    "An operator ran `pxc-replication-manager switchover` on {by}; it was refused and changed nothing: {why}."
-                ),
-                once: None,
-            }))?;
-            backend.send_mail();
-            lines.push(format!("{}: switchover refused: {why}", l.link));
-            return Ok(Report {
-                lines,
-                done: false,
-                mail_failures: backend.mail_failures(),
-            });
-        }
-    };
-    let written = backend.apply(&Action::RequestSwitchover {
-        key: link.key.clone(),
-        from: from.clone(),
-        to: to.clone(),
-        by: by.clone(),
-        threshold,
-    })?;
-    if matches!(written, Outcome::Done { affected: 0 }) && !o.dry_run {
-        let now = backend.switchover(&link)?;
-        let what = now.map_or("another request".to_string(), |r| {
-            format!(
-                "a switchover from {} to {} ({}, requested on {})",
-                r.from,
-                r.to,
-                r.phase.as_str(),
-                r.requested_by
-            )
-        });
-        lines.push(format!(
-            "{}: switchover refused: {what} is under way; it ends within {threshold} s",
-            l.link
-        ));
-        return Ok(Report {
-            lines,
-            done: false,
-            mail_failures: backend.mail_failures(),
-        });
     }
-    backend.apply(&Action::RecordHistory {
-        cluster: ex.cluster.clone(),
-        key: link.key.clone(),
-        event: crate::db::history::event::SWITCHOVER,
-        detail: format!("requested on {by}: from {from} to {to}"),
-    })?;
+}
+
+/// A refused switchover: said, mailed, and nothing changed.
+fn refuse(
+    mut backend: crate::exec::LiveBackend,
+    link: &str,
+    by: &str,
+    why: &str,
+) -> Result<Report> {
     backend.apply(&Action::Notify(Mail {
-        subject: format!("{}: switchover from {from} to {to} requested on {by}", l.link),
+        subject: format!("{link}: switchover refused on {by}"),
         body: format!(
-            "An operator ran `pxc-replication-manager switchover` on {by}. At their next runs, {to} says it is ready, {from} stops its channel at a known GTID position and hands the link off, and {to} takes it over once it has applied that position.\nIf it does not happen within {threshold} s, the request ends and the replica is chosen as usual."
+            "An operator ran `pxc-replication-manager switchover` on {by}; it was refused and changed nothing: {why}."
         ),
         once: None,
     }))?;
     backend.send_mail();
-    if o.dry_run {
-        lines.push(format!(
-            "{}: dry-run: the statements above would ask {from} to hand the link to {to}",
-            l.link
-        ));
-        return Ok(Report {
-            lines,
-            done: true,
-            mail_failures: backend.mail_failures(),
-        });
-    }
-    lines.push(format!(
-        "{}: switchover from {from} to {to} requested; waiting for their runs",
-        l.link
-    ));
-    let wait = o.wait.unwrap_or(Duration::from_secs(
-        u64::try_from(threshold).unwrap_or(0) + 5,
-    ));
-    let (last, seen) = follow(&mut backend, &link, &to, wait)?;
-    lines.extend(seen.into_iter().map(|s| format!("{}: {s}", l.link)));
+    Ok(Report {
+        lines: vec![format!("{link}: switchover refused: {why}")],
+        done: false,
+        mail_failures: backend.mail_failures(),
+    })
+}
+
+/// Follows the request to its end (or `wait`): whether the replica moved, and the lines that
+/// say how it went.
+fn outcome(
+    backend: &mut crate::exec::LiveBackend,
+    link: &crate::config::topology::Link,
+    to: &str,
+    wait: Duration,
+    threshold: i64,
+) -> Result<(bool, Vec<String>)> {
+    let (last, seen) = follow(backend, link, to, wait)?;
+    let mut lines: Vec<String> = seen
+        .into_iter()
+        .map(|s| format!("{}: {s}", link.name))
+        .collect();
     let done = last
         .as_ref()
         .is_some_and(|r| r.phase == Phase::Done && r.to == to);
@@ -282,13 +341,9 @@ pub fn switchover(
             ),
             _ => "not done: the request was replaced".to_string(),
         };
-        lines.push(format!("{}: {why}", l.link));
+        lines.push(format!("{}: {why}", link.name));
     }
-    Ok(Report {
-        lines,
-        done,
-        mail_failures: backend.mail_failures(),
-    })
+    Ok((done, lines))
 }
 
 /// Reads the request until it is done or failed, or `wait` has passed; one line per phase

@@ -159,6 +159,19 @@ fn old_replica(c: &mut RunCtx, link: &Link, req: Request) -> Result<bool> {
     let Some(status) = ch else {
         return Ok(false);
     };
+    hand_off(c, link, &req, status)
+}
+
+/// Stops the channel, reads where it stopped, and hands the link to the target in one
+/// transaction; resets the channel once that committed, or starts it again if the request
+/// ended meanwhile. `true` when handed off.
+fn hand_off(
+    c: &mut RunCtx,
+    link: &Link,
+    req: &Request,
+    status: crate::db::flavor::ReplicaStatus,
+) -> Result<bool> {
+    let me = c.node();
     let source = status.source();
     c.apply(Action::StopReplica {
         channel: link.channel.clone(),
