@@ -6,7 +6,7 @@
 use super::open_local;
 use crate::config::Config;
 use crate::db::state::Role;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exec::mail::Mail;
 use crate::exec::{Action, Backend, Mode};
 use std::io::Write;
@@ -24,11 +24,7 @@ pub fn clear_failure(
 ) -> Result<(String, usize)> {
     let mut node = open_local(cfg, defaults_file)?;
     node.must_act("clear a failure")?;
-    let Some(schema) = node.schema.clone() else {
-        return Err(Error::StateTableUnread {
-            node: node.facts.name.clone(),
-        });
-    };
+    let schema = node.state_table()?;
     let links = super::pick_links(&node.links, link, &node.facts.name)?;
     // What each link has to clear, read before the executor takes the connection.
     let mut todo = Vec::new();

@@ -196,6 +196,14 @@ pub struct LocalNode {
 }
 
 impl LocalNode {
+    /// The state table's schema, for a command that writes the table: an error naming the
+    /// node when it could not be read.
+    pub fn state_table(&self) -> Result<Schema> {
+        self.schema.clone().ok_or_else(|| Error::StateTableUnread {
+            node: self.facts.name.clone(),
+        })
+    }
+
     /// An operator's command that changes the cluster runs only on a node of the Primary
     /// component (Synced or Donor); `what` is the command's advice.
     pub fn must_act(&self, what: &'static str) -> Result<()> {

@@ -75,23 +75,15 @@ pub fn switchover(
     o: &Options,
     out: Box<dyn Write>,
 ) -> Result<Report> {
-    let ex: Explanation = super::explain::explain(cfg, policy, defaults_file, o.link)?;
-    if ex.cluster_status != "primary" || !matches!(ex.local_state.as_str(), "synced" | "donor") {
-        return Err(Error::NotPrimary {
-            node: ex.node.clone(),
-            state: format!("{}/{}", ex.cluster_status, ex.local_state),
-            what: "run switchover",
-        });
-    }
+    let (node, link, states) = open_link(cfg, defaults_file, o.link)?;
+    let ex: Explanation = super::explain::explain(cfg, policy, defaults_file, Some(&link.key))?;
     let [l] = ex.links.as_slice() else {
-        let names: Vec<&str> = ex.links.iter().map(|l| l.remote.as_str()).collect();
-        return Err(Error::Argument(format!(
-            "{} replicates {}: name the link with --link",
-            ex.node,
-            names.join(", ")
+        return Err(Error::Internal(format!(
+            "explain gave {} links for {}",
+            ex.links.len(),
+            link.name
         )));
     };
-    let (node, link, states) = open_link(cfg, defaults_file, &l.link)?;
     let state_of = |host: &str| states.get(host).cloned();
     let cluster_paused = node.cluster_pause.as_ref().is_some_and(|p| p.is_active());
     let by = ex.node.clone();
@@ -155,23 +147,30 @@ pub fn switchover(
     })
 }
 
-/// This node, the link it names, and each node's Galera state as its last report says.
+/// This node (of the Primary component), the one link named (or its only one), and each
+/// node's Galera state as its last report says.
 fn open_link(
     cfg: &Config,
     defaults_file: Option<&Path>,
-    name: &str,
+    name: Option<&str>,
 ) -> Result<(
     super::LocalNode,
     crate::config::topology::Link,
     std::collections::BTreeMap<String, String>,
 )> {
     let mut node = open_local(cfg, defaults_file)?;
-    let link = super::pick_links(&node.links, Some(name), &node.facts.name)?.remove(0);
-    let Some(schema) = node.schema.clone() else {
-        return Err(Error::StateTableUnread {
-            node: node.facts.name.clone(),
-        });
-    };
+    node.must_act("run switchover")?;
+    let mut links = super::pick_links(&node.links, name, &node.facts.name)?;
+    if links.len() > 1 {
+        let names: Vec<&str> = links.iter().map(|l| l.remote.as_str()).collect();
+        return Err(Error::Argument(format!(
+            "{} replicates {}: name the link with --link",
+            node.facts.name,
+            names.join(", ")
+        )));
+    }
+    let link = links.remove(0);
+    let schema = node.state_table()?;
     let states = node
         .server
         .rows(&schema, &link.key)?

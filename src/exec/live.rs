@@ -181,6 +181,18 @@ impl LiveBackend {
     /// Runs an action's statements; returns the rows the last data statement affected. A
     /// transaction the statements opened is rolled back when one of them fails.
     fn run_statements(&mut self, masked: &[String], real: &[String]) -> Result<u64> {
+        Ok(self.run_guarded(masked, real, |_| false)?.unwrap_or(0))
+    }
+
+    /// Runs the statements in order (a failure rolls an open transaction back); the affected
+    /// rows of the last one. `None`, after a rollback, when a statement `guard` names changed
+    /// no row: the transaction's condition no longer held.
+    fn run_guarded(
+        &mut self,
+        masked: &[String],
+        real: &[String],
+        guard: impl Fn(&str) -> bool,
+    ) -> Result<Option<u64>> {
         let mut affected = 0;
         let mut open = false;
         for (m, r) in masked.iter().zip(real) {
@@ -197,10 +209,18 @@ impl LiveBackend {
             match r.as_str() {
                 super::BEGIN => open = true,
                 super::COMMIT => open = false,
+                _ if n == 0 && guard(r) => {
+                    if open {
+                        self.server
+                            .execute("ROLLBACK")
+                            .map_err(|e| Error::db(format!("rolling back after `{m}`"), e))?;
+                    }
+                    return Ok(None);
+                }
                 _ => affected = n,
             }
         }
-        Ok(affected)
+        Ok(Some(affected))
     }
 
     fn propose_live(&mut self, key: &str, fresh: &crate::db::clock::Freshness) -> Result<Outcome> {
@@ -330,43 +350,20 @@ impl LiveBackend {
     }
 
     /// The old replica's hand-off ([`Action::HandOff`]): one transaction that commits only
-    /// if the request still names this node and is under way.
+    /// if the request still names this node and is under way (its switchover `UPDATE`
+    /// changed a row).
     fn hand_off_live(&mut self, action: &Action) -> Result<Outcome> {
-        let masked = self.masked(action)?;
-        let schema = self.render_schema();
-        let ctx = RenderCtx {
-            schema: schema.as_ref(),
-            me: &self.me,
-            dialect: self.facts.flavor.dialect(),
-        };
-        let real = render(action, &ctx, Reveal::Secrets)?;
-        let mut open = false;
-        for (m, r) in masked.iter().zip(&real) {
-            log::debug!("{}: {m}", self.facts.name);
-            let n = match self.server.execute(r) {
-                Ok(n) => n,
-                Err(e) => {
-                    if open {
-                        let _ = self.server.execute("ROLLBACK");
-                    }
-                    return Err(Error::db(format!("running `{m}`"), e));
-                }
-            };
-            if r == super::BEGIN {
-                open = true;
-            } else if r.starts_with("UPDATE percona.replication_switchover") && n == 0 {
-                self.server
-                    .execute("ROLLBACK")
-                    .map_err(|e| Error::db("ending the hand-off", e))?;
-                return Ok(Outcome::Lost(
-                    "the request no longer names this node, or has ended".into(),
-                ));
+        let (masked, real) = self.rendered(action)?;
+        let guard = |sql: &str| sql.starts_with("UPDATE percona.replication_switchover");
+        match self.run_guarded(&masked, &real, guard)? {
+            None => Ok(Outcome::Lost(
+                "the request no longer names this node, or has ended".into(),
+            )),
+            Some(_) => {
+                self.learn_tables(&masked, action);
+                Ok(Outcome::Done { affected: 1 })
             }
         }
-        if let Some(s) = &mut self.schema {
-            s.has_node_table = true;
-        }
-        Ok(Outcome::Done { affected: 1 })
     }
 
     fn deliver(&mut self, m: &mail::Mail) {
@@ -721,14 +718,7 @@ impl LiveBackend {
 
     /// Live: runs the statements, and learns which tables now exist.
     fn run(&mut self, action: &Action) -> Result<Outcome> {
-        let masked = self.masked(action)?;
-        let schema = self.render_schema();
-        let ctx = RenderCtx {
-            schema: schema.as_ref(),
-            me: &self.me,
-            dialect: self.facts.flavor.dialect(),
-        };
-        let real = render(action, &ctx, Reveal::Secrets)?;
+        let (masked, real) = self.rendered(action)?;
         let affected = match self.run_statements(&masked, &real) {
             // A failure record shares the claim row with proposals: if one raced it, write it
             // again.
@@ -737,6 +727,24 @@ impl LiveBackend {
             }
             r => r?,
         };
+        self.learn_tables(&masked, action);
+        Ok(Outcome::Done { affected })
+    }
+
+    /// An action's statements as logged (secrets masked) and as run.
+    fn rendered(&self, action: &Action) -> Result<(Vec<String>, Vec<String>)> {
+        let masked = self.masked(action)?;
+        let schema = self.render_schema();
+        let ctx = RenderCtx {
+            schema: schema.as_ref(),
+            me: &self.me,
+            dialect: self.facts.flavor.dialect(),
+        };
+        Ok((masked, render(action, &ctx, Reveal::Secrets)?))
+    }
+
+    /// The tables the action's statements created, and the claim table's failure columns.
+    fn learn_tables(&mut self, masked: &[String], action: &Action) {
         if let Some(s) = &mut self.schema {
             if masked.iter().any(|m| m == &state::node_table_ddl()) {
                 s.has_node_table = true;
@@ -758,7 +766,6 @@ impl LiveBackend {
                 s.claim_records_failures = true;
             }
         }
-        Ok(Outcome::Done { affected })
     }
 
     /// Dry-run: prints the statements, and remembers what they would have changed, so the rest
