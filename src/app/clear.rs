@@ -72,7 +72,7 @@ pub fn clear_failure(
         }
         backend.apply(&Action::RecordHistory {
             cluster: cluster.clone(),
-            key: l.key.clone(),
+            key: l.key.to_string(),
             event: crate::db::history::event::CLEARED,
             detail: format!("by hand (clear-failure): {}", what.join("; ")),
         })?;

@@ -31,7 +31,7 @@ use super::{
 };
 use crate::config::{Config, Daemon};
 use crate::db::sql::Channel;
-use crate::db::state::ChannelState;
+use crate::db::state::{ChannelState, LinkKey};
 use crate::error::{Error, Result};
 use crate::exec::server::Login;
 use crate::exec::{Action, Backend, LiveBackend, LocalServer, Mode};
@@ -108,7 +108,7 @@ struct Watch {
     defaults_file: Option<PathBuf>,
     /// The silent threshold, in seconds.
     threshold: i64,
-    links: HashMap<String, Watched>,
+    links: HashMap<LinkKey, Watched>,
     node: String,
     done: bool,
 }
@@ -582,7 +582,7 @@ fn watchdog(watch: &Mutex<Watch>) {
     let mut failures = Repeats::default();
     loop {
         std::thread::sleep(TICK);
-        let due: Vec<(String, Channel, Duration)> = {
+        let due: Vec<(LinkKey, Channel, Duration)> = {
             let w = lock_watch(watch);
             if w.done {
                 return;

@@ -71,7 +71,7 @@ pub fn history(cfg: &Config, defaults_file: Option<&Path>, req: &Request) -> Res
     }
     let q = Query {
         links: match req.link {
-            Some(_) => links.iter().map(|l| l.key.clone()).collect(),
+            Some(_) => links.iter().map(|l| l.key.to_string()).collect(),
             None => Vec::new(),
         },
         since: req.since,

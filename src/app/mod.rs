@@ -28,7 +28,7 @@ pub mod switchover;
 use crate::config::Config;
 use crate::config::topology::{self, Link};
 use crate::db::clock::Observations;
-use crate::db::state::ChannelState;
+use crate::db::state::{ChannelState, LinkKey};
 use crate::db::state::{Generation, Me, Schema};
 use crate::error::{self, Error, Result};
 use crate::exec::server::{Login, NodeFacts};
@@ -57,18 +57,18 @@ pub struct RunSummary {
     /// What changed, in order.
     pub events: Vec<String>,
     /// Links whose policy call or rules failed, with the error.
-    pub link_errors: Vec<(String, String)>,
+    pub link_errors: Vec<(LinkKey, String)>,
     pub mail_failures: usize,
     /// When the pause file appeared, if it exists: the run only reported.
     pub paused_since: Option<i64>,
     /// Why the node's memory of its peers (`[files] state`) could not be kept.
     pub state_error: Option<crate::error::StateFileError>,
     /// The links managed, by key, with their channel.
-    pub links: Vec<(String, crate::db::sql::Channel)>,
+    pub links: Vec<(LinkKey, crate::db::sql::Channel)>,
     /// The links whose report this run wrote, with the channel state it reported.
-    pub reported: HashMap<String, ChannelState>,
+    pub reported: HashMap<LinkKey, ChannelState>,
     /// When the run wrote each of those reports.
-    pub reported_at: HashMap<String, std::time::Instant>,
+    pub reported_at: HashMap<LinkKey, std::time::Instant>,
     /// The names in the Primary view as the run read it at its start (`None` where the node
     /// could not act or its flavour lists no members).
     pub view: Option<BTreeSet<String>>,
@@ -594,9 +594,9 @@ pub fn run_in(
         backend
     };
     let mut ctx = run_ctx(cfg, Box::new(backend), links, observations, paused_since);
-    ctx.cluster_pause = cluster_pause;
+    ctx.pause.cluster = cluster_pause;
     // A daemon checks every peer's fence login each heartbeat timeout; cron one per run.
-    ctx.fence_checks_every = session.keep_connections.then_some(cfg.timeouts.heartbeat);
+    ctx.fencing.checks_every = session.keep_connections.then_some(cfg.timeouts.heartbeat);
     let (mut ctx, results) = policy.run(ctx);
     // After every change and report of the run: a mail server that is slow or down costs the
     // run at most `[mail] timeout` here, and changes nothing it did.
@@ -672,10 +672,10 @@ fn summarize(
             link_errors.push((key, e));
         }
     }
-    if ctx.events.is_empty() {
+    if ctx.notices.events.is_empty() {
         log::debug!("{name}: nothing changed");
     } else {
-        log::info!("{name}: {}", ctx.events.join("; "));
+        log::info!("{name}: {}", ctx.notices.events.join("; "));
     }
     if let Some(e) = &state_error {
         log::error!(
@@ -684,7 +684,7 @@ fn summarize(
     }
     RunSummary {
         node: name,
-        events: std::mem::take(&mut ctx.events),
+        events: std::mem::take(&mut ctx.notices.events),
         link_errors,
         mail_failures: ctx.backend.mail_failures(),
         paused_since,
@@ -732,7 +732,7 @@ pub fn status_report_at(
         let last_event = match &node.schema {
             Some(s) if s.has_history_table => {
                 let q = crate::db::history::Query {
-                    links: vec![l.key.clone()],
+                    links: vec![l.key.to_string()],
                     since: None,
                     limit: 1,
                 };
@@ -756,7 +756,7 @@ pub fn status_report_at(
             .freshness(&l.key, &node.facts.name, threshold)
             .seeing(&rows);
         links.push(status::LinkReport {
-            key: l.key.clone(),
+            key: l.key.to_string(),
             remote: l.remote.clone(),
             channel: l.channel.as_str().to_string(),
             sources: l.sources.iter().map(|s| s.address()).collect(),

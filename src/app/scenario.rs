@@ -282,7 +282,7 @@ fn none() -> ChannelState {
 /// What a simulation ended with.
 pub struct SimResult {
     /// Policy errors by link.
-    pub errors: Vec<(String, String)>,
+    pub errors: Vec<(crate::db::state::LinkKey, String)>,
 }
 
 /// Reads a scenario file; errors name the file, the line and the key.

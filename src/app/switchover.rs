@@ -108,7 +108,7 @@ pub fn switchover(
     }
     backend.apply(&Action::RecordHistory {
         cluster: ex.cluster.clone(),
-        key: link.key.clone(),
+        key: link.key.to_string(),
         event: crate::db::history::event::SWITCHOVER,
         detail: format!("requested on {by}: from {from} to {to}"),
     })?;

@@ -357,7 +357,7 @@ impl<'p> Model<'p> {
 
     /// The link keys, by link.
     pub fn keys(&self) -> Vec<String> {
-        self.links.iter().map(|l| l.key.clone()).collect()
+        self.links.iter().map(|l| l.key.to_string()).collect()
     }
 
     pub fn links(&self) -> &[Link] {
@@ -557,13 +557,13 @@ impl<'p> Model<'p> {
                 }
             }));
         }
-        ctx.claim = self.mutant != Some(Mutant::NoClaim);
+        ctx.variant.claim = self.mutant != Some(Mutant::NoClaim);
         if self.mutant == Some(Mutant::NoMailCap) {
             ctx.settings.limits.max_mails = usize::MAX;
         }
-        ctx.fence_fails_open = self.mutant == Some(Mutant::FenceFailsOpen);
-        ctx.mail_facts = false;
-        ctx.history = false;
+        ctx.variant.fence_fails_open = self.mutant == Some(Mutant::FenceFailsOpen);
+        ctx.variant.mail_facts = false;
+        ctx.variant.history = false;
         let (mut ctx, results) = self.policy.run(ctx);
         // The echo holds the run's progress, which is taken back below.
         ctx.stop_echo();
@@ -597,7 +597,7 @@ impl<'p> Model<'p> {
                 repeated: Vec::new(),
                 errors: results
                     .into_iter()
-                    .filter_map(|(k, r)| r.err().map(|e| (k, e)))
+                    .filter_map(|(k, r)| r.err().map(|e| (k.to_string(), e)))
                     .collect(),
             })
         };

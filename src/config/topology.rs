@@ -10,7 +10,7 @@
 use crate::config::{Config, LinkConfig, SourceAddr, TopologySource};
 use crate::db::flavor::{ReplicationTls, SourceSpec};
 use crate::db::sql::{Channel, NameError, Secret, quote};
-use crate::db::state::{SCHEMA, Schema};
+use crate::db::state::{LinkKey, SCHEMA, Schema};
 pub use crate::error::{CandidatesError, ReplCredsError};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ pub struct Link {
     pub name: String,
     /// How the state table names the link: `<local>-<remote>`, or the local cluster's name
     /// for the seed generation.
-    pub key: String,
+    pub key: LinkKey,
     /// The replication channel: named like the link, or the default channel (seed generation).
     pub channel: Channel,
     pub sources: Vec<SourceAddr>,
@@ -184,7 +184,7 @@ pub fn resolve(
                     far.push(Link {
                         name: format!("{} (through {remote})", link_name(local_cluster, &c)),
                         remote: lc.remote,
-                        key: String::new(),
+                        key: LinkKey::default(),
                         channel: Channel::default_channel(),
                         sources: lc.sources,
                         user: lc.user,
@@ -249,13 +249,17 @@ pub fn naming(
     local_cluster: &str,
     remote: &str,
     seed: bool,
-) -> std::result::Result<(String, String, Channel), NameError> {
+) -> std::result::Result<(String, LinkKey, Channel), NameError> {
     let name = link_name(local_cluster, remote);
     if seed {
-        return Ok((name, local_cluster.to_string(), Channel::default_channel()));
+        return Ok((
+            name,
+            LinkKey::from(local_cluster),
+            Channel::default_channel(),
+        ));
     }
     let channel = Channel::named(&name)?;
-    Ok((name.clone(), name, channel))
+    Ok((name.clone(), LinkKey::from(name), channel))
 }
 
 /// Credentials parsed from a `replCreds` fragment.

@@ -30,6 +30,75 @@ use std::str::FromStr;
 
 pub const SCHEMA: &str = "percona";
 
+/// How the state table names a link (`<local>-<remote>`, or the local cluster's name in the
+/// seed generation): the key of every per-link record a run keeps, and of every write.
+///
+/// A newtype, so that a map keyed by links cannot be handed a node's name or a remote's. It
+/// reads as a `&str` where SQL is rendered (`Deref`), and a map keyed by it can be searched
+/// with a `&str` (`Borrow`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct LinkKey(String);
+
+impl LinkKey {
+    pub fn new(key: impl Into<String>) -> LinkKey {
+        LinkKey(key.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for LinkKey {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for LinkKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LinkKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for LinkKey {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for LinkKey {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<&str> for LinkKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl From<&str> for LinkKey {
+    fn from(s: &str) -> LinkKey {
+        LinkKey(s.to_string())
+    }
+}
+
+impl From<String> for LinkKey {
+    fn from(s: String) -> LinkKey {
+        LinkKey(s)
+    }
+}
+
 /// A node's role for one link, as written in the state table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum Role {

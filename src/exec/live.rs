@@ -795,10 +795,11 @@ impl LiveBackend {
                 role: Some(role),
                 ..
             } => {
-                self.overlay.insert((key.clone(), me), *role);
+                self.overlay.insert((key.to_string(), me), *role);
             }
             Action::DemoteSilent { key, host, .. } => {
-                self.overlay.insert((key.clone(), host.clone()), Role::No);
+                self.overlay
+                    .insert((key.to_string(), host.clone()), Role::No);
             }
             Action::ChangeSource { channel, spec } => {
                 let s = assumed(channel.as_str(), &spec.host, spec.port, Thread::No);

@@ -56,54 +56,54 @@ use crate::exec::mail::Mail;
 use crate::exec::server::{NodeFacts, Probe};
 use std::time::Duration;
 
-pub use crate::db::state::SourceUpdate;
+pub use crate::db::state::{LinkKey, SourceUpdate};
 
 /// A change to a server or the outside world.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Add this node's row for a link, and its first report.
     InsertRow {
-        key: String,
+        key: LinkKey,
         role: Role,
         report: ReportValues,
     },
     /// Refresh this node's row (its heartbeat) and report; change its role when `role` is set.
     UpdateOwnRow {
-        key: String,
+        key: LinkKey,
         role: Option<Role>,
         source: SourceUpdate,
         report: ReportValues,
     },
     /// A paused node with no running channel: record the pause, leave the heartbeat alone.
     PauseMark {
-        key: String,
+        key: LinkKey,
         report: ReportValues,
     },
     /// Set a silent peer's `Yes` to `No`, if it is still silent when the statement runs.
     DemoteSilent {
-        key: String,
+        key: LinkKey,
         host: String,
         guard: SilenceGuard,
     },
     /// Move this node to `Proposed`, race-safe (see [`state::Schema::propose`]), if
     /// [`crate::db::clock::may_propose`] allows it on the rows read inside the transaction.
     Propose {
-        key: String,
+        key: LinkKey,
         fresh: Freshness,
     },
     /// Record why the link is failing, for every node of the cluster to read.
     RecordFailure {
-        key: String,
+        key: LinkKey,
         kind: FailureKind,
         detail: String,
     },
     /// Forget the link's failure: it replicates again.
     ClearFailure {
-        key: String,
+        key: LinkKey,
     },
     /// Every `Failed` row of the link back to `No` (`clear-failure`, by the operator).
     ClearFailedRows {
-        key: String,
+        key: LinkKey,
     },
     ChangeSource {
         channel: Channel,
@@ -141,7 +141,7 @@ pub enum Action {
     /// The `switchover` command's request: `from`, the link's replica, is to hand the link
     /// to `to`; refused (0 rows) while another request is under way ([`switchover`]).
     RequestSwitchover {
-        key: String,
+        key: LinkKey,
         from: String,
         to: String,
         by: String,
@@ -151,7 +151,7 @@ pub enum Action {
     /// Moves a request that names `to` from one phase to the next (the target's `ready`,
     /// `done` or `failed`; or `failed` by the old replica).
     AdvanceSwitchover {
-        key: String,
+        key: LinkKey,
         to: String,
         from_phase: Phase,
         phase: Phase,
@@ -162,7 +162,7 @@ pub enum Action {
     /// the position its channel stopped at, and its row to `No` with its report. Lost when the
     /// request no longer names it or is no longer under way.
     HandOff {
-        key: String,
+        key: LinkKey,
         position: String,
         source: String,
         threshold: i64,

@@ -60,7 +60,7 @@ impl RunCtx {
         let facts = self.backend.facts();
         let (node, cluster) = (facts.name.clone(), facts.cluster.clone());
         let rows = self.backend.rows(link).map_err(|e| e.to_string());
-        let reset = self.reset_channels.get(&link.key).cloned();
+        let reset = self.book.reset_channels.get(&link.key).cloned();
         let replica = self
             .backend
             .replica(link)

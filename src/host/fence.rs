@@ -144,7 +144,7 @@ pub fn silent_holders(
     fresh: &Freshness,
 ) -> Result<Option<Blocked>> {
     let silent: Vec<&StateRow> = rows.iter().filter(|r| fresh.silent_holder(r)).collect();
-    let contacts = c.fence_contacts;
+    let contacts = c.fencing.contacts;
     let mut blocked = None;
     for r in &silent {
         let why = "it went silent while holding the link";
@@ -152,7 +152,7 @@ pub fn silent_holders(
             blocked.get_or_insert(b);
         }
     }
-    if c.fence_contacts > contacts {
+    if c.fencing.contacts > contacts {
         c.refresh_all()?;
     }
     Ok(blocked)
@@ -192,7 +192,7 @@ fn fence_once(
         );
         return Ok(Verdict::PassedOver);
     };
-    c.fence_contacts += 1;
+    c.fencing.contacts += 1;
     let o = c.apply(Action::Fence {
         host: r.host.clone(),
         address: address.clone(),
@@ -217,7 +217,7 @@ fn fence_once(
             );
             Verdict::Done
         }
-        FenceOutcome::Failed(f) if c.fence_fails_open => {
+        FenceOutcome::Failed(f) if c.variant.fence_fails_open => {
             log::warn!(
                 "{me}: {}: could not fence {} ({f}); going on",
                 link.name,
@@ -255,9 +255,10 @@ fn fence_once(
 /// A fence that stopped a channel: counted, hooked, logged and mailed.
 fn stopped(c: &mut RunCtx, link: &Link, r: &StateRow, address: &str, why: &str) {
     let me = c.node();
-    *c.new_fences.entry(link.key.clone()).or_insert(0) += 1;
+    *c.fencing.uncounted.entry(link.key.clone()).or_insert(0) += 1;
     c.observations.counters_mut().fence(&link.key);
-    c.events
+    c.notices
+        .events
         .push(format!("{}: fenced {} at {address}", link.name, r.host));
     c.history(
         Some(link),
@@ -373,7 +374,7 @@ pub fn check_logins(shared: &super::Shared, hooks: &dyn super::PolicyHooks, link
             }
         };
         let now = chrono::Utc::now().timestamp();
-        let every = c.fence_checks_every;
+        let every = c.fencing.checks_every;
         let due = c.observations.fence_checks.due(&targets, every, now);
         let mut mails = Vec::new();
         for (peer, address) in due {
@@ -384,7 +385,7 @@ pub fn check_logins(shared: &super::Shared, hooks: &dyn super::PolicyHooks, link
         mails
     };
     for m in mails {
-        shared.borrow_mut().current_link = Some(link.key.clone());
+        shared.borrow_mut().call.current_link = Some(link.key.clone());
         super::mail_through_policy(shared, hooks, link, m);
     }
     write_fence_records(&mut shared.borrow_mut(), links);
@@ -448,7 +449,7 @@ fn record_check(
 /// with one more report, on the links this run reported (a paused node whose report must stand
 /// still, or a node whose policy failed, writes it with its next report).
 fn write_fence_records(c: &mut RunCtx, links: &[Link]) {
-    if !c.writable() || c.paused_since.is_some() {
+    if !c.writable() || c.pause.since.is_some() {
         return;
     }
     for l in links {

@@ -68,7 +68,7 @@ impl RunCtx {
                     .map(|(k, v)| (format!("PXCRM_{}", k.to_ascii_uppercase()), v)),
             );
         }
-        self.pending_hooks.push(HookCall {
+        self.pending.hooks.push(HookCall {
             event,
             argv,
             env,
@@ -79,13 +79,13 @@ impl RunCtx {
     /// Notes what happened for the history ([`crate::db::history`]): about a link, or about
     /// the node (`None`). Written at the end of the run ([`RunCtx::write_history`]).
     pub fn history(&mut self, link: Option<&Link>, event: &'static str, detail: String) {
-        if !self.history {
+        if !self.variant.history {
             return;
         }
         log::debug!("{}: history: {event}: {detail}", self.node());
-        self.pending_history.push(Action::RecordHistory {
+        self.pending.history.push(Action::RecordHistory {
             cluster: self.backend.facts().cluster.clone(),
-            key: link.map(|l| l.key.clone()).unwrap_or_default(),
+            key: link.map(|l| l.key.to_string()).unwrap_or_default(),
             event,
             detail,
         });
@@ -95,7 +95,7 @@ impl RunCtx {
     /// that may write (the Primary component). A write that fails is logged and changes
     /// nothing else: the history is a record, never a reason to stop.
     pub fn write_history(&mut self) {
-        let pending = std::mem::take(&mut self.pending_history);
+        let pending = std::mem::take(&mut self.pending.history);
         if pending.is_empty() {
             return;
         }
@@ -121,7 +121,7 @@ impl RunCtx {
     /// hangs until its timeout then delays only the end of the run, never a policy call (whose
     /// time is limited) or a change.
     pub fn run_hooks(&mut self) {
-        for call in std::mem::take(&mut self.pending_hooks) {
+        for call in std::mem::take(&mut self.pending.hooks) {
             let key = call.event.key();
             if let Err(e) = self.backend.apply(&Action::Hook(call)) {
                 log::warn!("{}: hook {key}: {e}; the run goes on", self.node());
@@ -132,13 +132,19 @@ impl RunCtx {
     /// This node's row for a link now says `role`: a role change (and `failed`) when it said
     /// something else before.
     pub(super) fn role_written(&mut self, link: &Link, role: Role) {
-        let old = self.own_roles.insert(link.key.clone(), role);
+        let old = self.book.own_roles.insert(link.key.clone(), role);
         if old == Some(role) {
             return;
         }
-        let source = self.connected.get(&link.key).cloned().unwrap_or_default();
+        let source = self
+            .book
+            .connected
+            .get(&link.key)
+            .cloned()
+            .unwrap_or_default();
         if role == Role::Yes && old == Some(Role::Proposed) {
             let cause = self
+                .book
                 .takeover_causes
                 .remove(&link.key)
                 .unwrap_or(crate::metrics::cause::ELECTION);
@@ -158,7 +164,7 @@ impl RunCtx {
                 ),
                 _ => (history::event::ELECTED, "nobody held the link"),
             };
-            if self.history {
+            if self.variant.history {
                 // Connected in this run, or (a node that found its channel running) as it runs.
                 let from = if source.is_empty() {
                     self.backend
@@ -172,8 +178,8 @@ impl RunCtx {
                 self.history(Some(link), event, format!("replicates from {from}: {why}"));
             }
         }
-        let handed_off =
-            self.takeover_causes.get(&link.key).copied() == Some(crate::metrics::cause::SWITCHOVER);
+        let handed_off = self.book.takeover_causes.get(&link.key).copied()
+            == Some(crate::metrics::cause::SWITCHOVER);
         match (old, role) {
             // A hand-off writes its own row, with the position it stopped at.
             (Some(Role::Yes), Role::No) if handed_off => {}
@@ -200,15 +206,20 @@ impl RunCtx {
         );
         if role == Role::Failed {
             // Run once the link's turn is over, when the failure's reason is recorded.
-            self.failed_from.insert(link.key.clone(), old);
+            self.book.failed_from.insert(link.key.clone(), old);
         }
     }
 
     /// At the end of a link's turn: the `failed` hook, if this node gave the link up in it,
     /// with the reason it recorded for the cluster.
     pub(super) fn link_done(&mut self, link: &Link) {
-        if let Some(old) = self.failed_from.remove(&link.key) {
-            let reason = self.failures.get(&link.key).cloned().unwrap_or_default();
+        if let Some(old) = self.book.failed_from.remove(&link.key) {
+            let reason = self
+                .book
+                .failures
+                .get(&link.key)
+                .cloned()
+                .unwrap_or_default();
             self.history(Some(link), history::event::FAILED, reason.clone());
             self.hook(
                 HookEvent::Failed,
@@ -226,13 +237,13 @@ impl RunCtx {
     /// configured, so that the model checker's nodes keep no more state than they need.
     pub fn note_pause(&mut self) {
         let hooks = &self.settings.hooks;
-        if !self.history
+        if !self.variant.history
             && hooks.command(HookEvent::Paused).is_none()
             && hooks.command(HookEvent::Resumed).is_none()
         {
             return;
         }
-        let Some(entered) = self.observations.note_paused(self.paused_since) else {
+        let Some(entered) = self.observations.note_paused(self.pause.since) else {
             return;
         };
         let event = if entered {
@@ -240,7 +251,7 @@ impl RunCtx {
         } else {
             HookEvent::Resumed
         };
-        let detail = match &self.cluster_pause {
+        let detail = match &self.pause.cluster {
             Some(p) if entered => p.describe(),
             _ if entered => "the pause file is there".to_string(),
             _ => String::new(),
@@ -255,7 +266,7 @@ impl RunCtx {
             detail,
         );
         let mut vars = Vec::new();
-        match &self.cluster_pause {
+        match &self.pause.cluster {
             Some(p) if entered => {
                 vars.push(("PXCRM_PAUSE_SCOPE", "cluster".to_string()));
                 vars.push(("PXCRM_PAUSE_BY", p.by.clone()));

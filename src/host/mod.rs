@@ -23,19 +23,20 @@ pub mod facts;
 pub mod fence;
 pub mod hooks;
 pub mod output;
+pub mod parts;
 pub mod phases;
 pub mod primitives;
 pub mod switchover;
 
 use crate::config::topology::Link;
-use crate::db::clock::{Freshness, Observations, Skew};
+use crate::db::clock::{Freshness, Observations};
 use crate::db::state::{
-    ChannelState, FailureKind, FenceNote, Position, ReportValues, Role, StateRow,
+    ChannelState, FailureKind, FenceNote, LinkKey, Position, ReportValues, Role, StateRow,
 };
 use crate::error::Result;
 use crate::exec::{Action, Backend, Outcome, SourceUpdate};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -201,108 +202,29 @@ impl HostMail {
     }
 }
 
-/// The state of one run, shared by the host and the policy's primitives.
+/// The state of one run, shared by the host and the policy's primitives: the backend it
+/// acts through, its links and settings, the memory of peers, and its named parts
+/// ([`parts`]).
 pub struct RunCtx {
     pub backend: Box<dyn Backend>,
     pub links: Vec<Link>,
     pub settings: Settings,
-    /// What changed, in order, for the end-of-run log line.
-    pub events: Vec<String>,
     /// What this node remembers of its peers' reports between runs.
     pub observations: Observations,
-    /// When the pause file appeared (Unix time), while it exists: the node only reports.
-    pub paused_since: Option<i64>,
-    /// Peers whose clock was newly found skewed in this run.
-    pub skews: Vec<Skew>,
-    /// Notifications raised by the host, waiting for the policy's `mail` hook.
-    pub host_mail: Vec<HostMail>,
-    /// Sources connected this run, by link key.
-    connected: HashMap<String, String>,
-    /// `connect` calls this run, by link key.
-    attempts: HashMap<String, usize>,
-    /// Links whose proposal this node won in this run.
-    won: HashSet<String>,
-    /// Links whose own row and report were written in this run.
-    refreshed: HashSet<String>,
-    /// Links where this node has a row.
-    has_row: HashSet<String>,
-    /// The current source's health, checked once per run on a replica: `Err(why)` when it is
-    /// not worth replicating from.
-    source_check: HashMap<String, std::result::Result<(), String>>,
-    /// The peers fenced in this run, by link key and host, with the verdict: each is fenced
-    /// once. The first peer that holds a link's takeover is what the node's fence record says
-    /// ([`RunCtx::fence_note_pending`]).
-    fenced: BTreeMap<(String, String), fence::Verdict>,
-    /// Each link's fence record as this node last read or wrote it.
-    fence_noted: HashMap<String, FenceNote>,
-    /// How often the peers' fence logins are checked: every peer each this many seconds (a
-    /// daemon: its heartbeat timeout), or `None`: one peer per run, in turn (cron).
-    pub fence_checks_every: Option<i64>,
-    /// How many peers this run connected to (or tried to) to fence them.
-    fence_contacts: u64,
-    /// Whether the policy's `manage_link` is running: only then may a primitive change
-    /// anything (not from `silent_after` or `mail`, which also run on a paused node).
-    in_manage_link: bool,
-    /// Fences that stopped a channel and are not yet counted in a report, by link key.
-    new_fences: HashMap<String, u64>,
-    /// Whether the claim's re-checks run: `connect` and the move to `Yes` refuse while another
-    /// node holds the link. Always `true`; only the model checker's broken variant (a host
-    /// without the claim, `check::node::Mutant::NoClaim`) turns it off, to show that the
-    /// checker then finds two replicas of one link.
-    pub claim: bool,
-    /// Whether a fence that failed counts as done (the takeover goes on). Always `false`;
-    /// only the model checker's broken variant (`check::node::Mutant::FenceFailsOpen`) turns
-    /// it on, to show that the checker then finds two channels of one link.
-    pub fence_fails_open: bool,
-    /// Whether a mail's subject and body get the link's facts ([`facts`]), read when it is
-    /// sent. Always `true`; the model checker turns it off, since mail is not what it checks
-    /// and every read is a step of its model.
-    pub mail_facts: bool,
-    /// Whether the run writes what happened to `percona.replication_history`
-    /// ([`crate::db::history`]). Always `true`; the model checker turns it off, since nothing
-    /// reads the history to decide, and every write is a step of its model.
-    pub history: bool,
-    /// What the run has logged and mailed (see [`output`]).
-    output: output::Output,
-    /// The host event whose mail is being sent ([`HostMail::key`]), while the policy's `mail`
-    /// hook (or the host in its place) sends it; `None` for the policy's own `notify`.
-    pub mail_event: Option<String>,
-    /// The link whose policy call or hook runs now: mail is counted against it.
-    pub current_link: Option<String>,
-    /// Each link's condition as last read: its holder and source, or none. A new condition
-    /// starts a new outage for the mail rule of [`output`].
-    conditions: HashMap<String, String>,
-    /// The end of the current policy call, if one runs.
-    deadline: Option<std::time::Instant>,
-    /// The current policy call's time limit.
-    call_limit: std::time::Duration,
-    /// The links whose report this run wrote, with the channel state it reported.
-    reported: HashMap<String, ChannelState>,
-    /// When each of those reports was written (by this host's monotonic clock): the daemon's
-    /// self-fence counts from there, not from the end of the run.
-    reported_at: HashMap<String, std::time::Instant>,
-    /// This node's role per link as last read or written: a write that changes it runs the
-    /// `role-change` hook.
-    own_roles: HashMap<String, Role>,
-    /// Why this node gave a link up in this run, as recorded for the cluster.
-    failures: HashMap<String, String>,
-    /// Links this node gave up as `Failed` in this run, with the role it had before (`None`:
-    /// it had no row).
-    failed_from: HashMap<String, Option<Role>>,
-    /// Why this node proposed itself for a link in this run (a `metrics::cause`), counted as a
-    /// failover when it becomes `Yes`.
-    pub takeover_causes: HashMap<String, &'static str>,
-    /// The cluster's pause row, when that is what pauses this run.
-    pub cluster_pause: Option<crate::db::pause::ClusterPause>,
-    /// The hooks raised in this run, run at its end.
-    pending_hooks: Vec<crate::exec::hook::HookCall>,
-    /// What happened in this run, for the history: written at its end, with the hooks.
-    pending_history: Vec<Action>,
-    /// The last state of the channels this run stopped and reset, by link key: what a mail's
-    /// facts show of a channel that is gone (its last errors above all).
-    reset_channels: HashMap<String, crate::db::flavor::ReplicaStatus>,
-    /// Whether this run asked the policy's `silent_after` (see [`run_links`]).
-    threshold_asked: bool,
+    /// What this run did, link by link.
+    pub(crate) book: parts::Book,
+    /// The peers fenced, the fence records and the checks of fence logins.
+    pub fencing: parts::Fencing,
+    /// What the run logs and mails.
+    pub notices: parts::Notices,
+    /// The hooks and history written at the end of the run.
+    pending: parts::Pending,
+    /// The policy call under way.
+    pub call: parts::Call,
+    /// What pauses the run.
+    pub pause: parts::Pause,
+    /// Which host runs: the real one, but for the model checker.
+    pub variant: parts::Variant,
 }
 
 pub type Shared = Rc<RefCell<RunCtx>>;
@@ -319,44 +241,17 @@ impl RunCtx {
             backend,
             links,
             settings,
-            events: Vec::new(),
             observations,
-            paused_since,
-            skews: Vec::new(),
-            host_mail: Vec::new(),
-            connected: HashMap::new(),
-            attempts: HashMap::new(),
-            won: HashSet::new(),
-            refreshed: HashSet::new(),
-            has_row: HashSet::new(),
-            source_check: HashMap::new(),
-            fenced: BTreeMap::new(),
-            fence_noted: HashMap::new(),
-            fence_checks_every: None,
-            in_manage_link: false,
-            fence_contacts: 0,
-            new_fences: HashMap::new(),
-            claim: true,
-            fence_fails_open: false,
-            mail_facts: true,
-            history: true,
-            output: output::Output::default(),
-            current_link: None,
-            conditions: HashMap::new(),
-            deadline: None,
-            call_limit: std::time::Duration::ZERO,
-            reported: HashMap::new(),
-            reported_at: HashMap::new(),
-            own_roles: HashMap::new(),
-            failures: HashMap::new(),
-            failed_from: HashMap::new(),
-            takeover_causes: HashMap::new(),
-            cluster_pause: None,
-            pending_hooks: Vec::new(),
-            pending_history: Vec::new(),
-            reset_channels: HashMap::new(),
-            threshold_asked: false,
-            mail_event: None,
+            book: parts::Book::default(),
+            fencing: parts::Fencing::default(),
+            notices: parts::Notices::default(),
+            pending: parts::Pending::default(),
+            call: parts::Call::default(),
+            pause: parts::Pause {
+                since: paused_since,
+                cluster: None,
+            },
+            variant: parts::Variant::default(),
         }
     }
 
@@ -373,7 +268,7 @@ impl RunCtx {
     /// [`run_links`]), the peers' may be longer.
     pub fn threshold_said(&self) -> String {
         let t = self.threshold();
-        if self.threshold_asked {
+        if self.call.threshold_asked {
             format!("{t} s")
         } else {
             format!("{t} s (or the policy's silent_after, if longer)")
@@ -387,10 +282,10 @@ impl RunCtx {
         let me = self.node();
         let t = self.threshold();
         let skews = self.observations.observe(&link.key, &me, &rows, t);
-        self.skews.extend(skews);
+        self.notices.skews.extend(skews);
         if let Some(own) = rows.iter().find(|r| r.host == me) {
             if let Some(rep) = &own.report {
-                self.fence_noted.insert(
+                self.fencing.notes.insert(
                     link.key.clone(),
                     FenceNote {
                         blocked: rep.blocked.clone(),
@@ -398,8 +293,8 @@ impl RunCtx {
                     },
                 );
             }
-            self.has_row.insert(link.key.clone());
-            self.own_roles.insert(link.key.clone(), own.role);
+            self.book.has_row.insert(link.key.clone());
+            self.book.own_roles.insert(link.key.clone(), own.role);
         }
         let fresh = self.observations.freshness(&link.key, &me, t).seeing(&rows);
         let condition = match rows.iter().find(|r| fresh.holds(r)) {
@@ -412,7 +307,7 @@ impl RunCtx {
             ),
             None => "nobody holds it".into(),
         };
-        self.conditions.insert(link.key.clone(), condition);
+        self.notices.conditions.insert(link.key.clone(), condition);
         Ok((rows, fresh))
     }
 
@@ -422,7 +317,7 @@ impl RunCtx {
         let ch = self.backend.replica(link)?;
         let fence = self.fence_note_pending(link);
         if let Some(n) = &fence {
-            let before = self.fence_noted.insert(link.key.clone(), n.clone());
+            let before = self.fencing.notes.insert(link.key.clone(), n.clone());
             if let Some(b) = n
                 .blocked
                 .clone()
@@ -445,8 +340,8 @@ impl RunCtx {
         Ok(ReportValues {
             channel: ChannelState::of(ch.as_ref()),
             source: ch.map(|s| s.source()),
-            paused_since: self.paused_since,
-            new_fences: self.new_fences.remove(&link.key).unwrap_or(0),
+            paused_since: self.pause.since,
+            new_fences: self.fencing.uncounted.remove(&link.key).unwrap_or(0),
             fence,
             position: Some(position),
         })
@@ -456,10 +351,16 @@ impl RunCtx {
     /// the peer that holds the takeover (blocks found in this run), and the peers the checks
     /// of the fence logins found this node cannot fence.
     pub fn fence_note_pending(&self, link: &Link) -> Option<FenceNote> {
-        let noted = self.fence_noted.get(&link.key).cloned().unwrap_or_default();
+        let noted = self
+            .fencing
+            .notes
+            .get(&link.key)
+            .cloned()
+            .unwrap_or_default();
         let now = FenceNote {
             blocked: self
-                .fenced
+                .fencing
+                .verdicts
                 .iter()
                 .filter(|((key, _), _)| *key == link.key)
                 .find_map(|(_, v)| match v {
@@ -481,12 +382,13 @@ impl RunCtx {
             source,
             report,
         })?;
-        self.refreshed.insert(link.key.clone());
-        self.reported.insert(link.key.clone(), channel);
-        self.reported_at
+        self.book.refreshed.insert(link.key.clone());
+        self.book.reported.insert(link.key.clone(), channel);
+        self.book
+            .reported_at
             .insert(link.key.clone(), std::time::Instant::now());
         if let Some(r) = role {
-            self.events.push(format!("{}: now {r}", link.name));
+            self.notices.events.push(format!("{}: now {r}", link.name));
             self.role_written(link, r);
         }
         Ok(())
@@ -501,16 +403,18 @@ impl RunCtx {
             role,
             report,
         })?;
-        self.reported.insert(link.key.clone(), channel);
-        self.reported_at
+        self.book.reported.insert(link.key.clone(), channel);
+        self.book
+            .reported_at
             .insert(link.key.clone(), std::time::Instant::now());
-        self.has_row.insert(link.key.clone());
-        self.refreshed.insert(link.key.clone());
-        self.events
+        self.book.has_row.insert(link.key.clone());
+        self.book.refreshed.insert(link.key.clone());
+        self.notices
+            .events
             .push(format!("{}: added {} as {role}", link.name, self.node()));
         if role == Role::No {
             // A node's first row, holding nothing: no role changed.
-            self.own_roles.insert(link.key.clone(), role);
+            self.book.own_roles.insert(link.key.clone(), role);
         } else {
             self.role_written(link, role);
         }
@@ -523,7 +427,7 @@ impl RunCtx {
         let links: Vec<Link> = self
             .links
             .iter()
-            .filter(|l| self.has_row.contains(&l.key))
+            .filter(|l| self.book.has_row.contains(&l.key))
             .cloned()
             .collect();
         for l in links {
@@ -535,7 +439,7 @@ impl RunCtx {
 
     /// The source this node replicates from for a link, as an own-row write records it.
     pub fn current_source(&mut self, link: &Link) -> Result<SourceUpdate> {
-        if let Some(s) = self.connected.get(&link.key) {
+        if let Some(s) = self.book.connected.get(&link.key) {
             return Ok(SourceUpdate::Set(s.clone()));
         }
         Ok(match self.backend.replica(link)? {
@@ -549,15 +453,16 @@ impl RunCtx {
         let Some(last) = self.backend.replica(link)? else {
             return Ok(false);
         };
-        self.reset_channels.insert(link.key.clone(), last);
+        self.book.reset_channels.insert(link.key.clone(), last);
         self.backend.apply(&Action::StopReplica {
             channel: link.channel.clone(),
         })?;
         self.backend.apply(&Action::ResetReplica {
             channel: link.channel.clone(),
         })?;
-        self.connected.remove(&link.key);
-        self.events
+        self.book.connected.remove(&link.key);
+        self.notices
+            .events
             .push(format!("{}: replication stopped and reset", link.name));
         Ok(true)
     }
@@ -572,8 +477,8 @@ impl RunCtx {
             }
             Some(_) => {}
         }
-        Ok(match self.source_check.get(&link.key) {
-            Some(Err(why)) if !self.connected.contains_key(&link.key) => {
+        Ok(match self.book.source_check.get(&link.key) {
+            Some(Err(why)) if !self.book.connected.contains_key(&link.key) => {
                 Err(NoData::Source(why.clone()))
             }
             _ => Ok(()),
@@ -582,7 +487,7 @@ impl RunCtx {
 
     /// The current source's health as checked in this run, if it was.
     pub fn source_check(&self, link: &Link) -> Option<&std::result::Result<(), String>> {
-        self.source_check.get(&link.key)
+        self.book.source_check.get(&link.key)
     }
 
     /// Whether this node may make its row `Yes` now: its channel carries data, and it won the
@@ -591,7 +496,7 @@ impl RunCtx {
         if let Err(why) = self.carries_data(link)? {
             return Ok(Err(why.to_string()));
         }
-        if self.won.contains(&link.key) || !self.claim {
+        if self.book.won.contains(&link.key) || !self.variant.claim {
             return Ok(Ok(()));
         }
         let (rows, fresh) = self.read_rows(link)?;
@@ -604,37 +509,41 @@ impl RunCtx {
     /// Whether a primitive may change something now: only while the policy's `manage_link`
     /// runs. `silent_after` and `mail` may read, log and notify.
     pub fn policy_may_change(&self) -> bool {
-        self.in_manage_link
+        self.call.in_manage_link
     }
 
     /// The links whose report this run wrote (its heartbeat moved), with the channel state it
     /// reported. A daemon's replica that misses its reports for long stops its channel.
-    pub fn reported(&self) -> &HashMap<String, ChannelState> {
-        &self.reported
+    pub fn reported(&self) -> &HashMap<LinkKey, ChannelState> {
+        &self.book.reported
     }
 
     /// When this run wrote each link's report.
-    pub fn reported_at(&self) -> &HashMap<String, std::time::Instant> {
-        &self.reported_at
+    pub fn reported_at(&self) -> &HashMap<LinkKey, std::time::Instant> {
+        &self.book.reported_at
     }
 
     /// Whether this run wrote the node's row and report for the link.
     pub fn reported_in_run(&self, link: &Link) -> bool {
-        self.refreshed.contains(&link.key)
+        self.book.refreshed.contains(&link.key)
     }
 
     /// The verdict of this run's fence of a peer for a link, if it was fenced.
     pub fn fence_verdict(&self, link: &Link, host: &str) -> Option<&fence::Verdict> {
-        self.fenced.get(&(link.key.clone(), host.to_string()))
+        self.fencing
+            .verdicts
+            .get(&(link.key.clone(), host.to_string()))
     }
 
     fn note_verdict(&mut self, link: &Link, host: &str, v: fence::Verdict) {
-        self.fenced.insert((link.key.clone(), host.to_string()), v);
+        self.fencing
+            .verdicts
+            .insert((link.key.clone(), host.to_string()), v);
     }
 
     /// Queues a notification for the policy's `mail` hook.
     pub fn mail(&mut self, event: Event, subject: String, body: String) {
-        self.host_mail.push(HostMail {
+        self.notices.host_mail.push(HostMail {
             event,
             about: None,
             subject,
@@ -644,7 +553,7 @@ impl RunCtx {
 
     /// Queues a host mail about one peer (see [`HostMail::about`]).
     pub fn mail_about(&mut self, event: Event, peer: &str, subject: String, body: String) {
-        self.host_mail.push(HostMail {
+        self.notices.host_mail.push(HostMail {
             event,
             about: Some(peer.to_string()),
             subject,
@@ -661,7 +570,8 @@ impl RunCtx {
     pub fn apply(&mut self, action: Action) -> Result<Outcome> {
         let outcome = self.backend.apply(&action)?;
         if let Action::RecordFailure { key, kind, detail } = &action {
-            self.failures
+            self.book
+                .failures
                 .insert(key.clone(), format!("{}: {detail}", kind.as_str()));
         }
         Ok(outcome)
@@ -673,7 +583,7 @@ impl RunCtx {
 pub fn run_links(
     shared: &Shared,
     hooks: &dyn PolicyHooks,
-) -> Vec<(String, std::result::Result<(), String>)> {
+) -> Vec<(LinkKey, std::result::Result<(), String>)> {
     shared.borrow_mut().note_pause();
     let floor = shared.borrow().settings.heartbeat_timeout;
     // A node outside the Primary component (or not Synced/Donor) leaves, and a paused node
@@ -682,7 +592,7 @@ pub fn run_links(
     // never delays them; the threshold they mention is then [timeouts] heartbeat.
     let host_only = {
         let c = shared.borrow();
-        !c.backend.facts().can_act() || c.paused_since.is_some()
+        !c.backend.facts().can_act() || c.pause.since.is_some()
     };
     let failed = if host_only {
         None
@@ -699,7 +609,7 @@ pub fn run_links(
         }
         let mut c = shared.borrow_mut();
         c.settings.silent_after = threshold;
-        c.threshold_asked = true;
+        c.call.threshold_asked = true;
         failed
     };
     let links = shared.borrow().links.clone();
@@ -749,7 +659,7 @@ fn run_link(
     hooks: &dyn PolicyHooks,
     link: &Link,
 ) -> std::result::Result<(), String> {
-    shared.borrow_mut().current_link = Some(link.key.clone());
+    shared.borrow_mut().call.current_link = Some(link.key.clone());
     let decision = phases::before(&mut shared.borrow_mut(), link).map_err(|e| e.to_string());
     send_host_mail(shared, hooks, link);
     let act = match decision {
@@ -757,9 +667,9 @@ fn run_link(
         Ok(phases::Decision::Done) => return Ok(()),
         Err(e) => return Err(e),
     };
-    shared.borrow_mut().in_manage_link = true;
+    shared.borrow_mut().call.in_manage_link = true;
     let policy = hooks.manage_link(link);
-    shared.borrow_mut().in_manage_link = false;
+    shared.borrow_mut().call.in_manage_link = false;
     send_host_mail(shared, hooks, link);
     // The rules hold whatever the policy did, also when it failed; but a node whose policy
     // fails does not report, so it looks silent, like a node whose manager does not run.
@@ -778,7 +688,7 @@ fn run_link(
 
 /// Sends the host's notifications through the policy's `mail` hook.
 fn send_host_mail(shared: &Shared, hooks: &dyn PolicyHooks, link: &Link) {
-    let pending = std::mem::take(&mut shared.borrow_mut().host_mail);
+    let pending = std::mem::take(&mut shared.borrow_mut().notices.host_mail);
     for m in pending {
         mail_through_policy(shared, hooks, link, m);
     }
@@ -793,10 +703,10 @@ pub(super) fn mail_through_policy(
     m: HostMail,
 ) {
     // Whatever the hook sends is this event's mail: one per outage, whatever its subject.
-    shared.borrow_mut().mail_event = Some(m.key());
+    shared.borrow_mut().notices.mail_event = Some(m.key());
     let r = hooks.mail(link, m.event.as_str(), &m.subject, &m.body);
     let Err(e) = r else {
-        shared.borrow_mut().mail_event = None;
+        shared.borrow_mut().notices.mail_event = None;
         return;
     };
     let node = shared.borrow().node();
@@ -815,16 +725,16 @@ pub(super) fn mail_through_policy(
     if let Err(e) = shared.borrow_mut().notify(mail) {
         log::error!("{node}: the host's mail could not be sent either: {e}");
     }
-    shared.borrow_mut().mail_event = None;
+    shared.borrow_mut().notices.mail_event = None;
 }
 
 /// One mail per peer whose clock was found skewed.
 fn mail_skews(shared: &Shared, hooks: &dyn PolicyHooks, links: &[Link]) {
-    let skews = std::mem::take(&mut shared.borrow_mut().skews);
+    let skews = std::mem::take(&mut shared.borrow_mut().notices.skews);
     let Some(link) = links.first() else {
         return;
     };
-    shared.borrow_mut().current_link = Some(link.key.clone());
+    shared.borrow_mut().call.current_link = Some(link.key.clone());
     for k in skews {
         let node = shared.borrow().node();
         log::warn!(

@@ -7,6 +7,7 @@
 
 use super::RunCtx;
 use crate::config::Limits;
+use crate::db::state::LinkKey;
 use crate::exec::{
     Action,
     mail::{Mail, Once},
@@ -22,11 +23,11 @@ pub struct Output {
     dropped_lines: usize,
     dropped_bytes: usize,
     /// Mails the policy sent per link in this run.
-    mails: HashMap<String, usize>,
+    mails: HashMap<LinkKey, usize>,
     /// Links whose mail cap was reported.
-    capped: HashSet<String>,
+    capped: HashSet<LinkKey>,
     /// Events whose repeat was reported, by link.
-    repeated: HashSet<(String, String)>,
+    repeated: HashSet<(LinkKey, String)>,
     /// Where the policy's log lines are also written as they come (the model checker's
     /// traces), or nowhere.
     pub echo: Option<Echo>,
@@ -55,12 +56,12 @@ impl RunCtx {
     /// Gives the policy's log lines also to `to`, as they come, each a line ending in a
     /// newline (the model checker's traces).
     pub fn echo_policy_log(&mut self, to: Box<dyn FnMut(&str)>) {
-        self.output.echo = Some(Echo(to));
+        self.notices.output.echo = Some(Echo(to));
     }
 
     /// Stops giving the policy's log lines to the echo, and drops it.
     pub fn stop_echo(&mut self) {
-        self.output.echo = None;
+        self.notices.output.echo = None;
     }
 
     /// The sandbox limits of this run.
@@ -71,7 +72,7 @@ impl RunCtx {
     /// Logs one line of the policy's, within the run's budget of lines and bytes.
     pub fn policy_log(&mut self, level: Level, msg: &str) {
         let limits = self.settings.limits.clone();
-        let o = &mut self.output;
+        let o = &mut self.notices.output;
         let full = o.lines >= limits.max_log_lines || o.bytes >= limits.max_log_bytes;
         // Counted as written: escaping makes a character up to 10 bytes. What is dropped is
         // counted as the policy gave it (escaping what is not written would cost the run).
@@ -84,7 +85,7 @@ impl RunCtx {
         o.lines += 1;
         o.bytes += text.len();
         let node = self.node();
-        if let Some(Echo(echo)) = &mut self.output.echo {
+        if let Some(Echo(echo)) = &mut self.notices.output.echo {
             let what = match level {
                 Level::Debug => "debug",
                 Level::Info => "log",
@@ -102,7 +103,7 @@ impl RunCtx {
 
     /// One line for what the budget dropped, if anything: at the end of the run.
     pub fn log_dropped(&self) {
-        let o = &self.output;
+        let o = &self.notices.output;
         if o.dropped_lines > 0 {
             let l = &self.settings.limits;
             log::warn!(
@@ -122,12 +123,12 @@ impl RunCtx {
     /// one outage), the policy's own at most once per link every `[policy] notify_every`.
     /// `Ok(false)` when it was not sent, and why is logged.
     pub fn notify(&mut self, mail: Mail) -> crate::error::Result<bool> {
-        let key = self.current_link.clone().unwrap_or_default();
+        let key = self.call.current_link.clone().unwrap_or_default();
         let node = self.node();
         let cap = self.settings.limits.max_mails;
-        let sent = self.output.mails.entry(key.clone()).or_insert(0);
+        let sent = self.notices.output.mails.entry(key.clone()).or_insert(0);
         if *sent >= cap {
-            if self.output.capped.insert(key.clone()) {
+            if self.notices.output.capped.insert(key.clone()) {
                 log::warn!(
                     "{node}: {key}: more mail than [policy] max_mails = {cap} in one run; the rest is not sent: {:?} and later",
                     printable(&mail.subject)
@@ -136,6 +137,7 @@ impl RunCtx {
             return Ok(false);
         }
         let condition = self
+            .notices
             .conditions
             .get(&key)
             .cloned()
@@ -146,11 +148,11 @@ impl RunCtx {
             body: crate::error::printable_lines(&mail.body),
             once: None,
         };
-        match self.mail_event.clone() {
+        match self.notices.mail_event.clone() {
             // A host event: once while the link stays in one condition (one outage).
             Some(event) => {
                 if !self.observations.may_mail(&key, &condition, &event) {
-                    if self.output.repeated.insert((key.clone(), event)) {
+                    if self.notices.output.repeated.insert((key.clone(), event)) {
                         log::info!(
                             "{node}: {key}: not mailed again while the link stays as it is ({condition}): {:?}",
                             printable(&mail.subject)
@@ -159,7 +161,7 @@ impl RunCtx {
                     return Ok(false);
                 }
                 mail.once = Some(Once {
-                    link: key.clone(),
+                    link: key.to_string(),
                     event,
                 });
             }
@@ -169,7 +171,12 @@ impl RunCtx {
                 let now = chrono::Utc::now().timestamp();
                 match self.observations.may_policy_mail(&key, now, every) {
                     None => {
-                        if self.output.repeated.insert((key.clone(), String::new())) {
+                        if self
+                            .notices
+                            .output
+                            .repeated
+                            .insert((key.clone(), String::new()))
+                        {
                             log::info!(
                                 "{node}: {key}: the policy's own mail is held back: one per link every {every} s ([policy] notify_every): {:?}",
                                 printable(&mail.subject)
@@ -187,7 +194,7 @@ impl RunCtx {
                 }
             }
         }
-        *self.output.mails.entry(key).or_insert(0) += 1;
+        *self.notices.output.mails.entry(key).or_insert(0) += 1;
         let mail = self.with_facts(mail);
         self.apply(Action::Notify(mail))?;
         Ok(true)
@@ -198,12 +205,13 @@ impl RunCtx {
     /// ([`super::facts`]). Outside a link, the cluster and the node only.
     fn with_facts(&mut self, mail: Mail) -> Mail {
         let link = self
+            .call
             .current_link
             .as_ref()
             .and_then(|k| self.links.iter().find(|l| &l.key == k))
             .cloned();
         match link {
-            Some(l) if self.mail_facts => {
+            Some(l) if self.variant.mail_facts => {
                 let f = self.link_facts(&l);
                 Mail {
                     subject: f.subject(&mail.subject),
@@ -227,27 +235,28 @@ impl RunCtx {
     /// Starts the deadline of one policy call, which may take `limit` (its own limit, or what
     /// is left of the run's budget).
     pub fn start_deadline(&mut self, limit: Duration) {
-        self.deadline = Some(Instant::now() + limit);
-        self.call_limit = limit;
+        self.call.deadline = Some(Instant::now() + limit);
+        self.call.limit = limit;
     }
 
     /// Ends it: host calls outside a policy call have their own timeouts only.
     pub fn end_deadline(&mut self) {
-        self.deadline = None;
+        self.call.deadline = None;
     }
 
     /// What is left of the current policy call's time, if one runs.
     pub fn time_left(&self) -> Option<Duration> {
-        self.deadline
+        self.call
+            .deadline
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// `Err` when a host call that may wait `needs` would run past the policy call's deadline.
     pub fn within_deadline(&self, what: &str, needs: Duration) -> Result<(), String> {
-        let Some(deadline) = self.deadline else {
+        let Some(deadline) = self.call.deadline else {
             return Ok(());
         };
-        let limit = self.call_limit;
+        let limit = self.call.limit;
         let whose = if limit < self.settings.limits.max_seconds {
             "what was left of the run's budget"
         } else {

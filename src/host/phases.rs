@@ -29,7 +29,7 @@ pub fn before(c: &mut RunCtx, link: &Link) -> Result<Decision> {
         }
         return Ok(Decision::Done);
     }
-    if c.paused_since.is_some() {
+    if c.pause.since.is_some() {
         report_paused(c, link, ch.as_ref())?;
         return Ok(Decision::Done);
     }
@@ -163,7 +163,7 @@ fn check_source(c: &mut RunCtx, link: &Link, s: &ReplicaStatus) {
             link.name
         );
     }
-    c.source_check.insert(link.key.clone(), verdict);
+    c.book.source_check.insert(link.key.clone(), verdict);
 }
 
 /// After the policy, whatever it did: the state table and the channel agree, a running channel
@@ -236,8 +236,8 @@ pub fn after(c: &mut RunCtx, link: &Link, policy_ok: bool) -> Result<()> {
     }
     fence_strays(c, link)?;
     if policy_ok
-        && (!c.refreshed.contains(&link.key) || c.fence_note_pending(link).is_some())
-        && c.has_row.contains(&link.key)
+        && (!c.book.refreshed.contains(&link.key) || c.fence_note_pending(link).is_some())
+        && c.book.has_row.contains(&link.key)
     {
         let source = c.current_source(link)?;
         c.refresh(link, None, source)?;

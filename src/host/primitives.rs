@@ -27,8 +27,8 @@ fn may_change(c: &RunCtx, link: &Link, what: &str) -> Res<()> {
             c.node()
         ));
     }
-    match c.current_link.as_deref() {
-        Some(k) if k == link.key => Ok(()),
+    match c.call.current_link.as_deref() {
+        Some(k) if *k == *link.key => Ok(()),
         other => Err(format!(
             "{what} refused on {}: a primitive changes only the link whose turn it is ({}), not {}: each link is managed in its own manage_link call, with the host's rules around it",
             c.node(),
@@ -114,10 +114,10 @@ pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
 /// the update would change nothing, and its hooks would tell of a change that did not happen.
 pub fn set_state(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
     may_change(c, link, "set_state")?;
-    if !c.has_row.contains(&link.key) {
+    if !c.book.has_row.contains(&link.key) {
         c.read_rows(link).map_err(host)?;
     }
-    if !c.has_row.contains(&link.key) {
+    if !c.book.has_row.contains(&link.key) {
         return Err(format!(
             "set_state refused on {}: it has no row for {}, so nothing would change; insert_row(link, state) adds it",
             c.node(),
@@ -203,9 +203,11 @@ pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
         .map_err(host)?;
     let done = matches!(o, Outcome::Done { affected } if affected > 0);
     if done {
-        c.events
+        c.notices
+            .events
             .push(format!("{}: demoted silent {peer}", link.name));
-        c.takeover_causes
+        c.book
+            .takeover_causes
             .insert(link.key.clone(), crate::metrics::cause::SILENT_REPLICA);
     }
     Ok(done)
@@ -240,7 +242,10 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
     } else {
         crate::metrics::cause::ELECTION
     };
-    c.takeover_causes.entry(link.key.clone()).or_insert(cause);
+    c.book
+        .takeover_causes
+        .entry(link.key.clone())
+        .or_insert(cause);
     match c
         .apply(Action::Propose {
             key: link.key.clone(),
@@ -249,8 +254,8 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
         .map_err(host)?
     {
         Outcome::Done { .. } => {
-            c.won.insert(link.key.clone());
-            c.events.push(format!("{}: proposed", link.name));
+            c.book.won.insert(link.key.clone());
+            c.notices.events.push(format!("{}: proposed", link.name));
             c.role_written(link, Role::Proposed);
             Ok(true)
         }
@@ -393,7 +398,7 @@ fn may_connect(
             "connect refused on {node}: the node is not Primary and Synced/Donor"
         ));
     }
-    let n = c.attempts.entry(l.key.clone()).or_insert(0);
+    let n = c.book.attempts.entry(l.key.clone()).or_insert(0);
     *n += 1;
     if *n > 2 * l.sources.len() + 2 {
         return Err(format!(
@@ -419,7 +424,7 @@ fn may_connect(
             ));
         }
     }
-    if let Some(other) = rows.iter().find(|r| c.claim && fresh.holds(r)) {
+    if let Some(other) = rows.iter().find(|r| c.variant.claim && fresh.holds(r)) {
         return Err(format!(
             "connect refused on {node}: {} holds {} ({}); two replicas of one link are never started",
             other.host,
@@ -467,7 +472,7 @@ fn start_channel(
     domains: Vec<u32>,
 ) -> Res<ConnectOutcome> {
     let before = c.backend.replica(l).map_err(host)?.map(|s| s.source());
-    let source_failed_its_check = matches!(c.source_check.get(&l.key), Some(Err(_)));
+    let source_failed_its_check = matches!(c.book.source_check.get(&l.key), Some(Err(_)));
     if before.is_some() {
         c.apply(Action::StopReplica {
             channel: l.channel.clone(),
@@ -493,11 +498,12 @@ fn start_channel(
     };
     let o = c.backend.await_replica(l, src, deadline).map_err(host)?;
     if o.is_replicating() {
-        c.connected.insert(l.key.clone(), src.address());
-        c.source_check.insert(l.key.clone(), Ok(()));
+        c.book.connected.insert(l.key.clone(), src.address());
+        c.book.source_check.insert(l.key.clone(), Ok(()));
         // The row must record the new source: report again at the end of the run.
-        c.refreshed.remove(&l.key);
-        c.events
+        c.book.refreshed.remove(&l.key);
+        c.notices
+            .events
             .push(format!("{}: replicating from {}", l.name, src.address()));
         if let Some(old) = before.as_deref().filter(|b| *b != src.address()) {
             let cause = if source_failed_its_check {

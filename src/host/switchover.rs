@@ -202,17 +202,18 @@ fn hand_off(
         );
         return Ok(false);
     }
-    c.refreshed.insert(link.key.clone());
-    c.reported.insert(link.key.clone(), channel);
-    c.reported_at.insert(link.key.clone(), Instant::now());
-    c.events.push(format!("{}: now No", link.name));
+    c.book.refreshed.insert(link.key.clone());
+    c.book.reported.insert(link.key.clone(), channel);
+    c.book.reported_at.insert(link.key.clone(), Instant::now());
+    c.notices.events.push(format!("{}: now No", link.name));
     // Stopped already: only the reset is left.
     c.apply(Action::ResetReplica {
         channel: link.channel.clone(),
     })?;
-    c.reset_channels.insert(link.key.clone(), status);
-    c.connected.remove(&link.key);
-    c.events
+    c.book.reset_channels.insert(link.key.clone(), status);
+    c.book.connected.remove(&link.key);
+    c.notices
+        .events
         .push(format!("{}: replication stopped and reset", link.name));
     c.history(
         Some(link),
@@ -223,10 +224,11 @@ fn hand_off(
             shown(&position)
         ),
     );
-    c.takeover_causes
+    c.book
+        .takeover_causes
         .insert(link.key.clone(), crate::metrics::cause::SWITCHOVER);
     c.role_written(link, Role::No);
-    c.takeover_causes.remove(&link.key);
+    c.book.takeover_causes.remove(&link.key);
     log::info!(
         "{me}: {}: switchover: stopped at {} and handed the link to {}",
         link.name,
@@ -307,11 +309,12 @@ fn take_over(c: &mut RunCtx, link: &Link, req: &Request) -> Result<()> {
             ),
         );
     }
-    c.takeover_causes
+    c.book
+        .takeover_causes
         .insert(link.key.clone(), crate::metrics::cause::SWITCHOVER);
-    c.in_manage_link = true;
+    c.call.in_manage_link = true;
     let r = connect(c, link, req);
-    c.in_manage_link = false;
+    c.call.in_manage_link = false;
     match r {
         Ok(source) => {
             c.apply(Action::AdvanceSwitchover {
@@ -344,7 +347,7 @@ fn take_over(c: &mut RunCtx, link: &Link, req: &Request) -> Result<()> {
             Ok(())
         }
         Err(why) => {
-            c.takeover_causes.remove(&link.key);
+            c.book.takeover_causes.remove(&link.key);
             give_up(c, link, req, Phase::Stopped, &why)
         }
     }

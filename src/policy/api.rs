@@ -80,7 +80,7 @@ fn source_map(s: &SourceAddr) -> Map {
 /// A link as a policy sees it.
 pub fn link_map(l: &Link) -> Map {
     let mut m = Map::new();
-    m.insert("key".into(), l.key.clone().into());
+    m.insert("key".into(), l.key.as_str().into());
     m.insert("name".into(), l.name.clone().into());
     m.insert("remote".into(), l.remote.clone().into());
     m.insert("channel".into(), l.channel.as_str().to_string().into());
@@ -365,7 +365,7 @@ fn register_output(engine: &mut Engine, ctx: &Shared) {
                     kinds.join(", ")
                 ));
             }
-            let before = c.borrow_mut().mail_event.replace(event.to_string());
+            let before = c.borrow_mut().notices.mail_event.replace(event.to_string());
             let r = call.call_fn::<Dynamic>(
                 "mail",
                 (
@@ -376,7 +376,7 @@ fn register_output(engine: &mut Engine, ctx: &Shared) {
                     Dynamic::from(body.to_string()),
                 ),
             );
-            c.borrow_mut().mail_event = before;
+            c.borrow_mut().notices.mail_event = before;
             r.map(|_| ())
         },
     );

@@ -55,7 +55,7 @@ pub(super) fn links(h: &Hooks<'_>) -> Vec<LinkView> {
     links
         .into_iter()
         .map(|link| {
-            h.shared.borrow_mut().current_link = Some(link.key.clone());
+            h.shared.borrow_mut().call.current_link = Some(link.key.clone());
             let read = h.shared.borrow_mut().read_rows(&link);
             let failure = h
                 .shared

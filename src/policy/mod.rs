@@ -50,7 +50,7 @@ pub const ENTRY: &str = "manage_link";
 const THROWN_CHARS: usize = 1000;
 
 /// The outcome of `manage_link` for one link: its key, and the error if the call failed.
-pub type LinkResult = (String, std::result::Result<(), String>);
+pub type LinkResult = (crate::db::state::LinkKey, std::result::Result<(), String>);
 
 /// A compiled policy.
 #[derive(Clone)]
