@@ -669,7 +669,7 @@ fn summarize(
     for (key, r) in results {
         if let Err(e) = r {
             log::error!("{name}: link {key}: {e}");
-            link_errors.push((key, e));
+            link_errors.push((key, e.to_string()));
         }
     }
     if ctx.notices.events.is_empty() {

@@ -568,6 +568,15 @@ pub fn host_function_names() -> Result<std::collections::HashSet<String>> {
     Ok(crate::policy::function_names(ctx))
 }
 
+/// A run's context over a simulated node, from a scenario's text: what the host's own unit
+/// tests act on.
+#[cfg(test)]
+pub(crate) fn test_context(text: &str) -> crate::host::RunCtx {
+    let bad = |msg: String| Error::Scenario(format!("a test scenario: {msg}"));
+    let sc: Scenario = toml::from_str(text).expect("a test scenario parses");
+    context(sc, None, bad).expect("a test scenario builds").0
+}
+
 /// The site policy a scenario names (`[policy] file`, relative to the scenario's directory),
 /// for `simulate` without `--policy`.
 pub fn named_policy(scenario_path: &Path) -> Result<Option<std::path::PathBuf>> {
@@ -598,9 +607,9 @@ pub fn simulate(
             let _ = writeln!(
                 out,
                 "{node_name}: ERROR link {key}: {}",
-                crate::error::printable(&e)
+                crate::error::printable(&e.to_string())
             );
-            errors.push((key, e));
+            errors.push((key, e.to_string()));
         }
     }
     let _ = writeln!(out, "--- final state");

@@ -597,7 +597,7 @@ impl<'p> Model<'p> {
                 repeated: Vec::new(),
                 errors: results
                     .into_iter()
-                    .filter_map(|(k, r)| r.err().map(|e| (k.to_string(), e)))
+                    .filter_map(|(k, r)| r.err().map(|e| (k.to_string(), e.to_string())))
                     .collect(),
             })
         };

@@ -578,12 +578,40 @@ impl RunCtx {
     }
 }
 
+/// Why a link's turn did not end well: the policy failed, the host's rules failed (a server
+/// error: the rules themselves never give way), or both.
+#[derive(Debug)]
+pub enum LinkError {
+    /// The policy's error (its `manage_link`, or `silent_after` for every link), as the
+    /// engine reported it.
+    Policy(String),
+    /// The host's rules could not read or write what they needed.
+    Host(crate::error::Error),
+    /// The policy failed, then the host's rules.
+    Both {
+        policy: String,
+        host: crate::error::Error,
+    },
+}
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkError::Policy(p) => f.write_str(p),
+            LinkError::Host(e) => write!(f, "{e}"),
+            LinkError::Both { policy, host } => {
+                write!(f, "{policy}; then the host's rules failed: {host}")
+            }
+        }
+    }
+}
+
 /// Runs every link: the host's phases around the policy's `manage_link`. A link whose policy
 /// call or rules fail does not stop the others; its error is returned.
 pub fn run_links(
     shared: &Shared,
     hooks: &dyn PolicyHooks,
-) -> Vec<(LinkKey, std::result::Result<(), String>)> {
+) -> Vec<(LinkKey, std::result::Result<(), LinkError>)> {
     shared.borrow_mut().note_pause();
     let floor = shared.borrow().settings.heartbeat_timeout;
     // A node outside the Primary component (or not Synced/Donor) leaves, and a paused node
@@ -618,7 +646,7 @@ pub fn run_links(
         let r = run_link(shared, hooks, link);
         shared.borrow_mut().link_done(link);
         let r = match (r, &failed) {
-            (Ok(()), Some(e)) => Err(e.clone()),
+            (Ok(()), Some(e)) => Err(LinkError::Policy(e.clone())),
             (r, _) => r,
         };
         results.push((link.key.clone(), r));
@@ -658,14 +686,14 @@ fn run_link(
     shared: &Shared,
     hooks: &dyn PolicyHooks,
     link: &Link,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), LinkError> {
     shared.borrow_mut().call.current_link = Some(link.key.clone());
-    let decision = phases::before(&mut shared.borrow_mut(), link).map_err(|e| e.to_string());
+    let decision = phases::before(&mut shared.borrow_mut(), link);
     send_host_mail(shared, hooks, link);
     let act = match decision {
         Ok(phases::Decision::Act) => true,
         Ok(phases::Decision::Done) => return Ok(()),
-        Err(e) => return Err(e),
+        Err(e) => return Err(LinkError::Host(e)),
     };
     shared.borrow_mut().call.in_manage_link = true;
     let policy = hooks.manage_link(link);
@@ -674,14 +702,15 @@ fn run_link(
     // The rules hold whatever the policy did, also when it failed; but a node whose policy
     // fails does not report, so it looks silent, like a node whose manager does not run.
     let rules = if act {
-        phases::after(&mut shared.borrow_mut(), link, policy.is_ok()).map_err(|e| e.to_string())
+        phases::after(&mut shared.borrow_mut(), link, policy.is_ok())
     } else {
         Ok(())
     };
     send_host_mail(shared, hooks, link);
     match (policy, rules) {
-        (Err(p), Err(r)) => Err(format!("{p}; then the host's rules failed: {r}")),
-        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Err(policy), Err(host)) => Err(LinkError::Both { policy, host }),
+        (Err(p), Ok(())) => Err(LinkError::Policy(p)),
+        (Ok(()), Err(e)) => Err(LinkError::Host(e)),
         (Ok(()), Ok(())) => Ok(()),
     }
 }

@@ -9,11 +9,82 @@ use crate::db::state::{FailureKind, Role, SilenceGuard};
 use crate::exec::server::Probe;
 use crate::exec::{Action, ConnectOutcome, Outcome, SourceUpdate};
 
-/// A refusal or a host error, as the policy sees it.
-pub type Res<T> = std::result::Result<T, String>;
+/// The host's rule that refused a primitive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// A primitive that changes something runs only from the policy's `manage_link`.
+    OnlyInManageLink,
+    /// It changes only the link whose turn it is.
+    OnlyThisLink,
+    /// `insert_row` on a node that has a row: `set_state` changes it.
+    RowExists,
+    /// `set_state` on a node without a row: nothing would change.
+    NoRow,
+    /// `Proposed` is reached only through `propose`, which is race-safe.
+    ProposedOnlyByPropose,
+    /// A node adds its row as `No`, or as `Yes` when it already replicates.
+    InsertedAsNoOrYes,
+    /// `Yes` only for a node whose channel carries data and that won the proposal or that no
+    /// other node contests ([`RunCtx::may_be_yes`]).
+    YesInterlock,
+    /// A takeover waits on a peer that held the link and could not be fenced.
+    FenceBlocked,
+    /// `demote` is for a peer's row; `set_state` changes this node's own.
+    DemoteOwnRow,
+    /// The node is not Primary and Synced/Donor.
+    NotActing,
+    /// More `connect` calls on a link in one run than its sources allow.
+    TooManyAttempts,
+    /// `connect` only for the holder: a node proposes (or holds `Yes`) before it replicates.
+    NotHolder,
+    /// Another node holds the link: two replicas of one link are never started.
+    HeldByAnother,
+}
 
-fn host(e: crate::error::Error) -> String {
-    e.to_string()
+/// Why a primitive did not do what the policy asked: a rule of the host refused it, or the
+/// host could not read or write what it needed.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The rule, and the message that names it for the policy's author.
+    Rule { rule: Rule, why: String },
+    /// A server or host error: not the policy's doing.
+    Host(crate::error::Error),
+}
+
+impl Refusal {
+    /// The rule that refused, if a rule did.
+    pub fn rule(&self) -> Option<Rule> {
+        match self {
+            Refusal::Rule { rule, .. } => Some(*rule),
+            Refusal::Host(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Rule { why, .. } => f.write_str(why),
+            Refusal::Host(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<crate::error::Error> for Refusal {
+    fn from(e: crate::error::Error) -> Refusal {
+        Refusal::Host(e)
+    }
+}
+
+/// A primitive's result: what it did, or why it did not.
+pub type Res<T> = std::result::Result<T, Refusal>;
+
+/// A refusal by `rule`.
+fn refuse<T>(rule: Rule, why: impl Into<String>) -> Res<T> {
+    Err(Refusal::Rule {
+        rule,
+        why: why.into(),
+    })
 }
 
 /// A primitive that changes something runs only from the policy's `manage_link`, and only on
@@ -22,19 +93,25 @@ fn host(e: crate::error::Error) -> String {
 /// rules would then judge a state this call left behind).
 fn may_change(c: &RunCtx, link: &Link, what: &str) -> Res<()> {
     if !c.policy_may_change() {
-        return Err(format!(
-            "{what} refused on {}: a primitive that changes something is called only from manage_link (silent_after and mail may read, log and notify)",
-            c.node()
-        ));
+        return refuse(
+            Rule::OnlyInManageLink,
+            format!(
+                "{what} refused on {}: a primitive that changes something is called only from manage_link (silent_after and mail may read, log and notify)",
+                c.node()
+            ),
+        );
     }
     match c.call.current_link.as_deref() {
         Some(k) if *k == *link.key => Ok(()),
-        other => Err(format!(
-            "{what} refused on {}: a primitive changes only the link whose turn it is ({}), not {}: each link is managed in its own manage_link call, with the host's rules around it",
-            c.node(),
-            other.unwrap_or("none"),
-            link.name
-        )),
+        other => refuse(
+            Rule::OnlyThisLink,
+            format!(
+                "{what} refused on {}: a primitive changes only the link whose turn it is ({}), not {}: each link is managed in its own manage_link call, with the host's rules around it",
+                c.node(),
+                other.unwrap_or("none"),
+                link.name
+            ),
+        ),
     }
 }
 
@@ -54,10 +131,14 @@ fn writable(c: &RunCtx, what: &str) -> bool {
 /// The interlock of every way to `Yes` but `propose`: [`RunCtx::may_be_yes`].
 /// A node that becomes `Yes` with a channel it already runs fences the silent holders first.
 fn yes_allowed(c: &mut RunCtx, link: &Link, what: &str) -> Res<()> {
-    c.may_be_yes(link)
-        .map_err(host)?
-        .map_err(|why| format!("{what}(link, \"Yes\") refused on {}: {why}", c.node()))?;
-    match fence::silent_holders_now(c, link).map_err(host)? {
+    if let Err(why) = c.may_be_yes(link)? {
+        let node = c.node();
+        return refuse(
+            Rule::YesInterlock,
+            format!("{what}(link, \"Yes\") refused on {node}: {why}"),
+        );
+    }
+    match fence::silent_holders_now(c, link)? {
         None => Ok(()),
         Some(b) => Err(held(c, what, &b)),
     }
@@ -72,21 +153,27 @@ fn waits_on(b: &fence::Blocked) -> String {
 }
 
 /// The refusal of a primitive whose takeover waits on a peer that could not be fenced.
-fn held(c: &RunCtx, what: &str, b: &fence::Blocked) -> String {
-    format!("{what} refused on {}: {}", c.node(), waits_on(b))
+fn held(c: &RunCtx, what: &str, b: &fence::Blocked) -> Refusal {
+    Refusal::Rule {
+        rule: Rule::FenceBlocked,
+        why: format!("{what} refused on {}: {}", c.node(), waits_on(b)),
+    }
 }
 
 /// `insert_row(link, state)`: adds this node's row, as `No`, or as `Yes` for a node whose
 /// channel already carries data and that no other node contests (a link configured by hand).
 pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
     may_change(c, link, "insert_row")?;
-    let (rows, _) = c.read_rows(link).map_err(host)?;
+    let (rows, _) = c.read_rows(link)?;
     if rows.iter().any(|r| r.host == c.node()) {
-        return Err(format!(
-            "insert_row refused on {}: it already has a row for {}; use set_state",
-            c.node(),
-            link.name
-        ));
+        return refuse(
+            Rule::RowExists,
+            format!(
+                "insert_row refused on {}: it already has a row for {}; use set_state",
+                c.node(),
+                link.name
+            ),
+        );
     }
     match role {
         Role::No => {}
@@ -94,18 +181,22 @@ pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
             yes_allowed(c, link, "insert_row")?;
         }
         Role::Proposed => {
-            return Err("insert_row: Proposed is reached only through propose(link)".into());
+            return refuse(
+                Rule::ProposedOnlyByPropose,
+                "insert_row: Proposed is reached only through propose(link)",
+            );
         }
         Role::Failed => {
-            return Err(
-                "insert_row: a node adds its row as No (or Yes when it already replicates)".into(),
+            return refuse(
+                Rule::InsertedAsNoOrYes,
+                "insert_row: a node adds its row as No (or Yes when it already replicates)",
             );
         }
     }
     if !writable(c, "insert_row") {
         return Ok(false);
     }
-    c.insert_own_row(link, role).map_err(host)?;
+    c.insert_own_row(link, role)?;
     Ok(true)
 }
 
@@ -115,20 +206,23 @@ pub fn insert_row(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
 pub fn set_state(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
     may_change(c, link, "set_state")?;
     if !c.book.has_row.contains(&link.key) {
-        c.read_rows(link).map_err(host)?;
+        c.read_rows(link)?;
     }
     if !c.book.has_row.contains(&link.key) {
-        return Err(format!(
-            "set_state refused on {}: it has no row for {}, so nothing would change; insert_row(link, state) adds it",
-            c.node(),
-            link.name
-        ));
+        return refuse(
+            Rule::NoRow,
+            format!(
+                "set_state refused on {}: it has no row for {}, so nothing would change; insert_row(link, state) adds it",
+                c.node(),
+                link.name
+            ),
+        );
     }
     match role {
         Role::Proposed => {
-            return Err(
-                "set_state: Proposed is reached only through propose(link), which is race-safe"
-                    .into(),
+            return refuse(
+                Rule::ProposedOnlyByPropose,
+                "set_state: Proposed is reached only through propose(link), which is race-safe",
             );
         }
         Role::Yes => {
@@ -140,11 +234,11 @@ pub fn set_state(c: &mut RunCtx, link: &Link, role: Role) -> Res<bool> {
         return Ok(false);
     }
     let source = if role == Role::Yes {
-        c.current_source(link).map_err(host)?
+        c.current_source(link)?
     } else {
         SourceUpdate::Clear
     };
-    c.refresh(link, Some(role), source).map_err(host)?;
+    c.refresh(link, Some(role), source)?;
     Ok(true)
 }
 
@@ -154,8 +248,8 @@ pub fn heartbeat(c: &mut RunCtx, link: &Link) -> Res<bool> {
     if !writable(c, "heartbeat") {
         return Ok(false);
     }
-    let source = c.current_source(link).map_err(host)?;
-    c.refresh(link, None, source).map_err(host)?;
+    let source = c.current_source(link)?;
+    c.refresh(link, None, source)?;
     Ok(true)
 }
 
@@ -164,12 +258,15 @@ pub fn heartbeat(c: &mut RunCtx, link: &Link) -> Res<bool> {
 pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
     may_change(c, link, "demote")?;
     if peer == c.node() {
-        return Err("demote: use set_state to change this node's own row".into());
+        return refuse(
+            Rule::DemoteOwnRow,
+            "demote: use set_state to change this node's own row",
+        );
     }
     if !writable(c, "demote") {
         return Ok(false);
     }
-    let (rows, fresh) = c.read_rows(link).map_err(host)?;
+    let (rows, fresh) = c.read_rows(link)?;
     let Some(row) = rows.iter().find(|r| r.host == peer) else {
         return Ok(false);
     };
@@ -188,19 +285,15 @@ pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
     };
     // Once demoted, its row no longer says it held the link: fence it now. A peer that
     // could not be fenced and may still replicate keeps its row.
-    if let Some(b) =
-        fence::silent_holders(c, link, std::slice::from_ref(row), &fresh).map_err(host)?
-    {
+    if let Some(b) = fence::silent_holders(c, link, std::slice::from_ref(row), &fresh)? {
         log::info!("{}: {}: demote: {}", c.node(), link.name, waits_on(&b));
         return Ok(false);
     }
-    let o = c
-        .apply(Action::DemoteSilent {
-            key: link.key.clone(),
-            host: peer.to_string(),
-            guard,
-        })
-        .map_err(host)?;
+    let o = c.apply(Action::DemoteSilent {
+        key: link.key.clone(),
+        host: peer.to_string(),
+        guard,
+    })?;
     let done = matches!(o, Outcome::Done { affected } if affected > 0);
     if done {
         c.notices
@@ -223,11 +316,11 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
         );
         return Ok(false);
     }
-    let (rows, fresh) = c.read_rows(link).map_err(host)?;
+    let (rows, fresh) = c.read_rows(link)?;
     // Every silent holder is fenced before this node claims the link: one that could not be
     // fenced and may still replicate holds the election. (The claim reads the rows again in
     // its transaction.)
-    if let Some(b) = fence::silent_holders(c, link, &rows, &fresh).map_err(host)? {
+    if let Some(b) = fence::silent_holders(c, link, &rows, &fresh)? {
         log::info!("{}: {}: propose: {}", c.node(), link.name, waits_on(&b));
         return Ok(false);
     }
@@ -246,13 +339,10 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
         .takeover_causes
         .entry(link.key.clone())
         .or_insert(cause);
-    match c
-        .apply(Action::Propose {
-            key: link.key.clone(),
-            fresh,
-        })
-        .map_err(host)?
-    {
+    match c.apply(Action::Propose {
+        key: link.key.clone(),
+        fresh,
+    })? {
         Outcome::Done { .. } => {
             c.book.won.insert(link.key.clone());
             c.notices.events.push(format!("{}: proposed", link.name));
@@ -263,7 +353,9 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
             log::info!("{}: {}: not proposed: {why}", c.node(), link.name);
             Ok(false)
         }
-        Outcome::Fenced(_) => Err("propose: unexpected outcome".into()),
+        Outcome::Fenced(_) => Err(Refusal::Host(crate::error::Error::Internal(
+            "propose: unexpected outcome".into(),
+        ))),
     }
 }
 
@@ -277,8 +369,7 @@ pub fn record_failure(c: &mut RunCtx, link: &Link, kind: FailureKind, detail: &s
         key: link.key.clone(),
         kind,
         detail: detail.to_string(),
-    })
-    .map_err(host)?;
+    })?;
     Ok(true)
 }
 
@@ -290,15 +381,14 @@ pub fn clear_failure(c: &mut RunCtx, link: &Link) -> Res<bool> {
     }
     c.apply(Action::ClearFailure {
         key: link.key.clone(),
-    })
-    .map_err(host)?;
+    })?;
     Ok(true)
 }
 
 /// `stop_replica(link)`.
 pub fn stop_replica(c: &mut RunCtx, link: &Link) -> Res<bool> {
     may_change(c, link, "stop_replica")?;
-    c.stop_and_reset(link).map_err(host)
+    Ok(c.stop_and_reset(link)?)
 }
 
 /// What `probe` found of a candidate.
@@ -375,7 +465,7 @@ pub fn connect(c: &mut RunCtx, l: &Link, src: &SourceAddr) -> Res<ConnectOutcome
             return Ok(ConnectOutcome::NotRunning(detail));
         }
     };
-    if let Some(b) = fence::silent_holders(c, l, &rows, &fresh).map_err(host)? {
+    if let Some(b) = fence::silent_holders(c, l, &rows, &fresh)? {
         return Err(held(c, "connect", &b));
     }
     start_channel(c, l, src, domains)
@@ -394,43 +484,53 @@ fn may_connect(
 ) -> Res<(Vec<crate::db::state::StateRow>, crate::db::clock::Freshness)> {
     let node = c.node();
     if !c.backend.facts().can_act() {
-        return Err(format!(
-            "connect refused on {node}: the node is not Primary and Synced/Donor"
-        ));
+        return refuse(
+            Rule::NotActing,
+            format!("connect refused on {node}: the node is not Primary and Synced/Donor"),
+        );
     }
     let n = c.book.attempts.entry(l.key.clone()).or_insert(0);
     *n += 1;
     if *n > 2 * l.sources.len() + 2 {
-        return Err(format!(
-            "connect refused: more than {} attempts on link {} in one run",
-            2 * l.sources.len() + 2,
-            l.name
-        ));
+        return refuse(
+            Rule::TooManyAttempts,
+            format!(
+                "connect refused: more than {} attempts on link {} in one run",
+                2 * l.sources.len() + 2,
+                l.name
+            ),
+        );
     }
-    c.refresh_all().map_err(host)?;
-    let (rows, fresh) = c.read_rows(l).map_err(host)?;
+    c.refresh_all()?;
+    let (rows, fresh) = c.read_rows(l)?;
     match rows.iter().find(|r| r.host == node) {
         Some(r) if matches!(r.role, Role::Proposed | Role::Yes) => {}
         Some(r) => {
-            return Err(format!(
-                "connect refused on {node}: its row for {} says {}; a node must propose (or hold Yes) before it replicates",
-                l.name, r.role
-            ));
+            return refuse(
+                Rule::NotHolder,
+                format!(
+                    "connect refused on {node}: its row for {} says {}; a node must propose (or hold Yes) before it replicates",
+                    l.name, r.role
+                ),
+            );
         }
         None => {
-            return Err(format!(
-                "connect refused on {node}: it has no row for {}",
-                l.name
-            ));
+            return refuse(
+                Rule::NotHolder,
+                format!("connect refused on {node}: it has no row for {}", l.name),
+            );
         }
     }
     if let Some(other) = rows.iter().find(|r| c.variant.claim && fresh.holds(r)) {
-        return Err(format!(
-            "connect refused on {node}: {} holds {} ({}); two replicas of one link are never started",
-            other.host,
-            l.name,
-            fresh.describe(other)
-        ));
+        return refuse(
+            Rule::HeldByAnother,
+            format!(
+                "connect refused on {node}: {} holds {} ({}); two replicas of one link are never started",
+                other.host,
+                l.name,
+                fresh.describe(other)
+            ),
+        );
     }
     Ok((rows, fresh))
 }
@@ -471,23 +571,20 @@ fn start_channel(
     src: &SourceAddr,
     domains: Vec<u32>,
 ) -> Res<ConnectOutcome> {
-    let before = c.backend.replica(l).map_err(host)?.map(|s| s.source());
+    let before = c.backend.replica(l)?.map(|s| s.source());
     let source_failed_its_check = matches!(c.book.source_check.get(&l.key), Some(Err(_)));
     if before.is_some() {
         c.apply(Action::StopReplica {
             channel: l.channel.clone(),
-        })
-        .map_err(host)?;
+        })?;
     }
     c.apply(Action::ChangeSource {
         channel: l.channel.clone(),
         spec: l.source_spec(src, domains),
-    })
-    .map_err(host)?;
+    })?;
     c.apply(Action::StartReplica {
         channel: l.channel.clone(),
-    })
-    .map_err(host)?;
+    })?;
     // Within the policy call's time limit: the wait is cut to what is left of it.
     let deadline = match c.time_left() {
         Some(left) => c
@@ -496,7 +593,7 @@ fn start_channel(
             .min(left.saturating_sub(crate::config::SETTLE)),
         None => c.settings.connect_timeout,
     };
-    let o = c.backend.await_replica(l, src, deadline).map_err(host)?;
+    let o = c.backend.await_replica(l, src, deadline)?;
     if o.is_replicating() {
         c.book.connected.insert(l.key.clone(), src.address());
         c.book.source_check.insert(l.key.clone(), Ok(()));
@@ -548,4 +645,109 @@ fn start_channel(
         );
     }
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each refusal names the rule that refused, on a simulated node.
+    use super::*;
+
+    /// Synced, as `wsrep_local_state` says it.
+    const SYNCED: i64 = 4;
+    /// Joined: in the cluster, not yet Synced.
+    const JOINED: i64 = 3;
+
+    /// DC1-2, in the Primary component in `state`, with no channel; its row for the link says
+    /// `row`, or it has none.
+    fn node(row: Option<&str>, state: i64) -> (RunCtx, Link) {
+        let mut text = format!(
+            "[node]\nname = \"DC1-2\"\ncluster = \"DC1\"\nlocal_index = 1\nstate = {state}\n\n[[link]]\nremote = \"DC2\"\nsources = [\"10.0.2.1\"]\n"
+        );
+        if let Some(role) = row {
+            text.push_str(&format!(
+                "\n[[link.row]]\nhost = \"DC1-2\"\nstate = \"{role}\"\nlocal_index = 1\nheartbeat_age = 1\n"
+            ));
+        }
+        let c = crate::app::scenario::test_context(&text);
+        let link = c.links[0].clone();
+        (c, link)
+    }
+
+    /// The policy's `manage_link` runs for `link`.
+    fn in_turn(c: &mut RunCtx, link: &Link) {
+        c.call.in_manage_link = true;
+        c.call.current_link = Some(link.key.clone());
+    }
+
+    fn rule<T: std::fmt::Debug>(r: Res<T>) -> Rule {
+        let e = r.expect_err("refused");
+        e.rule()
+            .unwrap_or_else(|| panic!("a host error, not a refusal: {e}"))
+    }
+
+    #[test]
+    fn a_change_outside_manage_link_is_refused() {
+        let (mut c, l) = node(Some("No"), SYNCED);
+        assert_eq!(
+            rule(set_state(&mut c, &l, Role::No)),
+            Rule::OnlyInManageLink
+        );
+    }
+
+    #[test]
+    fn a_change_to_another_link_than_the_one_in_turn_is_refused() {
+        let (mut c, l) = node(Some("No"), SYNCED);
+        c.call.in_manage_link = true;
+        c.call.current_link = Some(crate::db::state::LinkKey::from("DC1-DC3"));
+        assert_eq!(rule(heartbeat(&mut c, &l)), Rule::OnlyThisLink);
+    }
+
+    #[test]
+    fn proposed_is_reached_only_through_propose() {
+        let (mut c, l) = node(Some("No"), SYNCED);
+        in_turn(&mut c, &l);
+        assert_eq!(
+            rule(set_state(&mut c, &l, Role::Proposed)),
+            Rule::ProposedOnlyByPropose
+        );
+    }
+
+    #[test]
+    fn a_row_is_added_once_and_changed_only_when_it_exists() {
+        let (mut c, l) = node(Some("No"), SYNCED);
+        in_turn(&mut c, &l);
+        assert_eq!(rule(insert_row(&mut c, &l, Role::No)), Rule::RowExists);
+        let (mut c, l) = node(None, SYNCED);
+        in_turn(&mut c, &l);
+        assert_eq!(rule(set_state(&mut c, &l, Role::No)), Rule::NoRow);
+        assert_eq!(
+            rule(insert_row(&mut c, &l, Role::Failed)),
+            Rule::InsertedAsNoOrYes
+        );
+    }
+
+    #[test]
+    fn yes_needs_a_channel_that_carries_data() {
+        let (mut c, l) = node(Some("No"), SYNCED);
+        in_turn(&mut c, &l);
+        assert_eq!(rule(set_state(&mut c, &l, Role::Yes)), Rule::YesInterlock);
+    }
+
+    #[test]
+    fn only_the_holder_connects_and_only_when_it_acts() {
+        let (mut c, l) = node(Some("No"), SYNCED);
+        in_turn(&mut c, &l);
+        let src = l.sources[0].clone();
+        assert_eq!(rule(connect(&mut c, &l, &src)), Rule::NotHolder);
+        let (mut c, l) = node(Some("Proposed"), JOINED);
+        in_turn(&mut c, &l);
+        assert_eq!(rule(connect(&mut c, &l, &src)), Rule::NotActing);
+    }
+
+    #[test]
+    fn demote_is_for_a_peer() {
+        let (mut c, l) = node(Some("No"), SYNCED);
+        in_turn(&mut c, &l);
+        assert_eq!(rule(demote(&mut c, &l, "DC1-2")), Rule::DemoteOwnRow);
+    }
 }

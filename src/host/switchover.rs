@@ -358,7 +358,7 @@ fn take_over(c: &mut RunCtx, link: &Link, req: &Request) -> Result<()> {
 /// fails everywhere the node gives the link up as `Failed`, like a replica that cannot
 /// connect.
 fn connect(c: &mut RunCtx, link: &Link, req: &Request) -> std::result::Result<String, String> {
-    if !primitives::propose(c, link)? {
+    if !primitives::propose(c, link).map_err(said)? {
         return Err(format!("{} lost the claim of the link", c.node()));
     }
     let mut order: Vec<_> = link
@@ -375,9 +375,9 @@ fn connect(c: &mut RunCtx, link: &Link, req: &Request) -> std::result::Result<St
     );
     let mut tried = Vec::new();
     for src in &order {
-        match primitives::connect(c, link, src)? {
+        match primitives::connect(c, link, src).map_err(said)? {
             ConnectOutcome::Replicating(_) => {
-                primitives::set_state(c, link, Role::Yes)?;
+                primitives::set_state(c, link, Role::Yes).map_err(said)?;
                 return Ok(src.address());
             }
             ConnectOutcome::SqlError(e) => {
@@ -393,15 +393,20 @@ fn connect(c: &mut RunCtx, link: &Link, req: &Request) -> std::result::Result<St
     Err(why)
 }
 
+/// A primitive's refusal or error, as the request's detail says it.
+fn said(r: primitives::Refusal) -> String {
+    r.to_string()
+}
+
 fn fail(
     c: &mut RunCtx,
     link: &Link,
     kind: FailureKind,
     why: &str,
 ) -> std::result::Result<(), String> {
-    primitives::stop_replica(c, link)?;
-    primitives::set_state(c, link, Role::Failed)?;
-    primitives::record_failure(c, link, kind, why)?;
+    primitives::stop_replica(c, link).map_err(said)?;
+    primitives::set_state(c, link, Role::Failed).map_err(said)?;
+    primitives::record_failure(c, link, kind, why).map_err(said)?;
     c.mail(
         Event::Failed,
         format!("{}: {} failed to become the replica", link.name, c.node()),

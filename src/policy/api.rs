@@ -29,8 +29,10 @@ fn fail<T>(msg: impl Into<String>) -> Res<T> {
     Err(msg.into().into())
 }
 
+/// A primitive's refusal, or the host's error, as the policy's error: the message names the
+/// rule that refused.
 fn refused<T>(r: primitives::Res<T>) -> Res<T> {
-    r.map_err(|e| e.into())
+    r.map_err(|e| e.to_string().into())
 }
 
 fn host_err(e: crate::error::Error) -> Box<EvalAltResult> {

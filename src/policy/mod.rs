@@ -50,7 +50,10 @@ pub const ENTRY: &str = "manage_link";
 const THROWN_CHARS: usize = 1000;
 
 /// The outcome of `manage_link` for one link: its key, and the error if the call failed.
-pub type LinkResult = (crate::db::state::LinkKey, std::result::Result<(), String>);
+pub type LinkResult = (
+    crate::db::state::LinkKey,
+    std::result::Result<(), crate::host::LinkError>,
+);
 
 /// A compiled policy.
 #[derive(Clone)]
