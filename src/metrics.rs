@@ -22,31 +22,47 @@ use std::time::Duration;
 
 /// The failover causes rendered with a 0 series for every link even before one happened, so
 /// that `increase(pxcrm_failovers_total[1h])` sees the first failover too. A cause not listed
-/// here is counted and rendered all the same, from its first occurrence.
-pub const FAILOVER_CAUSES: &[&str] = &[
-    cause::SOURCE_LOST,
-    cause::SOURCE_CHECK,
-    cause::SILENT_REPLICA,
-    cause::FAILED_REPLICA,
-    cause::ELECTION,
-    cause::SWITCHOVER,
+/// here (read from an older state file) is counted and rendered all the same, from its first
+/// occurrence.
+pub const FAILOVER_CAUSES: [&str; 6] = [
+    Cause::SourceLost.as_str(),
+    Cause::SourceCheck.as_str(),
+    Cause::SilentReplica.as_str(),
+    Cause::FailedReplica.as_str(),
+    Cause::Election.as_str(),
+    Cause::Switchover.as_str(),
 ];
 
-/// The causes, by name, as the host counts them.
-pub mod cause {
+/// Why this node failed a link over: took it, or moved it to another source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cause {
     /// The replica's IO thread lost its source; it moved to another one.
-    pub const SOURCE_LOST: &str = "source_lost";
+    SourceLost,
     /// The replica's source failed the check (not Primary and Synced, or not answering).
-    pub const SOURCE_CHECK: &str = "source_check";
+    SourceCheck,
     /// The replica stopped reporting or left the view; this node took the link over.
-    pub const SILENT_REPLICA: &str = "silent_replica";
+    SilentReplica,
     /// The replica reported Failed (e.g. its SQL thread stopped on an error); this node took
     /// over.
-    pub const FAILED_REPLICA: &str = "failed_replica";
+    FailedReplica,
     /// Nobody held the link; this node was elected.
-    pub const ELECTION: &str = "election";
+    Election,
     /// An operator moved the replica here (`switchover`).
-    pub const SWITCHOVER: &str = "switchover";
+    Switchover,
+}
+
+impl Cause {
+    /// Its label value in the metrics and its name in the state file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cause::SourceLost => "source_lost",
+            Cause::SourceCheck => "source_check",
+            Cause::SilentReplica => "silent_replica",
+            Cause::FailedReplica => "failed_replica",
+            Cause::Election => "election",
+            Cause::Switchover => "switchover",
+        }
+    }
 }
 
 /// The longest cause kept; a longer one is cut (a label value must stay short).

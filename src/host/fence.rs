@@ -172,24 +172,7 @@ fn fence_once(
     why: &str,
     purpose: Purpose,
 ) -> Result<Verdict> {
-    let me = c.node();
-    let reported = r.report.as_ref().and_then(|p| p.address.clone());
-    let from_view = match &reported {
-        Some(_) => None,
-        None => c.backend.member_address(&r.host)?,
-    };
-    // A node found in the view by its name is a member, whatever its row's report said.
-    let member = if from_view.is_some() {
-        Some(true)
-    } else {
-        r.in_view
-    };
-    let Some(address) = reported.or(from_view) else {
-        log::warn!(
-            "{me}: {}: cannot fence {}: it never reported its address and is not a member of the current view (so it is down or cut off, and stops its own channel); going on",
-            link.name,
-            r.host
-        );
+    let Some((address, member)) = target(c, link, r)? else {
         return Ok(Verdict::PassedOver);
     };
     c.fencing.contacts += 1;
@@ -204,7 +187,61 @@ fn fence_once(
             "unexpected outcome of a fence: {other:?}"
         ))),
     };
-    Ok(match outcome {
+    let peer = Peer {
+        row: r,
+        address,
+        member,
+    };
+    Ok(verdict(c, link, peer, outcome, why, purpose))
+}
+
+/// Where a peer to fence is reached, and whether it is a member of the view: its reported
+/// address, or its address in the view. `None` when neither is known: it never reported
+/// and is not a member, so it is down or cut off, and stops its own channel.
+fn target(c: &mut RunCtx, link: &Link, r: &StateRow) -> Result<Option<(String, Option<bool>)>> {
+    let reported = r.report.as_ref().and_then(|p| p.address.clone());
+    let from_view = match &reported {
+        Some(_) => None,
+        None => c.backend.member_address(&r.host)?,
+    };
+    // A node found in the view by its name is a member, whatever its row's report said.
+    let member = if from_view.is_some() {
+        Some(true)
+    } else {
+        r.in_view
+    };
+    let Some(address) = reported.or(from_view) else {
+        log::warn!(
+            "{}: {}: cannot fence {}: it never reported its address and is not a member of the current view (so it is down or cut off, and stops its own channel); going on",
+            c.node(),
+            link.name,
+            r.host
+        );
+        return Ok(None);
+    };
+    Ok(Some((address, member)))
+}
+
+/// A peer being fenced: its row, where it was reached, and whether it is a member of the view.
+struct Peer<'a> {
+    row: &'a StateRow,
+    address: String,
+    member: Option<bool>,
+}
+
+/// What a fence's outcome means for the takeover: done, passed over (the peer cannot apply),
+/// or blocked (the peer may still replicate).
+fn verdict(
+    c: &mut RunCtx,
+    link: &Link,
+    p: Peer<'_>,
+    outcome: FenceOutcome,
+    why: &str,
+    purpose: Purpose,
+) -> Verdict {
+    let me = c.node();
+    let (r, address, member) = (p.row, p.address, p.member);
+    match outcome {
         FenceOutcome::Stopped => {
             stopped(c, link, r, &address, why);
             Verdict::Done
@@ -249,7 +286,7 @@ fn fence_once(
             blocked(c, link, &b, purpose);
             Verdict::Blocked(b)
         }
-    })
+    }
 }
 
 /// A fence that stopped a channel: counted, hooked, logged and mailed.

@@ -20,6 +20,7 @@ use crate::db::history;
 use crate::db::state::Role;
 use crate::exec::Action;
 use crate::exec::hook::HookCall;
+use crate::metrics::Cause;
 
 impl RunCtx {
     /// Runs the hook of an event, if one is configured, with the run's and the link's facts
@@ -147,18 +148,20 @@ impl RunCtx {
                 .book
                 .takeover_causes
                 .remove(&link.key)
-                .unwrap_or(crate::metrics::cause::ELECTION);
-            self.observations.counters_mut().failover(&link.key, cause);
+                .unwrap_or(Cause::Election);
+            self.observations
+                .counters_mut()
+                .failover(&link.key, cause.as_str());
             let (event, why) = match cause {
-                crate::metrics::cause::SILENT_REPLICA => (
+                Cause::SilentReplica => (
                     history::event::FAILOVER,
                     "the replica stopped reporting or left the view",
                 ),
-                crate::metrics::cause::FAILED_REPLICA => (
+                Cause::FailedReplica => (
                     history::event::FAILOVER,
                     "the replica gave the link up as Failed",
                 ),
-                crate::metrics::cause::SWITCHOVER => (
+                Cause::Switchover => (
                     history::event::SWITCHOVER,
                     "the operator moved the replica here (switchover)",
                 ),
@@ -178,8 +181,8 @@ impl RunCtx {
                 self.history(Some(link), event, format!("replicates from {from}: {why}"));
             }
         }
-        let handed_off = self.book.takeover_causes.get(&link.key).copied()
-            == Some(crate::metrics::cause::SWITCHOVER);
+        let handed_off =
+            self.book.takeover_causes.get(&link.key).copied() == Some(Cause::Switchover);
         match (old, role) {
             // A hand-off writes its own row, with the position it stopped at.
             (Some(Role::Yes), Role::No) if handed_off => {}

@@ -43,9 +43,9 @@ pub struct Book {
     /// Links this node gave up as `Failed` in this run, with the role it had before (`None`:
     /// it had no row).
     pub(super) failed_from: HashMap<LinkKey, Option<Role>>,
-    /// Why this node proposed itself for a link in this run (a `metrics::cause`), counted as a
+    /// Why this node proposed itself for a link in this run ([`crate::metrics::Cause`]), counted as a
     /// failover when it becomes `Yes`.
-    pub(super) takeover_causes: HashMap<LinkKey, &'static str>,
+    pub(super) takeover_causes: HashMap<LinkKey, crate::metrics::Cause>,
     /// The last state of the channels this run stopped and reset: what a mail's facts show of
     /// a channel that is gone (its last errors above all).
     pub(super) reset_channels: HashMap<LinkKey, ReplicaStatus>,

@@ -8,6 +8,7 @@ use crate::config::topology::Link;
 use crate::db::state::{FailureKind, Role, SilenceGuard};
 use crate::exec::server::Probe;
 use crate::exec::{Action, ConnectOutcome, Outcome, SourceUpdate};
+use crate::metrics::Cause;
 
 /// The host's rule that refused a primitive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -301,7 +302,7 @@ pub fn demote(c: &mut RunCtx, link: &Link, peer: &str) -> Res<bool> {
             .push(format!("{}: demoted silent {peer}", link.name));
         c.book
             .takeover_causes
-            .insert(link.key.clone(), crate::metrics::cause::SILENT_REPLICA);
+            .insert(link.key.clone(), Cause::SilentReplica);
     }
     Ok(done)
 }
@@ -329,11 +330,11 @@ pub fn propose(c: &mut RunCtx, link: &Link) -> Res<bool> {
     let me = c.node();
     let others = || rows.iter().filter(|r| r.host != me);
     let cause = if others().any(|r| r.role == Role::Yes && !fresh.is_fresh(r)) {
-        crate::metrics::cause::SILENT_REPLICA
+        Cause::SilentReplica
     } else if others().any(|r| r.role == Role::Failed) {
-        crate::metrics::cause::FAILED_REPLICA
+        Cause::FailedReplica
     } else {
-        crate::metrics::cause::ELECTION
+        Cause::Election
     };
     c.book
         .takeover_causes
@@ -594,48 +595,7 @@ fn start_channel(
         None => c.settings.connect_timeout,
     };
     let o = c.backend.await_replica(l, src, deadline)?;
-    if o.is_replicating() {
-        c.book.connected.insert(l.key.clone(), src.address());
-        c.book.source_check.insert(l.key.clone(), Ok(()));
-        // The row must record the new source: report again at the end of the run.
-        c.book.refreshed.remove(&l.key);
-        c.notices
-            .events
-            .push(format!("{}: replicating from {}", l.name, src.address()));
-        if let Some(old) = before.as_deref().filter(|b| *b != src.address()) {
-            let cause = if source_failed_its_check {
-                crate::metrics::cause::SOURCE_CHECK
-            } else {
-                crate::metrics::cause::SOURCE_LOST
-            };
-            log::debug!(
-                "{}: {}: source switch from {old} ({cause})",
-                c.node(),
-                l.name
-            );
-            c.observations.counters_mut().failover(&l.key, cause);
-            let why = if source_failed_its_check {
-                "it failed the source check (not Primary and Synced, or not answering)"
-            } else {
-                "the channel lost it"
-            };
-            c.history(
-                Some(l),
-                crate::db::history::event::SOURCE_SWITCH,
-                format!("from {old} to {}: {why}", src.address()),
-            );
-        }
-        if before.as_deref() != Some(src.address().as_str()) {
-            c.hook(
-                crate::config::hooks::HookEvent::SourceChange,
-                Some(l),
-                vec![
-                    ("PXCRM_SOURCE", src.address()),
-                    ("PXCRM_OLD_SOURCE", before.unwrap_or_default()),
-                ],
-            );
-        }
-    } else {
+    if !o.is_replicating() {
         log::warn!(
             "{}: {}: source {}: {}",
             c.node(),
@@ -643,8 +603,56 @@ fn start_channel(
             src.address(),
             o.detail()
         );
+        return Ok(o);
+    }
+    c.book.connected.insert(l.key.clone(), src.address());
+    c.book.source_check.insert(l.key.clone(), Ok(()));
+    // The row must record the new source: report again at the end of the run.
+    c.book.refreshed.remove(&l.key);
+    c.notices
+        .events
+        .push(format!("{}: replicating from {}", l.name, src.address()));
+    if let Some(old) = before.as_deref().filter(|b| *b != src.address()) {
+        switched(c, l, old, src, source_failed_its_check);
+    }
+    if before.as_deref() != Some(src.address().as_str()) {
+        c.hook(
+            crate::config::hooks::HookEvent::SourceChange,
+            Some(l),
+            vec![
+                ("PXCRM_SOURCE", src.address()),
+                ("PXCRM_OLD_SOURCE", before.unwrap_or_default()),
+            ],
+        );
     }
     Ok(o)
+}
+
+/// A replica that moved from `old` to another source: counted as a failover, with its cause,
+/// and written to the history.
+fn switched(c: &mut RunCtx, l: &Link, old: &str, src: &SourceAddr, failed_its_check: bool) {
+    let (cause, why) = if failed_its_check {
+        (
+            Cause::SourceCheck,
+            "it failed the source check (not Primary and Synced, or not answering)",
+        )
+    } else {
+        (Cause::SourceLost, "the channel lost it")
+    };
+    log::debug!(
+        "{}: {}: source switch from {old} ({})",
+        c.node(),
+        l.name,
+        cause.as_str()
+    );
+    c.observations
+        .counters_mut()
+        .failover(&l.key, cause.as_str());
+    c.history(
+        Some(l),
+        crate::db::history::event::SOURCE_SWITCH,
+        format!("from {old} to {}: {why}", src.address()),
+    );
 }
 
 #[cfg(test)]

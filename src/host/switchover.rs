@@ -25,6 +25,7 @@ use crate::db::state::{FailureKind, Role};
 use crate::db::switchover::{Phase, Request};
 use crate::error::Result;
 use crate::exec::{Action, ConnectOutcome, Outcome};
+use crate::metrics::Cause;
 use std::time::{Duration, Instant};
 
 /// The longest a run waits for the other side of a switchover.
@@ -226,7 +227,7 @@ fn hand_off(
     );
     c.book
         .takeover_causes
-        .insert(link.key.clone(), crate::metrics::cause::SWITCHOVER);
+        .insert(link.key.clone(), Cause::Switchover);
     c.role_written(link, Role::No);
     c.book.takeover_causes.remove(&link.key);
     log::info!(
@@ -311,7 +312,7 @@ fn take_over(c: &mut RunCtx, link: &Link, req: &Request) -> Result<()> {
     }
     c.book
         .takeover_causes
-        .insert(link.key.clone(), crate::metrics::cause::SWITCHOVER);
+        .insert(link.key.clone(), Cause::Switchover);
     c.call.in_manage_link = true;
     let r = connect(c, link, req);
     c.call.in_manage_link = false;

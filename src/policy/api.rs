@@ -231,42 +231,75 @@ macro_rules! on_link {
     }};
 }
 
+/// What an override point must return, as `expect` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expected {
+    /// `"seconds"`: an integer.
+    Seconds,
+    /// `"rows"`: maps with a host, as `rows(link)` gives them.
+    Rows,
+    /// `"sources"`: maps with an address, or `"host:port"` strings.
+    Sources,
+}
+
+impl Expected {
+    fn parse(kind: &str) -> Option<Expected> {
+        match kind {
+            "seconds" => Some(Expected::Seconds),
+            "rows" => Some(Expected::Rows),
+            "sources" => Some(Expected::Sources),
+            _ => None,
+        }
+    }
+
+    /// Whether `value` is of this kind.
+    fn fits(self, value: &Dynamic) -> bool {
+        let items_are = |key: &str| {
+            value.clone().try_cast::<Array>().is_some_and(|a| {
+                a.iter().all(|v| {
+                    v.clone()
+                        .try_cast::<Map>()
+                        .is_some_and(|m| m.get(key).is_some_and(|h| h.is_string()))
+                        || (key == "address" && v.is_string())
+                })
+            })
+        };
+        match self {
+            Expected::Seconds => value.is_int(),
+            Expected::Rows => items_are("host"),
+            Expected::Sources => items_are("address"),
+        }
+    }
+
+    /// The kind, as the error says what was expected.
+    fn described(self) -> &'static str {
+        match self {
+            Expected::Seconds => {
+                "an integer number of seconds (not a string: write 900, not \"900\"; in [policy.vars] too)"
+            }
+            Expected::Rows => "an array of rows (maps with a host, as rows(link) gives them)",
+            Expected::Sources => {
+                "an array of sources (maps with an address, as link.sources gives them, or \"host:port\" strings)"
+            }
+        }
+    }
+}
+
 /// `expect(value, kind, from)`: the value an override point returned, if it is of the kind the
 /// built-in policy needs; otherwise an error naming the function and the kind. Without it a
 /// string `"900"` from `[policy.vars]` compares false with every number, silently.
 fn expect(value: Dynamic, kind: &str, from: &str) -> Res<Dynamic> {
-    let items_are = |key: &str| {
-        value.clone().try_cast::<Array>().is_some_and(|a| {
-            a.iter().all(|v| {
-                v.clone()
-                    .try_cast::<Map>()
-                    .is_some_and(|m| m.get(key).is_some_and(|h| h.is_string()))
-                    || (key == "address" && v.is_string())
-            })
-        })
+    let Some(kind) = Expected::parse(kind) else {
+        return fail(format!("expect: unknown kind {kind:?}"));
     };
-    let ok = match kind {
-        "seconds" => value.is_int(),
-        "rows" => items_are("host"),
-        "sources" => items_are("address"),
-        other => return fail(format!("expect: unknown kind {other:?}")),
-    };
-    if ok {
+    if kind.fits(&value) {
         return Ok(value);
     }
-    let what = match kind {
-        "seconds" => {
-            "an integer number of seconds (not a string: write 900, not \"900\"; in [policy.vars] too)"
-        }
-        "rows" => "an array of rows (maps with a host, as rows(link) gives them)",
-        _ => {
-            "an array of sources (maps with an address, as link.sources gives them, or \"host:port\" strings)"
-        }
-    };
     let shown = crate::error::printable(&super::values::brief(&value, 80));
     fail(format!(
-        "{from} returned a {} ({shown}), expected {what}",
-        value.type_name()
+        "{from} returned a {} ({shown}), expected {}",
+        value.type_name(),
+        kind.described()
     ))
 }
 

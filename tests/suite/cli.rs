@@ -364,6 +364,48 @@ fn the_layer_check_refuses_a_top_level_module_in_no_layer() {
     assert!(!ok && said.contains("extra is in no layer"), "{said}");
 }
 
+/// `scripts/long-functions` on `src` (with `args`): whether it passed, and what it printed.
+fn long_functions(src: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let o = std::process::Command::new(repo().join("scripts/long-functions"))
+        .arg(src)
+        .args(args)
+        .output()
+        .expect("scripts/long-functions runs (python3)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), said)
+}
+
+#[test]
+fn no_function_outside_the_tests_is_longer_than_80_lines() {
+    let (ok, said) = long_functions(&repo().join("src"), &[]);
+    assert!(ok, "{said}");
+}
+
+#[test]
+fn the_length_check_sees_a_long_function_and_leaves_test_modules_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = |name: &str| {
+        let lines: String = (0..90).map(|i| format!("    let _x{i} = {i};\n")).collect();
+        format!("fn {name}() {{\n{lines}}}\n")
+    };
+    std::fs::write(dir.path().join("long.rs"), body("too_long")).unwrap();
+    std::fs::write(
+        dir.path().join("tested.rs"),
+        format!("#[cfg(test)]\nmod tests {{\n{}}}\n", body("a_long_test")),
+    )
+    .unwrap();
+    let (ok, said) = long_functions(dir.path(), &[]);
+    assert!(!ok, "{said}");
+    assert!(said.contains("long.rs:1: too_long is 92 lines"), "{said}");
+    assert!(!said.contains("a_long_test"), "{said}");
+    let (ok, said) = long_functions(dir.path(), &["--max", "100"]);
+    assert!(ok, "{said}");
+}
+
 /// Runs `run --dry-run` on a config whose server nobody listens on, with HOME at `home`.
 fn run_with_home(home: &std::path::Path, config: &str, args: &[&str]) -> crate::harness::Out {
     let (_d, p) = temp_file("site.toml", config);
