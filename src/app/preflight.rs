@@ -361,7 +361,40 @@ fn hook_programs(cfg: &Config, p: &mut Preflight) {
     }
 }
 
+/// The local server's checks, then the peers' and the sources': a check that cannot run
+/// because an earlier one failed is left out.
 fn local_and_beyond(cfg: &Config, opts: &Options, p: &mut Preflight) {
+    let Some((login, mut server)) = local_login(cfg, opts, p) else {
+        return;
+    };
+    let Some(facts) = galera(cfg, &mut server, p) else {
+        return;
+    };
+    let vars = server_settings(&mut server, &facts, p);
+    let grants = own_grants(&mut server, p);
+    local_grants(&mut server, &grants, &facts, p);
+    state_tables(&mut server, &grants, p);
+    // The links, the view and the schema, as a run assembles them.
+    let mut node = match crate::app::open_local(cfg, opts.defaults_file.as_deref()) {
+        Ok(node) => node,
+        Err(e) => {
+            p.fail(
+                "links",
+                e.to_string(),
+                "add [[link]] sections to the config, or fill percona.cluster and percona.link",
+            );
+            return;
+        }
+    };
+    let own_id = own_server_id(&vars, p);
+    let addresses = peer_addresses(&mut node, p);
+    peers(cfg, &login, &facts, &addresses, own_id, p);
+    let links = node.links;
+    sources(cfg, &facts, &links, own_id, p);
+}
+
+/// The local login and a connection with it: `None`, with the failure, when either fails.
+fn local_login(cfg: &Config, opts: &Options, p: &mut Preflight) -> Option<(Login, LocalServer)> {
     let login = match Login::resolve(&cfg.local, opts.defaults_file.as_deref()) {
         Ok(l) => l,
         Err(e) => {
@@ -370,10 +403,10 @@ fn local_and_beyond(cfg: &Config, opts: &Options, p: &mut Preflight) {
                 e.to_string(),
                 "fix the MySQL option file named above, or [local] in the config",
             );
-            return;
+            return None;
         }
     };
-    let mut server = match LocalServer::connect(&login) {
+    let server = match LocalServer::connect(&login) {
         Ok(s) => s,
         Err(e) => {
             p.fail(
@@ -381,10 +414,16 @@ fn local_and_beyond(cfg: &Config, opts: &Options, p: &mut Preflight) {
                 e.to_string(),
                 "check that the server runs, [local] in the config, and the user and password in the MySQL option file",
             );
-            return;
+            return None;
         }
     };
     p.ok("local.login", login.source());
+    Some((login, server))
+}
+
+/// The node's Galera facts, and whether it is Primary and Synced: `None`, with the failure,
+/// when it is no Galera node.
+fn galera(cfg: &Config, server: &mut LocalServer, p: &mut Preflight) -> Option<NodeFacts> {
     let facts = match server.facts(&cfg.local) {
         Ok(f) => f,
         Err(e) => {
@@ -393,7 +432,7 @@ fn local_and_beyond(cfg: &Config, opts: &Options, p: &mut Preflight) {
                 e.to_string(),
                 "run the manager on a node of a PXC or MariaDB Galera cluster",
             );
-            return;
+            return None;
         }
     };
     p.node = Some(facts.name.clone());
@@ -420,6 +459,16 @@ fn local_and_beyond(cfg: &Config, opts: &Options, p: &mut Preflight) {
             "run check again once the node has joined its cluster",
         );
     }
+    Some(facts)
+}
+
+/// The server's global variables a run relies on, each checked: empty, with the failure,
+/// when they cannot be read.
+fn server_settings(
+    server: &mut LocalServer,
+    facts: &NodeFacts,
+    p: &mut Preflight,
+) -> HashMap<String, String> {
     let vars = server
         .global_variables(&[
             "log_bin",
@@ -450,7 +499,12 @@ fn local_and_beyond(cfg: &Config, opts: &Options, p: &mut Preflight) {
         gtid(&facts.flavor, &vars, p);
         skip_slave_start(&facts.flavor, &vars, p);
     }
-    let grants = match server.grants() {
+    vars
+}
+
+/// The local login's grants, as `SHOW GRANTS` gives them: none, with the failure, when it fails.
+fn own_grants(server: &mut LocalServer, p: &mut Preflight) -> Grants {
+    match server.grants() {
         Ok(g) => Grants::parse(&g),
         Err(e) => {
             p.fail(
@@ -460,21 +514,11 @@ fn local_and_beyond(cfg: &Config, opts: &Options, p: &mut Preflight) {
             );
             Grants::default()
         }
-    };
-    local_grants(&mut server, &grants, &facts, p);
-    state_tables(&mut server, &grants, p);
-    // The links, the view and the schema, as a run assembles them.
-    let mut node = match crate::app::open_local(cfg, opts.defaults_file.as_deref()) {
-        Ok(node) => node,
-        Err(e) => {
-            p.fail(
-                "links",
-                e.to_string(),
-                "add [[link]] sections to the config, or fill percona.cluster and percona.link",
-            );
-            return;
-        }
-    };
+    }
+}
+
+/// This node's `server_id`; a warning when the variables were read but it was not among them.
+fn own_server_id(vars: &HashMap<String, String>, p: &mut Preflight) -> Option<u64> {
     let own_id = vars.get("server_id").and_then(|v| v.parse::<u64>().ok());
     if own_id.is_none() && !vars.is_empty() {
         p.warn(
@@ -483,10 +527,7 @@ fn local_and_beyond(cfg: &Config, opts: &Options, p: &mut Preflight) {
             "check the server",
         );
     }
-    let addresses = peer_addresses(&mut node, p);
-    peers(cfg, &login, &facts, &addresses, own_id, p);
-    let links = node.links;
-    sources(cfg, &facts, &links, own_id, p);
+    own_id
 }
 
 fn on(vars: &HashMap<String, String>, name: &str) -> Option<bool> {
@@ -662,22 +703,30 @@ fn skip_slave_start_of_server(pid_file: Option<&String>) -> Result<Option<String
     }
 }
 
+/// What `run`, `init`, `pause` and `resume` need of the local login.
 fn local_grants(server: &mut LocalServer, g: &Grants, facts: &NodeFacts, p: &mut Preflight) {
-    let roles = g.has_roles();
-    let missing = |what: &str, fix: String, p: &mut Preflight| {
-        if roles {
-            p.warn(
-                what,
-                format!(
-                    "not in SHOW GRANTS; it may come from a role ({}), which this check cannot see",
-                    g.roles().join(", ")
-                ),
-                fix,
-            );
-        } else {
-            p.fail(what, "missing from SHOW GRANTS", fix);
-        }
-    };
+    replication_grants(server, g, facts, p);
+    state_grants(g, p);
+}
+
+/// A privilege missing from `SHOW GRANTS`: a warning when a role may hold it, else a failure.
+fn missing_grant(g: &Grants, what: &str, fix: String, p: &mut Preflight) {
+    if g.has_roles() {
+        p.warn(
+            what,
+            format!(
+                "not in SHOW GRANTS; it may come from a role ({}), which this check cannot see",
+                g.roles().join(", ")
+            ),
+            fix,
+        );
+    } else {
+        p.fail(what, "missing from SHOW GRANTS", fix);
+    }
+}
+
+/// The privileges to manage the channels, read the replica status and read the view.
+fn replication_grants(server: &mut LocalServer, g: &Grants, facts: &NodeFacts, p: &mut Preflight) {
     let admin = grants::REPLICATION_ADMIN;
     if g.global(admin.any_of) {
         p.ok(
@@ -685,7 +734,8 @@ fn local_grants(server: &mut LocalServer, g: &Grants, facts: &NodeFacts, p: &mut
             format!("may {} (one of {})", admin.what, admin.any_of.join(", ")),
         );
     } else {
-        missing(
+        missing_grant(
+            g,
             "grants.replication",
             format!(
                 "GRANT {} ON *.* TO the manager's user (run: CHANGE MASTER, START and STOP SLAVE)",
@@ -723,6 +773,10 @@ fn local_grants(server: &mut LocalServer, g: &Grants, facts: &NodeFacts, p: &mut
             ),
         }
     }
+}
+
+/// The privileges on the state tables, for each command that reads or writes them.
+fn state_grants(g: &Grants, p: &mut Preflight) {
     let schema = crate::db::state::SCHEMA;
     for (check, privs, table, why) in [
         (
@@ -765,7 +819,8 @@ fn local_grants(server: &mut LocalServer, g: &Grants, facts: &NodeFacts, p: &mut
         if lacking.is_empty() {
             p.ok(check, format!("{} on {on}", privs.join(", ")));
         } else {
-            missing(
+            missing_grant(
+                g,
                 check,
                 format!(
                     "GRANT {} ON {on} TO the manager's user ({why})",
@@ -959,92 +1014,136 @@ fn sources(
 ) {
     for l in links {
         for s in &l.sources {
-            let check = format!("source {} {}", l.name, s.address());
-            let mut conn = match server::open_source(l, s, cfg.timeouts.probe) {
-                Ok(c) => c,
-                Err(e) => {
-                    p.fail(
-                        check,
-                        format!("the replication login {} fails: {e}", l.user),
-                        format!(
-                            "on {}: CREATE USER '{}'@'<this cluster's addresses>' and GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO it; check the link's password",
-                            l.remote, l.user
-                        ),
-                    );
-                    continue;
-                }
-            };
-            let probe = match server::probe_on(&mut conn) {
-                Ok(pr) => pr,
-                Err(e) => {
-                    p.fail(
-                        check,
-                        format!("logs in, then cannot read its state: {e}"),
-                        format!(
-                            "GRANT REPLICATION CLIENT ON *.* TO '{}' on {}",
-                            l.user, l.remote
-                        ),
-                    );
-                    continue;
-                }
-            };
-            let sid = server::server_id_on(&mut conn);
-            if let Err(why) = probe.health() {
-                p.fail(
-                    check,
-                    why,
-                    "a source must be Primary and Synced in its cluster: check that cluster",
-                );
-                continue;
-            }
-            if let (Some(a), Some(b)) = (sid, own_id)
-                && a == b
-            {
-                p.fail(
-                    check,
-                    format!("its server_id is {a}, the same as this cluster's: replication skips events that carry its own server_id"),
-                    "give every cluster its own server_id (the same on all of its nodes)",
-                );
-                continue;
-            }
-            let domain = if !facts.flavor.is_mariadb() {
-                "GTID auto-positioning".to_string()
-            } else if let Some(d) = &l.gtid_domains {
-                format!("GTID domains {d:?} from the config")
-            } else if let Some(d) = probe.gtid_domain_id {
-                if facts.gtid_domain_id == Some(d) {
-                    p.fail(
-                        check,
-                        format!("its wsrep_gtid_domain_id is {d}, the same as this cluster's"),
-                        "give every cluster its own wsrep_gtid_domain_id",
-                    );
-                    continue;
-                }
-                format!("GTID domain {d}")
-            } else {
-                p.fail(
-                    check,
-                    "answers, but its wsrep_gtid_domain_id cannot be read: the link's domain cannot be learned",
-                    "set gtid_domains in the link's [[link]] section",
-                );
-                continue;
-            };
-            let found = format!("login {} works; Primary and Synced; {domain}", l.user);
-            match sid {
-                Some(i) => p.ok(check, format!("{found}; server_id {i}")),
-                None => p.warn(
-                    check,
-                    format!("{found}; its @@server_id could not be read, so it was not compared"),
-                    "check the source's server",
-                ),
-            }
+            source(cfg, facts, l, s, own_id, p);
         }
     }
 }
 
+/// One candidate of a link: its line, ok once its login, health, server_id and domain are.
+fn source(
+    cfg: &Config,
+    facts: &NodeFacts,
+    l: &crate::config::topology::Link,
+    s: &crate::config::SourceAddr,
+    own_id: Option<u64>,
+    p: &mut Preflight,
+) {
+    let check = format!("source {} {}", l.name, s.address());
+    let mut conn = match server::open_source(l, s, cfg.timeouts.probe) {
+        Ok(c) => c,
+        Err(e) => {
+            p.fail(
+                check,
+                format!("the replication login {} fails: {e}", l.user),
+                format!(
+                    "on {}: CREATE USER '{}'@'<this cluster's addresses>' and GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO it; check the link's password",
+                    l.remote, l.user
+                ),
+            );
+            return;
+        }
+    };
+    let probe = match server::probe_on(&mut conn) {
+        Ok(pr) => pr,
+        Err(e) => {
+            p.fail(
+                check,
+                format!("logs in, then cannot read its state: {e}"),
+                format!(
+                    "GRANT REPLICATION CLIENT ON *.* TO '{}' on {}",
+                    l.user, l.remote
+                ),
+            );
+            return;
+        }
+    };
+    let sid = server::server_id_on(&mut conn);
+    if let Err(why) = probe.health() {
+        p.fail(
+            check,
+            why,
+            "a source must be Primary and Synced in its cluster: check that cluster",
+        );
+        return;
+    }
+    if let (Some(a), Some(b)) = (sid, own_id)
+        && a == b
+    {
+        p.fail(
+            check,
+            format!("its server_id is {a}, the same as this cluster's: replication skips events that carry its own server_id"),
+            "give every cluster its own server_id (the same on all of its nodes)",
+        );
+        return;
+    }
+    let Some(domain) = source_domain(facts, l, &probe, &check, p) else {
+        return;
+    };
+    let found = format!("login {} works; Primary and Synced; {domain}", l.user);
+    match sid {
+        Some(i) => p.ok(check, format!("{found}; server_id {i}")),
+        None => p.warn(
+            check,
+            format!("{found}; its @@server_id could not be read, so it was not compared"),
+            "check the source's server",
+        ),
+    }
+}
+
+/// How a source's transactions are placed: auto-positioning, or its GTID domain (the
+/// config's, or its own when it is not this cluster's); `None`, with the failure, otherwise.
+fn source_domain(
+    facts: &NodeFacts,
+    l: &crate::config::topology::Link,
+    probe: &server::Probe,
+    check: &str,
+    p: &mut Preflight,
+) -> Option<String> {
+    let domain = if !facts.flavor.is_mariadb() {
+        "GTID auto-positioning".to_string()
+    } else if let Some(d) = &l.gtid_domains {
+        format!("GTID domains {d:?} from the config")
+    } else if let Some(d) = probe.gtid_domain_id {
+        if facts.gtid_domain_id == Some(d) {
+            p.fail(
+                check,
+                format!("its wsrep_gtid_domain_id is {d}, the same as this cluster's"),
+                "give every cluster its own wsrep_gtid_domain_id",
+            );
+            return None;
+        }
+        format!("GTID domain {d}")
+    } else {
+        p.fail(
+            check,
+            "answers, but its wsrep_gtid_domain_id cannot be read: the link's domain cannot be learned",
+            "set gtid_domains in the link's [[link]] section",
+        );
+        return None;
+    };
+    Some(domain)
+}
+
+/// Mail's transport and recipients; with `--send-test-mail`, a mail sent through them.
 fn mail(cfg: &Config, opts: &Options, p: &mut Preflight) {
     use crate::config::Delivery;
     let m = &cfg.mail;
+    transport(m, p);
+    if m.delivery != Delivery::None && m.to.is_empty() {
+        p.fail(
+            "mail.to",
+            "no recipient",
+            "set [mail] to = [\"dba@example.com\"]",
+        );
+    }
+    if opts.send_test_mail {
+        test_mail(m, p);
+    }
+}
+
+/// Whether the configured transport can carry a mail: the command, the directory or the relay.
+fn transport(m: &crate::config::MailConfig, p: &mut Preflight) {
+    use crate::config::Delivery;
     match &m.delivery {
         Delivery::None => p.warn(
             "mail.transport",
@@ -1092,35 +1191,31 @@ fn mail(cfg: &Config, opts: &Options, p: &mut Preflight) {
             }
         }
     }
-    if m.delivery != Delivery::None && m.to.is_empty() {
-        p.fail(
-            "mail.to",
-            "no recipient",
-            "set [mail] to = [\"dba@example.com\"]",
-        );
-    }
-    if opts.send_test_mail {
-        let node = p.node.clone().unwrap_or_else(|| "this node".into());
-        let mail = crate::exec::mail::Mail {
-            subject: format!("test mail from {node}"),
-            body: format!(
-                "`pxc-replication-manager check --send-test-mail` on {node} sent this mail through [mail] transport = {:?}. If you read it, state changes will reach you too.",
-                m.delivery.transport()
-            ),
-            once: None,
-        };
-        match crate::exec::mail::deliver(m, &mail) {
-            Ok(()) if m.delivery == Delivery::None => p.warn(
-                "mail.test",
-                "not sent: transport = none",
-                "set [mail] transport",
-            ),
-            Ok(()) => p.ok(
-                "mail.test",
-                format!("sent to {}: {:?}", m.to.join(", "), mail.full_subject(m)),
-            ),
-            Err(e) => p.fail("mail.test", e.to_string(), "check the [mail] section"),
-        }
+}
+
+/// `--send-test-mail`: one mail, sent through the transport.
+fn test_mail(m: &crate::config::MailConfig, p: &mut Preflight) {
+    use crate::config::Delivery;
+    let node = p.node.clone().unwrap_or_else(|| "this node".into());
+    let mail = crate::exec::mail::Mail {
+        subject: format!("test mail from {node}"),
+        body: format!(
+            "`pxc-replication-manager check --send-test-mail` on {node} sent this mail through [mail] transport = {:?}. If you read it, state changes will reach you too.",
+            m.delivery.transport()
+        ),
+        once: None,
+    };
+    match crate::exec::mail::deliver(m, &mail) {
+        Ok(()) if m.delivery == Delivery::None => p.warn(
+            "mail.test",
+            "not sent: transport = none",
+            "set [mail] transport",
+        ),
+        Ok(()) => p.ok(
+            "mail.test",
+            format!("sent to {}: {:?}", m.to.join(", "), mail.full_subject(m)),
+        ),
+        Err(e) => p.fail("mail.test", e.to_string(), "check the [mail] section"),
     }
 }
 
