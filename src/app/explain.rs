@@ -193,57 +193,11 @@ fn reason(
     v: &LinkView,
     failed_clears_in: Option<i64>,
 ) -> String {
-    let silent = s.silent_for.map_or("?".to_string(), |a| a.to_string());
     if s.holds {
-        let also = if holders.len() > 1 {
-            let others: Vec<&str> = holders
-                .iter()
-                .filter(|h| h.row.host != s.row.host)
-                .map(|h| h.row.host.as_str())
-                .collect();
-            format!(
-                " (so do {}: the next run of each resolves it)",
-                others.join(", ")
-            )
-        } else {
-            String::new()
-        };
-        return match s.row.role {
-            Role::Yes => format!("the replica: its row says Yes and it reports{also}"),
-            Role::Proposed => format!("taking the link now: Proposed in a run in progress{also}"),
-            _ => format!(
-                "holds the link: its report says its channel runs, though its row says {}{also}",
-                s.row.role
-            ),
-        };
+        return holder_reason(s, holders);
     }
-    if s.in_view == Some(false) {
-        return "not a candidate: it has left the Primary view (crashed or cut off)".into();
-    }
-    if !s.fresh {
-        return if s.row.report.is_some() {
-            format!(
-                "not a candidate: silent, its report has not moved for {silent} s (limit {} s)",
-                v.threshold
-            )
-        } else {
-            format!(
-                "not a candidate: it does not report (no manager of this version), heartbeat {silent} s ago (limit {} s)",
-                v.threshold
-            )
-        };
-    }
-    if s.row.role == Role::Failed {
-        return match failed_clears_in {
-            Some(0) => "Failed, past the failed timeout: its next run makes it a candidate".into(),
-            Some(n) => format!(
-                "not a candidate: Failed; a candidate again in {n} s (failed_clears_after), or after clear-failure"
-            ),
-            None => "not a candidate: Failed".into(),
-        };
-    }
-    if s.paused {
-        return "not a candidate: paused (pause file, or its cluster's pause)".into();
+    if let Some(why) = state_reason(s, v, failed_clears_in) {
+        return why;
     }
     let Some(rank) = rank else {
         return "not a candidate: the policy's rank_nodes leaves it out".into();
@@ -274,6 +228,66 @@ fn reason(
     }
 }
 
+/// Why a node that holds the link holds it, naming the others that hold it too.
+fn holder_reason(s: &Seen, holders: &[&Seen]) -> String {
+    let also = if holders.len() > 1 {
+        let others: Vec<&str> = holders
+            .iter()
+            .filter(|h| h.row.host != s.row.host)
+            .map(|h| h.row.host.as_str())
+            .collect();
+        format!(
+            " (so do {}: the next run of each resolves it)",
+            others.join(", ")
+        )
+    } else {
+        String::new()
+    };
+    match s.row.role {
+        Role::Yes => format!("the replica: its row says Yes and it reports{also}"),
+        Role::Proposed => format!("taking the link now: Proposed in a run in progress{also}"),
+        _ => format!(
+            "holds the link: its report says its channel runs, though its row says {}{also}",
+            s.row.role
+        ),
+    }
+}
+
+/// The reason a node's own state decides before any rank (out of the view, silent, Failed,
+/// paused), if it does.
+fn state_reason(s: &Seen, v: &LinkView, failed_clears_in: Option<i64>) -> Option<String> {
+    let silent = s.silent_for.map_or("?".to_string(), |a| a.to_string());
+    if s.in_view == Some(false) {
+        return Some("not a candidate: it has left the Primary view (crashed or cut off)".into());
+    }
+    if !s.fresh {
+        return Some(if s.row.report.is_some() {
+            format!(
+                "not a candidate: silent, its report has not moved for {silent} s (limit {} s)",
+                v.threshold
+            )
+        } else {
+            format!(
+                "not a candidate: it does not report (no manager of this version), heartbeat {silent} s ago (limit {} s)",
+                v.threshold
+            )
+        });
+    }
+    if s.row.role == Role::Failed {
+        return Some(match failed_clears_in {
+            Some(0) => "Failed, past the failed timeout: its next run makes it a candidate".into(),
+            Some(n) => format!(
+                "not a candidate: Failed; a candidate again in {n} s (failed_clears_after), or after clear-failure"
+            ),
+            None => "not a candidate: Failed".into(),
+        });
+    }
+    if s.paused {
+        return Some("not a candidate: paused (pause file, or its cluster's pause)".into());
+    }
+    None
+}
+
 impl Explanation {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
@@ -295,70 +309,81 @@ impl Explanation {
             o.push_str(&format!("warning: {}\n", printable(w)));
         }
         for l in &self.links {
-            o.push_str(&format!(
-                "\nlink {} (from {}): {}\n",
-                l.link,
-                l.remote,
-                match &l.holder {
-                    Some(h) => format!("{h} holds it"),
-                    None => "nobody holds it".into(),
-                }
-            ));
-            if let Some(e) = &l.error {
-                o.push_str(&format!("  {}\n", printable(e)));
-            }
-            let head = [
-                "RANK", "NODE", "WEIGHT", "INDEX", "ROLE", "REPORTS", "VIEW", "PAUSED", "WHY",
-            ];
-            let rows: Vec<[String; 9]> = l
-                .nodes
-                .iter()
-                .map(|n| {
-                    [
-                        n.rank.map_or("-".into(), |r| r.to_string()),
-                        printable(&n.host),
-                        n.weight.to_string(),
-                        n.local_index.map_or("-".into(), |i| i.to_string()),
-                        n.role.clone(),
-                        match (n.reports, n.fresh, n.silent_for) {
-                            (false, _, _) => "no".into(),
-                            (true, true, _) => "yes".into(),
-                            (true, false, Some(a)) => format!("silent {a} s"),
-                            (true, false, None) => "silent".into(),
-                        },
-                        match n.in_view {
-                            Some(true) => "in".into(),
-                            Some(false) => "left".into(),
-                            None => "?".into(),
-                        },
-                        if n.paused { "yes" } else { "no" }.into(),
-                        n.reason.clone(),
-                    ]
-                })
-                .collect();
-            let mut width = head.map(str::len);
-            for r in &rows {
-                for (w, c) in width.iter_mut().zip(r) {
-                    *w = (*w).max(c.chars().count());
-                }
-            }
-            let line = |cells: Vec<&str>| {
-                let mut s = String::from(" ");
-                for (i, c) in cells.iter().enumerate() {
-                    if i + 1 == cells.len() {
-                        s.push_str(&format!(" {c}"));
-                    } else {
-                        s.push_str(&format!(" {c:w$}", w = width[i]));
-                    }
-                }
-                s.push('\n');
-                s
-            };
-            o.push_str(&line(head.to_vec()));
-            for r in &rows {
-                o.push_str(&line(r.iter().map(String::as_str).collect()));
-            }
+            o.push_str(&link_text(l));
         }
         o.trim_end().to_string()
     }
+}
+
+/// One link's heading, its error if any, and its table of nodes.
+fn link_text(l: &LinkExplained) -> String {
+    let mut o = format!(
+        "\nlink {} (from {}): {}\n",
+        l.link,
+        l.remote,
+        match &l.holder {
+            Some(h) => format!("{h} holds it"),
+            None => "nobody holds it".into(),
+        }
+    );
+    if let Some(e) = &l.error {
+        o.push_str(&format!("  {}\n", printable(e)));
+    }
+    let head = [
+        "RANK", "NODE", "WEIGHT", "INDEX", "ROLE", "REPORTS", "VIEW", "PAUSED", "WHY",
+    ];
+    let rows: Vec<[String; 9]> = l.nodes.iter().map(node_cells).collect();
+    o.push_str(&table(head, &rows));
+    o
+}
+
+/// A node's cells, in the order of the table's heading.
+fn node_cells(n: &NodeExplained) -> [String; 9] {
+    [
+        n.rank.map_or("-".into(), |r| r.to_string()),
+        printable(&n.host),
+        n.weight.to_string(),
+        n.local_index.map_or("-".into(), |i| i.to_string()),
+        n.role.clone(),
+        match (n.reports, n.fresh, n.silent_for) {
+            (false, _, _) => "no".into(),
+            (true, true, _) => "yes".into(),
+            (true, false, Some(a)) => format!("silent {a} s"),
+            (true, false, None) => "silent".into(),
+        },
+        match n.in_view {
+            Some(true) => "in".into(),
+            Some(false) => "left".into(),
+            None => "?".into(),
+        },
+        if n.paused { "yes" } else { "no" }.into(),
+        n.reason.clone(),
+    ]
+}
+
+/// The heading and the rows, each column but the last padded to its widest cell.
+fn table(head: [&str; 9], rows: &[[String; 9]]) -> String {
+    let mut width = head.map(str::len);
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::from(" ");
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(&format!(" {c}"));
+            } else {
+                s.push_str(&format!(" {c:w$}", w = width[i]));
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut o = line(head.to_vec());
+    for r in rows {
+        o.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    o
 }

@@ -250,15 +250,7 @@ pub fn open_local_kept(
     kept: Option<(Login, LocalServer)>,
     known_schema: Option<Schema>,
 ) -> Result<LocalNode> {
-    let kept = kept.and_then(|(login, mut server)| server.alive().then_some((login, server)));
-    let (login, mut server) = match kept {
-        Some(k) => k,
-        None => {
-            let login = Login::resolve(&cfg.local, defaults_file)?;
-            let server = LocalServer::connect(&login)?;
-            (login, server)
-        }
-    };
+    let (login, mut server) = connect_kept(cfg, defaults_file, kept)?;
     let mut facts = server.facts(&cfg.local)?;
     if !facts.can_act() {
         server.read_mode(false)?;
@@ -290,6 +282,47 @@ pub fn open_local_kept(
     {
         facts.weight = w;
     }
+    let links = resolve_links(cfg, &mut server, &facts, schema.as_ref(), has_topology)?;
+    let me = facts.me(own_address(cfg, &facts, members.as_deref()));
+    Ok(LocalNode {
+        server,
+        login,
+        facts,
+        me,
+        schema,
+        links,
+        members,
+        cluster_pause,
+    })
+}
+
+/// The connection kept from an earlier run while it still answers, else a new login and
+/// connection.
+fn connect_kept(
+    cfg: &Config,
+    defaults_file: Option<&std::path::Path>,
+    kept: Option<(Login, LocalServer)>,
+) -> Result<(Login, LocalServer)> {
+    let kept = kept.and_then(|(login, mut server)| server.alive().then_some((login, server)));
+    match kept {
+        Some(k) => Ok(k),
+        None => {
+            let login = Login::resolve(&cfg.local, defaults_file)?;
+            let server = LocalServer::connect(&login)?;
+            Ok((login, server))
+        }
+    }
+}
+
+/// The links to manage, from the config or the topology tables: an error when the config
+/// wants the tables and the cluster has none.
+fn resolve_links(
+    cfg: &Config,
+    server: &mut LocalServer,
+    facts: &NodeFacts,
+    schema: Option<&Schema>,
+    has_topology: bool,
+) -> Result<Vec<Link>> {
     let tables = if topology::wants_tables(cfg) {
         if !has_topology {
             return Err(Error::Links(format!(
@@ -301,9 +334,9 @@ pub fn open_local_kept(
     } else {
         None
     };
-    let assumed = match &schema {
+    let assumed = match schema {
         Some(s) => s.clone(),
-        None => assumed_schema(cfg, &mut server, &facts)?,
+        None => assumed_schema(cfg, server, facts)?,
     };
     let links = topology::resolve(cfg, &facts.cluster, &assumed, tables.as_ref())?;
     if links.is_empty() {
@@ -314,28 +347,26 @@ pub fn open_local_kept(
             facts.cluster
         );
     }
-    // Where peers reach this server to fence it: the config, else this node's entry in the
-    // current view, else wsrep_node_incoming_address.
+    Ok(links)
+}
+
+/// Where peers reach this server to fence it: the config, else this node's entry in the
+/// current view, else wsrep_node_incoming_address.
+fn own_address(
+    cfg: &Config,
+    facts: &NodeFacts,
+    members: Option<&[crate::db::clock::Member]>,
+) -> Option<String> {
     let own = members
         .iter()
+        .copied()
         .flatten()
         .find(|(name, _)| *name == facts.name)
         .and_then(|(_, a)| a.clone());
-    let address = match &cfg.local.address {
+    match &cfg.local.address {
         Some(a) => Some(a.clone()),
         None => own.or_else(|| facts.incoming_address.clone()),
-    };
-    let me = facts.me(address);
-    Ok(LocalNode {
-        server,
-        login,
-        facts,
-        me,
-        schema,
-        links,
-        members,
-        cluster_pause,
-    })
+    }
 }
 
 /// The state table's generation; `None` on a node outside the Primary component that cannot
@@ -721,36 +752,16 @@ pub fn status_report_at(
     let mut memory = Observations::peek(&cfg.files.state);
     let mut links = Vec::new();
     for l in &node.links {
-        let (rows, failure) = match &node.schema {
-            Some(s) if s.claim_records_failures => (
-                node.server.rows(s, &l.key)?,
-                node.server.failure(s, &l.key)?,
-            ),
-            Some(s) => (node.server.rows(s, &l.key)?, None),
-            None => (Vec::new(), None),
-        };
-        let last_event = match &node.schema {
-            Some(s) if s.has_history_table => {
-                let q = crate::db::history::Query {
-                    links: vec![l.key.to_string()],
-                    since: None,
-                    limit: 1,
-                };
-                node.server
-                    .history(&node.facts.cluster, &q)?
-                    .into_iter()
-                    .next()
-                    .map(|e| history::event(e, &node.links))
-            }
-            _ => None,
-        };
-        let switchover = match &node.schema {
-            Some(s) if s.has_switchover_table => node
-                .server
-                .switchover(&l.key)?
-                .filter(|r| r.pending(threshold)),
-            _ => None,
-        };
+        let schema = node.schema.as_ref();
+        let (rows, failure) = rows_and_failure(&mut node.server, schema, &l.key)?;
+        let last_event = last_event(
+            &mut node.server,
+            schema,
+            &node.facts.cluster,
+            &node.links,
+            &l.key,
+        )?;
+        let switchover = pending_switchover(&mut node.server, schema, &l.key, threshold)?;
         memory.observe(&l.key, &node.facts.name, &rows, threshold);
         let fresh = memory
             .freshness(&l.key, &node.facts.name, threshold)
@@ -777,7 +788,7 @@ pub fn status_report_at(
                 .cloned(),
         });
     }
-    let cipher = node.server.tls_cipher()?;
+    let connection = connection(&mut node.server)?;
     let managed: Vec<String> = node
         .links
         .iter()
@@ -791,14 +802,7 @@ pub fn status_report_at(
         silent_after: threshold,
         paused_since: guard::paused_since(&cfg.files.pause),
         cluster_pause: node.cluster_pause.clone(),
-        connection: format!(
-            "{} {}",
-            node.server.endpoint(),
-            match cipher {
-                Some(c) => format!("(TLS, {c})"),
-                None => "(not encrypted)".into(),
-            }
-        ),
+        connection,
         login: node.login.source(),
         option_files: node.login.options_from.clone(),
         links,
@@ -809,6 +813,75 @@ pub fn status_report_at(
             .filter(|c| !managed.contains(&c.channel))
             .collect(),
     })
+}
+
+/// A link's rows, with the failure recorded for it where the claim table records failures.
+fn rows_and_failure(
+    server: &mut LocalServer,
+    schema: Option<&Schema>,
+    key: &str,
+) -> Result<(
+    Vec<crate::db::state::StateRow>,
+    Option<crate::db::state::LinkFailure>,
+)> {
+    Ok(match schema {
+        Some(s) if s.claim_records_failures => (server.rows(s, key)?, server.failure(s, key)?),
+        Some(s) => (server.rows(s, key)?, None),
+        None => (Vec::new(), None),
+    })
+}
+
+/// The last event of a link's history, where the history table exists.
+fn last_event(
+    server: &mut LocalServer,
+    schema: Option<&Schema>,
+    cluster: &str,
+    links: &[Link],
+    key: &str,
+) -> Result<Option<history::Event>> {
+    Ok(match schema {
+        Some(s) if s.has_history_table => {
+            let q = crate::db::history::Query {
+                links: vec![key.to_string()],
+                since: None,
+                limit: 1,
+            };
+            server
+                .history(cluster, &q)?
+                .into_iter()
+                .next()
+                .map(|e| history::event(e, links))
+        }
+        _ => None,
+    })
+}
+
+/// A link's switchover request that is still pending, where the switchover table exists.
+fn pending_switchover(
+    server: &mut LocalServer,
+    schema: Option<&Schema>,
+    key: &str,
+    threshold: i64,
+) -> Result<Option<crate::db::switchover::Request>> {
+    Ok(match schema {
+        Some(s) if s.has_switchover_table => {
+            server.switchover(key)?.filter(|r| r.pending(threshold))
+        }
+        _ => None,
+    })
+}
+
+/// The server's endpoint and whether the connection to it is encrypted, with its cipher.
+fn connection(server: &mut LocalServer) -> Result<String> {
+    let cipher = server.tls_cipher()?;
+    Ok(format!(
+        "{} {}",
+        server.endpoint(),
+        match cipher {
+            Some(c) => format!("(TLS, {c})"),
+            None => "(not encrypted)".into(),
+        }
+    ))
 }
 
 /// `init --print-ddl`: the statements `init` runs on a server without the percona schema, as a

@@ -23,7 +23,7 @@
 //!   series for every link (and known cause) before anything happened, so that `increase()`
 //!   counts the first event too.
 
-use super::status::{LinkReport, Report};
+use super::status::{LinkReport, Report, RowView};
 use crate::db::flavor::{ReplicaStatus, Thread};
 use crate::db::state::{ChannelState, Role};
 use crate::metrics::Counters;
@@ -282,6 +282,30 @@ fn link(e: &mut Exposition, l: &LinkReport, me: &str) {
         );
     }
     let replicas: Vec<_> = l.rows.iter().filter(|v| v.row.role == Role::Yes).collect();
+    link_state(e, &base, l, &replicas);
+    row_gauges(e, key, &l.rows);
+    for v in &replicas {
+        if let Some(s) = v.silent_for {
+            e.gauge(
+                "pxcrm_replica_silent_seconds",
+                "How long this node has seen the report of the link's replica (a row saying Yes) stand still.",
+                &[base[0], base[1], ("node", &v.row.host)],
+                s as f64,
+            );
+        }
+    }
+    if let Some(c) = &l.replica {
+        channel(e, key, c);
+    }
+}
+
+/// The link's replica health, its count of replicas, its recorded failure and a held takeover.
+fn link_state(
+    e: &mut Exposition,
+    base: &[(&'static str, &str); 2],
+    l: &LinkReport,
+    replicas: &[&RowView],
+) {
     let healthy = replicas.iter().any(|v| {
         v.fresh
             && v.row
@@ -292,32 +316,36 @@ fn link(e: &mut Exposition, l: &LinkReport, me: &str) {
     e.gauge(
         "pxcrm_link_replica_healthy",
         "1 when a row of the link says Yes, this node does not judge that node silent, and the channel it reports (if it reports) is healthy.",
-        &base,
+        base,
         flag(healthy),
     );
     e.gauge(
         "pxcrm_link_replicas",
         "Rows of the link that say Yes (more than 1: two nodes replicate the link).",
-        &base,
+        base,
         replicas.len() as f64,
     );
     e.gauge(
         "pxcrm_link_failing",
         "1 when a node recorded why the link is failing (percona.replication_claim).",
-        &base,
+        base,
         flag(l.failure.is_some()),
     );
     e.gauge(
         "pxcrm_link_takeover_held",
         "1 when a node that reports (not silent) says its takeover of the link waits on a peer it could not fence (percona.replication_fence): a replica that fails now is not replaced.",
-        &base,
+        base,
         flag(
             l.rows
                 .iter()
                 .any(|v| v.fresh && v.row.report.as_ref().is_some_and(|p| p.blocked.is_some())),
         ),
     );
-    for v in &l.rows {
+}
+
+/// Each row's gauges: the peers it cannot fence, its heartbeat age, how long it is silent.
+fn row_gauges(e: &mut Exposition, key: &str, rows: &[RowView]) {
+    for v in rows {
         let host = v.row.host.as_str();
         if let Some(p) = v.row.report.as_ref().filter(|_| v.fresh) {
             e.gauge(
@@ -345,19 +373,6 @@ fn link(e: &mut Exposition, l: &LinkReport, me: &str) {
                 s as f64,
             );
         }
-    }
-    for v in &replicas {
-        if let Some(s) = v.silent_for {
-            e.gauge(
-                "pxcrm_replica_silent_seconds",
-                "How long this node has seen the report of the link's replica (a row saying Yes) stand still.",
-                &[base[0], base[1], ("node", &v.row.host)],
-                s as f64,
-            );
-        }
-    }
-    if let Some(c) = &l.replica {
-        channel(e, key, c);
     }
 }
 
