@@ -210,6 +210,18 @@ struct ScenarioReplica {
     sql_error: String,
     /// The replica's lag in seconds (`Seconds_Behind_Master`); absent is NULL.
     lag: Option<u64>,
+    /// The executed GTID position its status reports (`Gtid_Slave_Pos`); absent is empty:
+    /// nothing executed yet.
+    #[serde(default)]
+    position: String,
+    /// `false`: its status has no executed GTID column at all, so where it stopped cannot be
+    /// known.
+    #[serde(default = "known")]
+    position_known: bool,
+}
+
+fn known() -> bool {
+    true
 }
 
 fn yes() -> String {
@@ -460,6 +472,11 @@ impl ScenarioLink {
                 s.last_io_error = r.io_error.clone();
                 s.last_sql_error = r.sql_error.clone();
                 s.lag_seconds = r.lag;
+                s.gtid = if r.position_known {
+                    vec![("Gtid_Slave_Pos".into(), r.position.clone())]
+                } else {
+                    Vec::new()
+                };
                 Some(s)
             }
             None => None,

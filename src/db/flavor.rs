@@ -439,9 +439,12 @@ pub struct ReplicaStatus {
     pub last_sql_errno: u32,
     /// Seconds behind the source; `None` when the server reports NULL (a thread is down).
     pub lag_seconds: Option<u64>,
-    /// `column=value` for the dialect's GTID columns.
+    /// `column=value` for the dialect's GTID columns that the status has.
     pub gtid: Vec<(String, String)>,
 }
+
+/// The status columns that hold the executed GTID set, one per dialect.
+pub const EXECUTED_GTID_COLUMNS: [&str; 2] = ["Gtid_Slave_Pos", "Executed_Gtid_Set"];
 
 impl ReplicaStatus {
     /// The executed GTID position (MariaDB `Gtid_Slave_Pos`, MySQL `Executed_Gtid_Set`), when
@@ -451,6 +454,16 @@ impl ReplicaStatus {
             .last()
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Where the channel's executed GTID set stands, as the status says it (MariaDB
+    /// `Gtid_Slave_Pos`, MySQL `Executed_Gtid_Set`): empty when nothing was executed; `None`
+    /// when the status has no such column, so the position cannot be known.
+    pub fn gtid_position(&self) -> Option<&str> {
+        self.gtid
+            .iter()
+            .find(|(c, _)| EXECUTED_GTID_COLUMNS.contains(&c.as_str()))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Parses one status row given as column name -> value (NULL as `None`).
@@ -475,6 +488,7 @@ impl ReplicaStatus {
             gtid: cols
                 .gtid
                 .iter()
+                .filter(|c| row.contains_key(**c))
                 .map(|c| (c.to_string(), get(c).replace('\n', "")))
                 .collect(),
         }
@@ -856,10 +870,26 @@ mod tests {
             let f = Flavor::detect(v, "").unwrap();
             let last = f.dialect().status_columns().gtid.last().copied();
             assert!(
-                matches!(last, Some("Gtid_Slave_Pos" | "Executed_Gtid_Set")),
+                last.is_some_and(|l| EXECUTED_GTID_COLUMNS.contains(&l)),
                 "{v}: {last:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_status_without_the_executed_gtid_column_has_no_known_position() {
+        let f = Flavor::detect("10.11.6-MariaDB", "").unwrap();
+        let cols = f.dialect().status_columns();
+        let mut row: HashMap<String, Option<String>> = HashMap::new();
+        row.insert("Slave_IO_Running".into(), Some("No".into()));
+        let s = ReplicaStatus::from_row(cols, &row);
+        assert_eq!(s.gtid_position(), None);
+        row.insert("Gtid_Slave_Pos".into(), Some(String::new()));
+        let s = ReplicaStatus::from_row(cols, &row);
+        assert_eq!(s.gtid_position(), Some(""), "nothing executed yet");
+        row.insert("Gtid_Slave_Pos".into(), Some("2-21-57".into()));
+        let s = ReplicaStatus::from_row(cols, &row);
+        assert_eq!(s.gtid_position(), Some("2-21-57"));
     }
 
     #[test]

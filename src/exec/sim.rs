@@ -101,7 +101,8 @@ pub fn channel_status(
         last_sql_error: String::new(),
         last_sql_errno: 0,
         lag_seconds: None,
-        gtid: Vec::new(),
+        // Nothing executed yet; a scenario may say a position, or that none is known.
+        gtid: vec![("Gtid_Slave_Pos".into(), String::new())],
     }
 }
 

@@ -177,11 +177,31 @@ fn hand_off(
     c.apply(Action::StopReplica {
         channel: link.channel.clone(),
     })?;
-    let position = c
-        .backend
-        .replica(link)?
-        .and_then(|s| s.executed_gtid().map(str::to_string))
-        .unwrap_or_default();
+    let stopped = c.backend.replica(link)?;
+    // Fail closed: without the position it stopped at, the target could not know when it has
+    // caught up, and could ask the source again for what it has not applied yet.
+    let Some(position) = stopped
+        .as_ref()
+        .and_then(|s| s.gtid_position())
+        .map(str::to_string)
+    else {
+        if stopped.is_some() {
+            c.apply(Action::StartReplica {
+                channel: link.channel.clone(),
+            })?;
+        }
+        give_up(
+            c,
+            link,
+            req,
+            Phase::Ready,
+            &format!(
+                "{me} stopped its channel but the server did not say at which GTID position, so {} could not know when it has caught up; {me} replicates on",
+                req.to
+            ),
+        )?;
+        return Ok(false);
+    };
     let report = c.report_values(link)?;
     let channel = report.channel;
     let outcome = c.apply(Action::HandOff {
