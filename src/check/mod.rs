@@ -243,6 +243,69 @@ pub fn source(l: usize, s: usize) -> String {
     format!("10.0.{}.{}:3306", l + 2, s + 1)
 }
 
+/// The config the model's runs read: the defaults, or a site's `[policy]` and `[timeouts]`
+/// with the bounds' heartbeat and failed, and the model's links with the site's source
+/// weights (by position).
+fn model_config(bounds: &Bounds, site: Option<&Config>) -> Result<Config> {
+    let mut cfg = Config::defaults();
+    if let Some(s) = site {
+        cfg.policy = s.policy.clone();
+        cfg.timeouts = s.timeouts.clone();
+    }
+    let source_weight = |l: usize, s: usize| {
+        site.and_then(|c| c.links.get(l))
+            .and_then(|link| link.sources.get(s))
+            .map_or(0, |a| a.weight)
+    };
+    cfg.timeouts.heartbeat = bounds.heartbeat;
+    cfg.timeouts.failed = bounds.failed;
+    cfg.mail.to = vec!["dba@example.com".into()];
+    cfg.topology = TopologySource::Config;
+    for l in 0..bounds.links {
+        cfg.links.push(LinkConfig {
+            remote: remote(l),
+            sources: (0..bounds.sources)
+                .map(|s| {
+                    SourceAddr::parse(&source(l, s), 3306).map(|mut a| {
+                        a.weight = source_weight(l, s);
+                        a
+                    })
+                })
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| Error::Model(format!("model sources: {e}")))?,
+            user: "repl".into(),
+            password: Secret::new("model-password"),
+            gtid_domains: None,
+            tls: None,
+            line: None,
+        });
+    }
+    Ok(cfg)
+}
+
+/// The schema of the model's servers, with a switchover table only where a fault may ask for
+/// a switchover.
+fn model_schema(bounds: &Bounds) -> Schema {
+    Schema {
+        generation: Generation::Multi {
+            role_column: "isReplica",
+            has_weight: true,
+            has_current_source: true,
+        },
+        has_claim_table: true,
+        claim_records_failures: true,
+        has_topology_tables: false,
+        has_node_table: true,
+        has_pause_table: false,
+        has_fence_table: true,
+        has_history_table: false,
+        has_position_table: true,
+        // Only where an operator may ask for a switchover: elsewhere no run reads the
+        // table (as on a live node without it), and the split runs keep their calls.
+        has_switchover_table: bounds.faults > 0 && bounds.kinds.contains(&Fault::Switchover),
+    }
+}
+
 impl<'p> Model<'p> {
     pub fn new(policy: &'p Policy, bounds: Bounds, mutant: Option<Mutant>) -> Result<Model<'p>> {
         Model::with_site(policy, bounds, mutant, None)
@@ -258,57 +321,8 @@ impl<'p> Model<'p> {
         mutant: Option<Mutant>,
         site: Option<&Config>,
     ) -> Result<Model<'p>> {
-        let mut cfg = Config::defaults();
-        if let Some(s) = site {
-            cfg.policy = s.policy.clone();
-            cfg.timeouts = s.timeouts.clone();
-        }
-        let source_weight = |l: usize, s: usize| {
-            site.and_then(|c| c.links.get(l))
-                .and_then(|link| link.sources.get(s))
-                .map_or(0, |a| a.weight)
-        };
-        cfg.timeouts.heartbeat = bounds.heartbeat;
-        cfg.timeouts.failed = bounds.failed;
-        cfg.mail.to = vec!["dba@example.com".into()];
-        cfg.topology = TopologySource::Config;
-        for l in 0..bounds.links {
-            cfg.links.push(LinkConfig {
-                remote: remote(l),
-                sources: (0..bounds.sources)
-                    .map(|s| {
-                        SourceAddr::parse(&source(l, s), 3306).map(|mut a| {
-                            a.weight = source_weight(l, s);
-                            a
-                        })
-                    })
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| Error::Model(format!("model sources: {e}")))?,
-                user: "repl".into(),
-                password: Secret::new("model-password"),
-                gtid_domains: None,
-                tls: None,
-                line: None,
-            });
-        }
-        let schema = Schema {
-            generation: Generation::Multi {
-                role_column: "isReplica",
-                has_weight: true,
-                has_current_source: true,
-            },
-            has_claim_table: true,
-            claim_records_failures: true,
-            has_topology_tables: false,
-            has_node_table: true,
-            has_pause_table: false,
-            has_fence_table: true,
-            has_history_table: false,
-            has_position_table: true,
-            // Only where an operator may ask for a switchover: elsewhere no run reads the
-            // table (as on a live node without it), and the split runs keep their calls.
-            has_switchover_table: bounds.faults > 0 && bounds.kinds.contains(&Fault::Switchover),
-        };
+        let cfg = model_config(&bounds, site)?;
+        let schema = model_schema(&bounds);
         let links = topology::resolve(&cfg, "DC1", &schema, None)?;
         let flavor = Flavor::detect("10.11.6-MariaDB", "")
             .map_err(|e| Error::Model(format!("model flavour: {e}")))?;
@@ -491,17 +505,10 @@ impl<'p> Model<'p> {
         }
     }
 
+    /// One event on a world: a run of a node's policy (started or resumed), or another event.
     fn step_here(&self, w: &World, e: &Event, out: Option<Rc<RefCell<Vec<u8>>>>) -> Step {
         let Event::Run(i) = e else {
-            let mut w = w.clone();
-            w.apply_outside(e, self.clock.ticks.cap(), self.liveness_bound());
-            w.canonicalize(&self.keys());
-            self.settle_quiet(&mut w);
-            return Step {
-                world: w,
-                completed: None,
-                diverged: None,
-            };
+            return self.step_outside(w, e);
         };
         let i = *i;
         let mut w = w.clone();
@@ -512,34 +519,11 @@ impl<'p> Model<'p> {
         );
         let mut facts = node::facts(&self.names[i], i, &log, &self.flavor);
         facts.weight = self.bounds.weight(i);
-        let me = Me {
-            host: self.names[i].clone(),
-            local_index: i as i64,
-            weight: self.bounds.weight(i),
-            address: Some(node::address(i)),
-        };
-        let mut memo = w.nodes[i].memo.clone();
-        if self.mutant == Some(Mutant::NoMailOnce) {
-            memo.forget_mailed();
-        }
-        world::map_memo_ages(&mut memo, |a| self.clock.secs(a));
+        let memo = self.run_memo(&w, i);
         let world = Rc::new(RefCell::new(w));
         let progress: Rc<RefCell<Progress>> =
             Rc::new(RefCell::new(node::progress(log, self.bounds.split)));
-        let backend = WorldBackend {
-            world: world.clone(),
-            progress: progress.clone(),
-            node: i,
-            facts,
-            me,
-            schema: self.schema.clone(),
-            links: self.shared_links.clone(),
-            addresses: self.addresses.clone(),
-            mail: self.mail.clone(),
-            mutant: self.mutant,
-            out: out.clone(),
-            clock: self.clock.clone(),
-        };
+        let backend = self.backend(i, facts, &world, &progress, &out);
         let mut ctx = crate::app::run_ctx(
             &self.cfg,
             Box::new(backend),
@@ -547,23 +531,7 @@ impl<'p> Model<'p> {
             memo,
             paused,
         );
-        if let Some(o) = &out {
-            // Only what the run does anew in this step: not the lines of the part it replays,
-            // nor those after it is suspended (its later calls refused).
-            let (o, progress) = (o.clone(), progress.clone());
-            ctx.echo_policy_log(Box::new(move |line| {
-                if progress.borrow().live() {
-                    o.borrow_mut().extend_from_slice(line.as_bytes());
-                }
-            }));
-        }
-        ctx.variant.claim = self.mutant != Some(Mutant::NoClaim);
-        if self.mutant == Some(Mutant::NoMailCap) {
-            ctx.settings.limits.max_mails = usize::MAX;
-        }
-        ctx.variant.fence_fails_open = self.mutant == Some(Mutant::FenceFailsOpen);
-        ctx.variant.mail_facts = false;
-        ctx.variant.history = false;
+        self.prepare(&mut ctx, out.as_ref(), &progress);
         let (mut ctx, results) = self.policy.run(ctx);
         // The echo holds the run's progress, which is taken back below.
         ctx.stop_echo();
@@ -583,23 +551,16 @@ impl<'p> Model<'p> {
             w.nodes[i].run = Some(p.log);
             None
         } else {
-            let n = &mut w.nodes[i];
-            n.memo = observations;
-            n.ran = true;
-            if !primary && n.server == Server::NonPrimary {
-                n.ran_outside = true;
-            }
-            let mails = p.log.calls.iter().filter_map(|c| c.mail.clone()).collect();
-            Some(Completed {
-                node: i,
-                acted: primary && paused.is_none(),
-                mails,
-                repeated: Vec::new(),
-                errors: results
-                    .into_iter()
-                    .filter_map(|(k, r)| r.err().map(|e| (k.to_string(), e.to_string())))
-                    .collect(),
-            })
+            let acted = primary && paused.is_none();
+            Some(complete(
+                &mut w,
+                i,
+                &p.log,
+                observations,
+                results,
+                primary,
+                acted,
+            ))
         };
         w.canonicalize(&self.keys());
         self.settle_quiet(&mut w);
@@ -608,6 +569,118 @@ impl<'p> Model<'p> {
             completed,
             diverged,
         }
+    }
+
+    /// An event other than a run (time, a fault, an operator's request) on a copy of `w`.
+    fn step_outside(&self, w: &World, e: &Event) -> Step {
+        let mut w = w.clone();
+        w.apply_outside(e, self.clock.ticks.cap(), self.liveness_bound());
+        w.canonicalize(&self.keys());
+        self.settle_quiet(&mut w);
+        Step {
+            world: w,
+            completed: None,
+            diverged: None,
+        }
+    }
+
+    /// What node `i` remembers (`[files] state`) as its run reads it: its ages in seconds,
+    /// its mails forgotten under [`Mutant::NoMailOnce`].
+    fn run_memo(&self, w: &World, i: usize) -> crate::db::clock::Observations {
+        let mut memo = w.nodes[i].memo.clone();
+        if self.mutant == Some(Mutant::NoMailOnce) {
+            memo.forget_mailed();
+        }
+        world::map_memo_ages(&mut memo, |a| self.clock.secs(a));
+        memo
+    }
+
+    /// The simulated backend of node `i`'s run on the shared world and progress.
+    fn backend(
+        &self,
+        i: usize,
+        facts: crate::exec::server::NodeFacts,
+        world: &Rc<RefCell<World>>,
+        progress: &Rc<RefCell<Progress>>,
+        out: &Option<Rc<RefCell<Vec<u8>>>>,
+    ) -> WorldBackend {
+        let me = Me {
+            host: self.names[i].clone(),
+            local_index: i as i64,
+            weight: self.bounds.weight(i),
+            address: Some(node::address(i)),
+        };
+        WorldBackend {
+            world: world.clone(),
+            progress: progress.clone(),
+            node: i,
+            facts,
+            me,
+            schema: self.schema.clone(),
+            links: self.shared_links.clone(),
+            addresses: self.addresses.clone(),
+            mail: self.mail.clone(),
+            mutant: self.mutant,
+            out: out.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// A run's context set as the model runs it: its policy log echoed to `out` (for
+    /// traces), the mutant's change, no mailed facts and no history.
+    fn prepare(
+        &self,
+        ctx: &mut crate::host::RunCtx,
+        out: Option<&Rc<RefCell<Vec<u8>>>>,
+        progress: &Rc<RefCell<Progress>>,
+    ) {
+        if let Some(o) = out {
+            // Only what the run does anew in this step: not the lines of the part it replays,
+            // nor those after it is suspended (its later calls refused).
+            let (o, progress) = (o.clone(), progress.clone());
+            ctx.echo_policy_log(Box::new(move |line| {
+                if progress.borrow().live() {
+                    o.borrow_mut().extend_from_slice(line.as_bytes());
+                }
+            }));
+        }
+        ctx.variant.claim = self.mutant != Some(Mutant::NoClaim);
+        if self.mutant == Some(Mutant::NoMailCap) {
+            ctx.settings.limits.max_mails = usize::MAX;
+        }
+        ctx.variant.fence_fails_open = self.mutant == Some(Mutant::FenceFailsOpen);
+        ctx.variant.mail_facts = false;
+        ctx.variant.history = false;
+    }
+}
+
+/// Node `i`'s run completed: its memory and marks kept in `w`, and what the properties read
+/// of it (`log` its calls, `results` its links').
+fn complete(
+    w: &mut World,
+    i: usize,
+    log: &world::RunLog,
+    observations: crate::db::clock::Observations,
+    results: Vec<crate::policy::LinkResult>,
+    primary: bool,
+    acted: bool,
+) -> Completed {
+    let n = &mut w.nodes[i];
+    n.memo = observations;
+    n.ran = true;
+    if !primary && n.server == Server::NonPrimary {
+        n.ran_outside = true;
+    }
+    let mails = log.calls.iter().filter_map(|c| c.mail.clone()).collect();
+    Completed {
+        node: i,
+        acted,
+        mails,
+        repeated: Vec::new(),
+        errors: results
+            .into_iter()
+            .filter_map(|(k, r)| r.err().map(|e| (k.to_string(), e.to_string())))
+            .collect(),
     }
 }
 
@@ -660,6 +733,7 @@ pub fn verify(
     r
 }
 
+/// [`verify`] with the runs' logging off.
 fn verify_quietly(
     policy: &Policy,
     site: Option<&Config>,
@@ -667,9 +741,6 @@ fn verify_quietly(
     out: Option<&std::path::Path>,
     w: &mut dyn std::io::Write,
 ) -> Result<bool> {
-    fn io(e: std::io::Error) -> Error {
-        Error::Model(format!("cannot write the report: {e}"))
-    }
     if let Some(s) = site {
         writeln!(w, "{}", site_summary(s)).map_err(io)?;
     }
@@ -682,32 +753,10 @@ fn verify_quietly(
         };
         let model = Model::with_site(policy, b, None, site)?;
         if m == 0 {
-            writeln!(w, "{}", time_summary(&model.clock)).map_err(io)?;
-            for e in &model.unread {
-                writeln!(
-                    w,
-                    "time: no threshold from a hook that failed ({e}); the model's runs meet the same error"
-                )
-                .map_err(io)?;
-            }
+            write_time(&model, w)?;
         }
         writeln!(w, "model {} of {count}: {}", m + 1, model.bounds.describe()).map_err(io)?;
-        let r = search::explore_with(&model, false, &|states, queued, t, failed| {
-            let so_far = if failed.is_empty() {
-                "no property failed so far".to_string()
-            } else {
-                // Its short name: "no flapping", "bounded liveness".
-                let names: Vec<&str> = failed
-                    .iter()
-                    .map(|p| p.name().split(':').next().unwrap_or_default())
-                    .collect();
-                format!("FAILED so far: {}", names.join("; "))
-            };
-            eprintln!(
-                "  ... {states} states, {queued} waiting, {}; {so_far}",
-                fmt_elapsed(t)
-            );
-        });
+        let r = search::explore_with(&model, false, &print_progress);
         writeln!(
             w,
             "  {} states, {} transitions, depth {}, {}{}",
@@ -723,45 +772,102 @@ fn verify_quietly(
         )
         .map_err(io)?;
         all_ok &= r.complete;
-        for p in search::Property::ALL {
-            match r.violation(p) {
-                None => writeln!(w, "  ok    {p}").map_err(io)?,
-                Some(v) => {
-                    all_ok = false;
-                    writeln!(w, "  FAIL  {p}\n        {}", v.message).map_err(io)?;
-                    let text = trace::render(&model, v);
-                    for line in text.lines().skip(3) {
-                        writeln!(w, "      {line}").map_err(io)?;
-                    }
-                    if let Some(dir) = out {
-                        let dir = dir.join(format!("model{}-{:?}", m + 1, p).to_lowercase());
-                        let files = trace::write(&model, v, &dir)?;
-                        writeln!(
-                            w,
-                            "        written: {} ({} scenario file(s) for `simulate`)",
-                            dir.display(),
-                            files.len() - 1
-                        )
-                        .map_err(io)?;
-                    }
-                }
-            }
-        }
-        match r.worst_recovery {
-            Some(q) => writeln!(
-                w,
-                "  recovery: a replica carried data at most {} quiet tick(s) after the last fault ({} checked: {} after the longest threshold, tick {})",
-                u32::from(q) + 1,
-                model.liveness_bound(),
-                model.bounds.k,
-                model.clock.ticks.longest()
-            )
-            .map_err(io)?,
-            None => writeln!(w, "  recovery: a replica always carried data").map_err(io)?,
-        }
+        all_ok &= write_properties(&model, &r, m, out, w)?;
+        write_recovery(&model, &r, w)?;
     }
     writeln!(w, "\n{WHAT_OK_MEANS}").map_err(io)?;
     Ok(all_ok)
+}
+
+/// A report that cannot be written, as the check's error.
+fn io(e: std::io::Error) -> Error {
+    Error::Model(format!("cannot write the report: {e}"))
+}
+
+/// The model's time, said before the first model: its thresholds, and the hooks that gave
+/// none.
+fn write_time(model: &Model, w: &mut dyn std::io::Write) -> Result<()> {
+    writeln!(w, "{}", time_summary(&model.clock)).map_err(io)?;
+    for e in &model.unread {
+        writeln!(
+            w,
+            "time: no threshold from a hook that failed ({e}); the model's runs meet the same error"
+        )
+        .map_err(io)?;
+    }
+    Ok(())
+}
+
+/// A search's progress, every few seconds on stderr, with the properties failed so far.
+fn print_progress(states: usize, queued: usize, t: Duration, failed: &[search::Property]) {
+    let so_far = if failed.is_empty() {
+        "no property failed so far".to_string()
+    } else {
+        // Its short name: "no flapping", "bounded liveness".
+        let names: Vec<&str> = failed
+            .iter()
+            .map(|p| p.name().split(':').next().unwrap_or_default())
+            .collect();
+        format!("FAILED so far: {}", names.join("; "))
+    };
+    eprintln!(
+        "  ... {states} states, {queued} waiting, {}; {so_far}",
+        fmt_elapsed(t)
+    );
+}
+
+/// Each property of model `m` with ok or its counterexample, written under `out` when given.
+/// Returns whether every property held.
+fn write_properties(
+    model: &Model,
+    r: &search::Report,
+    m: usize,
+    out: Option<&std::path::Path>,
+    w: &mut dyn std::io::Write,
+) -> Result<bool> {
+    let mut all_ok = true;
+    for p in search::Property::ALL {
+        match r.violation(p) {
+            None => writeln!(w, "  ok    {p}").map_err(io)?,
+            Some(v) => {
+                all_ok = false;
+                writeln!(w, "  FAIL  {p}\n        {}", v.message).map_err(io)?;
+                let text = trace::render(model, v);
+                for line in text.lines().skip(3) {
+                    writeln!(w, "      {line}").map_err(io)?;
+                }
+                if let Some(dir) = out {
+                    let dir = dir.join(format!("model{}-{:?}", m + 1, p).to_lowercase());
+                    let files = trace::write(model, v, &dir)?;
+                    writeln!(
+                        w,
+                        "        written: {} ({} scenario file(s) for `simulate`)",
+                        dir.display(),
+                        files.len() - 1
+                    )
+                    .map_err(io)?;
+                }
+            }
+        }
+    }
+    Ok(all_ok)
+}
+
+/// How soon a replica carried data again after the last fault, in the worst case found.
+fn write_recovery(model: &Model, r: &search::Report, w: &mut dyn std::io::Write) -> Result<()> {
+    match r.worst_recovery {
+        Some(q) => writeln!(
+            w,
+            "  recovery: a replica carried data at most {} quiet tick(s) after the last fault ({} checked: {} after the longest threshold, tick {})",
+            u32::from(q) + 1,
+            model.liveness_bound(),
+            model.bounds.k,
+            model.clock.ticks.longest()
+        )
+        .map_err(io)?,
+        None => writeln!(w, "  recovery: a replica always carried data").map_err(io)?,
+    }
+    Ok(())
 }
 
 /// The thresholds the model's time runs between, said before the first model.

@@ -21,6 +21,7 @@ use crate::exec::server::{ClusterStatus, LocalState, NodeFacts, Probe};
 use crate::exec::sim::{PeerServer, SimBackend, SimLink};
 use crate::exec::{Action, Backend, ConnectOutcome, FenceOutcome, Outcome, PeerFailure};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
@@ -137,70 +138,7 @@ impl WorldBackend {
             .links
             .iter()
             .enumerate()
-            .map(|(l, link)| {
-                let answering = self.addresses[l]
-                    .iter()
-                    .filter(|a| {
-                        matches!(
-                            w.sources.get(*a),
-                            Some(SourceState::Up | SourceState::CutOff)
-                        )
-                    })
-                    .cloned()
-                    .collect();
-                let unhealthy = self.addresses[l]
-                    .iter()
-                    .filter(|a| w.sources.get(*a) == Some(&SourceState::CutOff))
-                    .cloned()
-                    .collect();
-                let reach = w.nodes[self.node].server == Server::Primary;
-                let servers = w
-                    .nodes
-                    .iter()
-                    .enumerate()
-                    .map(|(j, n)| {
-                        let s = if !reach || n.server != Server::Primary {
-                            PeerServer::Down
-                        } else if n.refuses_fence {
-                            PeerServer::Refuses
-                        } else if w.runs(j, l) {
-                            PeerServer::Replicating
-                        } else {
-                            PeerServer::Idle
-                        };
-                        (n.name.clone(), s)
-                    })
-                    .collect();
-                let members = w
-                    .nodes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, n)| n.server == Server::Primary)
-                    .map(|(j, n)| (n.name.clone(), address(j)))
-                    .collect();
-                let mut t = w.tables[l].clone();
-                t.map_ages(|a| self.clock.secs(a));
-                let Table {
-                    rows,
-                    failure,
-                    switchover,
-                } = t;
-                SimLink {
-                    link: link.clone(),
-                    answering,
-                    unhealthy,
-                    servers,
-                    members,
-                    membership: true,
-                    gtid_domain: None,
-                    race_lost_to: None,
-                    sql_fails: None,
-                    rows,
-                    replica: w.status(self.node, l, &link.channel),
-                    failure,
-                    switchover,
-                }
-            })
+            .map(|(l, link)| self.sim_link(w, l, link))
             .collect();
         let out: Box<dyn Write> = match &self.out {
             Some(buf) => Box::new(crate::app::scenario::SharedOut(buf.clone())),
@@ -215,6 +153,77 @@ impl WorldBackend {
             out,
             check_fence_logins: false,
         }
+    }
+
+    /// Link `l` as this node sees it now: its sources, its peers' servers, the Primary
+    /// component's members, its table (ages in seconds) and this node's channel.
+    fn sim_link(&self, w: &World, l: usize, link: &Rc<Link>) -> SimLink {
+        let answering = self.addresses[l]
+            .iter()
+            .filter(|a| {
+                matches!(
+                    w.sources.get(*a),
+                    Some(SourceState::Up | SourceState::CutOff)
+                )
+            })
+            .cloned()
+            .collect();
+        let unhealthy = self.addresses[l]
+            .iter()
+            .filter(|a| w.sources.get(*a) == Some(&SourceState::CutOff))
+            .cloned()
+            .collect();
+        let members = w
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.server == Server::Primary)
+            .map(|(j, n)| (n.name.clone(), address(j)))
+            .collect();
+        let mut t = w.tables[l].clone();
+        t.map_ages(|a| self.clock.secs(a));
+        let Table {
+            rows,
+            failure,
+            switchover,
+        } = t;
+        SimLink {
+            link: link.clone(),
+            answering,
+            unhealthy,
+            servers: self.peer_servers(w, l),
+            members,
+            membership: true,
+            gtid_domain: None,
+            race_lost_to: None,
+            sql_fails: None,
+            rows,
+            replica: w.status(self.node, l, &link.channel),
+            failure,
+            switchover,
+        }
+    }
+
+    /// Every node's server as this node's fence on link `l` would find it: down when either
+    /// is outside the Primary component.
+    fn peer_servers(&self, w: &World, l: usize) -> BTreeMap<String, PeerServer> {
+        let reach = w.nodes[self.node].server == Server::Primary;
+        w.nodes
+            .iter()
+            .enumerate()
+            .map(|(j, n)| {
+                let s = if !reach || n.server != Server::Primary {
+                    PeerServer::Down
+                } else if n.refuses_fence {
+                    PeerServer::Refuses
+                } else if w.runs(j, l) {
+                    PeerServer::Replicating
+                } else {
+                    PeerServer::Idle
+                };
+                (n.name.clone(), s)
+            })
+            .collect()
     }
 
     /// Writes back what a call changed in the simulated backend (built by [`Self::view`]

@@ -17,7 +17,7 @@
 //! * and a replayed run takes the path its log says (the checker's own soundness).
 
 use super::world::{Event, Manager, Server, SourceState, World};
-use super::{Model, Step};
+use super::{Completed, Model, Step};
 use crate::db::state::Role;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -353,120 +353,164 @@ fn step_violations(
     let mut v = Vec::new();
     let after = &step.world;
     if let Some(why) = &step.diverged {
-        let reads = model.policy.clock_reads();
-        let cause = if reads.is_empty() {
-            "the policy took another path when its run was replayed with the same answers from the servers; look for a value that changes between two runs".to_string()
-        } else {
-            format!(
-                "the policy reads the clock ({}), which differs between a run and its replay with the same answers from the servers: compare the ages rows(link) gives (heartbeat_age, update_age) instead",
-                reads.join(", ")
-            )
-        };
-        v.push((
-            Property::Determinism,
-            format!("{cause} (the replay: {why})"),
-        ));
+        v.push(determinism(model, why));
     }
     if let Some(c) = &step.completed {
-        let cap = model.cfg().policy.limits.max_mails * model.links().len();
-        if c.mails.len() > cap {
-            v.push((
-                Property::MailCap,
-                format!(
-                    "{} sent {} mails in one run, more than [policy] max_mails = {} for each of {} link(s)",
-                    after.nodes[c.node].name,
-                    c.mails.len(),
-                    model.cfg().policy.limits.max_mails,
-                    model.links().len()
-                ),
-            ));
-        }
-        for (l, event) in &c.repeated {
-            v.push((
+        v.extend(mail_cap(model, after, c));
+        v.extend(mail_once(model, after, c));
+        v.extend(rows_match_channels(model, after, c));
+    }
+    if !e.is_fault() {
+        v.extend(no_flapping(model, before, after));
+    }
+    v
+}
+
+/// [`Property::Determinism`]: a replay of a run with the same answers took another path
+/// (`why`).
+fn determinism(model: &Model, why: &str) -> (Property, String) {
+    let reads = model.policy.clock_reads();
+    let cause = if reads.is_empty() {
+        "the policy took another path when its run was replayed with the same answers from the servers; look for a value that changes between two runs".to_string()
+    } else {
+        format!(
+            "the policy reads the clock ({}), which differs between a run and its replay with the same answers from the servers: compare the ages rows(link) gives (heartbeat_age, update_age) instead",
+            reads.join(", ")
+        )
+    };
+    (
+        Property::Determinism,
+        format!("{cause} (the replay: {why})"),
+    )
+}
+
+/// [`Property::MailCap`]: a completed run sent more mails than `max_mails` for each link.
+fn mail_cap(model: &Model, after: &World, c: &Completed) -> Option<(Property, String)> {
+    let cap = model.cfg().policy.limits.max_mails * model.links().len();
+    (c.mails.len() > cap).then(|| {
+        (
+            Property::MailCap,
+            format!(
+                "{} sent {} mails in one run, more than [policy] max_mails = {} for each of {} link(s)",
+                after.nodes[c.node].name,
+                c.mails.len(),
+                model.cfg().policy.limits.max_mails,
+                model.links().len()
+            ),
+        )
+    })
+}
+
+/// [`Property::MailOnce`]: a completed run mailed an event again about a link that had not
+/// changed since.
+fn mail_once(model: &Model, after: &World, c: &Completed) -> Vec<(Property, String)> {
+    c.repeated
+        .iter()
+        .map(|(l, event)| {
+            (
                 Property::MailOnce,
                 format!(
                     "{} mailed {event:?} about {} again, though the link had not changed since it last mailed it: its table, channels, sources and servers were the same, and no age had crossed a threshold",
                     after.nodes[c.node].name,
                     model.links()[*l].key
                 ),
+            )
+        })
+        .collect()
+}
+
+/// [`Property::RowsMatchChannels`]: after a run that acted in the Primary component, the
+/// node's rows say Yes exactly where its channels run.
+fn rows_match_channels(model: &Model, after: &World, c: &Completed) -> Vec<(Property, String)> {
+    let mut v = Vec::new();
+    if !c.acted || after.nodes[c.node].server != Server::Primary {
+        return v;
+    }
+    for (l, link) in model.links().iter().enumerate() {
+        let yes = after.tables[l]
+            .rows
+            .iter()
+            .any(|r| r.host == after.nodes[c.node].name && r.role == Role::Yes);
+        let runs = after.runs(c.node, l);
+        if yes != runs {
+            v.push((
+                Property::RowsMatchChannels,
+                format!(
+                    "{}: after its run {}'s row {} Yes but its channel {}",
+                    link.name,
+                    after.nodes[c.node].name,
+                    if yes { "says" } else { "does not say" },
+                    if runs { "runs" } else { "does not run" }
+                ),
             ));
         }
     }
-    if let Some(c) = &step.completed
-        && c.acted
-        && after.nodes[c.node].server == Server::Primary
-    {
-        for (l, link) in model.links().iter().enumerate() {
-            let yes = after.tables[l]
-                .rows
-                .iter()
-                .any(|r| r.host == after.nodes[c.node].name && r.role == Role::Yes);
-            let runs = after.runs(c.node, l);
-            if yes != runs {
-                v.push((
-                    Property::RowsMatchChannels,
-                    format!(
-                        "{}: after its run {}'s row {} Yes but its channel {}",
-                        link.name,
-                        after.nodes[c.node].name,
-                        if yes { "says" } else { "does not say" },
-                        if runs { "runs" } else { "does not run" }
-                    ),
-                ));
-            }
-        }
-    }
-    if !e.is_fault() {
-        for (l, link) in model.links().iter().enumerate() {
-            let carriers: Vec<usize> = (0..before.nodes.len())
-                .filter(|&i| before.carries_data(i, l))
-                .collect();
-            let [r] = carriers[..] else { continue };
-            let node = &before.nodes[r];
-            let yes = before.tables[l]
-                .rows
-                .iter()
-                .any(|row| row.host == node.name && row.role == Role::Yes);
-            // Healthy: its manager runs and it reported within the threshold (a replica that
-            // went silent is replaced by design, also if its manager has just come back).
-            let fresh = before.tables[l].rows.iter().any(|row| {
-                row.host == node.name
-                    && row
-                        .heartbeat_age
-                        .is_some_and(|a| a <= model.heartbeat_ticks())
-            });
-            // The operator's switchover moves it on purpose: once the target is ready, the old
-            // replica stops (a step of its own in a split run) and hands off.
-            let handed_off = after.tables[l].switchover.as_ref().is_some_and(|x| {
-                use crate::db::switchover::Phase;
-                x.from == node.name && matches!(x.phase, Phase::Ready | Phase::Stopped)
-            });
-            if node.manager == Manager::Stopped || !yes || !fresh || handed_off {
-                continue;
-            }
-            let was = before.nodes[r].channels[l]
-                .as_ref()
-                .map(|c| c.source.clone());
-            let now = after.nodes[r].channels[l]
-                .as_ref()
-                .filter(|c| c.started)
-                .map(|c| c.source.clone());
-            if now != was {
-                v.push((
-                    Property::NoFlapping,
-                    format!(
-                        "{}: {} replicated from {} with a healthy source and was {}",
-                        link.name,
-                        node.name,
-                        was.unwrap_or_default(),
-                        match now {
-                            Some(s) => format!("moved to {s}"),
-                            None => "stopped".into(),
-                        }
-                    ),
-                ));
-            }
+    v
+}
+
+/// [`Property::NoFlapping`]: a step without a fault moved or stopped the one replica of a
+/// link while it was healthy.
+fn no_flapping(model: &Model, before: &World, after: &World) -> Vec<(Property, String)> {
+    let mut v = Vec::new();
+    for (l, link) in model.links().iter().enumerate() {
+        let Some(r) = healthy_replica(model, before, after, l) else {
+            continue;
+        };
+        let node = &before.nodes[r];
+        let was = before.nodes[r].channels[l]
+            .as_ref()
+            .map(|c| c.source.clone());
+        let now = after.nodes[r].channels[l]
+            .as_ref()
+            .filter(|c| c.started)
+            .map(|c| c.source.clone());
+        if now != was {
+            v.push((
+                Property::NoFlapping,
+                format!(
+                    "{}: {} replicated from {} with a healthy source and was {}",
+                    link.name,
+                    node.name,
+                    was.unwrap_or_default(),
+                    match now {
+                        Some(s) => format!("moved to {s}"),
+                        None => "stopped".into(),
+                    }
+                ),
+            ));
         }
     }
     v
+}
+
+/// The one node carrying link `l`'s data before the step, when it is healthy there and not
+/// handed off by a switchover after it: the replica [`Property::NoFlapping`] must keep.
+fn healthy_replica(model: &Model, before: &World, after: &World, l: usize) -> Option<usize> {
+    let carriers: Vec<usize> = (0..before.nodes.len())
+        .filter(|&i| before.carries_data(i, l))
+        .collect();
+    let [r] = carriers[..] else { return None };
+    let node = &before.nodes[r];
+    let yes = before.tables[l]
+        .rows
+        .iter()
+        .any(|row| row.host == node.name && row.role == Role::Yes);
+    // Healthy: its manager runs and it reported within the threshold (a replica that
+    // went silent is replaced by design, also if its manager has just come back).
+    let fresh = before.tables[l].rows.iter().any(|row| {
+        row.host == node.name
+            && row
+                .heartbeat_age
+                .is_some_and(|a| a <= model.heartbeat_ticks())
+    });
+    // The operator's switchover moves it on purpose: once the target is ready, the old
+    // replica stops (a step of its own in a split run) and hands off.
+    let handed_off = after.tables[l].switchover.as_ref().is_some_and(|x| {
+        use crate::db::switchover::Phase;
+        x.from == node.name && matches!(x.phase, Phase::Ready | Phase::Stopped)
+    });
+    if node.manager == Manager::Stopped || !yes || !fresh || handed_off {
+        return None;
+    }
+    Some(r)
 }

@@ -207,6 +207,7 @@ fn site_policy(model: &Model) -> Option<PathBuf> {
     Some(std::fs::canonicalize(&p).unwrap_or(p))
 }
 
+/// One link of a node, as the scenario file's `[[link]]` table.
 fn link_table(
     model: &Model,
     w: &World,
@@ -237,120 +238,161 @@ fn link_table(
     );
     t.insert("unhealthy".into(), list(&|s| *s == SourceState::CutOff));
     if let Some(s) = w.status(i, l, &link.channel) {
-        let mut r = Table::new();
-        r.insert("source".into(), s.source().into());
-        r.insert("io".into(), s.io_running.to_string().into());
-        r.insert("sql".into(), s.sql_running.to_string().into());
-        r.insert("io_state".into(), s.io_state.clone().into());
-        if !s.last_sql_error.is_empty() {
-            r.insert("sql_error".into(), s.last_sql_error.clone().into());
-        }
-        if let Some(lag) = s.lag_seconds {
-            r.insert("lag".into(), Value::Integer(lag as i64));
-        }
-        t.insert("replica".into(), Value::Table(r));
+        t.insert("replica".into(), Value::Table(replica_table(&s)));
     }
     if let Some(f) = &w.tables[l].failure {
-        let mut ft = Table::new();
-        ft.insert("host".into(), f.host.clone().into());
-        ft.insert("kind".into(), f.kind.as_str().into());
-        ft.insert(
-            "age".into(),
-            Value::Integer(model.clock.secs(f.age.unwrap_or(0))),
-        );
-        ft.insert("detail".into(), f.detail.clone().into());
-        t.insert("failure".into(), Value::Table(ft));
+        t.insert("failure".into(), Value::Table(failure_table(model, f)));
     }
     if let Some(x) = &w.tables[l].switchover {
-        let mut st = Table::new();
-        st.insert("from".into(), x.from.clone().into());
-        st.insert("to".into(), x.to.clone().into());
-        st.insert("phase".into(), x.phase.as_str().into());
-        st.insert(
-            "age".into(),
-            Value::Integer(model.clock.secs(x.age_ms / 1000)),
+        t.insert(
+            "switchover".into(),
+            Value::Table(switchover_table(model, x)),
         );
-        if let Some(p) = &x.position {
-            st.insert("position".into(), p.clone().into());
-        }
-        if let Some(src) = &x.source {
-            st.insert("source".into(), src.clone().into());
-        }
-        t.insert("switchover".into(), Value::Table(st));
     }
-    let reach = w.nodes[i].server == Server::Primary;
     let rows: Vec<Value> = w.tables[l]
         .rows
         .iter()
-        .map(|r| {
-            let mut rt = Table::new();
-            rt.insert("host".into(), r.host.clone().into());
-            rt.insert("state".into(), r.role.as_str().into());
-            if r.weight != 0 {
-                rt.insert("weight".into(), Value::Integer(r.weight));
-            }
-            if let Some(x) = r.local_index {
-                rt.insert("local_index".into(), Value::Integer(x));
-            }
-            if let Some(a) = r.heartbeat_age {
-                rt.insert("heartbeat_age".into(), Value::Integer(model.clock.secs(a)));
-            }
-            if let Some(a) = r.update_age {
-                rt.insert("update_age".into(), Value::Integer(model.clock.secs(a)));
-            }
-            if let Some(s) = &r.current_source {
-                rt.insert("current_source".into(), s.clone().into());
-            }
-            if let Some(p) = &r.report {
-                let mut pt = Table::new();
-                pt.insert("seq".into(), Value::Integer(p.seq as i64));
-                pt.insert("channel".into(), p.channel.as_str().into());
-                if let Some(a) = &p.address {
-                    pt.insert("address".into(), a.clone().into());
-                }
-                if let Some(s) = &p.source {
-                    pt.insert("source".into(), s.clone().into());
-                }
-                if let Some(x) = p.paused_for {
-                    pt.insert("paused_for".into(), Value::Integer(x));
-                }
-                let seen = memo
-                    .freshness(&link.key, &w.nodes[i].name, 0)
-                    .seen
-                    .get(&r.host)
-                    .copied();
-                if let Some(s) = seen.filter(|s| s.seq == p.seq) {
-                    pt.insert("unchanged_for".into(), Value::Integer(NOW - s.since));
-                }
-                if let Some(f) = memo
-                    .fence_memo(&link.key, &r.host)
-                    .filter(|f| f.seq == p.seq)
-                {
-                    let mut ft = Table::new();
-                    ft.insert("ago".into(), Value::Integer(NOW - f.at));
-                    ft.insert("reached".into(), Value::Boolean(f.reached));
-                    pt.insert("fenced".into(), Value::Table(ft));
-                }
-                rt.insert("report".into(), Value::Table(pt));
-            }
-            if let Some((j, peer)) = w.nodes.iter().enumerate().find(|(_, n)| n.name == r.host) {
-                let server = if !reach || peer.server != Server::Primary {
-                    "down"
-                } else if peer.refuses_fence {
-                    "refuses"
-                } else if w.runs(j, l) {
-                    "replicating"
-                } else {
-                    "idle"
-                };
-                rt.insert("server".into(), server.into());
-                if peer.server == Server::Primary && reach {
-                    rt.insert("member".into(), address(j).into());
-                }
-            }
-            Value::Table(rt)
-        })
+        .map(|r| Value::Table(row_table(model, w, i, l, link, memo, r)))
         .collect();
     t.insert("row".into(), Value::Array(rows));
     t
+}
+
+/// A node's replica status for a link, as the link's `[link.replica]` table.
+fn replica_table(s: &crate::db::flavor::ReplicaStatus) -> Table {
+    let mut r = Table::new();
+    r.insert("source".into(), s.source().into());
+    r.insert("io".into(), s.io_running.to_string().into());
+    r.insert("sql".into(), s.sql_running.to_string().into());
+    r.insert("io_state".into(), s.io_state.clone().into());
+    if !s.last_sql_error.is_empty() {
+        r.insert("sql_error".into(), s.last_sql_error.clone().into());
+    }
+    if let Some(lag) = s.lag_seconds {
+        r.insert("lag".into(), Value::Integer(lag as i64));
+    }
+    r
+}
+
+/// A link's recorded failure, as the link's `[link.failure]` table.
+fn failure_table(model: &Model, f: &crate::db::state::LinkFailure) -> Table {
+    let mut ft = Table::new();
+    ft.insert("host".into(), f.host.clone().into());
+    ft.insert("kind".into(), f.kind.as_str().into());
+    ft.insert(
+        "age".into(),
+        Value::Integer(model.clock.secs(f.age.unwrap_or(0))),
+    );
+    ft.insert("detail".into(), f.detail.clone().into());
+    ft
+}
+
+/// A link's switchover request, as the link's `[link.switchover]` table.
+fn switchover_table(model: &Model, x: &crate::db::switchover::Request) -> Table {
+    let mut st = Table::new();
+    st.insert("from".into(), x.from.clone().into());
+    st.insert("to".into(), x.to.clone().into());
+    st.insert("phase".into(), x.phase.as_str().into());
+    st.insert(
+        "age".into(),
+        Value::Integer(model.clock.secs(x.age_ms / 1000)),
+    );
+    if let Some(p) = &x.position {
+        st.insert("position".into(), p.clone().into());
+    }
+    if let Some(src) = &x.source {
+        st.insert("source".into(), src.clone().into());
+    }
+    st
+}
+
+/// One state-table row of a link, as a `[[link.row]]` table, with its peer's server when the
+/// row names a node of the model.
+fn row_table(
+    model: &Model,
+    w: &World,
+    i: usize,
+    l: usize,
+    link: &crate::config::topology::Link,
+    memo: &Observations,
+    r: &crate::db::state::StateRow,
+) -> Table {
+    let reach = w.nodes[i].server == Server::Primary;
+    let mut rt = Table::new();
+    rt.insert("host".into(), r.host.clone().into());
+    rt.insert("state".into(), r.role.as_str().into());
+    if r.weight != 0 {
+        rt.insert("weight".into(), Value::Integer(r.weight));
+    }
+    if let Some(x) = r.local_index {
+        rt.insert("local_index".into(), Value::Integer(x));
+    }
+    if let Some(a) = r.heartbeat_age {
+        rt.insert("heartbeat_age".into(), Value::Integer(model.clock.secs(a)));
+    }
+    if let Some(a) = r.update_age {
+        rt.insert("update_age".into(), Value::Integer(model.clock.secs(a)));
+    }
+    if let Some(s) = &r.current_source {
+        rt.insert("current_source".into(), s.clone().into());
+    }
+    if let Some(p) = &r.report {
+        let pt = report_table(w, i, link, memo, &r.host, p);
+        rt.insert("report".into(), Value::Table(pt));
+    }
+    if let Some((j, peer)) = w.nodes.iter().enumerate().find(|(_, n)| n.name == r.host) {
+        let server = if !reach || peer.server != Server::Primary {
+            "down"
+        } else if peer.refuses_fence {
+            "refuses"
+        } else if w.runs(j, l) {
+            "replicating"
+        } else {
+            "idle"
+        };
+        rt.insert("server".into(), server.into());
+        if peer.server == Server::Primary && reach {
+            rt.insert("member".into(), address(j).into());
+        }
+    }
+    rt
+}
+
+/// A row's node report, as its `[link.row.report]` table, with how long node `i` has seen it
+/// unchanged and when it fenced that node for it.
+fn report_table(
+    w: &World,
+    i: usize,
+    link: &crate::config::topology::Link,
+    memo: &Observations,
+    host: &str,
+    p: &crate::db::state::NodeReport,
+) -> Table {
+    let mut pt = Table::new();
+    pt.insert("seq".into(), Value::Integer(p.seq as i64));
+    pt.insert("channel".into(), p.channel.as_str().into());
+    if let Some(a) = &p.address {
+        pt.insert("address".into(), a.clone().into());
+    }
+    if let Some(s) = &p.source {
+        pt.insert("source".into(), s.clone().into());
+    }
+    if let Some(x) = p.paused_for {
+        pt.insert("paused_for".into(), Value::Integer(x));
+    }
+    let seen = memo
+        .freshness(&link.key, &w.nodes[i].name, 0)
+        .seen
+        .get(host)
+        .copied();
+    if let Some(s) = seen.filter(|s| s.seq == p.seq) {
+        pt.insert("unchanged_for".into(), Value::Integer(NOW - s.since));
+    }
+    if let Some(f) = memo.fence_memo(&link.key, host).filter(|f| f.seq == p.seq) {
+        let mut ft = Table::new();
+        ft.insert("ago".into(), Value::Integer(NOW - f.at));
+        ft.insert("reached".into(), Value::Boolean(f.reached));
+        pt.insert("fenced".into(), Value::Table(ft));
+    }
+    pt
 }

@@ -433,6 +433,17 @@ impl World {
             ev.push(Event::Tick(wait));
         }
         let can = self.faults_left > 0;
+        self.node_events(faults, can, &mut ev);
+        self.source_events(faults, can, &mut ev);
+        if can && faults.contains(&Fault::Switchover) {
+            self.switchover_events(&mut ev);
+        }
+        ev
+    }
+
+    /// The events of each node's server and manager: its faults (`can`: the bound still
+    /// allows one) and their repairs.
+    fn node_events(&self, faults: &BTreeSet<Fault>, can: bool, ev: &mut Vec<Event>) {
         let has = |f| faults.contains(&f);
         for (i, n) in self.nodes.iter().enumerate() {
             match n.server {
@@ -466,6 +477,12 @@ impl World {
                 }
             }
         }
+    }
+
+    /// The events of each source: its faults (`can`: the bound still allows one) and their
+    /// repairs.
+    fn source_events(&self, faults: &BTreeSet<Fault>, can: bool, ev: &mut Vec<Event>) {
+        let has = |f| faults.contains(&f);
         for (s, st) in &self.sources {
             if self.lagging.contains(s) {
                 ev.push(Event::SourceCatchesUp(s.clone()));
@@ -485,22 +502,24 @@ impl World {
                 SourceState::CutOff => ev.push(Event::SourceHeals(s.clone())),
             }
         }
-        if can && has(Fault::Switchover) {
-            for l in 0..self.tables.len() {
-                let in_flight = self.tables[l]
-                    .switchover
-                    .as_ref()
-                    .is_some_and(|r| r.phase.in_flight());
-                if !in_flight && self.replica_row(l).is_some() {
-                    for i in 0..self.nodes.len() {
-                        if self.replica_row(l) != Some(i) {
-                            ev.push(Event::Switchover(l, i));
-                        }
+    }
+
+    /// An operator's switchover requests: on a link with a replica and none in flight, to
+    /// every other node.
+    fn switchover_events(&self, ev: &mut Vec<Event>) {
+        for l in 0..self.tables.len() {
+            let in_flight = self.tables[l]
+                .switchover
+                .as_ref()
+                .is_some_and(|r| r.phase.in_flight());
+            if !in_flight && self.replica_row(l).is_some() {
+                for i in 0..self.nodes.len() {
+                    if self.replica_row(l) != Some(i) {
+                        ev.push(Event::Switchover(l, i));
                     }
                 }
             }
         }
-        ev
     }
 
     /// The node whose row of link `l` says `Yes`, if one does (the first).
@@ -806,6 +825,15 @@ impl World {
     /// The canonical form: report counters and pause ages that no rule reads are zeroed, and
     /// the report sequences are renumbered 1, 2, ... per link and host, keeping their order.
     pub fn canonicalize(&mut self, keys: &[String]) {
+        self.forget_unread(keys);
+        let seqs = self.sequences(keys);
+        self.renumber(keys, &seqs);
+    }
+
+    /// Forgets what no rule reads: when the policy's own mails went out, the nodes' memories
+    /// of reports their peers have moved past (outside a run), the reports' fence counters and
+    /// pause ages.
+    fn forget_unread(&mut self, keys: &[String]) {
         let current: BTreeMap<(String, String), u64> = self
             .tables
             .iter()
@@ -834,6 +862,11 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Every report sequence the world holds, per link key and host: in the tables, the
+    /// nodes' memories and the rows their runs have read.
+    fn sequences(&self, keys: &[String]) -> BTreeMap<(String, String), BTreeSet<u64>> {
         let mut seqs: BTreeMap<(String, String), BTreeSet<u64>> = BTreeMap::new();
         let mut add = |k: &str, h: &str, s: u64| {
             seqs.entry((k.to_string(), h.to_string()))
@@ -861,6 +894,11 @@ impl World {
                 }
             }
         }
+        seqs
+    }
+
+    /// Renumbers every report sequence by its rank among `seqs` (1, 2, ...).
+    fn renumber(&mut self, keys: &[String], seqs: &BTreeMap<(String, String), BTreeSet<u64>>) {
         let rank = |k: &str, h: &str, s: u64| -> u64 {
             seqs.get(&(k.to_string(), h.to_string()))
                 .and_then(|set| set.iter().position(|v| *v == s))

@@ -357,6 +357,147 @@ impl SimBackend {
         }
         Ok(Outcome::Done { affected: 0 })
     }
+
+    /// A mail or a hook: prints the lines it would send or run.
+    fn announce(&mut self, action: &Action) -> Outcome {
+        let lines = match action {
+            Action::Notify(m) => m.lines(&self.mail),
+            Action::Hook(h) => h.lines(),
+            _ => Vec::new(),
+        };
+        for l in lines {
+            self.print(&l);
+        }
+        Outcome::Done { affected: 0 }
+    }
+
+    /// The link's recorded failure, recorded or cleared, and its failed rows cleared.
+    fn failure(&mut self, action: &Action) -> Result<Outcome> {
+        match action {
+            Action::RecordFailure { key, kind, detail } => {
+                let host = self.me.host.clone();
+                self.link(key)?.failure = Some(LinkFailure {
+                    host,
+                    kind: *kind,
+                    age: Some(0),
+                    detail: detail.clone(),
+                });
+                Ok(Outcome::Done { affected: 1 })
+            }
+            Action::ClearFailure { key } => {
+                let n = u64::from(self.link(key)?.failure.take().is_some());
+                Ok(Outcome::Done { affected: n })
+            }
+            Action::ClearFailedRows { key } => {
+                let mut n = 0;
+                for r in &mut self.link(key)?.rows {
+                    if r.role == Role::Failed {
+                        r.role = Role::No;
+                        r.update_age = Some(0);
+                        n += 1;
+                    }
+                }
+                Ok(Outcome::Done { affected: n })
+            }
+            other => Err(Error::Scenario(format!("not a failure write: {other:?}"))),
+        }
+    }
+
+    /// The link's switchover request: made, or moved on to its next phase.
+    fn switchover_request(&mut self, action: &Action) -> Result<Outcome> {
+        match action {
+            Action::RequestSwitchover {
+                key,
+                from,
+                to,
+                by,
+                threshold,
+            } => {
+                let l = self.link(key)?;
+                if l.switchover.as_ref().is_some_and(|r| r.pending(*threshold)) {
+                    return Ok(Outcome::Done { affected: 0 });
+                }
+                l.switchover = Some(Request {
+                    from: from.clone(),
+                    to: to.clone(),
+                    phase: Phase::Requested,
+                    position: None,
+                    source: None,
+                    detail: None,
+                    requested_by: by.clone(),
+                    age_ms: 0,
+                });
+                Ok(Outcome::Done { affected: 1 })
+            }
+            Action::AdvanceSwitchover {
+                key,
+                to,
+                from_phase,
+                phase,
+                source,
+                detail,
+            } => {
+                let l = self.link(key)?;
+                match l.switchover.as_mut() {
+                    Some(r) if &r.to == to && r.phase == *from_phase => {
+                        r.phase = *phase;
+                        r.age_ms = 0;
+                        if source.is_some() {
+                            r.source.clone_from(source);
+                        }
+                        if detail.is_some() {
+                            r.detail.clone_from(detail);
+                        }
+                        Ok(Outcome::Done { affected: 1 })
+                    }
+                    _ => Ok(Outcome::Done { affected: 0 }),
+                }
+            }
+            other => Err(Error::Scenario(format!(
+                "not a switchover request: {other:?}"
+            ))),
+        }
+    }
+
+    /// The switchover's hand-off: the request marked stopped at this node's position, and its
+    /// own row no longer replicating.
+    fn hand_off(&mut self, action: &Action) -> Result<Outcome> {
+        let Action::HandOff {
+            key,
+            position,
+            source,
+            threshold,
+            report,
+        } = action
+        else {
+            return Err(Error::Scenario(format!("not a hand-off: {action:?}")));
+        };
+        let me = self.me.clone();
+        let l = self.link(key)?;
+        match l.switchover.as_mut() {
+            Some(r)
+                if r.from == me.host
+                    && matches!(r.phase, Phase::Requested | Phase::Ready)
+                    && r.pending(*threshold) =>
+            {
+                r.phase = Phase::Stopped;
+                r.age_ms = 0;
+                r.position = Some(position.clone());
+                r.source = Some(source.clone());
+            }
+            _ => {
+                return Ok(Outcome::Lost(
+                    "the request no longer names this node, or has ended".into(),
+                ));
+            }
+        }
+        self.write_own(&Action::UpdateOwnRow {
+            key: key.clone(),
+            role: Some(Role::No),
+            source: SourceUpdate::Clear,
+            report: report.clone(),
+        })
+    }
 }
 
 impl Backend for SimBackend {
@@ -510,18 +651,7 @@ impl Backend for SimBackend {
         }
         self.print_rendered(action)?;
         match action {
-            Action::Notify(m) => {
-                for l in m.lines(&self.mail) {
-                    self.print(&l);
-                }
-                Ok(Outcome::Done { affected: 0 })
-            }
-            Action::Hook(h) => {
-                for l in h.lines() {
-                    self.print(&l);
-                }
-                Ok(Outcome::Done { affected: 0 })
-            }
+            Action::Notify(_) | Action::Hook(_) => Ok(self.announce(action)),
             Action::InsertRow { .. } | Action::UpdateOwnRow { .. } | Action::PauseMark { .. } => {
                 self.write_own(action)
             }
@@ -530,112 +660,14 @@ impl Backend for SimBackend {
             | Action::StartReplica { .. }
             | Action::StopReplica { .. }
             | Action::ResetReplica { .. } => self.channel(action),
-            Action::RecordFailure { key, kind, detail } => {
-                let host = self.me.host.clone();
-                self.link(key)?.failure = Some(LinkFailure {
-                    host,
-                    kind: *kind,
-                    age: Some(0),
-                    detail: detail.clone(),
-                });
-                Ok(Outcome::Done { affected: 1 })
-            }
-            Action::ClearFailure { key } => {
-                let n = u64::from(self.link(key)?.failure.take().is_some());
-                Ok(Outcome::Done { affected: n })
-            }
-            Action::ClearFailedRows { key } => {
-                let mut n = 0;
-                for r in &mut self.link(key)?.rows {
-                    if r.role == Role::Failed {
-                        r.role = Role::No;
-                        r.update_age = Some(0);
-                        n += 1;
-                    }
-                }
-                Ok(Outcome::Done { affected: n })
-            }
+            Action::RecordFailure { .. }
+            | Action::ClearFailure { .. }
+            | Action::ClearFailedRows { .. } => self.failure(action),
             Action::RecordHistory { .. } => Ok(Outcome::Done { affected: 1 }),
-            Action::RequestSwitchover {
-                key,
-                from,
-                to,
-                by,
-                threshold,
-            } => {
-                let l = self.link(key)?;
-                if l.switchover.as_ref().is_some_and(|r| r.pending(*threshold)) {
-                    return Ok(Outcome::Done { affected: 0 });
-                }
-                l.switchover = Some(Request {
-                    from: from.clone(),
-                    to: to.clone(),
-                    phase: Phase::Requested,
-                    position: None,
-                    source: None,
-                    detail: None,
-                    requested_by: by.clone(),
-                    age_ms: 0,
-                });
-                Ok(Outcome::Done { affected: 1 })
+            Action::RequestSwitchover { .. } | Action::AdvanceSwitchover { .. } => {
+                self.switchover_request(action)
             }
-            Action::AdvanceSwitchover {
-                key,
-                to,
-                from_phase,
-                phase,
-                source,
-                detail,
-            } => {
-                let l = self.link(key)?;
-                match l.switchover.as_mut() {
-                    Some(r) if &r.to == to && r.phase == *from_phase => {
-                        r.phase = *phase;
-                        r.age_ms = 0;
-                        if source.is_some() {
-                            r.source.clone_from(source);
-                        }
-                        if detail.is_some() {
-                            r.detail.clone_from(detail);
-                        }
-                        Ok(Outcome::Done { affected: 1 })
-                    }
-                    _ => Ok(Outcome::Done { affected: 0 }),
-                }
-            }
-            Action::HandOff {
-                key,
-                position,
-                source,
-                threshold,
-                report,
-            } => {
-                let me = self.me.clone();
-                let l = self.link(key)?;
-                match l.switchover.as_mut() {
-                    Some(r)
-                        if r.from == me.host
-                            && matches!(r.phase, Phase::Requested | Phase::Ready)
-                            && r.pending(*threshold) =>
-                    {
-                        r.phase = Phase::Stopped;
-                        r.age_ms = 0;
-                        r.position = Some(position.clone());
-                        r.source = Some(source.clone());
-                    }
-                    _ => {
-                        return Ok(Outcome::Lost(
-                            "the request no longer names this node, or has ended".into(),
-                        ));
-                    }
-                }
-                self.write_own(&Action::UpdateOwnRow {
-                    key: key.clone(),
-                    role: Some(Role::No),
-                    source: SourceUpdate::Clear,
-                    report: report.clone(),
-                })
-            }
+            Action::HandOff { .. } => self.hand_off(action),
             Action::InitSchema
             | Action::PauseCluster { .. }
             | Action::ResumeCluster { .. }

@@ -185,22 +185,7 @@ fn hand_off(
         .and_then(|s| s.gtid_position())
         .map(str::to_string)
     else {
-        if stopped.is_some() {
-            c.apply(Action::StartReplica {
-                channel: link.channel.clone(),
-            })?;
-        }
-        give_up(
-            c,
-            link,
-            req,
-            Phase::Ready,
-            &format!(
-                "{me} stopped its channel but the server did not say at which GTID position, so {} could not know when it has caught up; {me} replicates on",
-                req.to
-            ),
-        )?;
-        return Ok(false);
+        return no_position(c, link, req, stopped.is_some());
     };
     let report = c.report_values(link)?;
     let channel = report.channel;
@@ -257,6 +242,28 @@ fn hand_off(
         req.to
     );
     Ok(true)
+}
+
+/// A stopped channel that did not say where it stopped: started again, and the request
+/// failed. `false`: not handed off.
+fn no_position(c: &mut RunCtx, link: &Link, req: &Request, has_channel: bool) -> Result<bool> {
+    let me = c.node();
+    if has_channel {
+        c.apply(Action::StartReplica {
+            channel: link.channel.clone(),
+        })?;
+    }
+    give_up(
+        c,
+        link,
+        req,
+        Phase::Ready,
+        &format!(
+            "{me} stopped its channel but the server did not say at which GTID position, so {} could not know when it has caught up; {me} replicates on",
+            req.to
+        ),
+    )?;
+    Ok(false)
 }
 
 fn shown(position: &str) -> &str {
