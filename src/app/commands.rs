@@ -72,41 +72,12 @@ fn node(cli: &Cli) -> Option<Result<i32>> {
                 args.metrics_listen,
             ))
         }
-        Command::Status { format, json } => Some((|| -> Result<i32> {
-            let cfg = load_config(cli)?;
-            let policy = policy_of(&cfg)?;
-            let format = if *json { StatusFormat::Json } else { *format };
-            match (
-                format,
-                status_report(&cfg, &policy, cli.defaults_file.as_deref()),
-            ) {
-                (StatusFormat::Text, r) => println!("{}", r?.to_text()),
-                (StatusFormat::Json, r) => println!("{}", crate::app::status_json::to_json(&r?)),
-                (StatusFormat::Prometheus, Ok(r)) => print!("{}", prometheus::render(&r)),
-                // The server cannot be read: the metrics say so (pxcrm_up 0) for the
-                // textfile collector, with what the state file still tells.
-                (StatusFormat::Prometheus, Err(e)) => {
-                    eprintln!("pxc-replication-manager: error: {e}");
-                    print!("{}", prometheus::down(&cfg));
-                }
-            }
-            Ok(exit::OK)
-        })()),
+        Command::Status { format, json } => Some(status(cli, *format, *json)),
         Command::Check {
             format,
             strict,
             send_test_mail,
-        } => Some((|| -> Result<i32> {
-            let cfg = load_config(cli)?;
-            let report = preflight::check(
-                &cfg,
-                &preflight::Options {
-                    defaults_file: cli.defaults_file.clone(),
-                    send_test_mail: *send_test_mail,
-                },
-            );
-            Ok(print_preflight(&report, *format, *strict))
-        })()),
+        } => Some(check(cli, *format, *strict, *send_test_mail)),
         _ => None,
     }
 }
@@ -118,76 +89,23 @@ fn changes(cli: &Cli) -> Option<Result<i32>> {
             reason,
             for_,
             dry_run,
-        } => Some((|| -> Result<i32> {
-            let cfg = load_config(cli)?;
-            let req = crate::app::pause::PauseRequest {
-                reason: reason.clone(),
-                seconds: *for_,
-                dry_run: *dry_run,
-            };
-            let msg = crate::app::pause::pause(&cfg, cli.defaults_file.as_deref(), &req, stdout())?;
-            log::info!("{msg}");
-            Ok(exit::OK)
-        })()),
-        Command::Resume { dry_run } => Some((|| -> Result<i32> {
-            let cfg = load_config(cli)?;
-            let msg =
-                crate::app::pause::resume(&cfg, cli.defaults_file.as_deref(), *dry_run, stdout())?;
-            log::info!("{msg}");
-            Ok(exit::OK)
-        })()),
-        Command::ClearFailure { link, dry_run } => Some((|| -> Result<i32> {
-            let cfg = load_config(cli)?;
-            let (msg, mail_failures) = crate::app::clear::clear_failure(
-                &cfg,
-                cli.defaults_file.as_deref(),
-                link.as_deref(),
-                *dry_run,
-                stdout(),
-            )?;
-            for line in msg.lines() {
-                log::info!("{line}");
-            }
-            // Cleared, but the operators were not told: done, with a failure to read.
-            Ok(if mail_failures > 0 {
-                exit::PARTIAL
-            } else {
-                exit::OK
-            })
-        })()),
+        } => Some(pause(cli, reason, *for_, *dry_run)),
+        Command::Resume { dry_run } => Some(resume(cli, *dry_run)),
+        Command::ClearFailure { link, dry_run } => {
+            Some(clear_failure(cli, link.as_deref(), *dry_run))
+        }
         Command::Switchover {
             link,
             to,
             dry_run,
             wait,
-        } => Some((|| -> Result<i32> {
-            let cfg = load_config(cli)?;
-            let policy = policy_of(&cfg)?;
-            let r = crate::app::switchover::switchover(
-                &cfg,
-                &policy,
-                cli.defaults_file.as_deref(),
-                &crate::app::switchover::Options {
-                    link: link.as_deref(),
-                    to: to.as_deref(),
-                    dry_run: *dry_run,
-                    wait: wait.map(std::time::Duration::from_secs),
-                },
-                stdout(),
-            )?;
-            for line in &r.lines {
-                if r.done {
-                    log::info!("{line}");
-                } else {
-                    log::error!("{line}");
-                }
-            }
-            Ok(if r.done && r.mail_failures == 0 {
-                exit::OK
-            } else {
-                exit::PARTIAL
-            })
-        })()),
+        } => Some(switchover(
+            cli,
+            link.as_deref(),
+            to.as_deref(),
+            *dry_run,
+            *wait,
+        )),
         _ => None,
     }
 }
@@ -195,60 +113,20 @@ fn changes(cli: &Cli) -> Option<Result<i32>> {
 /// The operator's reads and the schema: `explain`, `history`, `config check`, `init`. `None` for another command.
 fn reads(cli: &Cli) -> Option<Result<i32>> {
     match &cli.command {
-        Command::Explain { link, format } => Some((|| -> Result<i32> {
-            let cfg = load_config(cli)?;
-            let policy = policy_of(&cfg)?;
-            let e = crate::app::explain::explain(
-                &cfg,
-                &policy,
-                cli.defaults_file.as_deref(),
-                link.as_deref(),
-            )?;
-            match format {
-                CheckFormat::Text => println!("{}", e.to_text()),
-                CheckFormat::Json => println!("{}", e.to_json()),
-            }
-            Ok(exit::OK)
-        })()),
+        Command::Explain { link, format } => Some(explain(cli, link.as_deref(), *format)),
         Command::History {
             link,
             since,
             limit,
             format,
-        } => Some((|| -> Result<i32> {
-            let cfg = load_config(cli)?;
-            let req = crate::app::history::Request {
-                link: link.clone(),
-                since: *since,
-                limit: *limit,
-            };
-            let h = crate::app::history::history(&cfg, cli.defaults_file.as_deref(), &req)?;
-            match format {
-                CheckFormat::Text => println!("{}", h.to_text()),
-                CheckFormat::Json => println!("{}", h.to_json()),
-            }
-            Ok(exit::OK)
-        })()),
-        Command::Config(ConfigCommand::Check { format, strict }) => Some((|| -> Result<i32> {
-            let cfg = load_config(cli)?;
-            let report = preflight::offline(
-                &cfg,
-                &preflight::Options {
-                    defaults_file: cli.defaults_file.clone(),
-                    send_test_mail: false,
-                },
-            );
-            Ok(print_preflight(&report, *format, *strict))
-        })()),
+        } => Some(history(cli, link, *since, *limit, *format)),
+        Command::Config(ConfigCommand::Check { format, strict }) => {
+            Some(config_check(cli, *format, *strict))
+        }
         Command::Init {
             dry_run,
             print_ddl: false,
-        } => Some((|| -> Result<i32> {
-            let cfg = load_config(cli)?;
-            let msg = init(&cfg, cli.defaults_file.as_deref(), *dry_run, stdout())?;
-            log::info!("{msg}");
-            Ok(exit::OK)
-        })()),
+        } => Some(init_schema(cli, *dry_run)),
         _ => None,
     }
 }
@@ -263,28 +141,9 @@ fn offline(cli: &Cli) -> Option<Result<i32>> {
             Ok(exit::OK)
         }),
         Command::Policy(PolicyCommand::Check { file }) => Some(policy_check(file)),
-        Command::Completions { shell } => Some((|| -> Result<i32> {
-            generate::completions(*shell, &mut std::io::stdout()).map_err(|e| Error::File {
-                file: "<stdout>".into(),
-                message: format!("cannot write the completions: {e}"),
-                source: e,
-            })?;
-            Ok(exit::OK)
-        })()),
-        Command::Man { dir: None } => Some((|| -> Result<i32> {
-            generate::man_page(&mut std::io::stdout()).map_err(|e| Error::File {
-                file: "<stdout>".into(),
-                message: format!("cannot write the man page: {e}"),
-                source: e,
-            })?;
-            Ok(exit::OK)
-        })()),
-        Command::Man { dir: Some(dir) } => Some((|| -> Result<i32> {
-            for f in generate::man_pages(dir)? {
-                println!("{}", f.display());
-            }
-            Ok(exit::OK)
-        })()),
+        Command::Completions { shell } => Some(completions(*shell)),
+        Command::Man { dir: None } => Some(man_page()),
+        Command::Man { dir: Some(dir) } => Some(man_pages(dir)),
         Command::Policy(PolicyCommand::Show) => Some({
             print!("{}", policy::DEFAULT_POLICY);
             Ok(exit::OK)
@@ -292,26 +151,7 @@ fn offline(cli: &Cli) -> Option<Result<i32>> {
         Command::Simulate {
             scenario,
             policy: file,
-        } => Some((|| -> Result<i32> {
-            // The whole config, checked as a live run checks it.
-            let cfg = cli.config.as_deref().map(Config::load).transpose()?;
-            let limits = cfg
-                .as_ref()
-                .map_or_else(Limits::default, |c| c.policy.limits.clone());
-            // --policy, else the one the scenario names, else the config's.
-            let file = match file {
-                Some(f) => Some(f.clone()),
-                None => scenario::named_policy(scenario)?
-                    .or_else(|| cfg.as_ref().and_then(|c| c.policy.file.clone())),
-            };
-            let policy = Policy::load(file.as_deref(), &limits)?;
-            let r = scenario::simulate(scenario, &policy, cfg.as_ref(), stdout())?;
-            Ok(if r.errors.is_empty() {
-                exit::OK
-            } else {
-                exit::PARTIAL
-            })
-        })()),
+        } => Some(simulate(cli, scenario, file.as_deref())),
         _ => None,
     }
 }
@@ -388,4 +228,222 @@ fn policy_check(file: &Path) -> Result<i32> {
         }
     );
     Ok(exit::OK)
+}
+
+/// `status`: the node, its links and its peers, as text, JSON or Prometheus metrics.
+fn status(cli: &Cli, format: StatusFormat, json: bool) -> Result<i32> {
+    let cfg = load_config(cli)?;
+    let policy = policy_of(&cfg)?;
+    let format = if json { StatusFormat::Json } else { format };
+    match (
+        format,
+        status_report(&cfg, &policy, cli.defaults_file.as_deref()),
+    ) {
+        (StatusFormat::Text, r) => println!("{}", r?.to_text()),
+        (StatusFormat::Json, r) => println!("{}", crate::app::status_json::to_json(&r?)),
+        (StatusFormat::Prometheus, Ok(r)) => print!("{}", prometheus::render(&r)),
+        // The server cannot be read: the metrics say so (pxcrm_up 0) for the
+        // textfile collector, with what the state file still tells.
+        (StatusFormat::Prometheus, Err(e)) => {
+            eprintln!("pxc-replication-manager: error: {e}");
+            print!("{}", prometheus::down(&cfg));
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `check`: every login, grant and setting the node needs, proved.
+fn check(cli: &Cli, format: CheckFormat, strict: bool, send_test_mail: bool) -> Result<i32> {
+    let cfg = load_config(cli)?;
+    let report = preflight::check(
+        &cfg,
+        &preflight::Options {
+            defaults_file: cli.defaults_file.clone(),
+            send_test_mail,
+        },
+    );
+    Ok(print_preflight(&report, format, strict))
+}
+
+/// `pause`: the cluster's pause row.
+fn pause(cli: &Cli, reason: &Option<String>, for_: Option<u64>, dry_run: bool) -> Result<i32> {
+    let cfg = load_config(cli)?;
+    let req = crate::app::pause::PauseRequest {
+        reason: reason.clone(),
+        seconds: for_,
+        dry_run,
+    };
+    let msg = crate::app::pause::pause(&cfg, cli.defaults_file.as_deref(), &req, stdout())?;
+    log::info!("{msg}");
+    Ok(exit::OK)
+}
+
+/// `resume`: the end of the cluster's pause.
+fn resume(cli: &Cli, dry_run: bool) -> Result<i32> {
+    let cfg = load_config(cli)?;
+    let msg = crate::app::pause::resume(&cfg, cli.defaults_file.as_deref(), dry_run, stdout())?;
+    log::info!("{msg}");
+    Ok(exit::OK)
+}
+
+/// `clear-failure`: a link's failure forgotten by hand.
+fn clear_failure(cli: &Cli, link: Option<&str>, dry_run: bool) -> Result<i32> {
+    let cfg = load_config(cli)?;
+    let (msg, mail_failures) = crate::app::clear::clear_failure(
+        &cfg,
+        cli.defaults_file.as_deref(),
+        link,
+        dry_run,
+        stdout(),
+    )?;
+    for line in msg.lines() {
+        log::info!("{line}");
+    }
+    // Cleared, but the operators were not told: done, with a failure to read.
+    Ok(if mail_failures > 0 {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    })
+}
+
+/// `switchover`: a planned move of a link's replica, and its outcome.
+fn switchover(
+    cli: &Cli,
+    link: Option<&str>,
+    to: Option<&str>,
+    dry_run: bool,
+    wait: Option<u64>,
+) -> Result<i32> {
+    let cfg = load_config(cli)?;
+    let policy = policy_of(&cfg)?;
+    let r = crate::app::switchover::switchover(
+        &cfg,
+        &policy,
+        cli.defaults_file.as_deref(),
+        &crate::app::switchover::Options {
+            link,
+            to,
+            dry_run,
+            wait: wait.map(std::time::Duration::from_secs),
+        },
+        stdout(),
+    )?;
+    for line in &r.lines {
+        if r.done {
+            log::info!("{line}");
+        } else {
+            log::error!("{line}");
+        }
+    }
+    Ok(if r.done && r.mail_failures == 0 {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}
+
+/// `explain`: each node's rank and reason.
+fn explain(cli: &Cli, link: Option<&str>, format: CheckFormat) -> Result<i32> {
+    let cfg = load_config(cli)?;
+    let policy = policy_of(&cfg)?;
+    let e = crate::app::explain::explain(&cfg, &policy, cli.defaults_file.as_deref(), link)?;
+    match format {
+        CheckFormat::Text => println!("{}", e.to_text()),
+        CheckFormat::Json => println!("{}", e.to_json()),
+    }
+    Ok(exit::OK)
+}
+
+/// `history`: what happened to the links.
+fn history(
+    cli: &Cli,
+    link: &Option<String>,
+    since: Option<i64>,
+    limit: u64,
+    format: CheckFormat,
+) -> Result<i32> {
+    let cfg = load_config(cli)?;
+    let req = crate::app::history::Request {
+        link: link.clone(),
+        since,
+        limit,
+    };
+    let h = crate::app::history::history(&cfg, cli.defaults_file.as_deref(), &req)?;
+    match format {
+        CheckFormat::Text => println!("{}", h.to_text()),
+        CheckFormat::Json => println!("{}", h.to_json()),
+    }
+    Ok(exit::OK)
+}
+
+/// `config check`: the config and its files, without a server.
+fn config_check(cli: &Cli, format: CheckFormat, strict: bool) -> Result<i32> {
+    let cfg = load_config(cli)?;
+    let report = preflight::offline(
+        &cfg,
+        &preflight::Options {
+            defaults_file: cli.defaults_file.clone(),
+            send_test_mail: false,
+        },
+    );
+    Ok(print_preflight(&report, format, strict))
+}
+
+/// `init`: the `percona` schema and tables.
+fn init_schema(cli: &Cli, dry_run: bool) -> Result<i32> {
+    let cfg = load_config(cli)?;
+    let msg = init(&cfg, cli.defaults_file.as_deref(), dry_run, stdout())?;
+    log::info!("{msg}");
+    Ok(exit::OK)
+}
+
+/// `completions`: the shell's completion script, on stdout.
+fn completions(shell: clap_complete::Shell) -> Result<i32> {
+    generate::completions(shell, &mut std::io::stdout()).map_err(|e| Error::File {
+        file: "<stdout>".into(),
+        message: format!("cannot write the completions: {e}"),
+        source: e,
+    })?;
+    Ok(exit::OK)
+}
+
+/// `man`: the man page, on stdout.
+fn man_page() -> Result<i32> {
+    generate::man_page(&mut std::io::stdout()).map_err(|e| Error::File {
+        file: "<stdout>".into(),
+        message: format!("cannot write the man page: {e}"),
+        source: e,
+    })?;
+    Ok(exit::OK)
+}
+
+/// `man DIR`: a man page per command, written to `dir`.
+fn man_pages(dir: &Path) -> Result<i32> {
+    for f in generate::man_pages(dir)? {
+        println!("{}", f.display());
+    }
+    Ok(exit::OK)
+}
+
+/// `simulate`: a scenario's run, on a simulated node.
+fn simulate(cli: &Cli, scenario: &Path, file: Option<&Path>) -> Result<i32> {
+    // The whole config, checked as a live run checks it.
+    let cfg = cli.config.as_deref().map(Config::load).transpose()?;
+    let limits = cfg
+        .as_ref()
+        .map_or_else(Limits::default, |c| c.policy.limits.clone());
+    // --policy, else the one the scenario names, else the config's.
+    let file = match file {
+        Some(f) => Some(f.to_path_buf()),
+        None => scenario::named_policy(scenario)?
+            .or_else(|| cfg.as_ref().and_then(|c| c.policy.file.clone())),
+    };
+    let policy = Policy::load(file.as_deref(), &limits)?;
+    let r = scenario::simulate(scenario, &policy, cfg.as_ref(), stdout())?;
+    Ok(if r.errors.is_empty() {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
 }
