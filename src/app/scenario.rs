@@ -530,21 +530,11 @@ fn context(
 ) -> Result<(RunCtx, Vec<Link>, SharedOut)> {
     let flavor =
         Flavor::detect(&sc.node.version, "").map_err(|e| bad(format!("[node] version: {e}")))?;
-    let schema = Schema {
-        generation: sc.node.generation.generation(),
-        has_claim_table: true,
-        claim_records_failures: true,
-        has_topology_tables: false,
-        has_node_table: true,
-        has_pause_table: false,
-        has_fence_table: true,
-        has_history_table: true,
-        has_position_table: true,
-        has_switchover_table: sc
-            .node
-            .switchover_table
-            .unwrap_or_else(|| sc.link.iter().any(|l| l.switchover.is_some())),
-    };
+    let switchover = sc
+        .node
+        .switchover_table
+        .unwrap_or_else(|| sc.link.iter().any(|l| l.switchover.is_some()));
+    let schema = Schema::simulated(sc.node.generation.generation(), true, switchover);
     let cfg = sc.config(config).map_err(bad)?;
     let links =
         topology::resolve(&cfg, &sc.node.cluster, &schema, None).map_err(|e| bad(e.to_string()))?;

@@ -286,24 +286,16 @@ fn model_config(bounds: &Bounds, site: Option<&Config>) -> Result<Config> {
 /// The schema of the model's servers, with a switchover table only where a fault may ask for
 /// a switchover.
 fn model_schema(bounds: &Bounds) -> Schema {
-    Schema {
-        generation: Generation::Multi {
-            role_column: "isReplica",
-            has_weight: true,
-            has_current_source: true,
-        },
-        has_claim_table: true,
-        claim_records_failures: true,
-        has_topology_tables: false,
-        has_node_table: true,
-        has_pause_table: false,
-        has_fence_table: true,
-        has_history_table: false,
-        has_position_table: true,
-        // Only where an operator may ask for a switchover: elsewhere no run reads the
-        // table (as on a live node without it), and the split runs keep their calls.
-        has_switchover_table: bounds.faults > 0 && bounds.kinds.contains(&Fault::Switchover),
-    }
+    let generation = Generation::Multi {
+        role_column: "isReplica",
+        has_weight: true,
+        has_current_source: true,
+    };
+    // No history (nothing reads it to decide). A switchover table only where an operator may
+    // ask for a switchover: elsewhere no run reads the table (as on a live node without it),
+    // and the split runs keep their calls.
+    let switchover = bounds.faults > 0 && bounds.kinds.contains(&Fault::Switchover);
+    Schema::simulated(generation, false, switchover)
 }
 
 impl<'p> Model<'p> {

@@ -271,6 +271,15 @@ fn replica_table(s: &crate::db::flavor::ReplicaStatus) -> Table {
     if let Some(lag) = s.lag_seconds {
         r.insert("lag".into(), Value::Integer(lag as i64));
     }
+    match s.gtid_position() {
+        Some("") => {}
+        Some(p) => {
+            r.insert("position".into(), p.into());
+        }
+        None => {
+            r.insert("position_known".into(), Value::Boolean(false));
+        }
+    }
     r
 }
 

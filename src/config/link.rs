@@ -3,13 +3,18 @@
 
 use super::address::SourceAddr;
 use super::local::Local;
-use super::{Source, line_col, line_span, read_secret, topology};
+use super::{Source, line_col, line_span, read_secret};
 use crate::db::flavor::ReplicationTls;
 use crate::db::sql::{Channel, Secret};
 use crate::error::ConfigError;
 use serde::Deserialize;
 use std::path::PathBuf;
 use toml::Spanned;
+
+/// How logs and mail name a link: `<local>-<remote>`, in both generations.
+pub fn link_name(local_cluster: &str, remote: &str) -> String {
+    format!("{local_cluster}-{remote}")
+}
 
 /// One `[[link]]`: a remote cluster this cluster replicates from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,7 +110,7 @@ impl RawLink {
             ));
         }
         if let Some(c) = &local.cluster {
-            Channel::named(&topology::link_name(c, &remote))
+            Channel::named(&link_name(c, &remote))
                 .map_err(|e| src.at(Some(remote_span.clone()), format!("{ctx}: {e}")))?;
         }
         let sources = check_sources(self.sources, self.port.unwrap_or(3306), &ctx, src)?;

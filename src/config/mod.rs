@@ -34,7 +34,7 @@ pub use crate::error::{AddrError, AddrProblem, ConfigError, SecretFileError};
 pub use address::SourceAddr;
 pub use daemon::{DEFAULT_INTERVAL, Daemon, INTERVAL_RANGE};
 pub use files::{DEFAULT_LOCK_FILE, DEFAULT_PAUSE_FILE, DEFAULT_STATE_FILE, Files};
-pub use link::{LinkConfig, TopologySource};
+pub use link::{LinkConfig, TopologySource, link_name};
 pub use local::{Endpoint, Local, LocalTls};
 pub use mail::{
     DEFAULT_MAIL_TIMEOUT, Delivery, MAX_MAIL_TIMEOUT, MailConfig, SmtpConfig, SmtpSecurity,

@@ -7,6 +7,7 @@
 //! field into a user, a password and a port; anything else in it is refused, because it is
 //! never spliced into SQL.
 
+pub use crate::config::link_name;
 use crate::config::{Config, LinkConfig, SourceAddr, TopologySource};
 use crate::db::flavor::{ReplicationTls, SourceSpec};
 use crate::db::sql::{Channel, NameError, Secret, quote};
@@ -235,11 +236,6 @@ pub fn resolve(
             })
         })
         .collect()
-}
-
-/// How logs and mail name a link: `<local>-<remote>`, in both generations.
-pub fn link_name(local_cluster: &str, remote: &str) -> String {
-    format!("{local_cluster}-{remote}")
 }
 
 /// A link's name, its key in the state table and its channel: the key and the channel are

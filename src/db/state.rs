@@ -41,10 +41,6 @@ pub const SCHEMA: &str = "percona";
 pub struct LinkKey(String);
 
 impl LinkKey {
-    pub fn new(key: impl Into<String>) -> LinkKey {
-        LinkKey(key.into())
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -69,21 +65,15 @@ impl fmt::Display for LinkKey {
     }
 }
 
-impl PartialEq<str> for LinkKey {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
+impl PartialEq<&str> for LinkKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
     }
 }
 
 impl PartialEq<String> for LinkKey {
     fn eq(&self, other: &String) -> bool {
         &self.0 == other
-    }
-}
-
-impl PartialEq<&str> for LinkKey {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
     }
 }
 
@@ -380,6 +370,28 @@ pub enum SchemaProblem {
 }
 
 impl Schema {
+    /// The servers of a simulation (`simulate` and the model checker): every table this tool
+    /// keeps in `generation`, without the topology and pause tables, and with the history and
+    /// switchover tables as the simulation says.
+    pub fn simulated(
+        generation: Generation,
+        has_history_table: bool,
+        has_switchover_table: bool,
+    ) -> Schema {
+        Schema {
+            generation,
+            has_claim_table: true,
+            claim_records_failures: true,
+            has_topology_tables: false,
+            has_node_table: true,
+            has_pause_table: false,
+            has_fence_table: true,
+            has_history_table,
+            has_position_table: true,
+            has_switchover_table,
+        }
+    }
+
     /// Decides the generation from `(table, column)` pairs of `information_schema.COLUMNS` for
     /// the `percona` schema.
     pub fn from_columns(cols: &[(String, String)]) -> Result<Schema, SchemaProblem> {

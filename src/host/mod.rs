@@ -212,7 +212,7 @@ pub struct RunCtx {
     /// What this node remembers of its peers' reports between runs.
     pub observations: Observations,
     /// What this run did, link by link.
-    pub(crate) book: parts::Book,
+    book: parts::Book,
     /// The peers fenced, the fence records and the checks of fence logins.
     pub fencing: parts::Fencing,
     /// What the run logs and mails.
