@@ -45,11 +45,17 @@ def config_path(node, mode):
     return os.path.join(DIR, node, f"bench-{mode}.toml")
 
 
-def write_configs(mode):
-    """bench-<mode>.toml beside each node's manager.toml, with the mode's interval and timeouts."""
+def write_configs(mode, links=None, extra="", only=None):
+    """bench-<mode>.toml beside each node's manager.toml, with the mode's interval and timeouts;
+    with `links`, only the first that many [[link]] sections; `extra` (TOML tables) is appended;
+    with `only`, for those nodes alone."""
     m = MODES[mode]
-    for n in nodes():
+    for n in only or nodes():
         text = open(os.path.join(DIR, n, "manager.toml")).read()
+        if links is not None:
+            parts = text.split("\n[[link]]\n")
+            text = "\n[[link]]\n".join(parts[:links + 1])
+        text += "\n" + extra
         out = []
         for line in text.splitlines():
             key = line.split("=")[0].strip()
@@ -121,9 +127,9 @@ def wait(what, timeout, f, every=0.2):
 class Daemons:
     """The manager's daemon on every live node."""
 
-    def __init__(self, mode):
+    def __init__(self, mode, cluster=None):
         self.mode, self.procs = mode, {}
-        for n in nodes():
+        for n in nodes(cluster):
             self.start(n)
 
     def start(self, n):
@@ -138,13 +144,13 @@ class Daemons:
             p.wait(timeout=30)
 
 
-def cron_round(mode):
-    """One run on every live node, all at once. Each node's runs append their log to
+def cron_round(mode, cluster=None):
+    """One run on every live node (of `cluster`, or of every cluster), all at once. Each node's runs append their log to
     $SANDBOX_DIR/<node>/cron.log, after a line with the round's start time, as cron's mail or
     a redirection would keep it."""
     procs = []
     started = f"{time.time():.3f}"
-    for n in nodes():
+    for n in nodes(cluster):
         if not is_up(n):
             continue
         log = open(os.path.join(DIR, n, "cron.log"), "a")

@@ -2,7 +2,7 @@
 //! codes. Everything else lives in the library.
 
 use clap::Parser;
-use pxc_replication_manager::app::cli::{Cli, Command, PolicyCommand};
+use pxc_replication_manager::app::cli::{Cli, Command, PolicyCommand, VerifySize};
 use pxc_replication_manager::app::commands;
 use pxc_replication_manager::check;
 use pxc_replication_manager::config::{Config, Limits};
@@ -53,7 +53,8 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             deep,
             model,
             out,
-        }) => verify(cli, file, *deep, *model, out),
+            size,
+        }) => verify(cli, file, *deep, *model, out, size),
         _ => commands::dispatch(cli)
             .unwrap_or_else(|| Err(Error::Internal("this command is not dispatched".into()))),
     }
@@ -66,6 +67,7 @@ fn verify(
     deep: bool,
     model: Option<usize>,
     out: &Option<PathBuf>,
+    size: &VerifySize,
 ) -> Result<i32, Error> {
     let stdout = || Box::new(std::io::stdout()) as Box<dyn std::io::Write>;
     // With --config: its [policy] (file, vars, distribute, limits) as a run reads it.
@@ -98,6 +100,16 @@ fn verify(
         }
         bounds = vec![bounds.swap_remove(n - 1)];
     }
+    let bounds = bounds
+        .into_iter()
+        .map(|b| {
+            b.resized(
+                size.nodes.map(usize::from),
+                size.links.map(usize::from),
+                size.max_states,
+            )
+        })
+        .collect();
     let ok = check::verify(&policy, cfg.as_ref(), bounds, out.as_deref(), &mut stdout())?;
     Ok(if ok { exit::OK } else { exit::PARTIAL })
 }

@@ -375,7 +375,27 @@ pub enum PolicyCommand {
         /// `simulate --scenario` replays.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        size: VerifySize,
     },
+}
+
+/// `policy verify`'s model size, for a larger cluster or more links than the standard set's
+/// (how the check grows with them; see docs/protocol.md).
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct VerifySize {
+    /// Every model with this many nodes in the cluster (3 in the standard set). A weighted
+    /// model keeps its weight on the last node.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(2..=9))]
+    pub nodes: Option<u8>,
+    /// Every model with this many links, each with its own sources (1, or 2 for the weighted
+    /// model, in the standard set).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub links: Option<u8>,
+    /// Stop a model after this many states and report it incomplete (exit 1); the standard set
+    /// stops at 2,000,000, --deep at 50,000,000.
+    #[arg(long, value_name = "N")]
+    pub max_states: Option<usize>,
 }
 
 /// `--for`: a positive duration in seconds, `s`, `m`, `h` or `d`.

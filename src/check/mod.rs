@@ -140,6 +140,34 @@ impl Bounds {
         self
     }
 
+    /// These bounds with another cluster size, number of links or bound on states (`policy
+    /// verify --nodes/--links/--max-states`). A weighted model keeps its heaviest weight on the
+    /// last node, so that a weight that beats the index is still exercised.
+    pub fn resized(
+        mut self,
+        nodes: Option<usize>,
+        links: Option<usize>,
+        max_states: Option<usize>,
+    ) -> Bounds {
+        if let Some(n) = nodes {
+            if let Some(heaviest) = self.weights.iter().copied().max().filter(|w| *w != 0) {
+                self.weights = vec![0; n];
+                if let Some(last) = self.weights.last_mut() {
+                    *last = heaviest;
+                }
+            }
+            self.nodes = n;
+            self.concurrent = self.concurrent.min(n);
+        }
+        if let Some(l) = links {
+            self.links = l;
+        }
+        if let Some(m) = max_states {
+            self.max_states = m;
+        }
+        self
+    }
+
     /// Node `i`'s weight.
     pub fn weight(&self, i: usize) -> i64 {
         self.weights.get(i).copied().unwrap_or(0)
