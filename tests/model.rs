@@ -340,6 +340,42 @@ fn policy_verify_prints_the_states_the_time_and_every_property() {
 }
 
 #[test]
+fn policy_verify_resizes_every_model_to_the_nodes_and_links_asked_for() {
+    let verify = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The weighted model, larger: its weight stays on the last node.
+    let (code, stdout, _) = verify(&[
+        "policy", "verify", "--model", "3", "--nodes", "4", "--links", "3",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("model 1 of 1: 4 nodes, 3 link(s) with 2 sources each"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("weights DC1-1 0, DC1-2 0, DC1-3 0, DC1-4 5"),
+        "{stdout}"
+    );
+    // A bound on states that the model passes: incomplete, and not a success.
+    let (code, stdout, _) = verify(&["policy", "verify", "--model", "3", "--max-states", "10"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("(INCOMPLETE: the bound on states was reached)"),
+        "{stdout}"
+    );
+    // A cluster of one node is not a model of the protocol.
+    let (code, _, stderr) = verify(&["policy", "verify", "--nodes", "1"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--nodes"), "{stderr}");
+}
+
+#[test]
 fn policy_verify_with_a_config_runs_the_model_on_its_policy_vars() {
     // A policy that cannot rank without its var: checked as if [policy.vars] were empty, it
     // never elects; with the config that sets it, it does.

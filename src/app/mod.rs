@@ -618,7 +618,8 @@ pub fn run_in(
         .as_ref()
         .map(|m| m.iter().map(|(n, _)| n.clone()).collect());
     let links = std::mem::take(&mut node.links);
-    let backend = node.into_backend(cfg, mode, out);
+    let keys = links.iter().map(|l| l.key.clone()).collect();
+    let backend = node.into_backend(cfg, mode, out).with_links(keys);
     let backend = if session.keep_connections {
         backend.with_sources(&mut session.kept)
     } else {

@@ -505,6 +505,20 @@ impl Schema {
     /// currentSource, seq, address, channel, source, paused_for, fences, now, blocked,
     /// blocked_for, unfenceable`.
     pub fn select_rows(&self, key: &str) -> String {
+        self.select_rows_where(&format!("r.{} = {}", self.key_column(), quote(key)), "")
+    }
+
+    /// [`Schema::select_rows`] for several links in one statement, each row ending with its
+    /// link's key (see [`parse_rows_by_key`]).
+    pub fn select_rows_of(&self, keys: &[&str]) -> String {
+        let list: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+        self.select_rows_where(
+            &format!("r.{} IN ({})", self.key_column(), list.join(", ")),
+            &format!(", r.{}", self.key_column()),
+        )
+    }
+
+    fn select_rows_where(&self, condition: &str, key_column: &str) -> String {
         let (fence, fence_join) = if self.has_fence_table {
             (
                 "f.blocked, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(f.blockedSince), f.unfenceable",
@@ -539,7 +553,7 @@ impl Schema {
             ("NULL, NULL, NULL, NULL, NULL, NULL", String::new())
         };
         format!(
-            "SELECT r.host, r.localIndex, {}, r.{}, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), {}, {report}, UNIX_TIMESTAMP(), {fence}, {position} FROM {SCHEMA}.replication r{join}{fence_join}{position_join} WHERE r.{} = {} ORDER BY r.host",
+            "SELECT r.host, r.localIndex, {}, r.{}, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastHeartbeat), UNIX_TIMESTAMP() - UNIX_TIMESTAMP(r.lastUpdate), {}, {report}, UNIX_TIMESTAMP(), {fence}, {position}{key_column} FROM {SCHEMA}.replication r{join}{fence_join}{position_join} WHERE {condition} ORDER BY r.host",
             if self.has_weight() { "r.weight" } else { "0" },
             self.role_column(),
             if self.has_current_source() {
@@ -547,8 +561,6 @@ impl Schema {
             } else {
                 "NULL"
             },
-            self.key_column(),
-            quote(key),
         )
     }
 
@@ -870,6 +882,26 @@ pub struct Proposal {
 }
 
 /// Parses the cells of [`Schema::select_rows`] (NULL as `None`).
+/// The rows [`Schema::select_rows_of`] returned, by link key (a link without a row has no
+/// entry).
+pub fn parse_rows_by_key(
+    cells: Vec<Vec<Option<String>>>,
+) -> Result<std::collections::HashMap<String, Vec<StateRow>>, String> {
+    let mut by_key: std::collections::HashMap<String, Vec<Vec<Option<String>>>> =
+        std::collections::HashMap::new();
+    for mut row in cells {
+        let key = row
+            .pop()
+            .flatten()
+            .ok_or_else(|| "a row without its link's key".to_string())?;
+        by_key.entry(key).or_default().push(row);
+    }
+    by_key
+        .into_iter()
+        .map(|(k, rows)| Ok((k, parse_rows(rows)?)))
+        .collect()
+}
+
 pub fn parse_rows(cells: Vec<Vec<Option<String>>>) -> Result<Vec<StateRow>, String> {
     let secs = |v: Option<String>| v.and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64);
     cells
@@ -1168,6 +1200,41 @@ mod tests {
             "UPDATE percona.replication SET isReplica = 'No', lastUpdate = NOW(), lastHeartbeat = NOW(), localIndex = 2, weight = 10, currentSource = NULL WHERE connectionName = 'DC1-DC2' AND host = 'DC1-1'"
         );
         assert_eq!(s.propose("DC1-DC2", &me()).create_claim_table, None);
+    }
+
+    #[test]
+    fn several_links_rows_are_read_in_one_statement_each_row_ending_with_its_key() {
+        let s = multi();
+        let one = s.select_rows("DC1-DC2");
+        let both = s.select_rows_of(&["DC1-DC2", "DC1-D'C3"]);
+        assert_eq!(
+            both,
+            one.replace(
+                " FROM percona.replication r",
+                ", r.connectionName FROM percona.replication r"
+            )
+            .replace(
+                "WHERE r.connectionName = 'DC1-DC2'",
+                "WHERE r.connectionName IN ('DC1-DC2', 'DC1-D\\'C3')"
+            )
+        );
+        let row = |host: &str, key: Option<&str>| {
+            let mut r: Vec<Option<String>> = vec![None; 20];
+            r[0] = Some(host.into());
+            r[3] = Some("No".into());
+            r.push(key.map(Into::into));
+            r
+        };
+        let by_key = parse_rows_by_key(vec![
+            row("DC1-1", Some("DC1-DC2")),
+            row("DC1-2", Some("DC1-DC3")),
+            row("DC1-3", Some("DC1-DC2")),
+        ])
+        .unwrap();
+        let hosts = |k: &str| -> Vec<String> { by_key[k].iter().map(|r| r.host.clone()).collect() };
+        assert_eq!(hosts("DC1-DC2"), ["DC1-1", "DC1-3"]);
+        assert_eq!(hosts("DC1-DC3"), ["DC1-2"]);
+        assert!(parse_rows_by_key(vec![row("DC1-1", None)]).is_err());
     }
 
     #[test]

@@ -119,6 +119,33 @@ pub fn select(key: &str) -> String {
     )
 }
 
+/// [`select`] for several links in one statement, each row ending with its link's key (see
+/// [`parse_by_key`]).
+pub fn select_of(keys: &[&str]) -> String {
+    let list: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+    format!(
+        "SELECT fromHost, toHost, phase, position, source, detail, requestedBy, CAST((UNIX_TIMESTAMP(NOW(3)) - UNIX_TIMESTAMP(changedAt)) * 1000 AS SIGNED), connectionName FROM {SCHEMA}.{TABLE} WHERE connectionName IN ({})",
+        list.join(", ")
+    )
+}
+
+/// The requests [`select_of`] returned, by link key (a link that never had one has no entry).
+pub fn parse_by_key(
+    cells: Vec<Vec<Option<String>>>,
+) -> Result<std::collections::HashMap<String, Request>, String> {
+    let mut out = std::collections::HashMap::new();
+    for mut row in cells {
+        let key = row
+            .pop()
+            .flatten()
+            .ok_or_else(|| format!("{SCHEMA}.{TABLE}: a request without its link's key"))?;
+        if let Some(r) = parse(vec![row])? {
+            out.insert(key, r);
+        }
+    }
+    Ok(out)
+}
+
 /// Reads the row [`select`] returned (none: no request was ever made).
 pub fn parse(cells: Vec<Vec<Option<String>>>) -> Result<Option<Request>, String> {
     let Some(row) = cells.into_iter().next() else {
@@ -238,6 +265,32 @@ mod tests {
         assert!(req(Phase::Stopped, 21_000).bars("DC1-3", 20).is_none());
         assert!(req(Phase::Ready, 1_000).bars("DC1-3", 20).is_none());
         assert!(req(Phase::Done, 1_000).bars("DC1-3", 20).is_none());
+    }
+
+    #[test]
+    fn several_links_requests_are_read_in_one_statement_by_key() {
+        assert_eq!(
+            select_of(&["DC1-DC2", "DC1-DC3"]),
+            select("DC1-DC2")
+                .replace(" AS SIGNED) FROM", " AS SIGNED), connectionName FROM")
+                .replace("= 'DC1-DC2'", "IN ('DC1-DC2', 'DC1-DC3')")
+        );
+        let cell = |v: &str| Some(v.to_string());
+        let row = vec![
+            cell("DC1-1"),
+            cell("DC1-2"),
+            cell("ready"),
+            None,
+            None,
+            None,
+            cell("DC1-3"),
+            cell("1500"),
+            cell("DC1-DC3"),
+        ];
+        let by_key = parse_by_key(vec![row]).unwrap();
+        assert_eq!(by_key.len(), 1);
+        assert_eq!(by_key["DC1-DC3"].phase, Phase::Ready);
+        assert_eq!(by_key["DC1-DC3"].age_ms, 1500);
     }
 
     #[test]

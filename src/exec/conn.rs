@@ -261,6 +261,16 @@ impl LocalServer {
         state::parse_rows(self.cells(&sql)?).map_err(Error::StateTableUnrecognised)
     }
 
+    /// The rows of several links, by key, in one statement.
+    pub fn rows_of(
+        &mut self,
+        schema: &Schema,
+        keys: &[&str],
+    ) -> Result<HashMap<String, Vec<StateRow>>> {
+        let sql = schema.select_rows_of(keys);
+        state::parse_rows_by_key(self.cells(&sql)?).map_err(Error::StateTableUnrecognised)
+    }
+
     /// The cluster's pause row, if there is one (whether or not it still holds).
     pub fn cluster_pause(
         &mut self,
@@ -284,6 +294,15 @@ impl LocalServer {
     pub fn switchover(&mut self, key: &str) -> Result<Option<crate::db::switchover::Request>> {
         let cells = self.cells(&crate::db::switchover::select(key))?;
         crate::db::switchover::parse(cells).map_err(Error::StateTableUnrecognised)
+    }
+
+    /// The switchover requests of several links, by key, in one statement.
+    pub fn switchovers(
+        &mut self,
+        keys: &[&str],
+    ) -> Result<HashMap<String, crate::db::switchover::Request>> {
+        let cells = self.cells(&crate::db::switchover::select_of(keys))?;
+        crate::db::switchover::parse_by_key(cells).map_err(Error::StateTableUnrecognised)
     }
 
     /// Waits, at most `seconds`, until this server has applied a GTID position; `true` once

@@ -2,13 +2,15 @@
 //! the statements, dry-run prints them.
 
 use super::conn::{self, FenceOutcome, LocalServer};
-use super::{Action, Backend, ConnectOutcome, Outcome, RenderCtx, proposal_lines, render, stalled};
+use super::{
+    Action, Backend, Changes, ConnectOutcome, Outcome, RenderCtx, proposal_lines, render, stalled,
+};
 use crate::config::topology::Link;
 use crate::config::{Config, MailConfig, SETTLE, SourceAddr};
 use crate::db::clock::mark_view;
 use crate::db::flavor::{ReplicaStatus, Thread};
 use crate::db::sql::Reveal;
-use crate::db::state::{self, LinkFailure, Me, Role, Schema, StateRow};
+use crate::db::state::{self, LinkFailure, LinkKey, Me, Role, Schema, StateRow};
 use crate::db::switchover::{Phase, Request};
 use crate::error::{Error, ProbeError, Result};
 use crate::exec::mail;
@@ -68,6 +70,12 @@ pub struct LiveBackend {
     members: Cached<Option<Vec<crate::db::clock::Member>>>,
     /// A link's rows as read (before dry-run's overlay), by key.
     rows: HashMap<String, Cached<Vec<StateRow>>>,
+    /// The run's links: their rows and switchover requests are read for all of them in one
+    /// statement each, where a run would ask link by link (one round trip, each waiting for
+    /// the cluster, per link).
+    keys: Vec<LinkKey>,
+    /// The links' switchover requests, by key, as [`LiveBackend::keys`] read them together.
+    switchovers: Cached<HashMap<String, Request>>,
 }
 
 /// A read kept for at most [`Cached::FOR`], and dropped by any write of the run.
@@ -103,6 +111,12 @@ impl LiveBackend {
     /// Starts with the view's members as the caller just read them.
     pub fn with_members(mut self, members: Option<Vec<crate::db::clock::Member>>) -> LiveBackend {
         self.members.put(members);
+        self
+    }
+
+    /// The run's links, whose rows and switchover requests are read together.
+    pub fn with_links(mut self, keys: Vec<LinkKey>) -> LiveBackend {
+        self.keys = keys;
         self
     }
 
@@ -149,6 +163,8 @@ impl LiveBackend {
             statuses: Cached::new(),
             members: Cached::new(),
             rows: HashMap::new(),
+            keys: Vec::new(),
+            switchovers: Cached::new(),
         }
     }
 
@@ -425,9 +441,21 @@ impl Backend for LiveBackend {
 
     fn switchover(&mut self, link: &Link) -> Result<Option<Request>> {
         match &self.schema {
-            Some(s) if s.has_switchover_table => self.server.switchover(&link.key),
-            _ => Ok(None),
+            Some(s) if s.has_switchover_table => {}
+            _ => return Ok(None),
         }
+        if !self.reads_together(&link.key) {
+            return self.server.switchover(&link.key);
+        }
+        let all = match self.switchovers.get() {
+            Some(all) => all,
+            None => {
+                let keys: Vec<&str> = self.keys.iter().map(|k| k.as_str()).collect();
+                let all = self.server.switchovers(&keys)?;
+                self.switchovers.put(all)
+            }
+        };
+        Ok(all.get(link.key.as_str()).cloned())
     }
 
     fn await_switchover(
@@ -438,6 +466,8 @@ impl Backend for LiveBackend {
     ) -> Result<Option<Request>> {
         let until = Instant::now() + max;
         loop {
+            // Read afresh each time: the other node's write is what this waits for.
+            self.switchovers.clear();
             let r = self.switchover(link)?;
             if self.mode == Mode::DryRun
                 || r.as_ref().is_none_or(|r| r.phase != phase)
@@ -595,9 +625,7 @@ impl Backend for LiveBackend {
     }
 
     fn apply(&mut self, action: &Action) -> Result<Outcome> {
-        self.statuses.clear();
-        self.members.clear();
-        self.rows.clear();
+        self.forget(action);
         match (action, self.mode) {
             (Action::Notify(m), _) => {
                 self.deliver(m);
@@ -830,6 +858,29 @@ impl LiveBackend {
         Ok(Outcome::Done { affected: 1 })
     }
 
+    /// Forgets the reads `action` can change (all of them but for mail, history and a link's
+    /// own rows).
+    fn forget(&mut self, action: &Action) {
+        match action.changes() {
+            Changes::Nothing => {}
+            Changes::LinkRows(key) => {
+                self.rows.remove(key.as_str());
+            }
+            Changes::Anything => {
+                self.statuses.clear();
+                self.members.clear();
+                self.rows.clear();
+                self.switchovers.clear();
+            }
+        }
+    }
+
+    /// Whether a link's rows and request are read with every link's (more than one link, and
+    /// this one among them).
+    fn reads_together(&self, key: &str) -> bool {
+        self.keys.len() > 1 && self.keys.iter().any(|k| k.as_str() == key)
+    }
+
     /// A channel's status by name; in dry-run, as the printed statements would have left it.
     fn channel_status(&mut self, channel: &str) -> Result<Option<ReplicaStatus>> {
         if let Some(s) = self.channel_overlay.get(channel) {
@@ -877,6 +928,29 @@ impl LiveBackend {
         Ok(())
     }
 
+    /// Reads the rows of `key` and of every link whose rows are not kept, in one statement;
+    /// keeps them all; `key`'s rows.
+    fn read_rows_together(&mut self, schema: &Schema, key: &str) -> Result<Vec<StateRow>> {
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| k.to_string())
+            .filter(|k| k == key || self.rows.get(k).and_then(Cached::get).is_none())
+            .collect();
+        let list: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut all = self.server.rows_of(schema, &list)?;
+        let mut mine = Vec::new();
+        for k in keys {
+            let mut rows = all.remove(&k).unwrap_or_default();
+            self.mark_view(&mut rows)?;
+            if k == key {
+                mine = rows.clone();
+            }
+            self.rows.entry(k).or_insert_with(Cached::new).put(rows);
+        }
+        Ok(mine)
+    }
+
     /// The rows of a link by its key; in dry-run, as the printed writes would have left them.
     fn rows_by_key(&mut self, key: &str) -> Result<Vec<StateRow>> {
         let Some(schema) = self.schema.clone() else {
@@ -885,6 +959,7 @@ impl LiveBackend {
         let cached = self.rows.get(key).and_then(Cached::get);
         let mut rows = match cached {
             Some(rows) => rows,
+            None if self.reads_together(key) => self.read_rows_together(&schema, key)?,
             None => {
                 let mut rows = self.server.rows(&schema, key)?;
                 self.mark_view(&mut rows)?;

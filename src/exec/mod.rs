@@ -181,6 +181,49 @@ pub enum Action {
     Hook(hook::HookCall),
 }
 
+/// What a write can change of what a run has read (the live executor keeps some reads for a
+/// moment; see `live::Cached`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Changes<'a> {
+    /// Nothing a run reads: mail, history.
+    Nothing,
+    /// The state table's rows of one link (its rows, reports and failure), nothing else: not
+    /// a channel, not the view, not the switchover table.
+    LinkRows(&'a LinkKey),
+    /// A channel, a peer, the switchover table, the schema, or whatever an operator's hook
+    /// does.
+    Anything,
+}
+
+impl Action {
+    /// What this action can change of what a run has read.
+    pub fn changes(&self) -> Changes<'_> {
+        match self {
+            Action::Notify(_) | Action::RecordHistory { .. } => Changes::Nothing,
+            Action::InsertRow { key, .. }
+            | Action::UpdateOwnRow { key, .. }
+            | Action::PauseMark { key, .. }
+            | Action::DemoteSilent { key, .. }
+            | Action::Propose { key, .. }
+            | Action::RecordFailure { key, .. }
+            | Action::ClearFailure { key }
+            | Action::ClearFailedRows { key } => Changes::LinkRows(key),
+            Action::ChangeSource { .. }
+            | Action::StartReplica { .. }
+            | Action::StopReplica { .. }
+            | Action::ResetReplica { .. }
+            | Action::Fence { .. }
+            | Action::InitSchema
+            | Action::PauseCluster { .. }
+            | Action::ResumeCluster { .. }
+            | Action::RequestSwitchover { .. }
+            | Action::AdvanceSwitchover { .. }
+            | Action::HandOff { .. }
+            | Action::Hook(_) => Changes::Anything,
+        }
+    }
+}
+
 /// What an action did.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
@@ -589,4 +632,29 @@ pub fn stalled(s: &ReplicaStatus) -> String {
             format!("; SQL error: {}", s.last_sql_error)
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_of_a_links_rows_changes_nothing_else_a_run_has_read() {
+        let key = LinkKey::from("DC1-DC2");
+        assert_eq!(
+            Action::ClearFailure { key: key.clone() }.changes(),
+            Changes::LinkRows(&key)
+        );
+        let start = Action::StartReplica {
+            channel: Channel::named("DC1-DC2").unwrap(),
+        };
+        assert_eq!(start.changes(), Changes::Anything);
+        let history = Action::RecordHistory {
+            cluster: "DC1".into(),
+            key: String::new(),
+            event: "paused",
+            detail: String::new(),
+        };
+        assert_eq!(history.changes(), Changes::Nothing);
+    }
 }
