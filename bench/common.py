@@ -1,6 +1,6 @@
 """Shared by bench/failover and bench/cost: the sandbox, SQL on its nodes, the manager in cron
 and daemon mode, and the machine's description. Not a benchmark by itself."""
-import datetime, os, platform, subprocess, sys, threading, time
+import atexit, datetime, os, platform, signal, subprocess, sys, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -124,6 +124,27 @@ def wait(what, timeout, f, every=0.2):
         time.sleep(every)
 
 
+# The daemons a benchmark started, stopped when it exits, however it exits: a daemon left
+# running would go on managing the next benchmark's clusters.
+STARTED = []
+
+
+def _stop_started():
+    for p in STARTED:
+        if p.poll() is None:
+            p.terminate()
+    for p in STARTED:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+atexit.register(_stop_started)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+
+
 class Daemons:
     """The manager's daemon on every live node."""
 
@@ -136,6 +157,7 @@ class Daemons:
         log = open(os.path.join(DIR, n, f"bench-{self.mode}.daemon.log"), "a")
         self.procs[n] = subprocess.Popen([BIN, "--config", config_path(n, self.mode), "daemon"],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        STARTED.append(self.procs[n])
 
     def stop(self):
         for p in self.procs.values():

@@ -755,7 +755,11 @@ impl LiveBackend {
             }
             r => r?,
         };
-        self.learn_tables(&masked, action);
+        if self.learn_tables(&masked, action) {
+            // Rows read before the table existed lack its columns.
+            self.rows.clear();
+            self.switchovers.clear();
+        }
         Ok(Outcome::Done { affected })
     }
 
@@ -771,8 +775,10 @@ impl LiveBackend {
         Ok((masked, render(action, &ctx, Reveal::Secrets)?))
     }
 
-    /// The tables the action's statements created, and the claim table's failure columns.
-    fn learn_tables(&mut self, masked: &[String], action: &Action) {
+    /// The tables the action's statements created, and the claim table's failure columns;
+    /// whether the schema changed.
+    fn learn_tables(&mut self, masked: &[String], action: &Action) -> bool {
+        let before = self.schema.clone();
         if let Some(s) = &mut self.schema {
             if masked.iter().any(|m| m == &state::node_table_ddl()) {
                 s.has_node_table = true;
@@ -794,6 +800,7 @@ impl LiveBackend {
                 s.claim_records_failures = true;
             }
         }
+        self.schema != before
     }
 
     /// Dry-run: prints the statements, and remembers what they would have changed, so the rest
