@@ -349,19 +349,17 @@ fn policy_verify_resizes_every_model_to_the_nodes_and_links_asked_for() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    // The weighted model, larger: its weight stays on the last node.
+    // The weighted model, resized (smaller, to keep the test short): its weight stays on the
+    // last node.
     let (code, stdout, _) = verify(&[
-        "policy", "verify", "--model", "3", "--nodes", "4", "--links", "3",
+        "policy", "verify", "--model", "3", "--nodes", "2", "--links", "3",
     ]);
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
-        stdout.contains("model 1 of 1: 4 nodes, 3 link(s) with 2 sources each"),
+        stdout.contains("model 1 of 1: 2 nodes, 3 link(s) with 2 sources each"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("weights DC1-1 0, DC1-2 0, DC1-3 0, DC1-4 5"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("weights DC1-1 0, DC1-2 5"), "{stdout}");
     // A bound on states that the model passes: incomplete, and not a success.
     let (code, stdout, _) = verify(&["policy", "verify", "--model", "3", "--max-states", "10"]);
     assert_eq!(code, Some(1), "{stdout}");
