@@ -45,6 +45,16 @@ def config_path(node, mode):
     return os.path.join(DIR, node, f"bench-{mode}.toml")
 
 
+def fresh_clusters(table):
+    """Fresh clusters, the state table made, and `table` (a CREATE TABLE in the bench schema)
+    on DC2, whence it replicates: each series of kills starts from a clean GTID history."""
+    sh(SANDBOX, "down", check=False)
+    sh(SANDBOX, "up")
+    for first in ("DC1-1", "DC2-1"):
+        subprocess.run([BIN, "--config", f"{DIR}/{first}/manager.toml", "init"], capture_output=True, check=True)
+    sql("DC2-1", f"CREATE DATABASE IF NOT EXISTS bench; {table}")
+
+
 def write_configs(mode, links=None, extra="", only=None):
     """bench-<mode>.toml beside each node's manager.toml, with the mode's interval and timeouts;
     with `links`, only the first that many [[link]] sections; `extra` (TOML tables) is appended;
@@ -203,6 +213,43 @@ class Cron:
     def stop(self):
         self.stopped = True
         self.thread.join()
+
+
+# Measuring a command or a server: shared by bench/cost and bench/sweep.
+
+def counters(ns):
+    """{node: (Connections, Questions)}. Each read is itself one connection and one question."""
+    out = {}
+    for n in ns:
+        v = sql(n, "SELECT MAX(IF(VARIABLE_NAME = 'CONNECTIONS', VARIABLE_VALUE, NULL)), "
+                   "MAX(IF(VARIABLE_NAME = 'QUESTIONS', VARIABLE_VALUE, NULL)) FROM information_schema.GLOBAL_STATUS "
+                   "WHERE VARIABLE_NAME IN ('CONNECTIONS', 'QUESTIONS')").split()
+        out[n] = (int(v[0]), int(v[1]))
+    return out
+
+def delta(before, after, reads=1):
+    """Connections and questions between two counters() calls, without this script's reads."""
+    return {n: (after[n][0] - before[n][0] - reads, after[n][1] - before[n][1] - reads) for n in before}
+
+def timed(args):
+    """Wall and CPU time (ms) of a command, and its exit code."""
+    t = time.perf_counter()
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = (time.perf_counter() - t) * 1000
+    return wall, (ru.ru_utime + ru.ru_stime) * 1000, os.waitstatus_to_exitcode(status)
+
+def peak_rss_mib(args):
+    """Peak RSS of a command, through /usr/bin/time: a child forked from this Python process
+    would inherit its high-water mark."""
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", *args], capture_output=True, text=True)
+    return int(r.stderr.strip().splitlines()[-1]) / 1024
+
+def proc_hwm_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def machine():

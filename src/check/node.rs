@@ -535,16 +535,9 @@ impl Backend for WorldBackend {
 fn action_name(a: &Action) -> String {
     let d = format!("{a:?}");
     let name = d.split([' ', '(', '{']).next().unwrap_or("").to_string();
-    match a {
-        Action::Propose { key, .. }
-        | Action::InsertRow { key, .. }
-        | Action::UpdateOwnRow { key, .. }
-        | Action::PauseMark { key, .. }
-        | Action::DemoteSilent { key, .. }
-        | Action::RecordFailure { key, .. }
-        | Action::ClearFailure { key }
-        | Action::ClearFailedRows { key } => format!("{name} {key}"),
-        Action::Fence { host, channel, .. } => format!("{name} {host} {channel}"),
+    match (a, a.row_key()) {
+        (_, Some(key)) => format!("{name} {key}"),
+        (Action::Fence { host, channel, .. }, _) => format!("{name} {host} {channel}"),
         _ => name,
     }
 }

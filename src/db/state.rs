@@ -881,7 +881,6 @@ pub struct Proposal {
     pub update: String,
 }
 
-/// Parses the cells of [`Schema::select_rows`] (NULL as `None`).
 /// The rows [`Schema::select_rows_of`] returned, by link key (a link without a row has no
 /// entry).
 pub fn parse_rows_by_key(
@@ -902,6 +901,7 @@ pub fn parse_rows_by_key(
         .collect()
 }
 
+/// Parses the cells of [`Schema::select_rows`] (NULL as `None`).
 pub fn parse_rows(cells: Vec<Vec<Option<String>>>) -> Result<Vec<StateRow>, String> {
     let secs = |v: Option<String>| v.and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64);
     cells

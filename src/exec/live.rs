@@ -78,7 +78,14 @@ pub struct LiveBackend {
     switchovers: Cached<HashMap<String, Request>>,
 }
 
-/// A read kept for at most [`Cached::FOR`], and dropped by any write of the run.
+/// Whether every key a statement over several links returned is exactly one of those asked
+/// for, so that its rows can be told apart by key.
+fn answers_exactly<'a>(returned: impl IntoIterator<Item = &'a String>, asked: &[&str]) -> bool {
+    returned.into_iter().all(|k| asked.contains(&k.as_str()))
+}
+
+/// A read kept for at most [`Cached::FOR`], and dropped by a write that can change it
+/// ([`Action::changes`]).
 struct Cached<T> {
     value: Option<(Instant, T)>,
 }
@@ -452,6 +459,10 @@ impl Backend for LiveBackend {
             None => {
                 let keys: Vec<&str> = self.keys.iter().map(|k| k.as_str()).collect();
                 let all = self.server.switchovers(&keys)?;
+                if !answers_exactly(all.keys(), &keys) {
+                    self.keys.clear();
+                    return self.server.switchover(&link.key);
+                }
                 self.switchovers.put(all)
             }
         };
@@ -935,8 +946,22 @@ impl LiveBackend {
         Ok(())
     }
 
+    /// Reads and keeps the rows of `key` alone.
+    fn read_rows_alone(&mut self, schema: &Schema, key: &str) -> Result<Vec<StateRow>> {
+        let mut rows = self.server.rows(schema, key)?;
+        self.mark_view(&mut rows)?;
+        Ok(self
+            .rows
+            .entry(key.to_string())
+            .or_insert_with(Cached::new)
+            .put(rows))
+    }
+
     /// Reads the rows of `key` and of every link whose rows are not kept, in one statement;
-    /// keeps them all; `key`'s rows.
+    /// keeps them all; `key`'s rows. Where the server matched a stored key that is not
+    /// exactly one asked for (a collation that ignores case or trailing spaces), the rows
+    /// cannot be told apart by key: this run reads link by link instead, as the server
+    /// matches each.
     fn read_rows_together(&mut self, schema: &Schema, key: &str) -> Result<Vec<StateRow>> {
         let keys: Vec<String> = self
             .keys
@@ -946,6 +971,10 @@ impl LiveBackend {
             .collect();
         let list: Vec<&str> = keys.iter().map(String::as_str).collect();
         let mut all = self.server.rows_of(schema, &list)?;
+        if !answers_exactly(all.keys(), &list) {
+            self.keys.clear();
+            return self.read_rows_alone(schema, key);
+        }
         let mut mine = Vec::new();
         for k in keys {
             let mut rows = all.remove(&k).unwrap_or_default();
@@ -967,14 +996,7 @@ impl LiveBackend {
         let mut rows = match cached {
             Some(rows) => rows,
             None if self.reads_together(key) => self.read_rows_together(&schema, key)?,
-            None => {
-                let mut rows = self.server.rows(&schema, key)?;
-                self.mark_view(&mut rows)?;
-                self.rows
-                    .entry(key.to_string())
-                    .or_insert_with(Cached::new)
-                    .put(rows)
-            }
+            None => self.read_rows_alone(&schema, key)?,
         };
         if self.mode == Mode::DryRun {
             let read_at = rows.first().map_or(0, |r| r.read_at);
@@ -1005,5 +1027,21 @@ impl LiveBackend {
             }
         }
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answers_exactly;
+
+    #[test]
+    fn rows_read_together_are_told_apart_only_by_keys_exactly_as_asked() {
+        let asked = ["DC1-DC2", "DC1-DC3"];
+        let exact = ["DC1-DC2".to_string(), "DC1-DC3".to_string()];
+        assert!(answers_exactly(&exact, &asked));
+        assert!(answers_exactly(&[] as &[String], &asked));
+        // A case-insensitive collation matched a key stored in another case.
+        let folded = ["dc1-dc2".to_string()];
+        assert!(!answers_exactly(&folded, &asked));
     }
 }

@@ -196,10 +196,10 @@ pub enum Changes<'a> {
 }
 
 impl Action {
-    /// What this action can change of what a run has read.
-    pub fn changes(&self) -> Changes<'_> {
+    /// The link whose rows in the state table this action writes, when that is all it
+    /// writes (its rows, reports and failure).
+    pub fn row_key(&self) -> Option<&LinkKey> {
         match self {
-            Action::Notify(_) | Action::RecordHistory { .. } => Changes::Nothing,
             Action::InsertRow { key, .. }
             | Action::UpdateOwnRow { key, .. }
             | Action::PauseMark { key, .. }
@@ -207,19 +207,18 @@ impl Action {
             | Action::Propose { key, .. }
             | Action::RecordFailure { key, .. }
             | Action::ClearFailure { key }
-            | Action::ClearFailedRows { key } => Changes::LinkRows(key),
-            Action::ChangeSource { .. }
-            | Action::StartReplica { .. }
-            | Action::StopReplica { .. }
-            | Action::ResetReplica { .. }
-            | Action::Fence { .. }
-            | Action::InitSchema
-            | Action::PauseCluster { .. }
-            | Action::ResumeCluster { .. }
-            | Action::RequestSwitchover { .. }
-            | Action::AdvanceSwitchover { .. }
-            | Action::HandOff { .. }
-            | Action::Hook(_) => Changes::Anything,
+            | Action::ClearFailedRows { key } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// What this action can change of what a run has read. An action not named here is
+    /// taken to change anything.
+    pub fn changes(&self) -> Changes<'_> {
+        match (self, self.row_key()) {
+            (Action::Notify(_) | Action::RecordHistory { .. }, _) => Changes::Nothing,
+            (_, Some(key)) => Changes::LinkRows(key),
+            (_, None) => Changes::Anything,
         }
     }
 }
