@@ -5,7 +5,7 @@ import atexit, datetime, os, platform, signal, subprocess, sys, threading, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SANDBOX = os.path.join(REPO, "scripts", "sandbox")
-BIN = os.path.join(REPO, "target", "release", "pxc-replication-manager")
+BIN = os.environ.get("PXCRM_BIN") or os.path.join(REPO, "target", "release", "pxc-replication-manager")
 DIR = os.environ.get("SANDBOX_DIR", "/tmp/pxcrm-sandbox")
 
 # How the manager runs in each mode: [daemon] interval and [timeouts], in seconds. "cron" is the

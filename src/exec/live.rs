@@ -76,6 +76,9 @@ pub struct LiveBackend {
     keys: Vec<LinkKey>,
     /// The links' switchover requests, by key, as [`LiveBackend::keys`] read them together.
     switchovers: Cached<HashMap<String, Request>>,
+    /// Live only: heartbeat-only reports waiting to be committed together, before the server
+    /// is asked anything else ([`super::joined`]).
+    joined: super::joined::Joined,
 }
 
 /// Whether every key a statement over several links returned is exactly one of those asked
@@ -172,12 +175,42 @@ impl LiveBackend {
             rows: HashMap::new(),
             keys: Vec::new(),
             switchovers: Cached::new(),
+            joined: super::joined::Joined::default(),
         }
     }
 
     /// Reads which generation of the state table exists now (after `init`).
     pub fn read_schema(&mut self) -> Result<Schema> {
-        self.server.schema()
+        self.srv().schema()
+    }
+
+    /// The local server, once the reports that wait are committed: whatever it is asked
+    /// next, they come first.
+    fn srv(&mut self) -> &mut LocalServer {
+        self.commit_reports();
+        &mut self.server
+    }
+
+    /// Commits the reports that wait ([`super::joined`]); a failure is kept for
+    /// [`Backend::settle_reports`].
+    fn commit_reports(&mut self) {
+        if self.joined.is_empty() {
+            return;
+        }
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.commit(|masked, real| self.run_statements(masked, real).map(|_| ()));
+        self.joined = joined;
+    }
+
+    /// Keeps a heartbeat-only report to commit with the next ones (live only); `false` when
+    /// it must run now.
+    fn keep_report(&mut self, action: &Action) -> Result<bool> {
+        let (Some(key), true, Mode::Live) = (action.row_key(), action.is_heartbeat(), self.mode)
+        else {
+            return Ok(false);
+        };
+        let (masked, real) = self.rendered(action)?;
+        Ok(self.joined.keep(key, &masked, &real))
     }
 
     fn print(&mut self, line: &str) {
@@ -452,16 +485,17 @@ impl Backend for LiveBackend {
             _ => return Ok(None),
         }
         if !self.reads_together(&link.key) {
-            return self.server.switchover(&link.key);
+            return self.srv().switchover(&link.key);
         }
         let all = match self.switchovers.get() {
             Some(all) => all,
             None => {
+                self.commit_reports();
                 let keys: Vec<&str> = self.keys.iter().map(|k| k.as_str()).collect();
                 let all = self.server.switchovers(&keys)?;
                 if !answers_exactly(all.keys(), &keys) {
                     self.keys.clear();
-                    return self.server.switchover(&link.key);
+                    return self.srv().switchover(&link.key);
                 }
                 self.switchovers.put(all)
             }
@@ -496,7 +530,7 @@ impl Backend for LiveBackend {
         }
         let dialect = self.facts.flavor.dialect();
         let position = if self.facts.flavor.is_mariadb() {
-            let own = self.server.local_gtid_domains()?;
+            let own = self.srv().local_gtid_domains()?;
             crate::db::flavor::mariadb_position_without(position, &own)
         } else {
             position.to_string()
@@ -505,7 +539,7 @@ impl Backend for LiveBackend {
             return Ok(true);
         }
         log::debug!("{}: waiting to have applied {position}", self.facts.name);
-        self.server
+        self.srv()
             .await_position(dialect, &position, max.as_secs().max(1))
     }
 
@@ -515,7 +549,10 @@ impl Backend for LiveBackend {
 
     fn last_failure(&mut self, link: &Link) -> Result<Option<LinkFailure>> {
         match &self.schema {
-            Some(s) if s.claim_records_failures => self.server.failure(s, &link.key),
+            Some(s) if s.claim_records_failures => {
+                let s = s.clone();
+                self.srv().failure(&s, &link.key)
+            }
             _ => Ok(None),
         }
     }
@@ -525,6 +562,7 @@ impl Backend for LiveBackend {
         link: &Link,
         source: &SourceAddr,
     ) -> std::result::Result<Probe, ProbeError> {
+        self.commit_reports();
         if !self.keep_sources {
             return server::probe_source(link, source, self.probe_timeout);
         }
@@ -554,7 +592,7 @@ impl Backend for LiveBackend {
         let members = match self.members.get() {
             Some(m) => m,
             None => {
-                let m = self.server.members()?;
+                let m = self.srv().members()?;
                 self.members.put(m)
             }
         };
@@ -569,6 +607,7 @@ impl Backend for LiveBackend {
     }
 
     fn check_fence_login(&mut self, address: &str) -> Option<super::PeerCheck> {
+        self.commit_reports();
         Some(conn::check_peer(
             &self.login,
             address,
@@ -578,7 +617,7 @@ impl Backend for LiveBackend {
     }
 
     fn member_address(&mut self, host: &str) -> Result<Option<String>> {
-        self.server.member_address(host)
+        self.srv().member_address(host)
     }
 
     fn await_replica(
@@ -637,6 +676,14 @@ impl Backend for LiveBackend {
 
     fn apply(&mut self, action: &Action) -> Result<Outcome> {
         self.forget(action);
+        if self.keep_report(action)? {
+            return Ok(Outcome::Done { affected: 1 });
+        }
+        // A mail is only queued (sent at the end of the run); anything else comes after the
+        // reports that wait.
+        if !matches!(action, Action::Notify(_)) {
+            self.commit_reports();
+        }
         match (action, self.mode) {
             (Action::Notify(m), _) => {
                 self.deliver(m);
@@ -664,7 +711,10 @@ impl Backend for LiveBackend {
         }
     }
 
-    fn into_kept(self: Box<Self>) -> super::Kept {
+    fn into_kept(mut self: Box<Self>) -> super::Kept {
+        for (key, e) in self.settle_reports() {
+            log::error!("{}: link {key}: its report: {e}", self.facts.name);
+        }
         super::Kept {
             local: Some((self.login, self.server)),
             sources: self.sources,
@@ -676,7 +726,13 @@ impl Backend for LiveBackend {
         self.mail_failures
     }
 
+    fn settle_reports(&mut self) -> Vec<(LinkKey, Error)> {
+        self.commit_reports();
+        self.joined.take_failed()
+    }
+
     fn send_mail(&mut self) {
+        self.commit_reports();
         let queued = std::mem::take(&mut self.outbox);
         self.mail_failures += mail::send_queued(&self.mail, &self.facts.name, queued);
     }
@@ -908,7 +964,7 @@ impl LiveBackend {
             Some(all) => all,
             None => {
                 let flavor = self.facts.flavor.clone();
-                let all = self.server.replica_statuses(&flavor)?;
+                let all = self.srv().replica_statuses(&flavor)?;
                 self.statuses.put(all)
             }
         };
@@ -923,7 +979,7 @@ impl LiveBackend {
         let members = match self.members.get() {
             Some(m) => m,
             None => {
-                let m = self.server.members()?;
+                let m = self.srv().members()?;
                 self.members.put(m)
             }
         };
@@ -948,7 +1004,7 @@ impl LiveBackend {
 
     /// Reads and keeps the rows of `key` alone.
     fn read_rows_alone(&mut self, schema: &Schema, key: &str) -> Result<Vec<StateRow>> {
-        let mut rows = self.server.rows(schema, key)?;
+        let mut rows = self.srv().rows(schema, key)?;
         self.mark_view(&mut rows)?;
         Ok(self
             .rows
@@ -970,7 +1026,7 @@ impl LiveBackend {
             .filter(|k| k == key || self.rows.get(k).and_then(Cached::get).is_none())
             .collect();
         let list: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let mut all = self.server.rows_of(schema, &list)?;
+        let mut all = self.srv().rows_of(schema, &list)?;
         if !answers_exactly(all.keys(), &list) {
             self.keys.clear();
             return self.read_rows_alone(schema, key);

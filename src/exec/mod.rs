@@ -15,6 +15,7 @@
 
 pub mod conn;
 pub mod hook;
+mod joined;
 mod live;
 pub mod mail;
 pub mod server;
@@ -210,6 +211,12 @@ impl Action {
             | Action::ClearFailedRows { key } => Some(key),
             _ => None,
         }
+    }
+
+    /// Whether this is a report that changes nothing but the node's own row's heartbeat and
+    /// report (no role): the live executor may commit it with the next links' (`joined`).
+    pub fn is_heartbeat(&self) -> bool {
+        matches!(self, Action::UpdateOwnRow { role: None, .. })
     }
 
     /// What this action can change of what a run has read. An action not named here is
@@ -600,6 +607,12 @@ pub trait Backend {
     fn await_position(&mut self, position: &str, max: Duration) -> Result<bool>;
     /// The write seam.
     fn apply(&mut self, action: &Action) -> Result<Outcome>;
+    /// Commits the reports still waiting (the live executor joins heartbeat-only reports into
+    /// one commit; see `exec/joined.rs`), and returns the reports whose commit failed in this
+    /// run, by link: those links did not report. None by default (a report is written at once).
+    fn settle_reports(&mut self) -> Vec<(LinkKey, Error)> {
+        Vec::new()
+    }
     /// Mails that could not be delivered so far.
     fn mail_failures(&self) -> usize;
     /// Sends the mails the run queued (a live run queues them, to send at its end: a mail

@@ -384,6 +384,9 @@ impl RunCtx {
         })?;
         self.book.refreshed.insert(link.key.clone());
         self.book.reported.insert(link.key.clone(), channel);
+        // When the report was handed over: a heartbeat-only report may be committed a little
+        // later, with the next links' (`exec/joined.rs`), so this time is never later than
+        // the commit, and the daemon's self-fence, which counts from it, errs early.
         self.book
             .reported_at
             .insert(link.key.clone(), std::time::Instant::now());
@@ -518,6 +521,18 @@ impl RunCtx {
         &self.book.reported
     }
 
+    /// Commits the reports still waiting (`exec/joined.rs`); a link whose report failed did
+    /// not report in this run, and its error is returned.
+    pub fn settle_reports(&mut self) -> Vec<(LinkKey, crate::error::Error)> {
+        let failed = self.backend.settle_reports();
+        for (key, _) in &failed {
+            self.book.reported.remove(key);
+            self.book.reported_at.remove(key);
+            self.book.refreshed.remove(key);
+        }
+        failed
+    }
+
     /// When this run wrote each link's report.
     pub fn reported_at(&self) -> &HashMap<LinkKey, std::time::Instant> {
         &self.book.reported_at
@@ -650,6 +665,21 @@ pub fn run_links(
             (r, _) => r,
         };
         results.push((link.key.clone(), r));
+    }
+    // The reports that waited to be committed together, before anything else is done: a
+    // link whose report failed has that error.
+    let failed = shared.borrow_mut().settle_reports();
+    for (key, e) in failed {
+        if let Some((_, r)) = results.iter_mut().find(|(k, _)| *k == key) {
+            *r = match std::mem::replace(r, Ok(())) {
+                Ok(()) => Err(LinkError::Host(e)),
+                Err(LinkError::Policy(policy)) => Err(LinkError::Both { policy, host: e }),
+                Err(other) => {
+                    log::error!("{}: link {key}: its report: {e}", shared.borrow().node());
+                    Err(other)
+                }
+            };
+        }
     }
     mail_skews(shared, hooks, &links);
     fence::check_logins(shared, hooks, &links);

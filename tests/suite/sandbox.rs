@@ -607,3 +607,66 @@ fn a_replica_whose_clock_is_five_minutes_behind_is_not_replaced_and_the_skew_is_
         .collect();
     assert_eq!(mails.len(), 1, "{mails:?}");
 }
+
+#[test]
+#[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
+fn an_idle_node_reports_every_link_in_one_commit() {
+    // DC1 replicates from two one-node clusters. A node that replicates neither link ends
+    // each link's turn with a report that changes nothing else: the run commits those
+    // reports together, one Galera certification and one log flush for the run, not one
+    // per link.
+    let sb = Sandbox::start(Options {
+        clusters: "DC1 DC2 DC3",
+        links: Some("DC1<DC2 DC1<DC3"),
+        env: vec![
+            ("SANDBOX_NODES_DC2", "1".to_string()),
+            ("SANDBOX_NODES_DC3", "1".to_string()),
+        ],
+        ..Options::default()
+    });
+    let links = ["DC1-DC2", "DC1-DC3"];
+    let replicas = wait_until(
+        "both links of DC1 to replicate",
+        Duration::from_secs(90),
+        || {
+            sb.round(&DC1);
+            let a = sb.replica_of("DC1", links[0])?.0;
+            let b = sb.replica_of("DC1", links[1])?.0;
+            Ok([a, b])
+        },
+    );
+    let idle = DC1
+        .iter()
+        .find(|n| !replicas.iter().any(|r| r == *n))
+        .expect("three nodes, two links: one node replicates neither");
+    let seqs = |n: &str| -> Vec<String> {
+        links
+            .iter()
+            .map(|l| {
+                sb.value(n, &format!("SELECT seq FROM percona.replication_node WHERE connectionName = '{l}' AND host = '{n}'"))
+            })
+            .collect()
+    };
+    let committed = |n: &str| -> i64 {
+        sb.value(n, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_LAST_COMMITTED'")
+            .parse()
+            .unwrap()
+    };
+    // Nothing else writes to DC1 meanwhile: no writer, no other run.
+    let (seq_before, before) = (seqs(idle), committed(idle));
+    let out = sb.run(idle);
+    let (seq_after, after) = (seqs(idle), committed(idle));
+    for (i, l) in links.iter().enumerate() {
+        let (b, a): (i64, i64) = (
+            seq_before[i].parse().unwrap(),
+            seq_after[i].parse().unwrap(),
+        );
+        assert_eq!(a, b + 1, "{idle} reported {l} once: {}", out.all());
+    }
+    assert_eq!(
+        after - before,
+        1,
+        "{idle}'s run committed its two reports in one transaction: {}",
+        out.all()
+    );
+}
