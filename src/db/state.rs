@@ -748,6 +748,16 @@ impl Schema {
         )
     }
 
+    /// [`Schema::select_failure`] for several links in one statement, each row ending with its
+    /// link's key.
+    pub fn select_failures_of(&self, keys: &[&str]) -> String {
+        let list: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+        format!(
+            "SELECT failedHost, failedKind, UNIX_TIMESTAMP() - UNIX_TIMESTAMP(failedAt), failedDetail, connectionName FROM {SCHEMA}.replication_claim WHERE connectionName IN ({}) AND failedKind IS NOT NULL",
+            list.join(", ")
+        )
+    }
+
     /// Records that the link is failing, and why (`kind`: `sql`, `unreachable`, `connect`).
     /// Every node of the cluster reads it before it takes the link.
     pub fn record_failure(
@@ -846,6 +856,20 @@ fn report_cells(me: &Me, v: &ReportValues) -> (String, String, String) {
         .paused_since
         .map_or("NULL".into(), |t| format!("FROM_UNIXTIME({t})"));
     (addr, ch, paused)
+}
+
+/// A failure record as [`Schema::select_failure`] reads it (host, kind, age, detail).
+pub fn parse_failure(cells: &[Option<String>]) -> LinkFailure {
+    let g = |i: usize| cells.get(i).cloned().flatten();
+    LinkFailure {
+        host: g(0).unwrap_or_default(),
+        // Only this tool writes the column; anything else reads as the mildest.
+        kind: g(1)
+            .and_then(|k| k.parse().ok())
+            .unwrap_or(FailureKind::Connect),
+        age: g(2).and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64),
+        detail: g(3).unwrap_or_default(),
+    }
 }
 
 /// Why a link is failing, as recorded by the node that failed.
@@ -1235,6 +1259,35 @@ mod tests {
         assert_eq!(hosts("DC1-DC2"), ["DC1-1", "DC1-3"]);
         assert_eq!(hosts("DC1-DC3"), ["DC1-2"]);
         assert!(parse_rows_by_key(vec![row("DC1-1", None)]).is_err());
+    }
+
+    #[test]
+    fn several_links_failures_are_read_in_one_statement_each_row_ending_with_its_key() {
+        let s = multi();
+        assert_eq!(
+            s.select_failures_of(&["DC1-DC2", "DC1-D'C3"]),
+            s.select_failure("DC1-DC2")
+                .replace(", failedDetail FROM", ", failedDetail, connectionName FROM")
+                .replace(
+                    "connectionName = 'DC1-DC2'",
+                    "connectionName IN ('DC1-DC2', 'DC1-D\\'C3')"
+                )
+        );
+        let f = parse_failure(&[
+            Some("DC1-1".into()),
+            Some("sql".into()),
+            Some("12.0".into()),
+            Some("stopped".into()),
+            Some("DC1-DC2".into()),
+        ]);
+        assert_eq!(
+            (f.host.as_str(), f.kind, f.age, f.detail.as_str()),
+            ("DC1-1", FailureKind::Sql, Some(12), "stopped")
+        );
+        assert_eq!(
+            parse_failure(&[None, Some("what".into())]).kind,
+            FailureKind::Connect
+        );
     }
 
     #[test]

@@ -334,20 +334,22 @@ impl LocalServer {
     pub fn failure(&mut self, schema: &Schema, key: &str) -> Result<Option<LinkFailure>> {
         Ok(self
             .cells(&schema.select_failure(key))?
+            .first()
+            .map(|r| state::parse_failure(r)))
+    }
+
+    /// The failures recorded for several links, in one statement, by the key the server
+    /// returned.
+    pub fn failures_of(
+        &mut self,
+        schema: &Schema,
+        keys: &[&str],
+    ) -> Result<HashMap<String, LinkFailure>> {
+        Ok(self
+            .cells(&schema.select_failures_of(keys))?
             .into_iter()
-            .next()
-            .map(|r| {
-                let g = |i: usize| r.get(i).cloned().flatten();
-                LinkFailure {
-                    host: g(0).unwrap_or_default(),
-                    // Only this tool writes the column; anything else reads as the mildest.
-                    kind: g(1)
-                        .and_then(|k| k.parse().ok())
-                        .unwrap_or(crate::db::state::FailureKind::Connect),
-                    age: g(2).and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64),
-                    detail: g(3).unwrap_or_default(),
-                }
-            }))
+            .filter_map(|r| Some((r.get(4).cloned().flatten()?, state::parse_failure(&r))))
+            .collect())
     }
 
     /// The topology tables: every link and every cluster's candidates.

@@ -76,6 +76,8 @@ pub struct LiveBackend {
     keys: Vec<LinkKey>,
     /// The links' switchover requests, by key, as [`LiveBackend::keys`] read them together.
     switchovers: Cached<HashMap<String, Request>>,
+    /// A link's recorded failure (`None`: none), by key, read with every link's.
+    failures: HashMap<String, Cached<Option<LinkFailure>>>,
     /// Live only: heartbeat-only reports waiting to be committed together, before the server
     /// is asked anything else ([`super::joined`]).
     joined: super::joined::Joined,
@@ -175,6 +177,7 @@ impl LiveBackend {
             rows: HashMap::new(),
             keys: Vec::new(),
             switchovers: Cached::new(),
+            failures: HashMap::new(),
             joined: super::joined::Joined::default(),
         }
     }
@@ -186,6 +189,14 @@ impl LiveBackend {
 
     /// The local server, once the reports that wait are committed: whatever it is asked
     /// next, they come first.
+    /// Keeps a link's failure as read; returns it.
+    fn keep_failure(&mut self, key: &str, f: Option<LinkFailure>) -> Option<LinkFailure> {
+        self.failures
+            .entry(key.to_string())
+            .or_insert_with(Cached::new)
+            .put(f)
+    }
+
     fn srv(&mut self) -> &mut LocalServer {
         self.commit_reports();
         &mut self.server
@@ -548,13 +559,42 @@ impl Backend for LiveBackend {
     }
 
     fn last_failure(&mut self, link: &Link) -> Result<Option<LinkFailure>> {
-        match &self.schema {
-            Some(s) if s.claim_records_failures => {
-                let s = s.clone();
-                self.srv().failure(&s, &link.key)
-            }
-            _ => Ok(None),
+        let schema = match &self.schema {
+            Some(s) if s.claim_records_failures => s.clone(),
+            _ => return Ok(None),
+        };
+        if let Some(f) = self.failures.get(link.key.as_str()).and_then(Cached::get) {
+            return Ok(f);
         }
+        if !self.reads_together(&link.key) {
+            let f = self.srv().failure(&schema, &link.key)?;
+            return Ok(self.keep_failure(&link.key, f));
+        }
+        // Every link's whose failure is not kept, with this one.
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| k.to_string())
+            .filter(|k| {
+                *k == link.key.as_str() || self.failures.get(k).and_then(Cached::get).is_none()
+            })
+            .collect();
+        let list: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut all = self.srv().failures_of(&schema, &list)?;
+        if !answers_exactly(all.keys(), &list) {
+            self.keys.clear();
+            let f = self.srv().failure(&schema, &link.key)?;
+            return Ok(self.keep_failure(&link.key, f));
+        }
+        let mut mine = None;
+        for k in keys {
+            let f = all.remove(&k);
+            if k == link.key.as_str() {
+                mine = f.clone();
+            }
+            self.keep_failure(&k, f);
+        }
+        Ok(mine)
     }
 
     fn probe(
@@ -826,6 +866,7 @@ impl LiveBackend {
             // Rows read before the table existed lack its columns.
             self.rows.clear();
             self.switchovers.clear();
+            self.failures.clear();
         }
         Ok(Outcome::Done { affected })
     }
@@ -939,12 +980,14 @@ impl LiveBackend {
             Changes::Nothing => {}
             Changes::LinkRows(key) => {
                 self.rows.remove(key.as_str());
+                self.failures.remove(key.as_str());
             }
             Changes::Anything => {
                 self.statuses.clear();
                 self.members.clear();
                 self.rows.clear();
                 self.switchovers.clear();
+                self.failures.clear();
             }
         }
     }

@@ -656,6 +656,7 @@ pub fn run_links(
         failed
     };
     let links = shared.borrow().links.clone();
+    phases::check_sources(&mut shared.borrow_mut(), &links);
     let mut results = Vec::new();
     for link in &links {
         let r = run_link(shared, hooks, link);

@@ -30,6 +30,9 @@ pub struct Book {
     /// The current source's health, checked once per run on a replica: `Err(why)` when it is
     /// not worth replicating from.
     pub(super) source_check: HashMap<LinkKey, Result<(), String>>,
+    /// The sources checked before the links' turns ([`super::phases::check_sources`]): when,
+    /// and which address.
+    pub(super) checked_early: HashMap<LinkKey, (Instant, String)>,
     /// The links whose report this run wrote, with the channel state it reported.
     pub(super) reported: HashMap<LinkKey, ChannelState>,
     /// When each of those reports was written (by this host's monotonic clock): the daemon's

@@ -33,7 +33,9 @@ pub fn before(c: &mut RunCtx, link: &Link) -> Result<Decision> {
         report_paused(c, link, ch.as_ref())?;
         return Ok(Decision::Done);
     }
-    if let Some(s) = ch.filter(|s| s.is_healthy()) {
+    if let Some(s) = ch.filter(|s| s.is_healthy())
+        && !checked_early(c, link, &s)
+    {
         check_source(c, link, &s);
     }
     // A switchover that names this node (the old replica or the target) goes first.
@@ -145,6 +147,50 @@ fn report_paused(c: &mut RunCtx, link: &Link, ch: Option<&ReplicaStatus>) -> Res
 /// Checks the source an acting replica reads from: it must answer the link's credentials and
 /// be Primary and Synced. A source cut off from its own cluster keeps serving its binlog, so
 /// the threads look healthy while no new write arrives; only this check sees it.
+/// How long a source checked before the links' turns stays checked for its link's turn.
+const EARLY_CHECK_LASTS: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Before the links' turns, checks the current source of every link whose channel runs
+/// healthily, where [`before`] would (an acting node, not paused). These probes are a
+/// healthy replica's only remote calls: made first, they leave the turns with nothing but
+/// the local server to ask, so that their reports can be committed together
+/// (`exec/joined.rs`). A turn that comes more than [`EARLY_CHECK_LASTS`] after its link's
+/// check (another link's failover took long), or finds another source, checks again.
+pub fn check_sources(c: &mut RunCtx, links: &[Link]) {
+    if !c.backend.facts().can_act() || c.pause.since.is_some() {
+        return;
+    }
+    let mut replicates = None;
+    for link in links {
+        // A channel that cannot be read is the turn's error, not this one's.
+        let Ok(Some(s)) = c.backend.replica(link) else {
+            continue;
+        };
+        if s.is_healthy() {
+            check_source(c, link, &s);
+            c.book
+                .checked_early
+                .insert(link.key.clone(), (std::time::Instant::now(), s.source()));
+            replicates.get_or_insert(link);
+        }
+    }
+    // A replica's turn reads its link's failure record (the built-in policy clears it once
+    // the link replicates again). Read here, every link's in one statement, it leaves the
+    // turns nothing to ask; an error is the turn's to meet.
+    if let Some(link) = replicates {
+        let _ = c.backend.last_failure(link);
+    }
+}
+
+/// Whether the link's source was checked before the turns, recently, at the address its
+/// channel still has.
+fn checked_early(c: &mut RunCtx, link: &Link, s: &ReplicaStatus) -> bool {
+    c.book
+        .checked_early
+        .remove(&link.key)
+        .is_some_and(|(at, address)| address == s.source() && at.elapsed() < EARLY_CHECK_LASTS)
+}
+
 fn check_source(c: &mut RunCtx, link: &Link, s: &ReplicaStatus) {
     let address = s.source();
     let src = link.source(&address).cloned().unwrap_or(SourceAddr {

@@ -610,11 +610,11 @@ fn a_replica_whose_clock_is_five_minutes_behind_is_not_replaced_and_the_skew_is_
 
 #[test]
 #[ignore = "needs real Galera clusters: scripts/test runs it (cargo test -- --include-ignored)"]
-fn an_idle_node_reports_every_link_in_one_commit() {
-    // DC1 replicates from two one-node clusters. A node that replicates neither link ends
-    // each link's turn with a report that changes nothing else: the run commits those
-    // reports together, one Galera certification and one log flush for the run, not one
-    // per link.
+fn a_healthy_run_reports_every_link_in_one_commit() {
+    // DC1 replicates from two one-node clusters. In a healthy run each link's turn ends with
+    // a report that changes nothing else: the run commits those reports together, one
+    // Galera certification and one log flush for the run, not one per link. On a replica
+    // too: its source's check, a remote call, comes before the turns, not between them.
     let sb = Sandbox::start(Options {
         clusters: "DC1 DC2 DC3",
         links: Some("DC1<DC2 DC1<DC3"),
@@ -652,21 +652,25 @@ fn an_idle_node_reports_every_link_in_one_commit() {
             .parse()
             .unwrap()
     };
-    // Nothing else writes to DC1 meanwhile: no writer, no other run.
-    let (seq_before, before) = (seqs(idle), committed(idle));
-    let out = sb.run(idle);
-    let (seq_after, after) = (seqs(idle), committed(idle));
-    for (i, l) in links.iter().enumerate() {
-        let (b, a): (i64, i64) = (
-            seq_before[i].parse().unwrap(),
-            seq_after[i].parse().unwrap(),
+    // Nothing else writes to DC1 meanwhile: no writer, no other run. The replica of the
+    // second link checks that link's source in its run, after the first link's turn were
+    // it checked in its own turn.
+    for node in [idle.to_string(), replicas[1].clone()] {
+        let (seq_before, before) = (seqs(&node), committed(&node));
+        let out = sb.run(&node);
+        let (seq_after, after) = (seqs(&node), committed(&node));
+        for (i, l) in links.iter().enumerate() {
+            let (b, a): (i64, i64) = (
+                seq_before[i].parse().unwrap(),
+                seq_after[i].parse().unwrap(),
+            );
+            assert_eq!(a, b + 1, "{node} reported {l} once: {}", out.all());
+        }
+        assert_eq!(
+            after - before,
+            1,
+            "{node}'s run committed its two reports in one transaction: {}",
+            out.all()
         );
-        assert_eq!(a, b + 1, "{idle} reported {l} once: {}", out.all());
     }
-    assert_eq!(
-        after - before,
-        1,
-        "{idle}'s run committed its two reports in one transaction: {}",
-        out.all()
-    );
 }
