@@ -1,5 +1,6 @@
-"""Shared by bench/failover and bench/cost: the sandbox, SQL on its nodes, the manager in cron
-and daemon mode, and the machine's description. Not a benchmark by itself."""
+"""Shared by the benchmarks in bench/: the sandbox, SQL on its nodes, the manager in cron and
+daemon mode (the binary: PXCRM_BIN, or the release build), measuring a command or a server, and
+the machine's description. Not a benchmark by itself."""
 import atexit, datetime, os, platform, signal, subprocess, sys, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))

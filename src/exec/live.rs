@@ -69,7 +69,7 @@ pub struct LiveBackend {
     statuses: Cached<Vec<ReplicaStatus>>,
     members: Cached<Option<Vec<crate::db::clock::Member>>>,
     /// A link's rows as read (before dry-run's overlay), by key.
-    rows: HashMap<String, Cached<Vec<StateRow>>>,
+    rows: PerLink<Vec<StateRow>>,
     /// The run's links: their rows and switchover requests are read for all of them in one
     /// statement each, where a run would ask link by link (one round trip, each waiting for
     /// the cluster, per link).
@@ -77,7 +77,7 @@ pub struct LiveBackend {
     /// The links' switchover requests, by key, as [`LiveBackend::keys`] read them together.
     switchovers: Cached<HashMap<String, Request>>,
     /// A link's recorded failure (`None`: none), by key, read with every link's.
-    failures: HashMap<String, Cached<Option<LinkFailure>>>,
+    failures: PerLink<Option<LinkFailure>>,
     /// Live only: heartbeat-only reports waiting to be committed together, before the server
     /// is asked anything else ([`super::joined`]).
     joined: super::joined::Joined,
@@ -116,6 +116,49 @@ impl<T: Clone> Cached<T> {
 
     fn clear(&mut self) {
         self.value = None;
+    }
+}
+
+/// A read per link ([`Cached`] each), by key: a link's rows, its failure record.
+struct PerLink<T> {
+    by_key: HashMap<String, Cached<T>>,
+}
+
+impl<T> Default for PerLink<T> {
+    fn default() -> PerLink<T> {
+        PerLink {
+            by_key: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Clone> PerLink<T> {
+    fn get(&self, key: &str) -> Option<T> {
+        self.by_key.get(key).and_then(Cached::get)
+    }
+
+    fn put(&mut self, key: &str, v: T) -> T {
+        self.by_key
+            .entry(key.to_string())
+            .or_insert_with(Cached::new)
+            .put(v)
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.by_key.remove(key);
+    }
+
+    fn clear(&mut self) {
+        self.by_key.clear();
+    }
+
+    /// What one statement over several links reads: `key`, and every one of `keys` whose
+    /// read is not kept.
+    fn unread(&self, keys: &[LinkKey], key: &str) -> Vec<String> {
+        keys.iter()
+            .map(|k| k.to_string())
+            .filter(|k| k == key || self.get(k).is_none())
+            .collect()
     }
 }
 
@@ -174,10 +217,10 @@ impl LiveBackend {
             keep_sources: false,
             statuses: Cached::new(),
             members: Cached::new(),
-            rows: HashMap::new(),
+            rows: PerLink::default(),
             keys: Vec::new(),
             switchovers: Cached::new(),
-            failures: HashMap::new(),
+            failures: PerLink::default(),
             joined: super::joined::Joined::default(),
         }
     }
@@ -189,14 +232,6 @@ impl LiveBackend {
 
     /// The local server, once the reports that wait are committed: whatever it is asked
     /// next, they come first.
-    /// Keeps a link's failure as read; returns it.
-    fn keep_failure(&mut self, key: &str, f: Option<LinkFailure>) -> Option<LinkFailure> {
-        self.failures
-            .entry(key.to_string())
-            .or_insert_with(Cached::new)
-            .put(f)
-    }
-
     fn srv(&mut self) -> &mut LocalServer {
         self.commit_reports();
         &mut self.server
@@ -216,8 +251,7 @@ impl LiveBackend {
     /// Keeps a heartbeat-only report to commit with the next ones (live only); `false` when
     /// it must run now.
     fn keep_report(&mut self, action: &Action) -> Result<bool> {
-        let (Some(key), true, Mode::Live) = (action.row_key(), action.is_heartbeat(), self.mode)
-        else {
+        let Some(key) = action.heartbeat_of().filter(|_| self.mode == Mode::Live) else {
             return Ok(false);
         };
         let (masked, real) = self.rendered(action)?;
@@ -563,38 +597,25 @@ impl Backend for LiveBackend {
             Some(s) if s.claim_records_failures => s.clone(),
             _ => return Ok(None),
         };
-        if let Some(f) = self.failures.get(link.key.as_str()).and_then(Cached::get) {
+        let key = link.key.as_str();
+        if let Some(f) = self.failures.get(key) {
             return Ok(f);
         }
-        if !self.reads_together(&link.key) {
-            let f = self.srv().failure(&schema, &link.key)?;
-            return Ok(self.keep_failure(&link.key, f));
-        }
-        // Every link's whose failure is not kept, with this one.
-        let keys: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| k.to_string())
-            .filter(|k| {
-                *k == link.key.as_str() || self.failures.get(k).and_then(Cached::get).is_none()
-            })
-            .collect();
-        let list: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let mut all = self.srv().failures_of(&schema, &list)?;
-        if !answers_exactly(all.keys(), &list) {
-            self.keys.clear();
-            let f = self.srv().failure(&schema, &link.key)?;
-            return Ok(self.keep_failure(&link.key, f));
-        }
-        let mut mine = None;
-        for k in keys {
-            let f = all.remove(&k);
-            if k == link.key.as_str() {
-                mine = f.clone();
+        if self.reads_together(key) {
+            let keys = self.failures.unread(&self.keys, key);
+            let list: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let mut all = self.srv().failures_of(&schema, &list)?;
+            // As for the rows (see `read_rows_together`).
+            if answers_exactly(all.keys(), &list) {
+                for k in &keys {
+                    self.failures.put(k, all.remove(k));
+                }
+                return Ok(self.failures.get(key).flatten());
             }
-            self.keep_failure(&k, f);
+            self.keys.clear();
         }
-        Ok(mine)
+        let f = self.srv().failure(&schema, key)?;
+        Ok(self.failures.put(key, f))
     }
 
     fn probe(
@@ -979,8 +1000,8 @@ impl LiveBackend {
         match action.changes() {
             Changes::Nothing => {}
             Changes::LinkRows(key) => {
-                self.rows.remove(key.as_str());
-                self.failures.remove(key.as_str());
+                self.rows.remove(key);
+                self.failures.remove(key);
             }
             Changes::Anything => {
                 self.statuses.clear();
@@ -1049,11 +1070,7 @@ impl LiveBackend {
     fn read_rows_alone(&mut self, schema: &Schema, key: &str) -> Result<Vec<StateRow>> {
         let mut rows = self.srv().rows(schema, key)?;
         self.mark_view(&mut rows)?;
-        Ok(self
-            .rows
-            .entry(key.to_string())
-            .or_insert_with(Cached::new)
-            .put(rows))
+        Ok(self.rows.put(key, rows))
     }
 
     /// Reads the rows of `key` and of every link whose rows are not kept, in one statement;
@@ -1062,12 +1079,7 @@ impl LiveBackend {
     /// cannot be told apart by key: this run reads link by link instead, as the server
     /// matches each.
     fn read_rows_together(&mut self, schema: &Schema, key: &str) -> Result<Vec<StateRow>> {
-        let keys: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| k.to_string())
-            .filter(|k| k == key || self.rows.get(k).and_then(Cached::get).is_none())
-            .collect();
+        let keys = self.rows.unread(&self.keys, key);
         let list: Vec<&str> = keys.iter().map(String::as_str).collect();
         let mut all = self.srv().rows_of(schema, &list)?;
         if !answers_exactly(all.keys(), &list) {
@@ -1081,7 +1093,7 @@ impl LiveBackend {
             if k == key {
                 mine = rows.clone();
             }
-            self.rows.entry(k).or_insert_with(Cached::new).put(rows);
+            self.rows.put(&k, rows);
         }
         Ok(mine)
     }
@@ -1091,7 +1103,7 @@ impl LiveBackend {
         let Some(schema) = self.schema.clone() else {
             return Ok(Vec::new());
         };
-        let cached = self.rows.get(key).and_then(Cached::get);
+        let cached = self.rows.get(key);
         let mut rows = match cached {
             Some(rows) => rows,
             None if self.reads_together(key) => self.read_rows_together(&schema, key)?,

@@ -213,10 +213,15 @@ impl Action {
         }
     }
 
-    /// Whether this is a report that changes nothing but the node's own row's heartbeat and
+    /// The link of a report that changes nothing but the node's own row's heartbeat and
     /// report (no role): the live executor may commit it with the next links' (`joined`).
-    pub fn is_heartbeat(&self) -> bool {
-        matches!(self, Action::UpdateOwnRow { role: None, .. })
+    pub fn heartbeat_of(&self) -> Option<&LinkKey> {
+        match self {
+            Action::UpdateOwnRow {
+                key, role: None, ..
+            } => Some(key),
+            _ => None,
+        }
     }
 
     /// What this action can change of what a run has read. An action not named here is

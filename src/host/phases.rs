@@ -144,9 +144,6 @@ fn report_paused(c: &mut RunCtx, link: &Link, ch: Option<&ReplicaStatus>) -> Res
     Ok(())
 }
 
-/// Checks the source an acting replica reads from: it must answer the link's credentials and
-/// be Primary and Synced. A source cut off from its own cluster keeps serving its binlog, so
-/// the threads look healthy while no new write arrives; only this check sees it.
 /// How long a source checked before the links' turns stays checked for its link's turn.
 const EARLY_CHECK_LASTS: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -191,6 +188,9 @@ fn checked_early(c: &mut RunCtx, link: &Link, s: &ReplicaStatus) -> bool {
         .is_some_and(|(at, address)| address == s.source() && at.elapsed() < EARLY_CHECK_LASTS)
 }
 
+/// Checks the source an acting replica reads from: it must answer the link's credentials and
+/// be Primary and Synced. A source cut off from its own cluster keeps serving its binlog, so
+/// the threads look healthy while no new write arrives; only this check sees it.
 fn check_source(c: &mut RunCtx, link: &Link, s: &ReplicaStatus) {
     let address = s.source();
     let src = link.source(&address).cloned().unwrap_or(SourceAddr {
