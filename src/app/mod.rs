@@ -239,18 +239,36 @@ impl LocalNode {
 
 /// Connects to the local server and reads what every command needs.
 pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Result<LocalNode> {
-    open_local_kept(cfg, defaults_file, None, None)
+    open_local_kept(cfg, defaults_file, None, None, false)
 }
 
 /// As [`open_local`], on a connection kept from an earlier run while it still answers, and
-/// with the schema an earlier run read (when the node can act; see [`Session`]).
+/// with the schema an earlier run read (when the node can act; see [`Session`]). With
+/// `for_run`, the links' first reads of a run are read ahead too ([`first_reads`]).
+///
+/// The reads are sent a few at a time ([`LocalServer::read_ahead`]): what every run reads
+/// first, then (on a node that can act) the causal reads of the pause, the weight, the
+/// topology tables and the links. Each is still made where it was; it only finds its answer
+/// waiting.
 pub fn open_local_kept(
     cfg: &Config,
     defaults_file: Option<&std::path::Path>,
     kept: Option<(Login, LocalServer)>,
     known_schema: Option<Schema>,
+    for_run: bool,
 ) -> Result<LocalNode> {
     let (login, mut server) = connect_kept(cfg, defaults_file, kept)?;
+    let mut first = vec![
+        crate::exec::STATUS_QUERY.to_string(),
+        crate::exec::server::variables_query(&crate::exec::server::variable_names(
+            crate::exec::server::MARIADB_VARIABLES,
+        )),
+    ];
+    if known_schema.is_none() {
+        first.push(Schema::columns_query());
+    }
+    first.push(crate::exec::MEMBERS_QUERY.to_string());
+    server.read_ahead(false, &first);
     let mut facts = server.facts(&cfg.local)?;
     if !facts.can_act() {
         server.read_mode(false)?;
@@ -268,6 +286,8 @@ pub fn open_local_kept(
         None
     };
     if facts.can_act() {
+        let reads = causal_reads(cfg, &facts, schema.as_ref(), for_run);
+        server.read_ahead(true, &reads);
         server.read_mode(true)?;
     }
     // The cluster's pause, read causally: a `pause` committed on any node is seen.
@@ -296,14 +316,48 @@ pub fn open_local_kept(
     })
 }
 
+/// What a node that can act reads causally first, in the order it reads it: the cluster's
+/// pause, its weight, the topology tables, and (`for_run`, with the links in the config) the
+/// links' first reads.
+fn causal_reads(
+    cfg: &Config,
+    facts: &NodeFacts,
+    schema: Option<&Schema>,
+    for_run: bool,
+) -> Vec<String> {
+    let Some(schema) = schema else {
+        return Vec::new();
+    };
+    let mut reads = Vec::new();
+    if schema.has_pause_table {
+        reads.push(crate::db::pause::select(&facts.cluster));
+    }
+    if cfg.local.weight.is_none() && schema.has_topology_tables {
+        reads.push(topology::weight_query(&facts.cluster, &facts.name));
+    }
+    if topology::wants_tables(cfg) {
+        if schema.has_topology_tables {
+            reads.push(topology::TableTopology::links_query());
+            reads.push(topology::TableTopology::clusters_query());
+        }
+    } else if for_run && let Ok(links) = topology::resolve(cfg, &facts.cluster, schema, None) {
+        let keys: Vec<LinkKey> = links.into_iter().map(|l| l.key).collect();
+        reads.extend(LiveBackend::first_reads(schema, &facts.flavor, &keys));
+    }
+    reads
+}
+
 /// The connection kept from an earlier run while it still answers, else a new login and
-/// connection.
+/// connection; a kept one forgets what it read ahead for the run before.
 fn connect_kept(
     cfg: &Config,
     defaults_file: Option<&std::path::Path>,
     kept: Option<(Login, LocalServer)>,
 ) -> Result<(Login, LocalServer)> {
-    let kept = kept.and_then(|(login, mut server)| server.alive().then_some((login, server)));
+    let kept = kept.and_then(|(login, mut server)| {
+        server.forget_ahead();
+        server.alive().then_some((login, server))
+    });
     match kept {
         Some(k) => Ok(k),
         None => {
@@ -542,7 +596,7 @@ fn open_for_run(
     if known_schema.is_none() {
         session.schema_read = Some(std::time::Instant::now());
     }
-    match open_local_kept(cfg, opts.defaults_file.as_deref(), kept, known_schema) {
+    match open_local_kept(cfg, opts.defaults_file.as_deref(), kept, known_schema, true) {
         Ok(n) => Ok(Some(n)),
         Err(e @ Error::Connect { .. }) if paused => {
             log::info!("paused, and the local server does not answer ({e}): nothing to report");

@@ -77,11 +77,23 @@ fn channels(
 ) -> std::result::Result<Vec<ReplicaStatus>, mysql::Error> {
     let d = flavor.dialect();
     let rows: Vec<mysql::Row> = conn.query(d.show_replica_status())?;
-    Ok(maps_of(&rows)
+    Ok(statuses_of(d, &rows))
+}
+
+fn statuses_of(d: &dyn crate::db::flavor::Dialect, rows: &[mysql::Row]) -> Vec<ReplicaStatus> {
+    maps_of(rows)
         .iter()
         .map(|r| ReplicaStatus::from_row(d.status_columns(), r))
-        .collect())
+        .collect()
 }
+
+/// The node's Galera status, as [`LocalServer::facts`] reads it.
+pub const STATUS_QUERY: &str = "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', 'wsrep_local_state', 'wsrep_local_state_comment', 'wsrep_local_index', 'wsrep_cluster_size')";
+
+/// The current view's members, as [`LocalServer::members`] reads them.
+pub const MEMBERS_QUERY: &str = "SELECT CONVERT(node_name USING utf8mb4), CONVERT(node_incoming_address USING utf8mb4) FROM mysql.wsrep_cluster_members";
+
+const ENABLE_CAUSAL_READS: &str = "SET SESSION wsrep_sync_wait = 1";
 
 /// A connection to the local server.
 pub struct LocalServer {
@@ -89,6 +101,9 @@ pub struct LocalServer {
     endpoint: String,
     /// The read mode set on the connection (see [`LocalServer::read_mode`]).
     causal: Option<bool>,
+    /// Answers read ahead ([`LocalServer::read_ahead`]), by the exact text of their statement,
+    /// each given once.
+    ahead: HashMap<String, Vec<mysql::Row>>,
 }
 
 impl LocalServer {
@@ -97,6 +112,7 @@ impl LocalServer {
             conn: open(login, &login.endpoint, login.connect_timeout)?,
             endpoint: login.endpoint.to_string(),
             causal: None,
+            ahead: HashMap::new(),
         })
     }
 
@@ -109,9 +125,69 @@ impl LocalServer {
         self.conn.ping().is_ok()
     }
 
+    /// Sends reads the caller will make next in one round trip (a multi-statement), and
+    /// keeps each answer for the first read of exactly the same text; with `causal`, causal
+    /// reads are enabled first, in the same round trip ([`LocalServer::read_mode`]).
+    ///
+    /// Only an optimisation: a read that fails here is not kept, so it is asked again when
+    /// it is made and its error is reported there; the statements after it are not run. A
+    /// write forgets every answer not taken (a read after it must see it), and so does
+    /// [`LocalServer::forget_ahead`], which a kept connection's next run calls first.
+    pub fn read_ahead(&mut self, causal: bool, reads: &[String]) {
+        let set_causal = causal && self.causal != Some(true);
+        let mut texts: Vec<&str> = Vec::with_capacity(reads.len() + 1);
+        if set_causal {
+            texts.push(ENABLE_CAUSAL_READS);
+        }
+        texts.extend(reads.iter().map(String::as_str));
+        if texts.len() < 2 {
+            return;
+        }
+        let mut answers = Vec::with_capacity(texts.len());
+        match self.conn.query_iter(texts.join(";\n")) {
+            Ok(mut result) => {
+                while let Some(set) = result.iter() {
+                    match set.collect::<std::result::Result<Vec<mysql::Row>, _>>() {
+                        Ok(rows) => answers.push(rows),
+                        Err(e) => {
+                            log::debug!("read ahead stopped at `{}`: {e}", texts[answers.len()]);
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => log::debug!("read ahead stopped at `{}`: {e}", texts[0]),
+        }
+        if answers.len() > texts.len() {
+            return;
+        }
+        let mut answers = answers.into_iter();
+        if set_causal {
+            if answers.next().is_none() {
+                return;
+            }
+            self.causal = Some(true);
+        }
+        for (sql, rows) in reads.iter().zip(answers) {
+            self.ahead.insert(sql.clone(), rows);
+        }
+    }
+
+    /// Forgets the answers read ahead that no read took.
+    pub fn forget_ahead(&mut self) {
+        self.ahead.clear();
+    }
+
+    /// A read's rows: the answer read ahead for exactly this text, else the server's now.
+    fn rows_of_read(&mut self, sql: &str) -> std::result::Result<Vec<mysql::Row>, mysql::Error> {
+        match self.ahead.remove(sql) {
+            Some(rows) => Ok(rows),
+            None => self.conn.query(sql),
+        }
+    }
+
     fn query(&mut self, sql: &str) -> Result<Vec<mysql::Row>> {
-        self.conn
-            .query(sql)
+        self.rows_of_read(sql)
             .map_err(|e| Error::db(format!("reading `{sql}`"), e))
     }
 
@@ -177,9 +253,7 @@ impl LocalServer {
     /// The node's facts. Uses `SHOW` statements only, which a node outside the Primary
     /// component still answers.
     pub fn facts(&mut self, local: &crate::config::Local) -> Result<NodeFacts> {
-        let status = self.name_values(
-            "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', 'wsrep_local_state', 'wsrep_local_state_comment', 'wsrep_local_index', 'wsrep_cluster_size')",
-        )?;
+        let status = self.name_values(STATUS_QUERY)?;
         let vars = self.variables()?;
         NodeFacts::from_status(&status, &vars, local)
     }
@@ -192,8 +266,8 @@ impl LocalServer {
         for flavour in [server::MARIADB_VARIABLES, server::MYSQL_VARIABLES] {
             let names = server::variable_names(flavour);
             match self
-                .conn
-                .query_first::<mysql::Row, _>(server::variables_query(&names))
+                .rows_of_read(&server::variables_query(&names))
+                .map(|rows| rows.into_iter().next())
             {
                 Ok(Some(row)) => {
                     let values = (0..row.len()).map(|i| row.as_ref(i).and_then(cell));
@@ -209,7 +283,12 @@ impl LocalServer {
 
     /// Every replica channel of the node.
     pub fn replica_statuses(&mut self, flavor: &Flavor) -> Result<Vec<ReplicaStatus>> {
-        channels(&mut self.conn, flavor).map_err(|e| Error::db("reading the replica status", e))
+        let d = flavor.dialect();
+        match self.ahead.remove(d.show_replica_status()) {
+            Some(rows) => Ok(statuses_of(d, &rows)),
+            None => channels(&mut self.conn, flavor),
+        }
+        .map_err(|e| Error::db("reading the replica status", e))
     }
 
     /// How this connection reads: on a node that can act, through to the latest cluster-wide
@@ -223,7 +302,7 @@ impl LocalServer {
         }
         if causal {
             self.conn
-                .query_drop("SET SESSION wsrep_sync_wait = 1")
+                .query_drop(ENABLE_CAUSAL_READS)
                 .map_err(|e| Error::db("enabling causal reads (wsrep_sync_wait)", e))?;
         } else {
             if self.causal == Some(true) {
@@ -402,8 +481,13 @@ impl LocalServer {
     /// without the right to read it: membership is then not known, and a silent holder is
     /// replaced after the heartbeat timeout only.
     pub fn members(&mut self) -> Result<Option<Vec<crate::db::clock::Member>>> {
-        let sql = "SELECT CONVERT(node_name USING utf8mb4), CONVERT(node_incoming_address USING utf8mb4) FROM mysql.wsrep_cluster_members";
-        match self.conn.query::<(Option<String>, Option<String>), _>(sql) {
+        let pairs = self.rows_of_read(MEMBERS_QUERY).and_then(|rows| {
+            rows.into_iter()
+                .map(mysql::from_row_opt::<(Option<String>, Option<String>)>)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| mysql::Error::FromRowError(e.0))
+        });
+        match pairs {
             Ok(rows) => Ok(Some(
                 rows.into_iter()
                     .filter_map(|(n, a)| Some((n?, a.filter(|a| usable_address(a)))))
@@ -420,6 +504,7 @@ impl LocalServer {
     /// Runs one statement and returns the number of affected rows. Only the executor calls
     /// this: every write goes through it, so dry-run and simulation see all of them.
     pub(super) fn execute(&mut self, sql: &str) -> std::result::Result<u64, mysql::Error> {
+        self.ahead.clear();
         self.conn.query_drop(sql)?;
         Ok(self.conn.affected_rows())
     }
@@ -427,6 +512,7 @@ impl LocalServer {
     /// Runs a locking read inside the executor's transaction; the cells are parsed by the
     /// caller, so a conflict stays a database error it can recognise.
     pub(super) fn locking_cells(&mut self, sql: &str) -> std::result::Result<Cells, mysql::Error> {
+        self.ahead.clear();
         let rows: Vec<mysql::Row> = self.conn.query(sql)?;
         Ok(cells_of(&rows))
     }

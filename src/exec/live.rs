@@ -8,7 +8,7 @@ use super::{
 use crate::config::topology::Link;
 use crate::config::{Config, MailConfig, SETTLE, SourceAddr};
 use crate::db::clock::mark_view;
-use crate::db::flavor::{ReplicaStatus, Thread};
+use crate::db::flavor::{Flavor, ReplicaStatus, Thread};
 use crate::db::sql::Reveal;
 use crate::db::state::{self, LinkFailure, LinkKey, Me, Role, Schema, StateRow};
 use crate::db::switchover::{Phase, Request};
@@ -223,6 +223,37 @@ impl LiveBackend {
             failures: PerLink::default(),
             joined: super::joined::Joined::default(),
         }
+    }
+
+    /// The statements a run's links read first, exactly as this backend asks them, in its
+    /// order: every channel's status, then the switchover requests, the rows and the failure
+    /// records (of every link in one statement each when there are several). The caller reads
+    /// them ahead ([`LocalServer::read_ahead`]); a text that differs is only read twice.
+    pub fn first_reads(schema: &Schema, flavor: &Flavor, keys: &[LinkKey]) -> Vec<String> {
+        let mut reads = vec![flavor.dialect().show_replica_status().to_string()];
+        let list: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+        match list.as_slice() {
+            [] => {}
+            [key] => {
+                if schema.has_switchover_table {
+                    reads.push(crate::db::switchover::select(key));
+                }
+                reads.push(schema.select_rows(key));
+                if schema.claim_records_failures {
+                    reads.push(schema.select_failure(key));
+                }
+            }
+            all => {
+                if schema.has_switchover_table {
+                    reads.push(crate::db::switchover::select_of(all));
+                }
+                reads.push(schema.select_rows_of(all));
+                if schema.claim_records_failures {
+                    reads.push(schema.select_failures_of(all));
+                }
+            }
+        }
+        reads
     }
 
     /// Reads which generation of the state table exists now (after `init`).

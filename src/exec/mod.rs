@@ -21,7 +21,9 @@ pub mod mail;
 pub mod server;
 pub mod sim;
 
-pub use conn::{FenceOutcome, LocalServer, PeerCheck, PeerFailure, check_peer};
+pub use conn::{
+    FenceOutcome, LocalServer, MEMBERS_QUERY, PeerCheck, PeerFailure, STATUS_QUERY, check_peer,
+};
 
 /// The connections a daemon keeps from one run to the next: to the local server (with the
 /// login that opened it) and to the sources it probed, by `user@host:port`. A cron run keeps

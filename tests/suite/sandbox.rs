@@ -656,8 +656,28 @@ fn a_healthy_run_reports_every_link_in_one_commit() {
     // second link checks that link's source in its run, after the first link's turn were
     // it checked in its own turn.
     for node in [idle.to_string(), replicas[1].clone()] {
+        // The node's own log of what its clients send, one entry per round trip; the run's
+        // connection is the one that prepares its session (`SET SESSION sql_mode`).
+        sb.sql(
+            &node,
+            "SET GLOBAL log_output = 'TABLE'; TRUNCATE mysql.general_log; SET GLOBAL general_log = ON",
+        );
         let (seq_before, before) = (seqs(&node), committed(&node));
         let out = sb.run(&node);
+        sb.sql(&node, "SET GLOBAL general_log = OFF");
+        // Its reads take three round trips: the session's setting; the node's status,
+        // variables, schema and view; then the causal reads of the pause, the channels and
+        // both links' requests, rows and failure records.
+        let reads = sb.sql(
+            &node,
+            "SELECT argument FROM mysql.general_log WHERE command_type = 'Query' AND thread_id IN (SELECT thread_id FROM mysql.general_log WHERE argument LIKE 'SET SESSION sql_mode%') AND (argument LIKE 'SELECT%' OR argument LIKE 'SHOW%' OR argument LIKE 'SET%') ORDER BY event_time",
+        );
+        assert_eq!(
+            reads.len(),
+            3,
+            "{node}'s run read in three round trips: {reads:#?}\n{}",
+            out.all()
+        );
         let (seq_after, after) = (seqs(&node), committed(&node));
         for (i, l) in links.iter().enumerate() {
             let (b, a): (i64, i64) = (
