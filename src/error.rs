@@ -71,6 +71,9 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("MySQL option file error: {0}")]
     OptionFile(#[from] OptionFileError),
+    /// A file that steers this process, or holds a secret, that someone else could change.
+    #[error("{0}")]
+    Untrusted(Box<UntrustedFile>),
     /// A policy that does not compile.
     #[error("{file}:{line}:{column}: {message}")]
     PolicyCompile {
@@ -168,6 +171,7 @@ impl Error {
         match self {
             Error::Config(_)
             | Error::OptionFile(_)
+            | Error::Untrusted(_)
             | Error::PolicyCompile { .. }
             | Error::Scenario(_)
             | Error::File { .. }
@@ -361,6 +365,56 @@ impl fmt::Display for ConfigError {
             }
         }
         write!(f, ": {}", self.message)
+    }
+}
+
+/// A file this process will not trust (`config::trust`): who owns it, its mode, and what
+/// mends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UntrustedFile {
+    /// What the file is to this process: "configuration file", "hook program", ...
+    pub role: String,
+    /// The file as the config or the command line names it.
+    pub path: PathBuf,
+    /// The file or directory with the flaw: `path`, or a directory above it.
+    pub at: PathBuf,
+    /// Its owner, as `name (uid N)`.
+    pub owner: String,
+    /// Its mode, in octal.
+    pub mode: String,
+    /// What is wrong with it, in words.
+    pub problem: String,
+    /// The commands that mend it.
+    pub fixes: Vec<String>,
+    /// The user this process runs as.
+    pub runs_as: String,
+}
+
+impl std::error::Error for UntrustedFile {}
+
+impl From<Box<UntrustedFile>> for Error {
+    fn from(e: Box<UntrustedFile>) -> Error {
+        Error::Untrusted(e)
+    }
+}
+
+impl std::fmt::Display for UntrustedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refusing the {} {}: ", self.role, self.path.display())?;
+        if self.at == self.path {
+            write!(f, "it ")?;
+        } else {
+            write!(f, "the directory {} above it ", self.at.display())?;
+        }
+        write!(
+            f,
+            "(owner {}, mode {}) {}, so another user could change what this process, running as {}, does. Fix: {}",
+            self.owner,
+            self.mode,
+            self.problem,
+            self.runs_as,
+            self.fixes.join("; ")
+        )
     }
 }
 

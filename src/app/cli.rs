@@ -80,6 +80,12 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// For test rigs only: accept a config, policy, password file or lock file that another
+    /// user could change (each is then named in a warning). Hook and mail programs are
+    /// checked all the same: a program someone else can change is never run as this user.
+    #[arg(long, global = true)]
+    pub insecure_files: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

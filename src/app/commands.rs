@@ -34,6 +34,10 @@ pub fn load_config(cli: &Cli) -> Result<Config> {
     if let Some(x) = &cli.defaults_extra_file {
         cfg.local.defaults_extra_file = Some(x.clone());
     }
+    // Before anything connects or runs: the files that steer this process, trusted only when
+    // no other user can change them.
+    super::trusted::check(&cfg, cli.insecure_files)?;
+    cfg.files.insecure |= cli.insecure_files;
     Ok(cfg)
 }
 

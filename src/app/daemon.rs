@@ -304,7 +304,7 @@ impl<'a> Life<'a> {
         if self.lock.is_some() {
             return Ok(());
         }
-        match super::guard::lock(&self.cfg.files.lock) {
+        match super::guard::lock(&self.cfg.files.lock, self.cfg.files.insecure) {
             Ok(l) => {
                 self.lock = Some(l);
                 if self.waiting_for_lock {
@@ -333,6 +333,11 @@ impl<'a> Life<'a> {
                 "waiting for the run lock {} (a cron run?)",
                 self.cfg.files.lock.display()
             );
+        }
+        // The secrets' files, whose modes can change while the daemon runs: each warning
+        // comes once a day (a refusal, too: the password was read at the start or reload).
+        if let Err(e) = super::trusted::warn_secrets(&self.cfg, self.cfg.files.insecure) {
+            crate::config::trust::warn_daily(&e.to_string());
         }
         let started = Instant::now();
         let out = Box::new(std::io::stdout());

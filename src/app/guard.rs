@@ -5,10 +5,11 @@
 //! so a run that starts while another is still going exits at once; the kernel releases it when
 //! the process ends, however it ends.
 
-use crate::error::{Error, Result};
+use crate::config::trust;
+use crate::error::{Error, Result, UntrustedFile};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Since when the pause file exists (its modification time, Unix seconds), if it does.
@@ -30,8 +31,11 @@ pub struct RunLock {
     _file: File,
 }
 
-/// Takes the run lock, or says who holds it.
-pub fn lock(path: &Path) -> Result<RunLock> {
+/// Takes the run lock, or says who holds it. Its directory is made (mode 0755) when missing,
+/// as the default `/run/pxc-replication-manager/` is after a reboot. A lock file another user
+/// owns is refused: that user could hold it and silence every run (`insecure`: accepted with
+/// a warning, for test rigs).
+pub fn lock(path: &Path, insecure: bool) -> Result<RunLock> {
     let file_err = |e: std::io::Error| Error::File {
         file: path.to_path_buf(),
         message: format!(
@@ -39,6 +43,16 @@ pub fn lock(path: &Path) -> Result<RunLock> {
         ),
         source: e,
     };
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(file_err)?;
+    }
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -48,6 +62,8 @@ pub fn lock(path: &Path) -> Result<RunLock> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(file_err)?;
+    let meta = file.metadata().map_err(file_err)?;
+    owned_by_a_trusted_user(path, &meta, insecure)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -76,6 +92,41 @@ pub fn lock(path: &Path) -> Result<RunLock> {
     Ok(RunLock { _file: file })
 }
 
+/// Refuses a lock file another user owns: that user could hold it and stop every run
+/// (`insecure`: a warning instead).
+fn owned_by_a_trusted_user(path: &Path, meta: &std::fs::Metadata, insecure: bool) -> Result<()> {
+    let st = trust::Stat {
+        uid: meta.uid(),
+        mode: meta.mode() & 0o7777,
+        dir: false,
+    };
+    let euid = trust::process_uid();
+    if !trust::flaws(st, euid).contains(&trust::Flaw::Owner) {
+        return Ok(());
+    }
+    let refusal = Box::new(UntrustedFile {
+        role: "lock file".into(),
+        path: path.to_path_buf(),
+        at: path.to_path_buf(),
+        owner: trust::owner_words(st.uid),
+        mode: format!("{:04o}", st.mode),
+        problem: "is owned by another user, who could hold it and stop every run".into(),
+        fixes: vec![format!(
+            "rm {} (or set [files] lock in a directory only root can write, such as the default {})",
+            path.display(),
+            crate::config::DEFAULT_LOCK_FILE
+        )],
+        runs_as: trust::owner_words(euid),
+    });
+    if !insecure {
+        return Err(refusal.into());
+    }
+    trust::warn_daily(&format!(
+        "{refusal} (accepted because of --insecure-files or [files] insecure_files)"
+    ));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,8 +134,8 @@ mod tests {
     #[test]
     fn a_second_lock_on_the_same_file_is_refused_until_the_first_is_dropped() {
         let p = std::env::temp_dir().join(format!("pxcrm-lock-test-{}", std::process::id()));
-        let first = lock(&p).unwrap();
-        let e = lock(&p).unwrap_err();
+        let first = lock(&p, false).unwrap();
+        let e = lock(&p, false).unwrap_err();
         assert!(matches!(e, Error::Locked { .. }));
         assert!(
             e.to_string()
@@ -92,8 +143,17 @@ mod tests {
             "{e}"
         );
         drop(first);
-        assert!(lock(&p).is_ok());
+        assert!(lock(&p, false).is_ok());
         std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_of_the_lock_is_made_only_for_root_to_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("run/pxcrm/manager.lock");
+        let _held = lock(&p, false).unwrap();
+        let mode = std::fs::metadata(p.parent().unwrap()).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o755);
     }
 
     #[test]
@@ -104,7 +164,7 @@ mod tests {
         std::fs::write(&target, "keep me").unwrap();
         let link = dir.join("lock");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(lock(&link).is_err());
+        assert!(lock(&link, false).is_err());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
         std::fs::remove_dir_all(&dir).unwrap();
     }

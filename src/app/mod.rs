@@ -24,6 +24,7 @@ pub mod scenario;
 pub mod status;
 pub mod status_json;
 pub mod switchover;
+pub mod trusted;
 
 use crate::config::Config;
 use crate::config::topology::{self, Link};
@@ -489,7 +490,7 @@ pub fn run_once(
     let _lock = if opts.dry_run {
         None
     } else {
-        Some(guard::lock(&cfg.files.lock)?)
+        Some(guard::lock(&cfg.files.lock, cfg.files.insecure)?)
     };
     let out = SharedOut(Rc::new(RefCell::new(out)));
     let started = std::time::Instant::now();

@@ -20,6 +20,7 @@ pub mod mycnf;
 mod policy;
 mod timeouts;
 pub mod topology;
+pub mod trust;
 
 use crate::db::sql::Secret;
 use serde::Deserialize;
@@ -258,7 +259,7 @@ pub fn read_secret(path: &Path) -> Result<Secret, SecretFileError> {
     if first.is_empty() {
         return Err(SecretFileError::Empty(path.to_path_buf()));
     }
-    Ok(Secret::new(first))
+    Ok(Secret::from_file(first, path))
 }
 
 /// 1-based line and column of a byte offset.

@@ -96,15 +96,32 @@ pub fn ident(name: &str) -> Result<String, String> {
 /// A password or other secret. `Debug` and `Display` print `****`, so a secret can never leak
 /// into a log line, an error, `status` output or a dry-run by accident; [`Secret::expose`] is
 /// the one way to read it.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
+#[derive(Clone, Default)]
+pub struct Secret(String, Option<std::path::PathBuf>);
+
+/// Two secrets are equal when their values are, wherever they were read from.
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
+        Secret(s.into(), None)
+    }
+    /// A secret read from a file, which [`Secret::file`] names (to check who may read it).
+    pub fn from_file(s: impl Into<String>, file: &std::path::Path) -> Secret {
+        Secret(s.into(), Some(file.to_path_buf()))
     }
     pub fn expose(&self) -> &str {
         &self.0
+    }
+    /// The file it was read from; `None` when it was written inline.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.1.as_deref()
     }
 }
 

@@ -6,9 +6,9 @@
 //! Nothing here changes a server. The connections that can write live in the executor
 //! (`exec/conn.rs`), the one writer.
 
-use crate::config::mycnf;
 use crate::config::topology::Link;
 use crate::config::{Endpoint, Local, LocalTls, SourceAddr};
+use crate::config::{mycnf, trust};
 use crate::db::flavor::Flavor;
 use crate::db::sql::Secret;
 use crate::error::{Error, Result};
@@ -279,6 +279,20 @@ pub struct Login {
     pub options_from: mycnf::Provenance,
 }
 
+/// The option file the login's password comes from, if another user owns it, is refused (a
+/// world-writable one was never read: [`mycnf`] ignores it as the client does); one every
+/// user may read is a warning (once a day in a daemon).
+fn password_file_trusted(from: &mycnf::Provenance) -> Result<()> {
+    let Some((file, _line)) = from.from.get("password").and_then(|s| s.rsplit_once(':')) else {
+        return Ok(());
+    };
+    match trust::check_secret("MySQL option file", Path::new(file))? {
+        trust::SecretVerdict::Private => {}
+        trust::SecretVerdict::ReadableByOthers(w) => trust::warn_daily(&w),
+    }
+    Ok(())
+}
+
 impl Login {
     /// Resolves the login: the config's `[local]` wins over the option files, which win over
     /// the usual socket paths. The option files are the mysql client's chain on this host
@@ -319,6 +333,7 @@ impl Login {
         options_from
             .from
             .retain(|k, _| !overridden.contains(&k.as_str()));
+        password_file_trusted(&options_from)?;
         if opts.password.is_none()
             && file.is_none()
             && let Some(l) = search.login_file().filter(|l| l.exists())

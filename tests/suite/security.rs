@@ -3,7 +3,7 @@
 //! hostile values round-tripped through SQL, and bad input that must change nothing on any
 //! server and leave a running channel alone.
 
-use crate::harness::{Out, pxcrm};
+use crate::harness::{Out, pxcrm, wait_until};
 use crate::lab::{DC1, DC2, Options, Sandbox};
 use std::time::Duration;
 
@@ -422,9 +422,205 @@ fn bad_input_changes_nothing_and_leaves_the_running_channel_alone() {
     });
     assert_refused(&sb.manager_with(&tables, &["run"]), 2, "replCreds");
     sb.sql_everywhere_unlogged("DELETE FROM percona.cluster; DELETE FROM percona.link");
+    untrusted_files_are_refused(&sb, &replica);
 
     assert_eq!(fingerprint(&sb), before, "a refused run changed a server");
     assert_eq!(sb.replica_of("DC1", "DC1-DC2").unwrap().0, replica);
+    a_lock_another_user_holds_in_tmp_no_longer_stops_a_run(&sb, &replica);
+}
+
+/// A user other than root, made for the test when missing: owner of the files another user
+/// could change.
+fn other_user() -> (String, u32) {
+    let name = "pxcrm-other";
+    let id = |n: &str| {
+        std::process::Command::new("id")
+            .args(["-u", n])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .unwrap()
+            })
+    };
+    if id(name).is_none() {
+        let ok = std::process::Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                name,
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "useradd {name} failed: the sandbox tests run as root");
+    }
+    (name.to_string(), id(name).expect("the user just made"))
+}
+
+fn chmod(p: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Files that steer the manager, which it runs as root, and that another user could change:
+/// refused before anything connects (exit 2), naming the file, its owner and mode and the
+/// fix; a hook program so made never runs, whatever the escape hatch says.
+fn untrusted_files_are_refused(sb: &Sandbox, replica: &str) {
+    let dir = sb.dir.join(replica);
+    // A config every user may write.
+    let open = variant(sb, replica, "u-open.toml", |t| t);
+    chmod(&open, 0o666);
+    let o = sb.manager_with(&open, &["run"]);
+    assert_refused(&o, 2, &format!("refusing the configuration file {open}"));
+    assert!(o.stderr.contains("mode 0666"), "{}", o.all());
+    assert!(
+        o.stderr.contains(&format!("chmod go-w {open}")),
+        "{}",
+        o.all()
+    );
+    // For a test rig, --insecure-files accepts it and says so (a dry run: changes nothing).
+    let o = pxcrm(&["--config", &open, "--insecure-files", "run", "--dry-run"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stderr.contains("accepted because of --insecure-files"),
+        "{}",
+        o.all()
+    );
+    // A config another user owns.
+    let (user, uid) = other_user();
+    let owned = variant(sb, replica, "u-owned.toml", |t| t);
+    std::os::unix::fs::chown(&owned, Some(uid), None).unwrap();
+    let o = sb.manager_with(&owned, &["run"]);
+    assert_refused(&o, 2, "is owned by another user");
+    assert!(
+        o.stderr.contains(&format!("owner {user} (uid {uid})")),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.stderr.contains(&format!("chown root {owned}")),
+        "{}",
+        o.all()
+    );
+    // A policy every user may write.
+    let policy = dir.join("u-policy.rhai").display().to_string();
+    std::fs::write(&policy, "fn manage_link(node, link) { }\n").unwrap();
+    chmod(&policy, 0o666);
+    let c = variant(sb, replica, "u-policy.toml", |t| {
+        t.replace(
+            "[files]",
+            &format!("[policy]\nfile = \"{policy}\"\n\n[files]"),
+        )
+    });
+    assert_refused(
+        &sb.manager_with(&c, &["run"]),
+        2,
+        "refusing the policy file",
+    );
+    // A hook program every user may write: refused even with the escape hatch, in the
+    // config or on the command line, and never run.
+    let marker = dir.join("u-hook-ran");
+    let hook = dir.join("u-hook").display().to_string();
+    std::fs::write(&hook, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    chmod(&hook, 0o777);
+    let c = variant(sb, replica, "u-hook.toml", |t| {
+        format!(
+            "{}\n[hooks]\non_role_change = \"{hook}\"\n",
+            t.replace("[files]", "[files]\ninsecure_files = true")
+        )
+    });
+    for args in [vec!["run"], vec!["--insecure-files", "run"]] {
+        let mut a = vec!["--config", c.as_str()];
+        a.extend(args);
+        assert_refused(
+            &pxcrm(&a),
+            2,
+            &format!("refusing the hook program ([hooks] on_role_change) {hook}"),
+        );
+    }
+    assert!(!marker.exists(), "the untrusted hook ran");
+    // The config's own escape hatch covers the policy, never the config itself.
+    let c = variant(sb, replica, "u-open-hatch.toml", |t| {
+        t.replace("[files]", "[files]\ninsecure_files = true")
+    });
+    chmod(&c, 0o666);
+    assert_refused(
+        &sb.manager_with(&c, &["run"]),
+        2,
+        "refusing the configuration file",
+    );
+    // The lock file another user made where any user can (/tmp) is refused, not waited for.
+    let lock = "/tmp/pxcrm-test-other.lock";
+    let _ = std::fs::remove_file(lock);
+    std::fs::write(lock, "").unwrap();
+    std::os::unix::fs::chown(lock, Some(uid), None).unwrap();
+    let c = variant(sb, replica, "u-lock.toml", |t| {
+        let mut out: Vec<String> = t
+            .lines()
+            .filter(|l| !l.starts_with("lock = "))
+            .map(String::from)
+            .collect();
+        let at = out.iter().position(|l| l == "[files]").unwrap();
+        out.insert(at + 1, format!("lock = \"{lock}\""));
+        out.join("\n")
+    });
+    assert_refused(&sb.manager_with(&c, &["run"]), 2, "refusing the lock file");
+    std::fs::remove_file(lock).unwrap();
+}
+
+/// The old default lock, `/tmp/pxc-replication-manager.lock`, made and held by another user:
+/// with the default lock (in `/run/pxc-replication-manager/`) the run goes on.
+fn a_lock_another_user_holds_in_tmp_no_longer_stops_a_run(sb: &Sandbox, replica: &str) {
+    let (_, uid) = other_user();
+    let old = "/tmp/pxc-replication-manager.lock";
+    let _ = std::fs::remove_file(old);
+    // setpriv execs flock, which execs sleep: killing the child releases the lock.
+    let mut holder = std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            &uid.to_string(),
+            "--regid",
+            &uid.to_string(),
+            "--clear-groups",
+        ])
+        .args(["flock", old, "sleep", "120"])
+        .spawn()
+        .expect("setpriv and flock (util-linux)");
+    wait_until(
+        "the other user to hold the old lock",
+        Duration::from_secs(10),
+        || {
+            let free = std::process::Command::new("flock")
+                .args(["-n", old, "true"])
+                .status()
+                .map_err(|e| e.to_string())?;
+            if free.success() {
+                Err("not held yet".into())
+            } else {
+                Ok(())
+            }
+        },
+    );
+    let c = variant(sb, replica, "u-default-lock.toml", |t| {
+        t.lines()
+            .filter(|l| !l.starts_with("lock = "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let o = sb.manager_with(&c, &["run"]);
+    holder.kill().unwrap();
+    let _ = holder.wait();
+    let _ = std::fs::remove_file(old);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        std::path::Path::new(pxc_replication_manager::config::DEFAULT_LOCK_FILE).exists(),
+        "the run took the default lock"
+    );
 }
 
 #[test]
