@@ -53,7 +53,8 @@ pub mod exit {
     /// Bad input, or a setup this tool cannot work with: command line, configuration, option
     /// file, policy or scenario; an unsupported server version, a node that is not in a Galera
     /// cluster or has no link to manage, `init` outside the Primary component, a lock file
-    /// that cannot be opened. Nothing was changed on any server.
+    /// that cannot be opened or that another user owns, a file that steers this process or
+    /// holds a secret that another user could change. Nothing was changed on any server.
     pub const INPUT: i32 = 2;
     /// The local server could not be reached or refused the credentials.
     pub const CONNECT: i32 = 3;

@@ -132,7 +132,8 @@ impl LocalServer {
     /// Only an optimisation: a read that fails here is not kept, so it is asked again when
     /// it is made and its error is reported there; the statements after it are not run. A
     /// write forgets every answer not taken (a read after it must see it), and so does
-    /// [`LocalServer::forget_ahead`], which a kept connection's next run calls first.
+    /// [`LocalServer::forget_ahead`], which the end of a run and a kept connection's next run
+    /// call.
     pub fn read_ahead(&mut self, causal: bool, reads: &[String]) {
         let set_causal = causal && self.causal != Some(true);
         let mut texts: Vec<&str> = Vec::with_capacity(reads.len() + 1);

@@ -807,6 +807,8 @@ impl Backend for LiveBackend {
         for (key, e) in self.settle_reports() {
             log::error!("{}: link {key}: its report: {e}", self.facts.name);
         }
+        // What this run read ahead and never took is of this run only.
+        self.server.forget_ahead();
         super::Kept {
             local: Some((self.login, self.server)),
             sources: self.sources,
