@@ -48,11 +48,7 @@ pub fn warn_secrets(cfg: &Config, insecure: bool) -> Result<()> {
     }
     let inline = cfg.links.iter().any(|l| l.password.file().is_none());
     if inline && let Some(p) = &cfg.path {
-        secret(
-            "configuration file, which has an inline password,",
-            p,
-            insecure,
-        )?;
+        secret("configuration file with an inline password", p, insecure)?;
     }
     Ok(())
 }

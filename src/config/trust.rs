@@ -197,7 +197,9 @@ pub fn check_steering_as(role: &str, path: &Path, euid: u32) -> Result<(), Box<U
         let st = Stat::of(&meta);
         let found = flaws(st, euid);
         if !found.is_empty() {
-            return Err(untrusted(role, path, &at, st, &found, euid));
+            // The file itself is named as the caller named it.
+            let shown = if at == real { path } else { at.as_path() };
+            return Err(untrusted(role, path, shown, st, &found, euid));
         }
         seen.push(at);
     }
@@ -251,7 +253,7 @@ pub fn check_secret(role: &str, path: &Path) -> Result<SecretVerdict, Box<Untrus
     }
     Ok(if st.mode & 0o004 != 0 {
         SecretVerdict::ReadableByOthers(format!(
-            "{role} {} holds a password and every user can read it (mode {:04o}): chmod o-r {}",
+            "{}, the {role}, holds a password and every user can read it (mode {:04o}): chmod o-r {}",
             path.display(),
             st.mode,
             shell_word(&path.display().to_string())
