@@ -97,9 +97,12 @@ fn the_validator_refuses_output_that_breaks_the_schema() {
 #[test]
 #[ignore = "needs python3-jsonschema: scripts/test runs it"]
 fn config_check_json_conforms_to_the_check_schema() {
-    // With no server: the shipped minimal example, whatever its lines say.
+    // With no server: the shipped minimal example, whatever its lines say. The checkout may
+    // belong to another user than the one running the tests: --insecure-files, as for any
+    // test rig (the file checks have their own tests).
     let example = crate::harness::repo().join("examples/minimal.toml");
     let o = crate::harness::pxcrm(&[
+        "--insecure-files",
         "--config",
         example.to_str().unwrap(),
         "config",
