@@ -245,7 +245,8 @@ pub fn open_local(cfg: &Config, defaults_file: Option<&std::path::Path>) -> Resu
 
 /// As [`open_local`], on a connection kept from an earlier run while it still answers, and
 /// with the schema an earlier run read (when the node can act; see [`Session`]). With
-/// `for_run`, the links' first reads of a run are read ahead too ([`first_reads`]).
+/// `for_run`, the links' first reads of a run are read ahead too
+/// ([`LiveBackend::first_reads`]).
 ///
 /// The reads are sent a few at a time ([`LocalServer::read_ahead`]): what every run reads
 /// first, then (on a node that can act) the causal reads of the pause, the weight, the

@@ -189,10 +189,16 @@ pub fn check_steering_as(role: &str, path: &Path, euid: u32) -> Result<(), Box<U
         if seen.contains(&at) {
             continue;
         }
-        // A file that cannot be read is reported where it is used, with its own error.
-        let Ok(meta) = std::fs::metadata(&at) else {
-            seen.push(at);
-            continue;
+        let meta = match std::fs::metadata(&at) {
+            Ok(m) => m,
+            // A file that does not exist is reported where it is used, with its own error;
+            // the directories above it are still checked.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                seen.push(at);
+                continue;
+            }
+            // One that cannot be examined is not trusted: nothing says who can change it.
+            Err(e) => return Err(unexamined(role, path, &at, &e, euid)),
         };
         let st = Stat::of(&meta);
         let found = flaws(st, euid);
@@ -227,6 +233,30 @@ fn untrusted(
     })
 }
 
+/// A file or directory whose owner and mode could not be read.
+fn unexamined(
+    role: &str,
+    path: &Path,
+    at: &Path,
+    e: &std::io::Error,
+    euid: u32,
+) -> Box<UntrustedFile> {
+    Box::new(UntrustedFile {
+        role: role.to_string(),
+        path: path.to_path_buf(),
+        at: at.to_path_buf(),
+        owner: "unknown".into(),
+        mode: "unknown".into(),
+        problem: format!("cannot be examined ({e})"),
+        fixes: vec![format!(
+            "make {} readable by {}",
+            shell_word(&at.display().to_string()),
+            owner_words(euid)
+        )],
+        runs_as: owner_words(euid),
+    })
+}
+
 /// What a file holding a secret allows others.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SecretVerdict {
@@ -239,11 +269,14 @@ pub enum SecretVerdict {
 /// Checks a file that holds a secret: refused when others may write it or another user owns
 /// it; a warning when others may read it.
 pub fn check_secret(role: &str, path: &Path) -> Result<SecretVerdict, Box<UntrustedFile>> {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return Ok(SecretVerdict::Private);
+    let euid = process_uid();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        // Gone since it was read: nothing left to protect.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SecretVerdict::Private),
+        Err(e) => return Err(unexamined(role, path, path, &e, euid)),
     };
     let st = Stat::of(&meta);
-    let euid = process_uid();
     let found: Vec<Flaw> = flaws(st, euid)
         .into_iter()
         .filter(|f| *f != Flaw::GroupWritable)
@@ -456,6 +489,18 @@ mod tests {
         assert!(e.to_string().contains("chmod go-w"), "{e}");
         chmod(&sub, 0o755);
         check_steering("policy file", &p).unwrap();
+    }
+
+    #[test]
+    fn a_path_that_cannot_be_examined_is_not_trusted() {
+        // Below a plain file: stat fails with "not a directory", not "not found".
+        let d = private_dir();
+        let f = d.path().join("plain");
+        std::fs::write(&f, "").unwrap();
+        let e = check_steering("policy file", &f.join("policy.rhai")).unwrap_err();
+        assert!(e.to_string().contains("cannot be examined"), "{e}");
+        // A file that does not exist is left to the error of whoever reads it.
+        check_steering("policy file", &d.path().join("missing.rhai")).unwrap();
     }
 
     #[test]

@@ -159,9 +159,6 @@ impl LocalServer {
             }
             Err(e) => log::debug!("read ahead stopped at `{}`: {e}", texts[0]),
         }
-        if answers.len() > texts.len() {
-            return;
-        }
         let mut answers = answers.into_iter();
         if set_causal {
             if answers.next().is_none() {
@@ -285,11 +282,9 @@ impl LocalServer {
     /// Every replica channel of the node.
     pub fn replica_statuses(&mut self, flavor: &Flavor) -> Result<Vec<ReplicaStatus>> {
         let d = flavor.dialect();
-        match self.ahead.remove(d.show_replica_status()) {
-            Some(rows) => Ok(statuses_of(d, &rows)),
-            None => channels(&mut self.conn, flavor),
-        }
-        .map_err(|e| Error::db("reading the replica status", e))
+        self.rows_of_read(d.show_replica_status())
+            .map(|rows| statuses_of(d, &rows))
+            .map_err(|e| Error::db("reading the replica status", e))
     }
 
     /// How this connection reads: on a node that can act, through to the latest cluster-wide

@@ -606,6 +606,7 @@ fn a_lock_another_user_holds_in_tmp_no_longer_stops_a_run(sb: &Sandbox, replica:
             }
         },
     );
+    let _ = std::fs::remove_file(pxc_replication_manager::config::DEFAULT_LOCK_FILE);
     let c = variant(sb, replica, "u-default-lock.toml", |t| {
         t.lines()
             .filter(|l| !l.starts_with("lock = "))
